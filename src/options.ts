@@ -1,0 +1,184 @@
+// Every option of the Node programs in one place (`npm start` and
+// `npm run collector`). Flower-like names; each can be given as a flag
+// (`--max-tasks 5000`, `--max-tasks=5000`, `--max_tasks`), or as the env
+// variable STALK_<NAME> (STALK_MAX_TASKS). Flags win over env, env over
+// defaults. The broker also reads Celery's CELERY_BROKER_URL.
+
+export type OptionKind = 'string' | 'int' | 'bool' | 'duration' | 'level';
+
+interface OptionSpec {
+  kind: OptionKind;
+  default: string;
+  help: string;
+  /** Extra env names read after STALK_<NAME>. */
+  env?: string[];
+  min?: number;
+}
+
+export const OPTION_SPECS = {
+  broker: {
+    kind: 'string',
+    default: 'redis://localhost:6379/0',
+    env: ['CELERY_BROKER_URL'],
+    help: 'Celery broker URL: redis://, rediss://, amqp:// or amqps://',
+  },
+  port: { kind: 'int', default: '5555', min: 0, help: 'HTTP port of the web app (0 picks a free one)' },
+  address: { kind: 'string', default: '127.0.0.1', help: 'address to listen on (0.0.0.0 for all interfaces)' },
+  db: {
+    kind: 'string',
+    default: './data/stalk.db',
+    help: 'database: a SQLite file path, or mysql://user:pass@host:3306/name',
+  },
+  'max-tasks': { kind: 'int', default: '0', min: 0, help: 'keep at most this many tasks, oldest pruned first (0: no limit)' },
+  'max-task-age': { kind: 'duration', default: '7d', help: 'prune tasks whose last event is older than this (0: keep forever)' },
+  'retention-interval': { kind: 'duration', default: '60s', help: 'how often retention runs' },
+  'flush-interval': { kind: 'duration', default: '500ms', help: 'write buffered events at least this often' },
+  'flush-size': { kind: 'int', default: '20000', min: 1, help: 'write as soon as this many events are buffered' },
+  'max-buffered-events': {
+    kind: 'int',
+    default: '500000',
+    min: 1000,
+    help: 'bound on events held while the database is slow or down (AMQP: pause the broker; Redis: drop and count)',
+  },
+  'enable-events': { kind: 'bool', default: 'true', help: "broadcast enable_events every 5 s so workers started without -E send events" },
+  'event-queue': { kind: 'string', default: '', help: 'RabbitMQ: a named event queue that outlives restarts (default: exclusive, auto-delete)' },
+  'event-queue-ttl': { kind: 'duration', default: '60s', help: 'RabbitMQ: message TTL of the event queue (Celery uses 5 s)' },
+  'event-queue-max-length': { kind: 'int', default: '1000000', min: 1, help: 'RabbitMQ: bound on events waiting in the event queue' },
+  'event-queue-expires': { kind: 'duration', default: '1h', help: 'RabbitMQ: a named event queue is deleted after being unused this long' },
+  collector: { kind: 'bool', default: 'true', help: 'run the collector in this process (npm start); --no-collector serves stored data only' },
+  'log-level': { kind: 'level', default: 'info', help: 'debug, info, warn or error' },
+} satisfies Record<string, OptionSpec>;
+
+export type OptionName = keyof typeof OPTION_SPECS;
+
+export interface StalkOptions {
+  broker: string;
+  port: number;
+  address: string;
+  db: string;
+  maxTasks: number;
+  /** Seconds. */
+  maxTaskAge: number;
+  retentionInterval: number;
+  flushInterval: number;
+  flushSize: number;
+  maxBufferedEvents: number;
+  enableEvents: boolean;
+  eventQueue: string;
+  eventQueueTtl: number;
+  eventQueueMaxLength: number;
+  eventQueueExpires: number;
+  collector: boolean;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export class OptionError extends Error {
+  override name = 'OptionError';
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
+
+/** '500ms', '30s', '5m', '12h', '7d', or a plain number of seconds. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i.exec(text.trim());
+  if (!match) return undefined;
+  return Number(match[1]) * DURATION_UNITS[(match[2] ?? 's').toLowerCase()]!;
+}
+
+const TRUE = new Set(['1', 'true', 't', 'yes', 'y', 'on']);
+const FALSE = new Set(['0', 'false', 'f', 'no', 'n', 'off']);
+
+function convert(name: string, spec: OptionSpec, raw: string): string | number | boolean {
+  switch (spec.kind) {
+    case 'string':
+      return raw;
+    case 'int': {
+      const n = Number(raw);
+      if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n)) throw new OptionError(`--${name}: '${raw}' is not a whole number`);
+      if (spec.min !== undefined && n < spec.min) throw new OptionError(`--${name}: must be at least ${spec.min}`);
+      if (name === 'port' && n > 65535) throw new OptionError(`--port: ${n} is not a port number`);
+      return n;
+    }
+    case 'bool': {
+      const v = raw.trim().toLowerCase();
+      if (TRUE.has(v)) return true;
+      if (FALSE.has(v)) return false;
+      throw new OptionError(`--${name}: '${raw}' is not true or false`);
+    }
+    case 'duration': {
+      const seconds = parseDuration(raw);
+      if (seconds === undefined) throw new OptionError(`--${name}: '${raw}' is not a duration (e.g. 500ms, 30s, 5m, 7d)`);
+      return seconds;
+    }
+    case 'level': {
+      const v = raw.trim().toLowerCase();
+      if (!['debug', 'info', 'warn', 'error'].includes(v)) throw new OptionError(`--${name}: '${raw}' is not debug, info, warn or error`);
+      return v;
+    }
+  }
+}
+
+function camel(name: string): string {
+  return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+export function envName(name: string): string {
+  return `STALK_${name.replace(/-/g, '_').toUpperCase()}`;
+}
+
+/** Parse flags and env into options; throws OptionError with one clear line. */
+export function parseOptions(argv: string[], env: Record<string, string | undefined>): StalkOptions {
+  const specs: Record<string, OptionSpec> = OPTION_SPECS;
+  const raw = new Map<string, string>();
+
+  for (const [name, spec] of Object.entries(specs)) {
+    for (const key of [envName(name), ...(spec.env ?? [])]) {
+      const value = env[key];
+      if (value !== undefined && value !== '') {
+        raw.set(name, value);
+        break;
+      }
+    }
+  }
+
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new OptionError(`unexpected argument '${arg}' (options look like --name value)`);
+    let [flag, value] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    flag = flag.replace(/_/g, '-');
+    let name = flag;
+    if (!(name in specs) && name.startsWith('no-') && specs[name.slice(3)]?.kind === 'bool') {
+      name = name.slice(3);
+      if (value !== undefined) throw new OptionError(`--${flag} takes no value`);
+      value = 'false';
+    }
+    const spec = specs[name];
+    if (!spec) throw new OptionError(`unknown option --${flag} (see --help)`);
+    if (value === undefined) {
+      const next = argv[i + 1];
+      if (spec.kind === 'bool' && (next === undefined || next.startsWith('--') || !(TRUE.has(next) || FALSE.has(next)))) {
+        value = 'true';
+      } else {
+        if (next === undefined) throw new OptionError(`--${name} needs a value`);
+        value = next;
+        i += 1;
+      }
+    }
+    raw.set(name, value);
+  }
+
+  const parsed: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    parsed[camel(name)] = convert(name, spec, raw.get(name) ?? spec.default);
+  }
+  return parsed as unknown as StalkOptions;
+}
+
+export function helpText(program: string): string {
+  const lines = [`usage: ${program} [--option value ...]`, '', 'options (each also as env STALK_<NAME>):'];
+  for (const [name, spec] of Object.entries(OPTION_SPECS as Record<string, OptionSpec>)) {
+    const extra = spec.env ? `; env ${spec.env.join(', ')}` : '';
+    lines.push(`  --${name.padEnd(24)} ${spec.help} (default: ${spec.default || 'none'}${extra})`);
+  }
+  return lines.join('\n');
+}

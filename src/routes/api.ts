@@ -1,0 +1,132 @@
+// Flower-compatible JSON API (flower/api/tasks.py and workers.py shapes).
+
+import { Hono } from 'hono';
+import { badRequest, notFound } from '../errors';
+import { childrenOf, getTask, listTasks, SORTABLE_COLUMNS, type SortColumn, taskTypes } from '../queries/tasks';
+import { eventCountsByWorker, listWorkers, type WorkerView } from '../queries/workers';
+import type { AppEnv } from '../services';
+import type { TaskRow } from '../shared/schema';
+import { parseSearch, SearchSyntaxError } from '../shared/search';
+import { boolParam, filterParam, intParam, localMinuteParam } from './params';
+
+/** With no `limit`, /api/tasks returns at most this many (Flower's own history cap). */
+export const API_TASKS_DEFAULT_CAP = 100_000;
+
+/** A task as Flower's `Task.as_dict()` renders it, worker as its hostname. */
+export function flowerTask(row: TaskRow, children: string[]): Record<string, unknown> {
+  return {
+    uuid: row.uuid,
+    name: row.name,
+    state: row.state,
+    received: row.received,
+    sent: row.sent,
+    started: row.started,
+    rejected: row.rejected,
+    succeeded: row.succeeded,
+    failed: row.failed,
+    retried: row.retried,
+    revoked: row.revoked,
+    args: row.args,
+    kwargs: row.kwargs,
+    eta: row.eta,
+    expires: row.expires,
+    retries: row.retries,
+    worker: row.worker,
+    result: row.result,
+    exception: row.exception,
+    timestamp: row.timestamp,
+    runtime: row.runtime,
+    traceback: row.traceback,
+    exchange: row.exchange,
+    routing_key: row.routing_key,
+    clock: row.clock,
+    client: row.client,
+    root: row.root_id,
+    root_id: row.root_id,
+    parent: row.parent_id,
+    parent_id: row.parent_id,
+    children,
+  };
+}
+
+/** The event-derived facts about a worker (inspect replies join these with the control issue). */
+export function flowerWorker(worker: WorkerView, counts: Record<string, number> | undefined): Record<string, unknown> {
+  return {
+    hostname: worker.hostname,
+    status: worker.alive,
+    pid: worker.pid,
+    freq: worker.freq,
+    heartbeats: JSON.parse(worker.heartbeats) as number[],
+    clock: worker.clock,
+    active: worker.active,
+    processed: worker.processed,
+    loadavg: worker.loadavg ? (JSON.parse(worker.loadavg) as number[]) : null,
+    sw_ident: worker.sw_ident,
+    sw_ver: worker.sw_ver,
+    sw_sys: worker.sw_sys,
+    utcoffset: worker.utcoffset,
+    last_heartbeat: worker.last_heartbeat,
+    events: counts ?? {},
+  };
+}
+
+function sortParam(value: string | undefined): { column: SortColumn; descending: boolean } | undefined {
+  if (value === undefined || value === '') return undefined;
+  const descending = value.startsWith('-');
+  const column = value.replace(/^-/, '');
+  if (!(SORTABLE_COLUMNS as readonly string[]).includes(column)) {
+    throw badRequest(`Invalid sort_by '${value}': use one of ${SORTABLE_COLUMNS.join(', ')}, with '-' for descending`);
+  }
+  return { column: column as SortColumn, descending };
+}
+
+export const apiRoutes = new Hono<AppEnv>()
+  .get('/tasks', async (c) => {
+    const { db } = c.var.services;
+    const q = c.req.query();
+    let search;
+    try {
+      search = parseSearch(q.search ?? '');
+    } catch (error) {
+      if (error instanceof SearchSyntaxError) return c.json({ error: error.message }, 400);
+      throw error;
+    }
+    const limit = intParam('limit', q.limit, 0);
+    const rows = await listTasks(
+      db,
+      {
+        state: filterParam(q.state),
+        worker: filterParam(q.workername),
+        name: filterParam(q.taskname),
+        receivedStart: localMinuteParam('received_start', q.received_start),
+        receivedEnd: localMinuteParam('received_end', q.received_end),
+        search,
+      },
+      sortParam(q.sort_by),
+      limit ? limit : API_TASKS_DEFAULT_CAP,
+      Math.max(0, Number(intParam('offset', q.offset, Number.MIN_SAFE_INTEGER) ?? 0)),
+    );
+    const children = await childrenOf(db, rows.map((r) => r.uuid));
+    const body: Record<string, unknown> = {};
+    for (const row of rows) body[row.uuid] = flowerTask(row, children.get(row.uuid) ?? []);
+    return c.json(body);
+  })
+  .get('/task/info/:id{.+}', async (c) => {
+    const { db } = c.var.services;
+    const id = c.req.param('id');
+    const row = await getTask(db, id);
+    if (!row) throw notFound(`Unknown task '${id}'`);
+    const children = await childrenOf(db, [row.uuid]);
+    return c.json(flowerTask(row, children.get(row.uuid) ?? []));
+  })
+  .get('/task/types', async (c) => c.json({ 'task-types': await taskTypes(c.var.services.db) }))
+  .get('/workers', async (c) => {
+    const { db, now } = c.var.services;
+    const status = boolParam('status', c.req.query('status'));
+    const workername = c.req.query('workername') || undefined;
+    const workers = await listWorkers(db, now(), workername);
+    if (status) return c.json(Object.fromEntries(workers.map((w) => [w.hostname, w.alive])));
+    if (workername && workers.length === 0) throw notFound(`Unknown worker '${workername}'`);
+    const counts = await eventCountsByWorker(db);
+    return c.json(Object.fromEntries(workers.map((w) => [w.hostname, flowerWorker(w, counts.get(w.hostname))])));
+  });

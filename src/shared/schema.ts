@@ -1,0 +1,141 @@
+// The database as both programs see it. One schema, two dialects (SQLite and
+// MySQL); the migrations in worker-collector/migrations create exactly this.
+// Times are seconds since the epoch as doubles, like Celery's event
+// timestamps, so both dialects store and compare them the same way.
+
+import type { Generated, Insertable, Selectable } from 'kysely';
+
+export interface TasksTable {
+  /** Surrogate key: keeps MySQL's clustered index append-only and secondary indexes small. */
+  id: Generated<number>;
+  uuid: string;
+  name: string | null;
+  state: string;
+  /** Sortable claim of the event that set `state` (see task-states.ts). */
+  state_key: string;
+  /** Time of the event that set `state` (Flower's `timestamp`). */
+  timestamp: number;
+  clock: number | null;
+  sent: number | null;
+  received: number | null;
+  started: number | null;
+  succeeded: number | null;
+  failed: number | null;
+  retried: number | null;
+  revoked: number | null;
+  rejected: number | null;
+  args: string | null;
+  kwargs: string | null;
+  result: string | null;
+  exception: string | null;
+  traceback: string | null;
+  worker: string | null;
+  client: string | null;
+  runtime: number | null;
+  retries: number | null;
+  eta: string | null;
+  expires: string | null;
+  root_id: string | null;
+  parent_id: string | null;
+  queue: string | null;
+  exchange: string | null;
+  routing_key: string | null;
+}
+
+/** One row per task event: the task's timeline. */
+export interface TaskEventsTable {
+  id: Generated<number>;
+  task_id: string;
+  type: string;
+  timestamp: number;
+  hostname: string;
+  clock: number;
+  /** JSON of the event's own fields (runtime, exception, retries, ...), or null. */
+  data: string | null;
+}
+
+export interface WorkersTable {
+  hostname: string;
+  /** 'online' or 'offline'; the collector sets 'offline' on worker-offline or heartbeat expiry. */
+  status: string;
+  pid: number | null;
+  freq: number | null;
+  clock: number | null;
+  active: number | null;
+  processed: number | null;
+  /** JSON array [1m, 5m, 15m]. */
+  loadavg: string | null;
+  sw_ident: string | null;
+  sw_ver: string | null;
+  sw_sys: string | null;
+  utcoffset: number | null;
+  /** JSON array of the last local-received heartbeat times (collector clock). */
+  heartbeats: string;
+  last_heartbeat: number | null;
+  first_seen: number;
+  offline_at: number | null;
+}
+
+/** Events counted by series; one row per label set, incremented by each flush. */
+export interface EventCountersTable {
+  hostname: string;
+  task_name: string;
+  queue: string;
+  type: string;
+  /** Exception class name, for task-failed only; '' otherwise. */
+  exception: string;
+  count: number;
+}
+
+/** Non-cumulative histogram buckets: the count of observations in (previous le, le]. */
+export interface HistogramBucketsTable {
+  metric: string;
+  hostname: string;
+  task_name: string;
+  queue: string;
+  /** Upper bound as text ('0.005', '+Inf'), because MySQL cannot store infinity. */
+  le: string;
+  count: number;
+}
+
+export interface HistogramTotalsTable {
+  metric: string;
+  hostname: string;
+  task_name: string;
+  queue: string;
+  sum: number;
+  count: number;
+}
+
+/** What the collector last reported about itself (one row per collector id). */
+export interface CollectorStatusTable {
+  id: string;
+  started_at: number;
+  updated_at: number;
+  broker_url: string;
+  broker_connected: number;
+  last_event_at: number | null;
+  events_total: number;
+  /** JSON object: reason -> count of messages or events that were not used. */
+  dropped: string;
+  lag_seconds: number | null;
+  flush_seconds: number | null;
+}
+
+export interface Database {
+  tasks: TasksTable;
+  task_events: TaskEventsTable;
+  workers: WorkersTable;
+  event_counters: EventCountersTable;
+  histogram_buckets: HistogramBucketsTable;
+  histogram_totals: HistogramTotalsTable;
+  collector_status: CollectorStatusTable;
+}
+
+export type TaskRow = Selectable<TasksTable>;
+export type NewTaskRow = Insertable<TasksTable>;
+export type TaskEventRow = Insertable<TaskEventsTable>;
+export type WorkerRow = Selectable<WorkersTable>;
+
+/** Key lengths, shared by the migrations and by the code that cuts values to fit them. */
+export const KEY = { id: 255, name: 191, host: 191, queue: 128, type: 64, exception: 128, metric: 32, le: 16 } as const;

@@ -1,0 +1,87 @@
+// Celery task states and the order in which they win.
+//
+// Celery's own State applies events in arrival order, so a late or duplicated
+// event can move a task backwards (a `task-retried` arriving after
+// `task-succeeded` leaves it in RETRY). Stalk instead gives every event a
+// sortable *state key* and keeps the state of the greatest key. Taking a
+// maximum is commutative, associative and idempotent, so any order or
+// repetition of the same events converges to the same row, in memory and in
+// the SQL upsert alike.
+//
+// The key orders events by:
+//   1. class: PENDING (sent by a client) < in-flight states < final states;
+//   2. for final states, Celery's precedence (SUCCESS > FAILURE > REVOKED),
+//      then time;
+//   3. for in-flight states (RECEIVED, STARTED, RETRY, REJECTED, custom), time,
+//      then Celery's precedence for events in the same microsecond. Time
+//      decides here because a task legitimately goes STARTED -> RETRY ->
+//      RECEIVED -> STARTED when it retries.
+
+export const PENDING = 'PENDING';
+export const RECEIVED = 'RECEIVED';
+export const STARTED = 'STARTED';
+export const SUCCESS = 'SUCCESS';
+export const FAILURE = 'FAILURE';
+export const REVOKED = 'REVOKED';
+export const REJECTED = 'REJECTED';
+export const RETRY = 'RETRY';
+
+export const TASK_STATES = [PENDING, RECEIVED, STARTED, SUCCESS, FAILURE, REVOKED, REJECTED, RETRY] as const;
+
+/** Event type -> the state it moves a task to, and the task field that records its time. */
+const EVENT_STATE: Record<string, { state: string; field: TaskTimeField }> = {
+  'task-sent': { state: PENDING, field: 'sent' },
+  'task-received': { state: RECEIVED, field: 'received' },
+  'task-started': { state: STARTED, field: 'started' },
+  'task-succeeded': { state: SUCCESS, field: 'succeeded' },
+  'task-failed': { state: FAILURE, field: 'failed' },
+  'task-retried': { state: RETRY, field: 'retried' },
+  'task-revoked': { state: REVOKED, field: 'revoked' },
+  'task-rejected': { state: REJECTED, field: 'rejected' },
+};
+
+export const TASK_TIME_FIELDS = [
+  'sent',
+  'received',
+  'started',
+  'succeeded',
+  'failed',
+  'retried',
+  'revoked',
+  'rejected',
+] as const;
+export type TaskTimeField = (typeof TASK_TIME_FIELDS)[number];
+
+/** The state a task event implies; unknown `task-<x>` events give the custom state `X`, as in Celery. */
+export function stateForEvent(type: string): string {
+  return EVENT_STATE[type]?.state ?? type.slice('task-'.length).toUpperCase();
+}
+
+export function timeFieldForEvent(type: string): TaskTimeField | undefined {
+  return EVENT_STATE[type]?.field;
+}
+
+const FINAL_RANK: Record<string, number> = { [SUCCESS]: 3, [FAILURE]: 2, [REVOKED]: 1 };
+// Celery's precedence among in-flight states; custom states sit where Celery
+// puts unknown ones (above STARTED).
+const IN_FLIGHT_RANK: Record<string, number> = { [STARTED]: 5, [RECEIVED]: 4, [REJECTED]: 3, [RETRY]: 2 };
+const CUSTOM_RANK = 7;
+
+export function isFinalState(state: string): boolean {
+  return state in FINAL_RANK;
+}
+
+/**
+ * A fixed-width string that sorts like the event's claim on the task state.
+ * 20 characters: class digit, then rank and time (final) or time and rank.
+ */
+export function stateKey(state: string, timestamp: number): string {
+  const micros = Math.max(0, Math.min(Number.MAX_SAFE_INTEGER, Math.round(timestamp * 1e6)));
+  const time = micros.toString().padStart(17, '0');
+  if (state === PENDING) return `0${time}0`;
+  const final = FINAL_RANK[state];
+  if (final !== undefined) return `2${final}${time}`;
+  return `1${time}${IN_FLIGHT_RANK[state] ?? CUSTOM_RANK}`;
+}
+
+export const STATE_KEY_LENGTH = 19;

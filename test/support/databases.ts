@@ -1,0 +1,55 @@
+// Fresh databases for tests: a SQLite file in a temp dir, and a new database
+// on the MariaDB/MySQL server at STALK_TEST_MYSQL_URL (default: local root).
+
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createConnection } from 'mysql2/promise';
+import { migrateToLatest } from '../../worker-collector/migrations';
+import { type OpenDatabase, openDatabase } from '../../worker-collector/store/db';
+
+export const MYSQL_SERVER_URL = process.env.STALK_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
+
+export interface TestDatabase {
+  name: 'sqlite' | 'mariadb';
+  /** What `--db` would be given. */
+  url: string;
+  drop(): Promise<void>;
+}
+
+export async function createTestDatabase(kind: 'sqlite' | 'mariadb'): Promise<TestDatabase> {
+  if (kind === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'stalk-test-'));
+    return { name: kind, url: join(dir, 'stalk.db'), drop: async () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  const name = `stalk_test_${randomBytes(4).toString('hex')}`;
+  const admin = await createConnection(MYSQL_SERVER_URL);
+  await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+  await admin.end();
+  return {
+    name: kind,
+    url: `${MYSQL_SERVER_URL.replace(/\/$/, '')}/${name}`,
+    drop: async () => {
+      const conn = await createConnection(MYSQL_SERVER_URL);
+      await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
+      await conn.end();
+    },
+  };
+}
+
+/** A migrated database, opened, plus its cleanup. */
+export async function openTestDatabase(kind: 'sqlite' | 'mariadb'): Promise<OpenDatabase & { drop(): Promise<void> }> {
+  const target = await createTestDatabase(kind);
+  const database = openDatabase(target.url);
+  await migrateToLatest(database.db);
+  return {
+    ...database,
+    drop: async () => {
+      await database.close();
+      await target.drop();
+    },
+  };
+}
+
+export const DIALECTS = ['sqlite', 'mariadb'] as const;

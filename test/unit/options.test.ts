@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { parseDuration, parseOptions } from '../../src/options';
+import { parseBrokerUrl } from '../../worker-collector/transport/broker-url';
+import { parseDatabaseTarget } from '../../worker-collector/store/db';
+
+describe('options', () => {
+  it('has defaults a newcomer can run with', () => {
+    const o = parseOptions([], {});
+    expect(o).toMatchObject({ broker: 'redis://localhost:6379/0', port: 5555, db: './data/stalk.db', maxTasks: 0, maxTaskAge: 7 * 86400, enableEvents: true });
+  });
+
+  it('reads flags in Flower spellings, env, and Celery’s broker variable, flags first', () => {
+    const env = { STALK_PORT: '6000', CELERY_BROKER_URL: 'amqp://guest:guest@localhost//', STALK_MAX_TASKS: '10' };
+    const o = parseOptions(['--max_tasks=500', '--flush-interval', '250ms', '--no-enable-events'], env);
+    expect(o).toMatchObject({ port: 6000, broker: 'amqp://guest:guest@localhost//', maxTasks: 500, flushInterval: 0.25, enableEvents: false });
+    expect(parseOptions(['--broker', 'redis://x/1'], env).broker).toBe('redis://x/1');
+  });
+
+  it.each([
+    [['--port', 'http'], "--port: 'http' is not a whole number"],
+    [['--port', '70000'], '--port: 70000 is not a port number'],
+    [['--max-task-age', 'soon'], "--max-task-age: 'soon' is not a duration (e.g. 500ms, 30s, 5m, 7d)"],
+    [['--colour'], 'unknown option --colour (see --help)'],
+    [['--db'], '--db needs a value'],
+    [['stray'], "unexpected argument 'stray' (options look like --name value)"],
+  ])('refuses %j with one clear line', (argv, message) => {
+    expect(() => parseOptions(argv, {})).toThrow(message);
+  });
+
+  it('parses durations', () => {
+    expect(parseDuration('500ms')).toBe(0.5);
+    expect(parseDuration('7d')).toBe(604800);
+    expect(parseDuration('90')).toBe(90);
+    expect(parseDuration('-1s')).toBeUndefined();
+  });
+});
+
+describe('broker and database URLs', () => {
+  it('reads Redis database numbers and TLS', () => {
+    expect(parseBrokerUrl('redis://:secret@cache:6380/3')).toMatchObject({ kind: 'redis', db: 3, tls: false, display: 'redis://:****@cache:6380/3' });
+    expect(parseBrokerUrl('rediss://cache:6380')).toMatchObject({ kind: 'redis', db: 0, tls: true });
+  });
+
+  it("reads Celery's AMQP spellings, including the '//' default vhost", () => {
+    expect(parseBrokerUrl('amqp://guest:guest@localhost:5672//').url).toBe('amqp://guest:guest@localhost:5672/%2F');
+    expect(parseBrokerUrl('pyamqp://guest@rabbit/prod')).toMatchObject({ kind: 'amqp', url: 'amqp://guest@rabbit/prod' });
+    expect(parseBrokerUrl('amqps://u:p@rabbit:5671')).toMatchObject({ tls: true, display: 'amqps://u:****@rabbit:5671' });
+  });
+
+  it('refuses other brokers clearly', () => {
+    expect(() => parseBrokerUrl('sqs://key@region')).toThrow("--broker: unsupported scheme 'sqs://'");
+    expect(() => parseBrokerUrl('redis://h/abc')).toThrow("Redis database 'abc' is not a number");
+    expect(() => parseBrokerUrl('not a url')).toThrow('is not a URL');
+  });
+
+  it('tells SQLite paths from MySQL URLs', () => {
+    expect(parseDatabaseTarget('./data/stalk.db')).toEqual({ dialect: 'sqlite', location: './data/stalk.db' });
+    expect(parseDatabaseTarget('sqlite:///var/lib/stalk.db')).toEqual({ dialect: 'sqlite', location: '/var/lib/stalk.db' });
+    expect(parseDatabaseTarget('mysql://root@db/stalk')).toEqual({ dialect: 'mysql', location: 'mysql://root@db/stalk' });
+    expect(() => parseDatabaseTarget('postgres://x/y')).toThrow('unsupported database URL scheme');
+  });
+});

@@ -1,0 +1,266 @@
+// The collector: broker events in, rows out. One writer owns the state: the
+// transport hands decoded events to `accept`, which folds them into the
+// current batch; a flush swaps the batch out and writes it while new events
+// fold into the next one.
+
+import { hostname } from 'node:os';
+import type { CeleryEvent } from '../src/shared/celery-events';
+import { STORED_BUCKETS } from '../src/shared/histograms';
+import { createRateLimitedLog, errorMessage, type Logger } from '../src/shared/log';
+import type { CollectorStatusTable } from '../src/shared/schema';
+import { pidboxMessage } from './control/pidbox';
+import type { Decoded, DropReason } from './decode';
+import { EventBatch } from './fold/batch';
+import { type WorkerState, expireWorkers, workerFromRow } from './fold/worker';
+import type { OpenDatabase } from './store/db';
+import { type RetentionOptions, RetentionPruner } from './store/retention';
+import { DatabaseUnavailableError, StoreWriter } from './store/writer';
+import { createBackoff } from './transport/backoff';
+import type { BrokerUrl } from './transport/broker-url';
+import { type EventTransport, createEventTransport } from './transport';
+import type { AmqpQueueOptions } from './transport/amqp';
+
+export interface CollectorOptions {
+  broker: BrokerUrl;
+  database: OpenDatabase;
+  log: Logger;
+  /** Write at least this often while events arrive (ms). */
+  flushIntervalMs: number;
+  /** Write as soon as this many events are waiting. */
+  flushMaxEvents: number;
+  /** Above this many buffered events: pause the broker (AMQP) or drop and count (Redis). */
+  maxBufferedEvents: number;
+  /** Broadcast `enable_events` every this many ms (0: never), as Flower does. */
+  enableEventsIntervalMs: number;
+  retention: RetentionOptions;
+  amqpQueue?: AmqpQueueOptions;
+  /** Identifies this collector's status row. */
+  collectorId?: string;
+  runtimeBuckets?: number[];
+  /** For tests: a transport other than the broker URL's. */
+  transport?: (handlers: Parameters<typeof createEventTransport>[1]) => EventTransport;
+}
+
+export interface CollectorHealth {
+  brokerConnected: boolean;
+  databaseOk: boolean;
+  /** The last database error, while the database is failing. */
+  databaseError: string | null;
+  lastFlushAt: number | null;
+  eventsTotal: number;
+  bufferedEvents: number;
+  dropped: Record<string, number>;
+  lagSeconds: number | null;
+}
+
+const WORKER_CHECK_MS = 1_000;
+/** Report in (collector_status) at least this often, even when idle. */
+const STATUS_EVERY_MS = 5_000;
+const SHUTDOWN_FLUSH_DEADLINE_MS = 10_000;
+
+export class Collector {
+  private batch = new EventBatch();
+  private readonly workers = new Map<string, WorkerState>();
+  private readonly transport: EventTransport;
+  private readonly writer: StoreWriter;
+  private readonly pruner: RetentionPruner;
+  private readonly dropped = new Map<string, number>();
+  private readonly warnDrop: (key: string, message: string) => void;
+  private readonly warnDatabase: (key: string, message: string) => void;
+  private readonly dbBackoff = createBackoff(200, 10_000);
+  private readonly timers: NodeJS.Timeout[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private paused = false;
+  private stopped = false;
+  private eventsTotal = 0;
+  private lastEventAt: number | null = null;
+  private lastFlushAt: number | null = null;
+  private lastStatusAt = 0;
+  private lagSeconds: number | null = null;
+  private flushSeconds: number | null = null;
+  private databaseError: string | null = null;
+  private readonly startedAt = Date.now() / 1000;
+  private readonly id: string;
+
+  constructor(private readonly options: CollectorOptions) {
+    const log = options.log;
+    this.id = options.collectorId ?? `collector@${hostname()}`;
+    this.warnDrop = createRateLimitedLog((m) => log.warn(m));
+    this.warnDatabase = createRateLimitedLog((m) => log.error(m), 10_000);
+    const handlers = { onMessage: (decoded: Decoded) => this.accept(decoded) };
+    this.transport = options.transport
+      ? options.transport(handlers)
+      : createEventTransport(options.broker, handlers, log.child('broker'), options.amqpQueue);
+    this.writer = new StoreWriter(options.database, log.child('store'));
+    this.pruner = new RetentionPruner(options.database.db, options.retention, log.child('retention'));
+  }
+
+  async start(): Promise<void> {
+    const known = await this.options.database.db.selectFrom('workers').selectAll().execute();
+    for (const row of known) this.workers.set(row.hostname, workerFromRow(row));
+    await this.transport.start();
+    this.every(WORKER_CHECK_MS, () => this.checkWorkers());
+    if (this.options.enableEventsIntervalMs > 0) {
+      void this.enableEvents();
+      this.every(this.options.enableEventsIntervalMs, () => void this.enableEvents());
+    }
+    this.pruner.start();
+    this.scheduleFlush(this.options.flushIntervalMs);
+  }
+
+  private every(ms: number, run: () => void): void {
+    const timer = setInterval(run, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  /** Everything one broker message carried. */
+  accept(decoded: Decoded): void {
+    for (const reason of decoded.dropped) this.drop(reason);
+    for (const event of decoded.events) this.acceptEvent(event);
+  }
+
+  private acceptEvent(event: CeleryEvent): void {
+    if (this.batch.size >= this.options.maxBufferedEvents) {
+      if (this.transport.holdsMessagesWhenPaused) {
+        if (!this.paused) {
+          this.paused = true;
+          this.transport.pause();
+          this.options.log.warn(`buffer full (${this.batch.size} pending); pausing the broker until the database catches up`);
+        }
+      } else {
+        this.drop('buffer-full');
+        return;
+      }
+    }
+    this.eventsTotal += 1;
+    this.lastEventAt = event.localReceived;
+    this.batch.add(event, this.workers);
+    if (this.batch.eventCount >= this.options.flushMaxEvents && !this.flushing) this.scheduleFlush(0);
+  }
+
+  private drop(reason: DropReason | 'buffer-full' | 'db-rejected'): void {
+    this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + 1);
+    this.warnDrop(reason, `dropped a message or event: ${reason} (${this.dropped.get(reason)} so far)`);
+  }
+
+  private checkWorkers(): void {
+    for (const worker of expireWorkers(this.workers.values(), Date.now() / 1000)) {
+      this.workers.set(worker.hostname, worker);
+      this.batch.dirtyWorkers.add(worker.hostname);
+      this.options.log.info(`worker ${worker.hostname} is offline (no heartbeat)`);
+    }
+  }
+
+  private async enableEvents(): Promise<void> {
+    if (!this.transport.isConnected()) return;
+    try {
+      await this.transport.broadcast(pidboxMessage('enable_events', {}, { timeout: 1 }));
+    } catch (error) {
+      this.options.log.debug(`enable_events broadcast failed: ${errorMessage(error)}`);
+    }
+  }
+
+  private scheduleFlush(delayMs: number): void {
+    if (this.stopped && delayMs > 0) return;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      void this.flush();
+    }, delayMs);
+  }
+
+  /** Write what is buffered. Resolves when this flush (not later ones) is done. */
+  flush(): Promise<void> {
+    if (!this.flushing) this.flushing = this.flushOnce().finally(() => (this.flushing = undefined));
+    return this.flushing;
+  }
+
+  private async flushOnce(): Promise<void> {
+    const now = Date.now();
+    const statusDue = now - this.lastStatusAt >= STATUS_EVERY_MS;
+    const batch = this.batch;
+    if (batch.eventCount === 0 && batch.dirtyWorkers.size === 0 && !statusDue) {
+      this.scheduleFlush(this.options.flushIntervalMs);
+      return;
+    }
+    this.batch = new EventBatch();
+    const started = performance.now();
+    let nextDelay = this.options.flushIntervalMs;
+    try {
+      const result = await this.writer.write(batch, this.workers, statusDue ? this.statusRow() : undefined, this.options.runtimeBuckets ?? STORED_BUCKETS);
+      for (let i = 0; i < result.rejectedRows; i++) this.drop('db-rejected');
+      this.flushSeconds = (performance.now() - started) / 1000;
+      this.lastFlushAt = Date.now() / 1000;
+      if (batch.newestTimestamp > 0) this.lagSeconds = Math.max(0, this.lastFlushAt - batch.newestTimestamp);
+      if (statusDue) this.lastStatusAt = now;
+      if (this.databaseError) this.options.log.info('database is back; buffered events written');
+      this.databaseError = null;
+      this.dbBackoff.reset();
+      if (this.paused && this.batch.size < this.options.maxBufferedEvents / 2) {
+        this.paused = false;
+        this.transport.resume();
+        this.options.log.info('buffer drained; resuming the broker');
+      }
+      // More than a flush's worth arrived while writing: go again at once.
+      if (this.batch.eventCount >= this.options.flushMaxEvents) nextDelay = 0;
+    } catch (error) {
+      this.batch.absorb(batch);
+      this.databaseError = errorMessage(error);
+      nextDelay = this.dbBackoff.next();
+      const what = error instanceof DatabaseUnavailableError ? error.message : `flush failed: ${this.databaseError}`;
+      this.warnDatabase('flush', `${what}; keeping ${this.batch.size} buffered rows, retrying in ${nextDelay} ms`);
+    }
+    this.scheduleFlush(nextDelay);
+  }
+
+  private statusRow(): CollectorStatusTable {
+    return {
+      id: this.id,
+      started_at: this.startedAt,
+      updated_at: Date.now() / 1000,
+      broker_url: this.options.broker.display,
+      broker_connected: this.transport.isConnected() ? 1 : 0,
+      last_event_at: this.lastEventAt,
+      events_total: this.eventsTotal,
+      dropped: JSON.stringify(Object.fromEntries(this.dropped)),
+      lag_seconds: this.lagSeconds,
+      flush_seconds: this.flushSeconds,
+    };
+  }
+
+  health(): CollectorHealth {
+    return {
+      brokerConnected: this.transport.isConnected(),
+      databaseOk: this.databaseError === null,
+      databaseError: this.databaseError,
+      lastFlushAt: this.lastFlushAt,
+      eventsTotal: this.eventsTotal,
+      bufferedEvents: this.batch.size,
+      dropped: Object.fromEntries(this.dropped),
+      lagSeconds: this.lagSeconds,
+    };
+  }
+
+  /** Stop reading, write everything held (for up to 10 s), stop the timers. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const timer of this.timers) clearInterval(timer);
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    await this.transport.stop();
+    await this.pruner.stop();
+    const deadline = Date.now() + SHUTDOWN_FLUSH_DEADLINE_MS;
+    this.lastStatusAt = 0;
+    await this.flushing;
+    do {
+      await this.flushOnce();
+      if (this.flushTimer) clearTimeout(this.flushTimer);
+      if (this.batch.eventCount === 0 && this.batch.dirtyWorkers.size === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    } while (Date.now() < deadline);
+    const left = this.batch.eventCount;
+    if (left > 0) this.options.log.error(`shutting down with ${left} events not written (database unavailable)`);
+    else this.options.log.info(`stopped; ${this.eventsTotal} events taken in this run, all written`);
+  }
+}

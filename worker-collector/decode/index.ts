@@ -1,0 +1,100 @@
+// Bytes from the broker -> typed Celery events. Nothing here throws: every
+// message either yields events or a reason, which the collector counts.
+// Formats: ../../../shared/celery-protocol.md (kombu envelope on Redis, raw
+// body with message properties on AMQP; `task.multi` bodies are arrays).
+
+import { type CeleryEvent, type InvalidEventReason, parseEvent } from '../../src/shared/celery-events';
+
+export type MessageErrorReason =
+  | 'envelope-invalid'
+  | 'body-encoding-unsupported'
+  | 'compression-unsupported'
+  | 'serializer-pickle'
+  | 'serializer-yaml'
+  | 'serializer-msgpack'
+  | 'serializer-unknown'
+  | 'body-invalid-json'
+  | 'body-not-event';
+
+export type DropReason = MessageErrorReason | InvalidEventReason;
+
+export interface Decoded {
+  events: CeleryEvent[];
+  /** One reason per message or event that could not be used. */
+  dropped: DropReason[];
+}
+
+const SERIALIZERS: Record<string, MessageErrorReason | 'json'> = {
+  'application/json': 'json',
+  'application/x-python-serialize': 'serializer-pickle',
+  'application/x-yaml': 'serializer-yaml',
+  'application/x-msgpack': 'serializer-msgpack',
+};
+
+function fail(reason: DropReason): Decoded {
+  return { events: [], dropped: [reason] };
+}
+
+function serializerOf(contentType: unknown): MessageErrorReason | 'json' {
+  if (contentType === undefined || contentType === null) return 'json';
+  if (typeof contentType !== 'string') return 'serializer-unknown';
+  return SERIALIZERS[contentType.split(';')[0]!.trim().toLowerCase()] ?? 'serializer-unknown';
+}
+
+/** Parse a JSON body that is one event or (task.multi) an array of events. */
+function eventsFromBody(text: string, localReceived: number): Decoded {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return fail('body-invalid-json');
+  }
+  const items = Array.isArray(body) ? body : [body];
+  if (!Array.isArray(body) && (typeof body !== 'object' || body === null)) return fail('body-not-event');
+  const decoded: Decoded = { events: [], dropped: [] };
+  for (const item of items) {
+    const event = parseEvent(item, localReceived);
+    if (event.kind === 'invalid') decoded.dropped.push(event.reason);
+    else decoded.events.push(event);
+  }
+  return decoded;
+}
+
+/** A message as published on Redis: the kombu JSON envelope around a (base64) body. */
+export function decodeRedisMessage(raw: string, localReceived: number): Decoded {
+  let envelope: unknown;
+  try {
+    envelope = JSON.parse(raw);
+  } catch {
+    return fail('envelope-invalid');
+  }
+  if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) return fail('envelope-invalid');
+  const { body, properties, headers } = envelope as Record<string, unknown>;
+  if (typeof body !== 'string') return fail('envelope-invalid');
+  if (typeof headers === 'object' && headers !== null && 'compression' in headers) return fail('compression-unsupported');
+
+  const serializer = serializerOf((envelope as Record<string, unknown>)['content-type']);
+  if (serializer !== 'json') return fail(serializer);
+
+  const encoding =
+    typeof properties === 'object' && properties !== null ? (properties as Record<string, unknown>).body_encoding : undefined;
+  let text: string;
+  if (encoding === 'base64') text = Buffer.from(body, 'base64').toString('utf8');
+  else if (encoding === undefined || encoding === null) text = body;
+  else return fail('body-encoding-unsupported');
+  return eventsFromBody(text, localReceived);
+}
+
+export interface AmqpMessageProperties {
+  contentType?: string | undefined;
+  contentEncoding?: string | undefined;
+  headers?: Record<string, unknown> | undefined;
+}
+
+/** A message as delivered by RabbitMQ: the raw body, typed by its properties. */
+export function decodeAmqpMessage(content: Buffer, properties: AmqpMessageProperties, localReceived: number): Decoded {
+  if (properties.headers && 'compression' in properties.headers) return fail('compression-unsupported');
+  const serializer = serializerOf(properties.contentType);
+  if (serializer !== 'json') return fail(serializer);
+  return eventsFromBody(content.toString('utf8'), localReceived);
+}

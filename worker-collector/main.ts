@@ -1,0 +1,39 @@
+// The collector on its own (`npm run collector`, and the container's entry):
+// broker events into the database named by --db. Same options as `npm start`.
+
+import { helpText, OptionError, parseOptions } from '../src/options';
+import { createLogger, errorMessage } from '../src/shared/log';
+import { collectorFromOptions, onShutdownSignal, openMigratedDatabase } from './setup';
+import { parseBrokerUrl } from './transport/broker-url';
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(helpText('npm run collector --'));
+    return;
+  }
+  let options;
+  try {
+    options = parseOptions(argv, process.env);
+    parseBrokerUrl(options.broker);
+  } catch (error) {
+    console.error(`stalk-collector: ${errorMessage(error)}`);
+    process.exit(error instanceof OptionError ? 2 : 1);
+  }
+  const log = createLogger('collector', options.logLevel);
+  let database;
+  try {
+    database = await openMigratedDatabase(options.db, log.child('db'));
+  } catch (error) {
+    console.error(`stalk-collector: ${errorMessage(error)}`);
+    process.exit(1);
+  }
+  const collector = collectorFromOptions(options, database, log);
+  await collector.start();
+  onShutdownSignal(log, async () => {
+    await collector.stop();
+    await database.close();
+  });
+}
+
+void main();

@@ -1,0 +1,29 @@
+// Column types that mean the same thing in SQLite and MySQL.
+
+import { type ColumnDataType, type Expression, type Kysely, MysqlAdapter, sql } from 'kysely';
+
+export interface ColumnTypes {
+  mysql: boolean;
+  /** An indexed string of at most n characters. */
+  key(n: number): ColumnDataType | Expression<unknown>;
+  /** Long user text (args, results, tracebacks). */
+  text: ColumnDataType | Expression<unknown>;
+  double: ColumnDataType;
+  int: ColumnDataType;
+  bigint: ColumnDataType;
+  /** Table options (MySQL: InnoDB, utf8mb4, binary collation like SQLite's default). */
+  tableEnd: Expression<unknown>;
+}
+
+export function columnTypes(db: Kysely<unknown>): ColumnTypes {
+  const mysql = db.getExecutor().adapter instanceof MysqlAdapter;
+  return {
+    mysql,
+    key: (n) => (mysql ? sql.raw(`varchar(${n})`) : 'text'),
+    text: mysql ? sql.raw('mediumtext') : 'text',
+    double: 'double precision',
+    int: 'integer',
+    bigint: 'bigint',
+    tableEnd: mysql ? sql.raw('ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin') : sql.raw(''),
+  };
+}
