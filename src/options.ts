@@ -36,7 +36,7 @@ export const OPTION_SPECS = {
   'flush-size': { kind: 'int', default: '20000', min: 1, help: 'write as soon as this many events are buffered' },
   'max-buffered-events': {
     kind: 'int',
-    default: '500000',
+    default: '100000',
     min: 1000,
     help: 'bound on events held while the database is slow or down (AMQP: pause the broker; Redis: drop and count)',
   },

@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import type { CeleryEvent } from '../src/shared/celery-events';
 import { STORED_BUCKETS } from '../src/shared/histograms';
-import { createRateLimitedLog, errorMessage, type Logger } from '../src/shared/log';
+import { createRateLimitedLog, errorMessage, type Logger, type LogLevel } from '../src/shared/log';
 import type { CollectorStatusTable } from '../src/shared/schema';
 import { pidboxMessage } from './control/pidbox';
 import type { Decoded, DropReason } from './decode';
@@ -14,6 +14,9 @@ import { EventBatch } from './fold/batch';
 import { type WorkerState, expireWorkers, workerFromRow } from './fold/worker';
 import type { OpenDatabase } from './store/db';
 import { type RetentionOptions, RetentionPruner } from './store/retention';
+import { LruMap } from './store/lru';
+import { buildFlushPayload, type TaskRef } from './store/payload';
+import { type FlushWriter, InlineStoreWriter, ThreadedStoreWriter } from './store/thread-writer';
 import { DatabaseUnavailableError, StoreWriter } from './store/writer';
 import { createBackoff } from './transport/backoff';
 import type { BrokerUrl } from './transport/broker-url';
@@ -37,6 +40,9 @@ export interface CollectorOptions {
   /** Identifies this collector's status row. */
   collectorId?: string;
   runtimeBuckets?: number[];
+  /** Write on a separate thread (default) or on the collector's own. */
+  storeThread?: boolean;
+  logLevel?: LogLevel;
   /** For tests: a transport other than the broker URL's. */
   transport?: (handlers: Parameters<typeof createEventTransport>[1]) => EventTransport;
 }
@@ -62,7 +68,9 @@ export class Collector {
   private batch = new EventBatch();
   private readonly workers = new Map<string, WorkerState>();
   private readonly transport: EventTransport;
-  private readonly writer: StoreWriter;
+  private readonly writer: FlushWriter;
+  /** Names and queues of recent tasks, so later events of a task are counted under its name. */
+  private readonly taskRefs = new LruMap<string, TaskRef>(100_000);
   private readonly pruner: RetentionPruner;
   private readonly dropped = new Map<string, number>();
   private readonly warnDrop: (key: string, message: string) => void;
@@ -92,13 +100,19 @@ export class Collector {
     this.transport = options.transport
       ? options.transport(handlers)
       : createEventTransport(options.broker, handlers, log.child('broker'), options.amqpQueue);
-    this.writer = new StoreWriter(options.database, log.child('store'));
+    // SQL runs on a thread of its own unless the database lives in this
+    // thread's memory (SQLite ':memory:', which another connection cannot see).
+    this.writer =
+      options.storeThread === false || options.database.url === ':memory:'
+        ? new InlineStoreWriter(new StoreWriter(options.database, log.child('store')))
+        : new ThreadedStoreWriter(options.database.url, options.logLevel ?? 'info', log.child('store'));
     this.pruner = new RetentionPruner(options.database.db, options.retention, log.child('retention'));
   }
 
   async start(): Promise<void> {
     const known = await this.options.database.db.selectFrom('workers').selectAll().execute();
     for (const row of known) this.workers.set(row.hostname, workerFromRow(row));
+    await this.writer.start();
     await this.transport.start();
     this.every(WORKER_CHECK_MS, () => this.checkWorkers());
     if (this.options.enableEventsIntervalMs > 0) {
@@ -122,12 +136,12 @@ export class Collector {
   }
 
   private acceptEvent(event: CeleryEvent): void {
-    if (this.batch.size >= this.options.maxBufferedEvents) {
+    if (this.batch.eventCount >= this.options.maxBufferedEvents) {
       if (this.transport.holdsMessagesWhenPaused) {
         if (!this.paused) {
           this.paused = true;
           this.transport.pause();
-          this.options.log.warn(`buffer full (${this.batch.size} pending); pausing the broker until the database catches up`);
+          this.options.log.warn(`buffer full (${this.batch.eventCount} events pending); pausing the broker until the database catches up`);
         }
       } else {
         this.drop('buffer-full');
@@ -189,7 +203,16 @@ export class Collector {
     const started = performance.now();
     let nextDelay = this.options.flushIntervalMs;
     try {
-      const result = await this.writer.write(batch, this.workers, statusDue ? this.statusRow() : undefined, this.options.runtimeBuckets ?? STORED_BUCKETS);
+      const { payload, learned } = buildFlushPayload(
+        batch,
+        (uuid) => this.taskRefs.get(uuid),
+        this.workers,
+        statusDue ? this.statusRow() : null,
+        this.options.runtimeBuckets ?? STORED_BUCKETS,
+      );
+      const result = await this.writer.write(payload);
+      for (const [uuid, ref] of learned) this.taskRefs.set(uuid, ref);
+      for (const [uuid, ref] of result.resolved) this.taskRefs.set(uuid, ref);
       for (let i = 0; i < result.rejectedRows; i++) this.drop('db-rejected');
       this.flushSeconds = (performance.now() - started) / 1000;
       this.lastFlushAt = Date.now() / 1000;
@@ -198,7 +221,7 @@ export class Collector {
       if (this.databaseError) this.options.log.info('database is back; buffered events written');
       this.databaseError = null;
       this.dbBackoff.reset();
-      if (this.paused && this.batch.size < this.options.maxBufferedEvents / 2) {
+      if (this.paused && this.batch.eventCount < this.options.maxBufferedEvents / 2) {
         this.paused = false;
         this.transport.resume();
         this.options.log.info('buffer drained; resuming the broker');
@@ -210,7 +233,7 @@ export class Collector {
       this.databaseError = errorMessage(error);
       nextDelay = this.dbBackoff.next();
       const what = error instanceof DatabaseUnavailableError ? error.message : `flush failed: ${this.databaseError}`;
-      this.warnDatabase('flush', `${what}; keeping ${this.batch.size} buffered rows, retrying in ${nextDelay} ms`);
+      this.warnDatabase('flush', `${what}; keeping ${this.batch.eventCount} buffered events, retrying in ${nextDelay} ms`);
     }
     this.scheduleFlush(nextDelay);
   }
@@ -237,7 +260,7 @@ export class Collector {
       databaseError: this.databaseError,
       lastFlushAt: this.lastFlushAt,
       eventsTotal: this.eventsTotal,
-      bufferedEvents: this.batch.size,
+      bufferedEvents: this.batch.eventCount,
       dropped: Object.fromEntries(this.dropped),
       lagSeconds: this.lagSeconds,
     };
@@ -259,6 +282,7 @@ export class Collector {
       if (this.batch.eventCount === 0 && this.batch.dirtyWorkers.size === 0) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     } while (Date.now() < deadline);
+    await this.writer.close();
     const left = this.batch.eventCount;
     if (left > 0) this.options.log.error(`shutting down with ${left} events not written (database unavailable)`);
     else this.options.log.info(`stopped; ${this.eventsTotal} events taken in this run, all written`);

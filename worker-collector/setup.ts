@@ -10,7 +10,7 @@ import { parseBrokerUrl } from './transport/broker-url';
 
 /** Open the database and bring its schema up to date, waiting (with backoff) for a server that is not up yet. */
 export async function openMigratedDatabase(url: string, log: Logger): Promise<OpenDatabase> {
-  const database = openDatabase(url);
+  const database = await openDatabase(url);
   const backoff = createBackoff(500, 15_000);
   for (;;) {
     try {
@@ -35,6 +35,7 @@ export function collectorFromOptions(options: StalkOptions, database: OpenDataba
     broker: parseBrokerUrl(options.broker),
     database,
     log,
+    logLevel: options.logLevel,
     flushIntervalMs: options.flushInterval * 1000,
     flushMaxEvents: options.flushSize,
     maxBufferedEvents: options.maxBufferedEvents,

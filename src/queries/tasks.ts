@@ -175,25 +175,28 @@ export interface TimelineEvent {
   timestamp: number;
   hostname: string;
   clock: number;
-  data: Record<string, unknown>;
+  data: Record<string, unknown> | null;
 }
 
-/** A task's events in time order; duplicates delivered twice appear once. */
+/** A task's events in time order; an event delivered twice appears once. */
 export async function taskTimeline(db: Kysely<Database>, uuid: string): Promise<TimelineEvent[]> {
-  const rows = await db
-    .selectFrom('task_events')
-    .select(['type', 'timestamp', 'hostname', 'clock', 'data'])
-    .where('task_id', '=', uuid)
-    .orderBy('timestamp')
-    .orderBy('id')
-    .execute();
+  const rows = await db.selectFrom('task_events').select('events').where('task_id', '=', uuid).orderBy('id').execute();
   const seen = new Set<string>();
   const events: TimelineEvent[] = [];
   for (const row of rows) {
-    const key = `${row.type}\0${row.timestamp}\0${row.clock}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    events.push({ ...row, data: row.data ? (JSON.parse(row.data) as Record<string, unknown>) : {} });
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(row.events);
+    } catch {
+      continue;
+    }
+    if (!Array.isArray(parsed)) continue;
+    for (const event of parsed as TimelineEvent[]) {
+      const key = `${event.type}\0${event.timestamp}\0${event.clock}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      events.push(event);
+    }
   }
-  return events;
+  return events.sort((a, b) => a.timestamp - b.timestamp || a.clock - b.clock);
 }

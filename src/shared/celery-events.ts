@@ -21,26 +21,27 @@ export interface BaseEvent {
   localReceived: number;
 }
 
+/** Every task event carries every field, null where the event had none (one object shape, fast to fold). */
 export interface TaskEventFields {
-  name?: string | null;
-  args?: string | null;
-  kwargs?: string | null;
-  root_id?: string | null;
-  parent_id?: string | null;
-  retries?: number | null;
-  eta?: string | null;
-  expires?: string | null;
-  queue?: string | null;
-  exchange?: string | null;
-  routing_key?: string | null;
-  result?: string | null;
-  runtime?: number | null;
-  exception?: string | null;
-  traceback?: string | null;
-  terminated?: boolean | null;
-  signum?: string | null;
-  expired?: boolean | null;
-  requeue?: boolean | null;
+  name: string | null;
+  args: string | null;
+  kwargs: string | null;
+  root_id: string | null;
+  parent_id: string | null;
+  retries: number | null;
+  eta: string | null;
+  expires: string | null;
+  queue: string | null;
+  exchange: string | null;
+  routing_key: string | null;
+  result: string | null;
+  runtime: number | null;
+  exception: string | null;
+  traceback: string | null;
+  terminated: boolean | null;
+  signum: string | null;
+  expired: boolean | null;
+  requeue: boolean | null;
 }
 
 export interface TaskEvent extends BaseEvent, TaskEventFields {
@@ -50,13 +51,13 @@ export interface TaskEvent extends BaseEvent, TaskEventFields {
 
 export interface WorkerEvent extends BaseEvent {
   kind: 'worker';
-  freq?: number | null;
-  sw_ident?: string | null;
-  sw_ver?: string | null;
-  sw_sys?: string | null;
-  loadavg?: number[] | null;
-  active?: number | null;
-  processed?: number | null;
+  freq: number | null;
+  sw_ident: string | null;
+  sw_ver: string | null;
+  sw_sys: string | null;
+  loadavg: number[] | null;
+  active: number | null;
+  processed: number | null;
 }
 
 /** An event of another family (e.g. an application's own); counted, not folded. */
@@ -77,30 +78,6 @@ export interface InvalidEvent {
   kind: 'invalid';
   reason: InvalidEventReason;
 }
-
-type Kind = 'text' | 'key' | 'short' | 'int' | 'number' | 'bool' | 'signal';
-
-const TASK_FIELDS: Record<keyof TaskEventFields, Kind> = {
-  name: 'key',
-  args: 'text',
-  kwargs: 'text',
-  root_id: 'key',
-  parent_id: 'key',
-  retries: 'int',
-  eta: 'short',
-  expires: 'short',
-  queue: 'key',
-  exchange: 'key',
-  routing_key: 'key',
-  result: 'text',
-  runtime: 'number',
-  exception: 'text',
-  traceback: 'text',
-  terminated: 'bool',
-  signum: 'signal',
-  expired: 'bool',
-  requeue: 'bool',
-};
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -125,25 +102,26 @@ function asText(value: unknown, max: number): string | null {
   }
 }
 
-function readField(value: unknown, kind: Kind): string | number | boolean | null {
-  switch (kind) {
-    case 'text':
-      return asText(value, MAX_TEXT_LENGTH);
-    case 'key':
-      return typeof value === 'string' ? cut(value, MAX_KEY_LENGTH) : null;
-    case 'short':
-      return typeof value === 'string' ? cut(value, MAX_SHORT_LENGTH) : null;
-    case 'int': {
-      const n = finite(value);
-      return n === null ? null : Math.trunc(n);
-    }
-    case 'number':
-      return finite(value);
-    case 'bool':
-      return typeof value === 'boolean' ? value : value === null || value === undefined ? null : Boolean(value);
-    case 'signal':
-      return typeof value === 'number' || typeof value === 'string' ? cut(String(value), MAX_SHORT_LENGTH) : null;
-  }
+function key(value: unknown): string | null {
+  return typeof value === 'string' ? cut(value, MAX_KEY_LENGTH) : null;
+}
+
+function short(value: unknown): string | null {
+  return typeof value === 'string' ? cut(value, MAX_SHORT_LENGTH) : null;
+}
+
+function int(value: unknown): number | null {
+  const n = finite(value);
+  return n === null ? null : Math.trunc(n);
+}
+
+function flag(value: unknown): boolean | null {
+  if (value === null || value === undefined) return null;
+  return typeof value === 'boolean' ? value : Boolean(value);
+}
+
+function signal(value: unknown): string | null {
+  return typeof value === 'number' || typeof value === 'string' ? cut(String(value), MAX_SHORT_LENGTH) : null;
 }
 
 function readBase(body: Record<string, unknown>, type: string, localReceived: number): BaseEvent {
@@ -172,12 +150,36 @@ export function parseEvent(body: unknown, localReceived: number): CeleryEvent | 
     const uuid = body.uuid;
     if (typeof uuid !== 'string' || uuid.length === 0) return { kind: 'invalid', reason: 'event-missing-uuid' };
     if (uuid.length > MAX_KEY_LENGTH) return { kind: 'invalid', reason: 'event-uuid-too-long' };
-    const event: TaskEvent = { ...base, kind: 'task', uuid };
-    const target = event as unknown as Record<string, unknown>;
-    for (const [field, kind] of Object.entries(TASK_FIELDS)) {
-      if (field in body) target[field] = readField(body[field], kind);
-    }
-    return event;
+    return {
+      kind: 'task',
+      type: base.type,
+      hostname: base.hostname,
+      timestamp: base.timestamp,
+      clock: base.clock,
+      utcoffset: base.utcoffset,
+      pid: base.pid,
+      localReceived,
+      uuid,
+      name: key(body.name),
+      args: asText(body.args, MAX_TEXT_LENGTH),
+      kwargs: asText(body.kwargs, MAX_TEXT_LENGTH),
+      root_id: key(body.root_id),
+      parent_id: key(body.parent_id),
+      retries: int(body.retries),
+      eta: short(body.eta),
+      expires: short(body.expires),
+      queue: key(body.queue),
+      exchange: key(body.exchange),
+      routing_key: key(body.routing_key),
+      result: asText(body.result, MAX_TEXT_LENGTH),
+      runtime: finite(body.runtime),
+      exception: asText(body.exception, MAX_TEXT_LENGTH),
+      traceback: asText(body.traceback, MAX_TEXT_LENGTH),
+      terminated: flag(body.terminated),
+      signum: signal(body.signum),
+      expired: flag(body.expired),
+      requeue: flag(body.requeue),
+    };
   }
 
   if (type.startsWith('worker-')) {
@@ -189,9 +191,9 @@ export function parseEvent(body: unknown, localReceived: number): CeleryEvent | 
       ...base,
       kind: 'worker',
       freq: finite(body.freq),
-      sw_ident: typeof body.sw_ident === 'string' ? cut(body.sw_ident, MAX_SHORT_LENGTH) : null,
-      sw_ver: typeof body.sw_ver === 'string' ? cut(body.sw_ver, MAX_SHORT_LENGTH) : null,
-      sw_sys: typeof body.sw_sys === 'string' ? cut(body.sw_sys, MAX_SHORT_LENGTH) : null,
+      sw_ident: short(body.sw_ident),
+      sw_ver: short(body.sw_ver),
+      sw_sys: short(body.sw_sys),
       loadavg,
       active: finite(body.active),
       processed: finite(body.processed),

@@ -8,8 +8,9 @@ import { EventBatch } from '../../worker-collector/fold/batch';
 import { foldTaskEvent } from '../../worker-collector/fold/task';
 import type { WorkerState } from '../../worker-collector/fold/worker';
 import { pruneOnce } from '../../worker-collector/store/retention';
-import { buildFlushRows } from '../../worker-collector/store/rows';
-import { StoreWriter, writeRows } from '../../worker-collector/store/writer';
+import { buildFlushPayload } from '../../worker-collector/store/payload';
+import { StoreWriter } from '../../worker-collector/store/writer';
+import { taskTimeline } from '../../src/queries/tasks';
 import { createLogger } from '../../src/shared/log';
 import { retryingTask, seededRandom, shuffled, succeedingTask, workerEvent, revoked, received, started, failed } from '../fixtures/events';
 import { DIALECTS, openTestDatabase } from '../support/databases';
@@ -20,6 +21,11 @@ function batchOf(events: TaskEvent[], workers = new Map<string, WorkerState>()):
   const batch = new EventBatch();
   for (const event of events) batch.add(event, workers);
   return batch;
+}
+
+/** What the collector would hand the store for this batch (no names cached from earlier flushes). */
+function payloadOf(batch: EventBatch, workers = new Map<string, WorkerState>()) {
+  return buildFlushPayload(batch, () => undefined, workers, null).payload;
 }
 
 function expectedRow(events: TaskEvent[]): NewTaskRow {
@@ -56,11 +62,11 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
     for (const event of stream) {
       batch.add(event, workers);
       if (random() < 0.15) {
-        await writer.write(batch, workers, undefined);
+        await writer.write(payloadOf(batch, workers));
         batch = new EventBatch();
       }
     }
-    await writer.write(batch, workers, undefined);
+    await writer.write(payloadOf(batch, workers));
 
     const stored = await database.db.selectFrom('tasks').selectAll().where('uuid', 'like', 'merge-%').execute();
     expect(stored).toHaveLength(lifecycles.length);
@@ -75,11 +81,12 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
     const events = [...succeedingTask({ uuid: 'tl-1', name: 'tasks.timeline' }, 5000)];
     const batch = batchOf(events, workers);
     batch.add(workerEvent('worker-online', 'w1@host', 5000.5), workers);
-    await new StoreWriter(database, quiet).write(batch, workers, undefined);
+    await new StoreWriter(database, quiet).write(payloadOf(batch, workers));
 
-    const timeline = await database.db.selectFrom('task_events').selectAll().where('task_id', '=', 'tl-1').orderBy('timestamp').execute();
+    const timeline = await taskTimeline(database.db, 'tl-1');
     expect(timeline.map((e) => e.type)).toEqual(['task-sent', 'task-received', 'task-started', 'task-succeeded']);
-    expect(JSON.parse(timeline[3]!.data!)).toEqual({ runtime: 0.01 });
+    expect(timeline[3]).toMatchObject({ hostname: 'w1@host', timestamp: 5000.05, data: { runtime: 0.01 } });
+    expect(timeline[1]?.data).toEqual({ retries: 0 });
 
     const worker = await database.db.selectFrom('workers').selectAll().where('hostname', '=', 'w1@host').executeTakeFirstOrThrow();
     expect(worker).toMatchObject({ status: 'online', sw_ident: 'py-celery', freq: 2 });
@@ -98,9 +105,12 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
   it('names events of tasks whose first events were written in an earlier flush', async () => {
     const [s, r, st, done] = succeedingTask({ uuid: 'late-name', name: 'tasks.named.early' }, 6000);
     const writer = new StoreWriter(database, quiet);
-    await writer.write(batchOf([s!, r!]), new Map(), undefined);
-    // A fresh writer has no cache: the name must come from the database.
-    await new StoreWriter(database, quiet).write(batchOf([st!, done!]), new Map(), undefined);
+    await writer.write(payloadOf(batchOf([s!, r!])));
+    // No name cached: the store must look it up in the database.
+    const later = payloadOf(batchOf([st!, done!]));
+    expect(later.unresolved).toHaveLength(1);
+    const result = await writer.write(later);
+    expect(result.resolved).toEqual([['late-name', { name: 'tasks.named.early', queue: 'celery' }]]);
     const counted = await database.db
       .selectFrom('event_counters')
       .select(['type'])
@@ -110,33 +120,38 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
     expect(counted.map((c) => c.type)).toEqual(['task-received', 'task-sent', 'task-started', 'task-succeeded']);
   });
 
-  it('writes a flush atomically: a failing statement leaves nothing behind', async () => {
-    const rows = buildFlushRows(batchOf(succeedingTask({ uuid: 'atomic-1' }, 7000)), new Map(), new Map(), undefined);
+  it('keeps tasks when only the collector rows of a flush are refused, and writes those atomically', async () => {
+    const payload = payloadOf(batchOf(succeedingTask({ uuid: 'atomic-1', name: 'tasks.atomic' }, 7000)));
     // A counter row with a NULL key column violates NOT NULL in both dialects.
-    rows.counters.push({ hostname: null as unknown as string, task_name: 'x', queue: '', type: 'task-x', exception: '', count: 1 });
-    await expect(writeRows(database.db, database, rows)).rejects.toThrow();
+    payload.counters.push({ hostname: null as unknown as string, task_name: 'x', queue: '', type: 'task-x', exception: '', count: 1 });
+    const result = await new StoreWriter(database, quiet).write(payload);
+    expect(result.rejectedRows).toBe(1);
     const found = await database.db.selectFrom('tasks').select('uuid').where('uuid', '=', 'atomic-1').execute();
-    expect(found).toEqual([]);
+    expect(found).toEqual([{ uuid: 'atomic-1' }]);
+    // The good counters of the refused group went down with it: one transaction.
+    const counters = await database.db.selectFrom('event_counters').select('type').where('task_name', '=', 'tasks.atomic').execute();
+    expect(counters).toEqual([]);
   });
 
   it('drops only the rows the database refuses, and writes the rest', async () => {
     const batch = new EventBatch();
     for (let i = 0; i < 20; i++) for (const e of succeedingTask({ uuid: `iso-${i}` }, 8000 + i)) batch.add(e, new Map());
-    // One corrupt timeline row (NOT NULL column left empty) among 80 good ones.
-    batch.timeline.splice(37, 0, { task_id: 'iso-bad', type: 'task-started', timestamp: null as unknown as number, hostname: 'h', clock: 1, data: null });
-    const result = await new StoreWriter(database, quiet).write(batch, new Map(), undefined);
+    const payload = payloadOf(batch);
+    // One corrupt timeline row (NOT NULL column left empty) among 20 good ones.
+    payload.timelines.splice(13, 0, ['iso-bad', null as unknown as string]);
+    const result = await new StoreWriter(database, quiet).write(payload);
     expect(result.rejectedRows).toBe(1);
     const tasks = await database.db.selectFrom('tasks').select('uuid').where('uuid', 'like', 'iso-%').execute();
     expect(tasks).toHaveLength(20);
-    const events = await database.db.selectFrom('task_events').select('id').where('task_id', 'like', 'iso-%').execute();
-    expect(events).toHaveLength(80);
+    const timelines = await database.db.selectFrom('task_events').select('task_id').where('task_id', 'like', 'iso-%').execute();
+    expect(timelines).toHaveLength(20);
   });
 
   it('prunes by count and by age, taking the task events along', async () => {
     const now = 1_900_000_000;
     const batch = new EventBatch();
     for (let i = 0; i < 30; i++) for (const e of succeedingTask({ uuid: `old-${String(i).padStart(2, '0')}` }, now - 1000 + i)) batch.add(e, new Map());
-    await new StoreWriter(database, quiet).write(batch, new Map(), undefined);
+    await new StoreWriter(database, quiet).write(payloadOf(batch));
     const count = async () =>
       Number((await database.db.selectFrom('tasks').select((eb) => eb.fn.countAll().as('n')).where('uuid', 'like', 'old-%').executeTakeFirstOrThrow()).n);
 

@@ -41,7 +41,7 @@ export async function createTestDatabase(kind: 'sqlite' | 'mariadb'): Promise<Te
 /** A migrated database, opened, plus its cleanup. */
 export async function openTestDatabase(kind: 'sqlite' | 'mariadb'): Promise<OpenDatabase & { drop(): Promise<void> }> {
   const target = await createTestDatabase(kind);
-  const database = openDatabase(target.url);
+  const database = await openDatabase(target.url);
   await migrateToLatest(database.db);
   return {
     ...database,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { TaskEvent } from '../../src/shared/celery-events';
 import type { NewTaskRow } from '../../src/shared/schema';
-import { mergeTaskRows } from '../../src/shared/task-merge';
+import { mergeTaskRows } from '../../worker-collector/fold/merge';
 import { stateKey } from '../../src/shared/task-states';
 import { exceptionClass, foldTaskEvent, taskRowFromEvent } from '../../worker-collector/fold/task';
 import {

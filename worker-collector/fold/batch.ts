@@ -1,58 +1,69 @@
-// What the collector has folded since its last flush. Pure in-memory state:
+// What the collector has folded since its last flush. In-memory state only:
 // events go in, rows come out at flush time; no I/O happens here.
 
 import type { CeleryEvent, TaskEvent } from '../../src/shared/celery-events';
-import type { NewTaskRow, TaskEventRow } from '../../src/shared/schema';
-import { mergeTaskRows } from '../../src/shared/task-merge';
-import { foldTaskEvent, timelineRowFromEvent } from './task';
+import type { NewTaskRow } from '../../src/shared/schema';
+import { mergeTaskRowInto } from './merge';
+import { type TimelineEntry, taskRowFromEvent, timelineEntry } from './task';
 import { type WorkerState, foldWorkerEvent, touchWorker } from './worker';
 
 /** A task event must refresh its worker's heartbeats at most this often (seconds). */
 const TASK_HEARTBEAT_EVERY = 1;
 
+export interface PendingTask {
+  /** Everything this batch's events say about the task (merged with what is stored at write time). */
+  row: NewTaskRow;
+  /** This batch's events of the task, in arrival order, without duplicates. */
+  events: TimelineEntry[];
+}
+
+function isDuplicate(events: TimelineEntry[], event: TaskEvent): boolean {
+  for (const seen of events) {
+    if (seen.clock === event.clock && seen.timestamp === event.timestamp && seen.type === event.type) return true;
+  }
+  return false;
+}
+
 export class EventBatch {
-  /** Task rows folded from this batch's events, by uuid. */
-  readonly tasks = new Map<string, NewTaskRow>();
-  /** The task events themselves, in arrival order, without duplicates. */
-  timeline: TaskEventRow[] = [];
+  readonly tasks = new Map<string, PendingTask>();
   /** Non-task events counted by `hostname \0 type`. */
   readonly otherEventCounts = new Map<string, number>();
   readonly dirtyWorkers = new Set<string>();
-  private readonly seen = new Set<string>();
-  /** Events folded (duplicates included). */
+  /** Events folded (duplicates included): what the buffer bound counts. */
   eventCount = 0;
   duplicateCount = 0;
   /** Largest sender timestamp seen, for lag. */
   newestTimestamp = 0;
-
-  get size(): number {
-    return this.timeline.length + this.tasks.size;
-  }
+  /** Reused for each event's own row before it is merged (no allocation per event). */
+  private readonly scratch = {} as NewTaskRow;
 
   /** Fold one event. `workers` is the collector's long-lived worker registry. */
   add(event: CeleryEvent, workers: Map<string, WorkerState>): void {
     this.eventCount += 1;
     if (event.timestamp > this.newestTimestamp) this.newestTimestamp = event.timestamp;
-    if (event.kind === 'task') this.addTask(event, workers);
-    else {
-      const key = `${event.hostname}\0${event.type}`;
-      this.otherEventCounts.set(key, (this.otherEventCounts.get(key) ?? 0) + 1);
-      if (event.kind === 'worker') {
-        workers.set(event.hostname, foldWorkerEvent(workers.get(event.hostname), event));
-        this.dirtyWorkers.add(event.hostname);
-      }
+    if (event.kind === 'task') {
+      this.addTask(event, workers);
+      return;
+    }
+    const key = `${event.hostname}\0${event.type}`;
+    this.otherEventCounts.set(key, (this.otherEventCounts.get(key) ?? 0) + 1);
+    if (event.kind === 'worker') {
+      workers.set(event.hostname, foldWorkerEvent(workers.get(event.hostname), event));
+      this.dirtyWorkers.add(event.hostname);
     }
   }
 
   private addTask(event: TaskEvent, workers: Map<string, WorkerState>): void {
-    const identity = `${event.uuid}\0${event.type}\0${event.timestamp}\0${event.clock}`;
-    if (this.seen.has(identity)) {
+    const pending = this.tasks.get(event.uuid);
+    if (!pending) {
+      this.tasks.set(event.uuid, { row: taskRowFromEvent(event), events: [timelineEntry(event)] });
+    } else if (isDuplicate(pending.events, event)) {
       this.duplicateCount += 1;
       return;
+    } else {
+      mergeTaskRowInto(pending.row, taskRowFromEvent(event, this.scratch));
+      pending.events.push(timelineEntry(event));
     }
-    this.seen.add(identity);
-    this.tasks.set(event.uuid, foldTaskEvent(this.tasks.get(event.uuid), event));
-    this.timeline.push(timelineRowFromEvent(event));
 
     if (event.type !== 'task-sent' && event.hostname) {
       const worker = workers.get(event.hostname);
@@ -66,14 +77,17 @@ export class EventBatch {
 
   /** Take back a batch that could not be written, so that nothing in it is lost. */
   absorb(older: EventBatch): void {
-    for (const [uuid, row] of older.tasks) {
+    for (const [uuid, old] of older.tasks) {
       const mine = this.tasks.get(uuid);
-      this.tasks.set(uuid, mine ? mergeTaskRows(row, mine) : row);
+      if (!mine) {
+        this.tasks.set(uuid, old);
+        continue;
+      }
+      mergeTaskRowInto(old.row, mine.row);
+      this.tasks.set(uuid, { row: old.row, events: old.events.concat(mine.events) });
     }
-    this.timeline = older.timeline.concat(this.timeline);
     for (const [key, n] of older.otherEventCounts) this.otherEventCounts.set(key, (this.otherEventCounts.get(key) ?? 0) + n);
     for (const host of older.dirtyWorkers) this.dirtyWorkers.add(host);
-    for (const identity of older.seen) this.seen.add(identity);
     this.eventCount += older.eventCount;
     this.duplicateCount += older.duplicateCount;
     this.newestTimestamp = Math.max(this.newestTimestamp, older.newestTimestamp);

@@ -1,92 +1,99 @@
 // Pure folding of task events into partial task rows (no I/O).
 
 import type { TaskEvent } from '../../src/shared/celery-events';
-import type { NewTaskRow, TaskEventRow } from '../../src/shared/schema';
-import { mergeTaskRows } from '../../src/shared/task-merge';
+import type { NewTaskRow } from '../../src/shared/schema';
+import { mergeTaskRowInto } from './merge';
 import { stateForEvent, stateKey, timeFieldForEvent } from '../../src/shared/task-states';
 
-/** The row one event alone says about its task. */
-export function taskRowFromEvent(event: TaskEvent): NewTaskRow {
+/** The row one event alone says about its task (written into `into` when given, to spare an allocation). */
+export function taskRowFromEvent(event: TaskEvent, into?: NewTaskRow): NewTaskRow {
   const state = stateForEvent(event.type);
   const sentByClient = event.type === 'task-sent';
-  const row: NewTaskRow = {
-    uuid: event.uuid,
-    name: event.name ?? null,
-    state,
-    state_key: stateKey(state, event.timestamp),
-    timestamp: event.timestamp,
-    clock: event.clock,
-    sent: null,
-    received: null,
-    started: null,
-    succeeded: null,
-    failed: null,
-    retried: null,
-    revoked: null,
-    rejected: null,
-    args: event.args ?? null,
-    kwargs: event.kwargs ?? null,
-    result: event.result ?? null,
-    exception: event.exception ?? null,
-    traceback: event.traceback ?? null,
-    worker: sentByClient ? null : event.hostname || null,
-    client: sentByClient ? event.hostname || null : null,
-    runtime: event.runtime ?? null,
-    retries: event.retries ?? null,
-    eta: event.eta ?? null,
-    expires: event.expires ?? null,
-    root_id: event.root_id ?? null,
-    parent_id: event.parent_id ?? null,
-    queue: event.queue ?? null,
-    exchange: event.exchange ?? null,
-    routing_key: event.routing_key ?? null,
-  };
   const timeField = timeFieldForEvent(event.type);
-  if (timeField) row[timeField] = event.timestamp;
+  const at = event.timestamp;
+  const row = into ?? ({} as NewTaskRow);
+  row.uuid = event.uuid;
+  row.name = event.name;
+  row.state = state;
+  row.state_key = stateKey(state, at);
+  row.timestamp = at;
+  row.clock = event.clock;
+  row.sent = timeField === 'sent' ? at : null;
+  row.received = timeField === 'received' ? at : null;
+  row.started = timeField === 'started' ? at : null;
+  row.succeeded = timeField === 'succeeded' ? at : null;
+  row.failed = timeField === 'failed' ? at : null;
+  row.retried = timeField === 'retried' ? at : null;
+  row.revoked = timeField === 'revoked' ? at : null;
+  row.rejected = timeField === 'rejected' ? at : null;
+  row.args = event.args;
+  row.kwargs = event.kwargs;
+  row.result = event.result;
+  row.exception = event.exception;
+  row.traceback = event.traceback;
+  row.worker = sentByClient ? null : event.hostname || null;
+  row.client = sentByClient ? event.hostname || null : null;
+  row.runtime = event.runtime;
+  row.retries = event.retries;
+  row.eta = event.eta;
+  row.expires = event.expires;
+  row.root_id = event.root_id;
+  row.parent_id = event.parent_id;
+  row.queue = event.queue;
+  row.exchange = event.exchange;
+  row.routing_key = event.routing_key;
   return row;
 }
 
-/** Apply one event to what is known of its task. */
+/** Apply one event to what is known of its task, as a new row. */
 export function foldTaskEvent(row: NewTaskRow | undefined, event: TaskEvent): NewTaskRow {
   const next = taskRowFromEvent(event);
-  return row ? mergeTaskRows(row, next) : next;
+  if (!row) return next;
+  const merged = { ...row };
+  mergeTaskRowInto(merged, next);
+  return merged;
 }
 
-// The timeline keeps each event's own facts; the big texts (args, kwargs,
-// result, traceback) live once, on the task row.
-const TIMELINE_FIELDS = [
-  'retries',
-  'eta',
-  'expires',
-  'queue',
-  'exchange',
-  'routing_key',
-  'runtime',
-  'exception',
-  'terminated',
-  'signum',
-  'expired',
-  'requeue',
-] as const;
+/** One event of a task's timeline: what happened, when, where, and its own facts. */
+export interface TimelineEntry {
+  type: string;
+  timestamp: number;
+  hostname: string;
+  clock: number;
+  /** The event's own fields (retries, runtime, exception, ...), or null when it has none. */
+  data: TimelineData | null;
+}
+
+export interface TimelineData {
+  retries?: number;
+  eta?: string;
+  expires?: string;
+  queue?: string;
+  runtime?: number;
+  exception?: string;
+  terminated?: boolean;
+  signum?: string;
+  expired?: boolean;
+  requeue?: boolean;
+}
+
+// The big texts (args, kwargs, result, traceback) live once, on the task row;
+// an exception is kept short here because the row has it whole.
 const TIMELINE_TEXT_LIMIT = 1_024;
 
-export function timelineRowFromEvent(event: TaskEvent): TaskEventRow {
-  const data: Record<string, unknown> = {};
-  let any = false;
-  for (const field of TIMELINE_FIELDS) {
-    const value = event[field];
-    if (value === null || value === undefined) continue;
-    data[field] = typeof value === 'string' && value.length > TIMELINE_TEXT_LIMIT ? value.slice(0, TIMELINE_TEXT_LIMIT) : value;
-    any = true;
-  }
-  return {
-    task_id: event.uuid,
-    type: event.type,
-    timestamp: event.timestamp,
-    hostname: event.hostname,
-    clock: event.clock,
-    data: any ? JSON.stringify(data) : null,
-  };
+export function timelineEntry(event: TaskEvent): TimelineEntry {
+  let data: TimelineData | null = null;
+  if (event.retries !== null) (data ??= {}).retries = event.retries;
+  if (event.eta !== null) (data ??= {}).eta = event.eta;
+  if (event.expires !== null) (data ??= {}).expires = event.expires;
+  if (event.queue !== null) (data ??= {}).queue = event.queue;
+  if (event.runtime !== null) (data ??= {}).runtime = event.runtime;
+  if (event.exception !== null) (data ??= {}).exception = event.exception.slice(0, TIMELINE_TEXT_LIMIT);
+  if (event.terminated !== null) (data ??= {}).terminated = event.terminated;
+  if (event.signum !== null) (data ??= {}).signum = event.signum;
+  if (event.expired !== null) (data ??= {}).expired = event.expired;
+  if (event.requeue !== null) (data ??= {}).requeue = event.requeue;
+  return { type: event.type, timestamp: event.timestamp, hostname: event.hostname, clock: event.clock, data };
 }
 
 /** `ValueError('x')` -> `ValueError`; the class name is the label metrics use for failures. */

@@ -3,9 +3,8 @@
 
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import SQLite from 'better-sqlite3';
-import { Kysely, MysqlDialect, SqliteDialect, sql } from 'kysely';
-import { createPool } from 'mysql2';
+import type SQLite from 'better-sqlite3';
+import { Kysely, MysqlDialect, SqliteDialect, type SqliteDatabase, sql } from 'kysely';
 import type { Database } from '../../src/shared/schema';
 
 export type SqlDialect = 'sqlite' | 'mysql';
@@ -15,6 +14,8 @@ export interface OpenDatabase {
   dialect: SqlDialect;
   /** Where the data lives, with any password masked. */
   description: string;
+  /** What was opened (`--db`), to open a second connection (the store thread). */
+  url: string;
   close(): Promise<void>;
 }
 
@@ -44,9 +45,11 @@ export interface SqliteTuning {
   cacheMiB?: number;
 }
 
-export function openDatabase(value: string, tuning: SqliteTuning = {}): OpenDatabase {
+/** Drivers load on first use: a SQLite deployment never loads mysql2, and the reverse. */
+export async function openDatabase(value: string, tuning: SqliteTuning = {}): Promise<OpenDatabase> {
   const target = parseDatabaseTarget(value);
   if (target.dialect === 'mysql') {
+    const { createPool } = await import('mysql2');
     const pool = createPool({
       uri: target.location,
       charset: 'utf8mb4',
@@ -58,19 +61,43 @@ export function openDatabase(value: string, tuning: SqliteTuning = {}): OpenData
       enableKeepAlive: true,
     });
     const db = new Kysely<Database>({ dialect: new MysqlDialect({ pool }) });
-    return { db, dialect: 'mysql', description: maskPassword(target.location), close: () => db.destroy() };
+    return { db, dialect: 'mysql', description: maskPassword(target.location), url: value, close: () => db.destroy() };
   }
 
   if (target.location !== ':memory:') mkdirSync(dirname(target.location), { recursive: true });
-  const sqlite = new SQLite(target.location);
+  const { default: Sqlite } = await import('better-sqlite3');
+  const sqlite = new Sqlite(target.location);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('temp_store = MEMORY');
   sqlite.pragma(`cache_size = -${Math.round((tuning.cacheMiB ?? 32) * 1024)}`);
   sqlite.pragma('foreign_keys = OFF');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-  return { db, dialect: 'sqlite', description: target.location, close: () => db.destroy() };
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  return { db, dialect: 'sqlite', description: target.location, url: value, close: () => db.destroy() };
+}
+
+/**
+ * Kysely prepares every statement it runs; a flush runs the same few bulk
+ * statements again and again (store/upsert.ts), and preparing a 500-row
+ * upsert costs about as much as running it. Keep the most recent ones.
+ */
+function withStatementCache(sqlite: SQLite.Database, size = 64): SqliteDatabase {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(text: string) {
+      let statement = cache.get(text);
+      if (statement) {
+        cache.delete(text);
+      } else {
+        statement = sqlite.prepare(text);
+        if (cache.size >= size) cache.delete(cache.keys().next().value as string);
+      }
+      cache.set(text, statement);
+      return statement;
+    },
+  };
 }
 
 /** Cheap liveness probe for /healthcheck and for telling an outage from a bad row. */

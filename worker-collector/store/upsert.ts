@@ -1,18 +1,22 @@
-// Multi-row upserts that read the same in SQLite (`ON CONFLICT ... DO UPDATE`)
-// and MySQL (`ON DUPLICATE KEY UPDATE`), including the task merge rules.
+// Multi-row inserts and upserts that read the same in SQLite (`ON CONFLICT ...
+// DO UPDATE`) and MySQL (`ON DUPLICATE KEY UPDATE`), including the task merge
+// rules. Kysely builds each statement's SQL once per row count; flushes then
+// run it with new parameters (rows as arrays in column order), so a flush
+// pays neither query building nor, on SQLite, statement preparation again.
 
-import { type Kysely, type RawBuilder, sql } from 'kysely';
+import { CompiledQuery, type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Database } from '../../src/shared/schema';
-import { TASK_COLUMNS, TASK_MERGE_RULES } from '../../src/shared/task-merge';
+import { TASK_COLUMNS, TASK_MERGE_RULES } from '../fold/merge';
 import type { SqlDialect } from './db';
 
 type Table = keyof Database;
-type Refs = {
+export type Refs = {
   /** The value the statement tried to insert. */
   incoming(column: string): RawBuilder<unknown>;
   /** The value already stored (MySQL: as updated by earlier assignments in the same statement). */
   stored(column: string): RawBuilder<unknown>;
 };
+export type Assignments = (refs: Refs) => Record<string, RawBuilder<unknown>>;
 
 function refs(dialect: SqlDialect, table: Table): Refs {
   return {
@@ -22,50 +26,84 @@ function refs(dialect: SqlDialect, table: Table): Refs {
   };
 }
 
-/**
- * Rows per statement: bounded by SQLite's 32,766 bound parameters and by a
- * byte budget that keeps a MySQL packet well under the default 16 MiB.
- */
-export function chunkRows<T extends object>(rows: T[], maxRows: number, maxBytes = 4 * 1024 * 1024): T[][] {
-  const chunks: T[][] = [];
-  let current: T[] = [];
-  let bytes = 0;
-  for (const row of rows) {
-    let size = 16;
-    for (const value of Object.values(row)) size += typeof value === 'string' ? value.length * 3 : 8;
-    if (current.length > 0 && (current.length >= maxRows || bytes + size > maxBytes)) {
-      chunks.push(current);
-      current = [];
-      bytes = 0;
+/** Row counts statements are built for: full chunks, then powers of two for the rest. */
+function chunkSizes(total: number, max: number): number[] {
+  const sizes: number[] = [];
+  let left = total;
+  while (left >= max) {
+    sizes.push(max);
+    left -= max;
+  }
+  for (let size = 2 ** Math.floor(Math.log2(Math.max(1, max))); left > 0; size /= 2) {
+    while (left >= size) {
+      sizes.push(size);
+      left -= size;
     }
-    current.push(row);
-    bytes += size;
   }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
+  return sizes;
 }
 
-export async function upsertRows<T extends Table>(
-  db: Kysely<Database>,
-  dialect: SqlDialect,
-  table: T,
-  rows: object[],
-  conflictColumns: string[],
-  assignments: (r: Refs) => Record<string, RawBuilder<unknown>>,
-): Promise<void> {
-  if (rows.length === 0) return;
-  const columnCount = Object.keys(rows[0] as object).length;
-  const set = assignments(refs(dialect, table));
-  for (const chunk of chunkRows(rows, Math.floor(30_000 / columnCount))) {
-    // The row types are checked where the rows are built; Kysely's per-table
-    // insert types cannot follow a generic table name.
-    const insert = db.insertInto(table).values(chunk as never);
-    if (dialect === 'mysql') await insert.onDuplicateKeyUpdate(set as never).execute();
-    else await insert.onConflict((oc) => oc.columns(conflictColumns as never).doUpdateSet(set as never)).execute();
+/** Estimated bytes of a row once sent (MySQL packets stay well under the 16 MiB default). */
+function rowBytes(row: unknown[]): number {
+  let size = 16;
+  for (const value of row) size += typeof value === 'string' ? value.length * 3 : 8;
+  return size;
+}
+
+export class BulkWrite {
+  private readonly statements = new Map<number, string>();
+  private readonly maxRows: number;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: SqlDialect,
+    private readonly table: Table,
+    readonly columns: readonly string[],
+    private readonly conflict?: { columns: string[]; assignments: Assignments },
+    private readonly maxBytes = 4 * 1024 * 1024,
+  ) {
+    // SQLite allows 32,766 bound parameters per statement.
+    this.maxRows = Math.max(1, Math.min(500, Math.floor(30_000 / columns.length)));
+  }
+
+  private sqlFor(rows: number): string {
+    let text = this.statements.get(rows);
+    if (text !== undefined) return text;
+    const placeholder = Object.fromEntries(this.columns.map((c) => [c, 0]));
+    const insert = this.db.insertInto(this.table).values(Array.from({ length: rows }, () => placeholder) as never);
+    if (!this.conflict) text = insert.compile().sql;
+    else {
+      const set = this.conflict.assignments(refs(this.dialect, this.table));
+      text =
+        this.dialect === 'mysql'
+          ? insert.onDuplicateKeyUpdate(set as never).compile().sql
+          : insert.onConflict((oc) => oc.columns(this.conflict!.columns as never).doUpdateSet(set as never)).compile().sql;
+    }
+    this.statements.set(rows, text);
+    return text;
+  }
+
+  /** Write rows (arrays in `columns` order) through `executor` (a transaction). */
+  async run(executor: Kysely<Database>, rows: unknown[][]): Promise<void> {
+    let start = 0;
+    while (start < rows.length) {
+      // Take as many rows as fit the byte budget, then the largest prepared size.
+      let end = start;
+      let bytes = 0;
+      while (end < rows.length && end - start < this.maxRows) {
+        bytes += rowBytes(rows[end]!);
+        if (bytes > this.maxBytes && end > start) break;
+        end += 1;
+      }
+      const [size] = chunkSizes(end - start, this.maxRows);
+      const chunk = rows.slice(start, start + size!);
+      await executor.executeQuery(CompiledQuery.raw(this.sqlFor(chunk.length), chunk.flat()));
+      start += chunk.length;
+    }
   }
 }
 
-/** The SQL form of mergeTaskRows (src/shared/task-merge.ts), column by column, state_key last. */
+/** The SQL form of mergeTaskRows (fold/merge.ts), column by column, state_key last. */
 export function taskMergeAssignments({ incoming, stored }: Refs): Record<string, RawBuilder<unknown>> {
   const newKey = incoming('state_key');
   const oldKey = stored('state_key');
@@ -81,13 +119,11 @@ export function taskMergeAssignments({ incoming, stored }: Refs): Record<string,
 }
 
 /** Counters and histograms add what a flush counted to what is stored. */
-export function addAssignments(columns: string[]) {
-  return ({ incoming, stored }: Refs): Record<string, RawBuilder<unknown>> =>
-    Object.fromEntries(columns.map((c) => [c, sql`${stored(c)} + ${incoming(c)}`]));
+export function addAssignments(columns: string[]): Assignments {
+  return ({ incoming, stored }) => Object.fromEntries(columns.map((c) => [c, sql`${stored(c)} + ${incoming(c)}`]));
 }
 
 /** The incoming row replaces the stored one (rows the collector owns, like workers). */
-export function replaceAssignments(columns: string[]) {
-  return ({ incoming }: Refs): Record<string, RawBuilder<unknown>> =>
-    Object.fromEntries(columns.map((c) => [c, incoming(c)]));
+export function replaceAssignments(columns: string[]): Assignments {
+  return ({ incoming }) => Object.fromEntries(columns.map((c) => [c, incoming(c)]));
 }

@@ -1,17 +1,15 @@
 // Writes one flush in one transaction. A database that is down surfaces as
 // DatabaseUnavailableError (the collector keeps the batch and retries); a
-// database that is up but refuses some rows gets the batch halved until the
+// database that is up but refuses some rows gets the flush halved until the
 // refused rows are found, and only those are dropped, counted and logged.
 
-import type { Kysely } from 'kysely';
 import { createRateLimitedLog, errorMessage, type Logger } from '../../src/shared/log';
-import type { CollectorStatusTable, Database } from '../../src/shared/schema';
-import type { EventBatch } from '../fold/batch';
-import type { WorkerState } from '../fold/worker';
+import type { SqlDialect } from './db';
 import { type OpenDatabase, pingDatabase } from './db';
-import { LruMap } from './lru';
-import { type FlushRows, type TaskRef, buildFlushRows } from './rows';
-import { addAssignments, replaceAssignments, taskMergeAssignments, upsertRows, chunkRows } from './upsert';
+import { TASK_COLUMNS } from '../fold/merge';
+import { MetricTally } from './counters';
+import type { FlushPayload, TaskRef } from './payload';
+import { addAssignments, BulkWrite, replaceAssignments, taskMergeAssignments } from './upsert';
 
 export class DatabaseUnavailableError extends Error {
   constructor(cause: unknown) {
@@ -22,68 +20,132 @@ export class DatabaseUnavailableError extends Error {
 
 export interface WriteResult {
   rejectedRows: number;
+  /** Names and queues looked up in the database, for the caller's cache. */
+  resolved: [string, TaskRef][];
 }
 
 const REF_LOOKUP_CHUNK = 500;
+const COUNTER_KEY = ['hostname', 'task_name', 'queue', 'type', 'exception'];
+const SERIES_KEY = ['metric', 'hostname', 'task_name', 'queue'];
+const WORKER_COLUMNS = [
+  'hostname',
+  'status',
+  'pid',
+  'freq',
+  'clock',
+  'active',
+  'processed',
+  'loadavg',
+  'sw_ident',
+  'sw_ver',
+  'sw_sys',
+  'utcoffset',
+  'heartbeats',
+  'last_heartbeat',
+  'first_seen',
+  'offline_at',
+];
+const STATUS_COLUMNS = [
+  'id',
+  'started_at',
+  'updated_at',
+  'broker_url',
+  'broker_connected',
+  'last_event_at',
+  'events_total',
+  'dropped',
+  'lag_seconds',
+  'flush_seconds',
+];
+
+function values<T extends object>(rows: T[], columns: readonly string[]): unknown[][] {
+  return rows.map((row) => columns.map((c) => (row as Record<string, unknown>)[c] ?? null));
+}
+
+/** The statements of a flush, built once per database. */
+function statements(database: OpenDatabase) {
+  const { db, dialect } = database;
+  const d: SqlDialect = dialect;
+  return {
+    tasks: new BulkWrite(db, d, 'tasks', TASK_COLUMNS, { columns: ['uuid'], assignments: taskMergeAssignments }),
+    timelines: new BulkWrite(db, d, 'task_events', ['task_id', 'events']),
+    workers: new BulkWrite(db, d, 'workers', WORKER_COLUMNS, {
+      columns: ['hostname'],
+      assignments: replaceAssignments(WORKER_COLUMNS.filter((c) => c !== 'hostname' && c !== 'first_seen')),
+    }),
+    counters: new BulkWrite(db, d, 'event_counters', [...COUNTER_KEY, 'count'], { columns: COUNTER_KEY, assignments: addAssignments(['count']) }),
+    buckets: new BulkWrite(db, d, 'histogram_buckets', [...SERIES_KEY, 'le', 'count'], {
+      columns: [...SERIES_KEY, 'le'],
+      assignments: addAssignments(['count']),
+    }),
+    totals: new BulkWrite(db, d, 'histogram_totals', [...SERIES_KEY, 'sum', 'count'], {
+      columns: SERIES_KEY,
+      assignments: addAssignments(['sum', 'count']),
+    }),
+    status: new BulkWrite(db, d, 'collector_status', STATUS_COLUMNS, {
+      columns: ['id'],
+      assignments: replaceAssignments(STATUS_COLUMNS.filter((c) => c !== 'id')),
+    }),
+  };
+}
 
 export class StoreWriter {
-  private readonly refs: LruMap<string, TaskRef>;
   private readonly warnRejected: (key: string, message: string) => void;
+  private readonly bulk: ReturnType<typeof statements>;
 
   constructor(
     private readonly database: OpenDatabase,
-    private readonly log: Logger,
-    refCacheSize = 100_000,
+    log: Logger,
   ) {
-    this.refs = new LruMap(refCacheSize);
     this.warnRejected = createRateLimitedLog((m) => log.error(m));
+    this.bulk = statements(database);
   }
 
-  /** Names and queues for every task in the batch, from the batch, the cache, or the database. */
-  private async resolveRefs(batch: EventBatch): Promise<Map<string, TaskRef>> {
-    const resolved = new Map<string, TaskRef>();
-    const missing: string[] = [];
-    for (const [uuid, row] of batch.tasks) {
-      const cached = this.refs.get(uuid);
-      const ref = { name: row.name ?? cached?.name ?? null, queue: row.queue ?? cached?.queue ?? null };
-      resolved.set(uuid, ref);
-      if (ref.name === null && cached === undefined) missing.push(uuid);
-    }
-    for (let i = 0; i < missing.length; i += REF_LOOKUP_CHUNK) {
-      const found = await this.database.db
+  /** Count the events of tasks named only in the database (their naming events came in earlier flushes). */
+  private async resolve(payload: FlushPayload): Promise<{ payload: FlushPayload; resolved: [string, TaskRef][] }> {
+    if (payload.unresolved.length === 0) return { payload, resolved: [] };
+    const refs = new Map<string, TaskRef>();
+    const ids = payload.unresolved.map((t) => t.uuid);
+    for (let i = 0; i < ids.length; i += REF_LOOKUP_CHUNK) {
+      const rows = await this.database.db
         .selectFrom('tasks')
         .select(['uuid', 'name', 'queue'])
-        .where('uuid', 'in', missing.slice(i, i + REF_LOOKUP_CHUNK))
+        .where('uuid', 'in', ids.slice(i, i + REF_LOOKUP_CHUNK))
         .execute();
-      for (const row of found) {
-        const ref = resolved.get(row.uuid);
-        if (ref) resolved.set(row.uuid, { name: ref.name ?? row.name, queue: ref.queue ?? row.queue });
-      }
+      for (const row of rows) refs.set(row.uuid, { name: row.name, queue: row.queue });
     }
-    return resolved;
+    const tally = new MetricTally(payload.runtimeBounds);
+    for (const task of payload.unresolved) {
+      const ref = refs.get(task.uuid);
+      for (const entry of task.events) tally.taskEvent(entry, ref?.name ?? '', ref?.queue ?? '');
+    }
+    const extra = tally.deltas();
+    return {
+      payload: {
+        ...payload,
+        unresolved: [],
+        counters: payload.counters.concat(extra.counters),
+        histogramBuckets: payload.histogramBuckets.concat(extra.histogramBuckets),
+        histogramTotals: payload.histogramTotals.concat(extra.histogramTotals),
+      },
+      resolved: [...refs],
+    };
   }
 
-  async write(
-    batch: EventBatch,
-    workers: Map<string, WorkerState>,
-    status: CollectorStatusTable | undefined,
-    runtimeBounds?: number[],
-  ): Promise<WriteResult> {
-    let refs: Map<string, TaskRef>;
+  async write(payload: FlushPayload): Promise<WriteResult> {
+    let resolved: Awaited<ReturnType<StoreWriter['resolve']>>;
     try {
-      refs = await this.resolveRefs(batch);
+      resolved = await this.resolve(payload);
     } catch (error) {
       throw new DatabaseUnavailableError(error);
     }
-    const rows = buildFlushRows(batch, refs, workers, status, runtimeBounds);
-    const rejectedRows = await this.writeOrIsolate(rows);
-    for (const [uuid, ref] of refs) this.refs.set(uuid, ref);
-    return { rejectedRows };
+    const rejectedRows = await this.writeOrIsolate(resolved.payload);
+    return { rejectedRows, resolved: resolved.resolved };
   }
 
-  private async writeOrIsolate(rows: FlushRows): Promise<number> {
+  private async writeOrIsolate(payload: FlushPayload): Promise<number> {
     try {
-      await writeRows(this.database.db, this.database, rows);
+      await this.writeAll(payload);
       return 0;
     } catch (error) {
       try {
@@ -91,49 +153,59 @@ export class StoreWriter {
       } catch {
         throw new DatabaseUnavailableError(error);
       }
-      const size = rows.tasks.length + rows.timeline.length;
-      if (size <= 1) {
-        const what = rows.tasks[0]?.uuid ?? rows.timeline[0]?.task_id ?? 'collector rows';
-        this.warnRejected(errorMessage(error), `database refused the row for ${what}: ${errorMessage(error)}`);
-        return Math.max(size, 1);
+      const rows = payload.tasks.length + payload.timelines.length;
+      const hasAux = hasAuxiliaryRows(payload);
+      if (rows > 0 && hasAux) {
+        // Tasks and timelines first, then the collector's own rows, separately.
+        const [data, aux] = splitAuxiliary(payload);
+        return (await this.writeOrIsolate(data)) + (await this.writeOrIsolate(aux));
       }
-      const [first, second] = halve(rows);
+      if (rows <= 1) {
+        const what = payload.timelines[0]?.[0] ?? (payload.tasks[0] ? String(payload.tasks[0][0]) : 'worker, counter and status rows');
+        this.warnRejected(errorMessage(error), `database refused the row for ${what}: ${errorMessage(error)}`);
+        return 1;
+      }
+      const [first, second] = halve(payload);
       return (await this.writeOrIsolate(first)) + (await this.writeOrIsolate(second));
     }
   }
+
+  /** Everything in one transaction. */
+  private async writeAll(payload: FlushPayload): Promise<void> {
+    const b = this.bulk;
+    await this.database.db.transaction().execute(async (trx) => {
+      await b.tasks.run(trx, payload.tasks);
+      await b.timelines.run(trx, payload.timelines);
+      await b.workers.run(trx, values(payload.workers, WORKER_COLUMNS));
+      await b.counters.run(trx, values(payload.counters, b.counters.columns));
+      await b.buckets.run(trx, values(payload.histogramBuckets, b.buckets.columns));
+      await b.totals.run(trx, values(payload.histogramTotals, b.totals.columns));
+      if (payload.status) await b.status.run(trx, values([payload.status], STATUS_COLUMNS));
+    });
+  }
 }
 
-function halve(rows: FlushRows): [FlushRows, FlushRows] {
-  const t = Math.ceil(rows.tasks.length / 2);
-  const e = Math.ceil(rows.timeline.length / 2);
+const NO_AUXILIARY = { workers: [], counters: [], histogramBuckets: [], histogramTotals: [], status: null };
+
+function hasAuxiliaryRows(p: FlushPayload): boolean {
+  return p.workers.length + p.counters.length + p.histogramBuckets.length + p.histogramTotals.length > 0 || p.status !== null;
+}
+
+function splitAuxiliary(p: FlushPayload): [FlushPayload, FlushPayload] {
   return [
-    { ...rows, tasks: rows.tasks.slice(0, t), timeline: rows.timeline.slice(0, e) },
-    {
-      tasks: rows.tasks.slice(t),
-      timeline: rows.timeline.slice(e),
-      workers: [],
-      counters: [],
-      histogramBuckets: [],
-      histogramTotals: [],
-      status: undefined,
-    },
+    { ...p, ...NO_AUXILIARY },
+    { ...p, tasks: [], timelines: [] },
   ];
 }
 
-export async function writeRows(db: Kysely<Database>, { dialect }: Pick<OpenDatabase, 'dialect'>, rows: FlushRows): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    await upsertRows(trx, dialect, 'tasks', rows.tasks, ['uuid'], taskMergeAssignments);
-    for (const chunk of chunkRows(rows.timeline, 4_000)) {
-      await trx.insertInto('task_events').values(chunk).execute();
-    }
-    const workerColumns = rows.workers[0] ? Object.keys(rows.workers[0]).filter((c) => c !== 'hostname' && c !== 'first_seen') : [];
-    await upsertRows(trx, dialect, 'workers', rows.workers, ['hostname'], replaceAssignments(workerColumns));
-    await upsertRows(trx, dialect, 'event_counters', rows.counters, ['hostname', 'task_name', 'queue', 'type', 'exception'], addAssignments(['count']));
-    await upsertRows(trx, dialect, 'histogram_buckets', rows.histogramBuckets, ['metric', 'hostname', 'task_name', 'queue', 'le'], addAssignments(['count']));
-    await upsertRows(trx, dialect, 'histogram_totals', rows.histogramTotals, ['metric', 'hostname', 'task_name', 'queue'], addAssignments(['sum', 'count']));
-    if (rows.status) {
-      const statusColumns = Object.keys(rows.status).filter((c) => c !== 'id');
-      await upsertRows(trx, dialect, 'collector_status', [rows.status], ['id'], replaceAssignments(statusColumns));
-    }
-  });
+/** Two halves of a payload that has only task and timeline rows. */
+function halve(p: FlushPayload): [FlushPayload, FlushPayload] {
+  const total = p.tasks.length + p.timelines.length;
+  const mid = Math.ceil(total / 2);
+  const t = Math.min(mid, p.tasks.length);
+  const e = mid - t;
+  return [
+    { ...p, tasks: p.tasks.slice(0, t), timelines: p.timelines.slice(0, e) },
+    { ...p, tasks: p.tasks.slice(t), timelines: p.timelines.slice(e) },
+  ];
 }

@@ -7,7 +7,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { type Channel, type ChannelModel, type ConsumeMessage, connect } from 'amqplib';
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Logger } from '../../src/shared/log';
 import { decodeAmqpMessage } from '../decode';
 import { createBackoff } from './backoff';
@@ -69,6 +69,8 @@ export class AmqpEventTransport implements EventTransport {
   private async connect(): Promise<void> {
     if (this.stopping) return;
     try {
+      // Loaded on first use, so Redis deployments never load amqplib.
+      const { connect } = await import('amqplib');
       const connection = await connect(this.broker.url, { clientProperties: { connection_name: 'stalk-collector' } });
       connection.on('error', (error: Error) => this.log.debug(`amqp connection error: ${error.message}`));
       connection.on('close', () => this.onClosed());

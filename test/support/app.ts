@@ -1,0 +1,33 @@
+// An app over a real database filled through the real store, for route tests.
+
+import { createApp } from '../../src/app';
+import type { HealthReport, Services } from '../../src/services';
+import type { TaskEvent } from '../../src/shared/celery-events';
+import { createLogger } from '../../src/shared/log';
+import { EventBatch } from '../../worker-collector/fold/batch';
+import type { WorkerState } from '../../worker-collector/fold/worker';
+import type { OpenDatabase } from '../../worker-collector/store/db';
+import { buildFlushPayload } from '../../worker-collector/store/payload';
+import { StoreWriter } from '../../worker-collector/store/writer';
+
+/** Fold and store events exactly as the collector would. */
+export async function store(database: OpenDatabase, events: TaskEvent[] | EventBatch, workers = new Map<string, WorkerState>()) {
+  let batch = events;
+  if (Array.isArray(batch)) {
+    const b = new EventBatch();
+    for (const event of batch) b.add(event, workers);
+    batch = b;
+  }
+  const { payload } = buildFlushPayload(batch, () => undefined, workers, null);
+  await new StoreWriter(database, createLogger('test', 'error')).write(payload);
+}
+
+export function testApp(database: OpenDatabase, options: { now?: number; health?: () => Promise<HealthReport> } = {}) {
+  const services: Services = {
+    db: database.db,
+    log: createLogger('test', 'error'),
+    now: () => options.now ?? Date.now() / 1000,
+    health: options.health ?? (async () => ({ ok: true, problems: [] })),
+  };
+  return createApp({ services: () => services });
+}

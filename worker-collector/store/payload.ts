@@ -1,0 +1,78 @@
+// From a folded batch to what one flush writes, as plain data that can cross
+// to the store's thread cheaply: task rows as arrays in TASK_COLUMNS order,
+// timelines as JSON text. Counters are summed here for every event whose task
+// name is known (from the batch or the caller's cache); the rest go to the
+// store, which looks the names up in the database.
+
+import { STORED_BUCKETS } from '../../src/shared/histograms';
+import type { CollectorStatusTable, WorkerRow } from '../../src/shared/schema';
+import type { EventBatch } from '../fold/batch';
+import { TASK_COLUMNS } from '../fold/merge';
+import type { TimelineEntry } from '../fold/task';
+import { type WorkerState, workerToRow } from '../fold/worker';
+import { type MetricDeltas, MetricTally } from './counters';
+
+export interface TaskRef {
+  name: string | null;
+  queue: string | null;
+}
+
+export interface UnresolvedTask {
+  uuid: string;
+  events: TimelineEntry[];
+}
+
+export interface FlushPayload extends MetricDeltas {
+  /** Task rows, each an array of values in TASK_COLUMNS order. */
+  tasks: unknown[][];
+  /** [task id, JSON array of this flush's events of it]. */
+  timelines: [string, string][];
+  /** Tasks whose name is not known yet: their events are counted by the store. */
+  unresolved: UnresolvedTask[];
+  workers: WorkerRow[];
+  status: CollectorStatusTable | null;
+  runtimeBounds: number[];
+}
+
+export function buildFlushPayload(
+  batch: EventBatch,
+  knownRef: (uuid: string) => TaskRef | undefined,
+  workers: Map<string, WorkerState>,
+  status: CollectorStatusTable | null,
+  runtimeBounds: number[] = STORED_BUCKETS,
+): { payload: FlushPayload; learned: [string, TaskRef][] } {
+  const tally = new MetricTally(runtimeBounds);
+  const tasks: unknown[][] = [];
+  const timelines: [string, string][] = [];
+  const unresolved: UnresolvedTask[] = [];
+  const learned: [string, TaskRef][] = [];
+
+  for (const [uuid, pending] of batch.tasks) {
+    const row = pending.row as unknown as Record<string, unknown>;
+    tasks.push(TASK_COLUMNS.map((column) => row[column] ?? null));
+    timelines.push([uuid, JSON.stringify(pending.events)]);
+    const known = knownRef(uuid);
+    const ref = { name: pending.row.name ?? known?.name ?? null, queue: pending.row.queue ?? known?.queue ?? null };
+    if (ref.name === null && known === undefined) {
+      unresolved.push({ uuid, events: pending.events });
+      continue;
+    }
+    learned.push([uuid, ref]);
+    for (const entry of pending.events) tally.taskEvent(entry, ref.name ?? '', ref.queue ?? '');
+  }
+  for (const [key, n] of batch.otherEventCounts) {
+    const [hostname = '', type = ''] = key.split('\0');
+    tally.count(hostname, '', '', type, '', n);
+  }
+
+  const workerRows: WorkerRow[] = [];
+  for (const hostname of batch.dirtyWorkers) {
+    const worker = workers.get(hostname);
+    if (worker) workerRows.push(workerToRow(worker));
+  }
+
+  return {
+    payload: { tasks, timelines, unresolved, workers: workerRows, status, runtimeBounds, ...tally.deltas() },
+    learned,
+  };
+}
