@@ -7,7 +7,6 @@ await build({
   entryPoints: {
     node: 'src/node.ts',
     collector: 'worker-collector/main.ts',
-    'store-thread': 'worker-collector/store/thread.ts',
   },
   outdir: 'dist',
   bundle: true,

@@ -13,9 +13,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { openDatabase } from '../worker-collector/store/db';
+import { CLIENT, envelope, RespPublisher, taskFinished, taskReceived, taskSent, taskStarted, WORKER } from './celery-wire';
 
 interface BenchArgs {
   tasks: number;
@@ -71,69 +71,6 @@ function readArgs(argv: string[]): BenchArgs {
 }
 
 const EVENTS_PER_TASK = 4;
-const WORKER = 'bench-worker@stalk';
-const CLIENT = 'bench-client@stalk';
-
-function envelope(body: unknown, routingKey: string, hostname: string): string {
-  return JSON.stringify({
-    body: Buffer.from(JSON.stringify(body)).toString('base64'),
-    'content-encoding': 'utf-8',
-    'content-type': 'application/json',
-    headers: { hostname },
-    properties: {
-      delivery_mode: 1,
-      delivery_info: { exchange: 'celeryev', routing_key: routingKey },
-      priority: 0,
-      body_encoding: 'base64',
-      delivery_tag: randomUUID(),
-    },
-  });
-}
-
-let clock = 0;
-function common(type: string, hostname: string) {
-  clock += 1;
-  return { hostname, utcoffset: 0, pid: 4242, clock, timestamp: Date.now() / 1000, type };
-}
-
-function sentEvent(uuid: string, n: number) {
-  return {
-    ...common('task-sent', CLIENT),
-    uuid,
-    root_id: uuid,
-    parent_id: null,
-    name: `bench.task_${n % 20}`,
-    args: `(${n}, 'order-${n}')`,
-    kwargs: `{'customer': 'c${n % 1000}', 'priority': ${n % 3}}`,
-    retries: 0,
-    eta: null,
-    expires: null,
-    queue: 'celery',
-    exchange: '',
-    routing_key: 'celery',
-  };
-}
-
-function workerEvents(uuid: string, n: number) {
-  return [
-    {
-      ...common('task-received', WORKER),
-      uuid,
-      name: `bench.task_${n % 20}`,
-      args: `(${n}, 'order-${n}')`,
-      kwargs: `{'customer': 'c${n % 1000}', 'priority': ${n % 3}}`,
-      root_id: uuid,
-      parent_id: null,
-      retries: 0,
-      eta: null,
-      expires: null,
-    },
-    { ...common('task-started', WORKER), uuid },
-    n % 10 === 0
-      ? { ...common('task-failed', WORKER), uuid, exception: `ValueError('order ${n} refused')`, traceback: 'Traceback (most recent call last):\n  ...\nValueError' }
-      : { ...common('task-succeeded', WORKER), uuid, result: `{'order': ${n}, 'ok': True}`, runtime: 0.001 + (n % 100) / 1000 },
-  ];
-}
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -176,8 +113,10 @@ async function main(): Promise<void> {
   const pid = collector.pid!;
 
   const reader = await openDatabase(dbUrl);
-  const publisher = new Redis(args.broker, { enableAutoPipelining: true });
+  const publisher = await RespPublisher.open(args.broker);
   const channel = (key: string) => `/${db}.celeryev/${key}`;
+  const sentChannel = channel('task.sent');
+  const multiChannel = channel('task.multi');
 
   let peakRss = 0;
   const rssTimer = setInterval(() => {
@@ -193,7 +132,7 @@ async function main(): Promise<void> {
     while (probing) {
       const uuid = `probe-${n++}-${randomUUID()}`;
       pending.set(uuid, performance.now());
-      await publisher.publish(channel('task.sent'), envelope({ ...sentEvent(uuid, 0), name: 'bench.probe' }, 'task.sent', CLIENT));
+      publisher.publish(sentChannel, envelope(taskSent(uuid, 0, 'bench.probe'), 'task.sent', CLIENT));
       await new Promise((r) => setTimeout(r, 200));
     }
   })();
@@ -216,17 +155,19 @@ async function main(): Promise<void> {
     }
   })();
 
-  // The generator: each 10 ms tick starts the tasks due and sends their
-  // worker events one tick later, batched into task.multi messages.
+  // The generator: each 10 ms tick starts the tasks due (a client's
+  // task.sent each) and sends the worker events of the previous tick's tasks
+  // in task.multi batches, as a busy worker buffers them.
   const started = performance.now();
   let published = 0;
   let next = 0;
   let inFlight: { uuid: string; n: number }[] = [];
   const tickMs = 10;
-  let multi: unknown[] = [];
+  let multi: string[] = [];
+  let full = false;
   const flushMulti = () => {
     if (multi.length === 0) return;
-    void publisher.publish(channel('task.multi'), envelope(multi, 'task.multi', WORKER));
+    full = !publisher.publish(multiChannel, envelope(`[${multi.join(', ')}]`, 'task.multi', WORKER)) || full;
     multi = [];
   };
   while (next < args.tasks || inFlight.length > 0) {
@@ -236,12 +177,12 @@ async function main(): Promise<void> {
     const starting: { uuid: string; n: number }[] = [];
     while (next < due) {
       const uuid = randomUUID();
-      void publisher.publish(channel('task.sent'), envelope(sentEvent(uuid, next), 'task.sent', CLIENT));
+      full = !publisher.publish(sentChannel, envelope(taskSent(uuid, next), 'task.sent', CLIENT)) || full;
       starting.push({ uuid, n: next });
       next += 1;
     }
     for (const task of inFlight) {
-      for (const event of workerEvents(task.uuid, task.n)) {
+      for (const event of [taskReceived(task.uuid, task.n), taskStarted(task.uuid), taskFinished(task.uuid, task.n)]) {
         multi.push(event);
         if (multi.length >= args.batch) flushMulti();
       }
@@ -249,12 +190,15 @@ async function main(): Promise<void> {
     flushMulti();
     published += starting.length + inFlight.length * 3;
     inFlight = starting;
-    if (args.rate === 0) await publisher.ping();
-    // Always yield, or the client never gets to write what was published.
+    if (full) {
+      await publisher.drain();
+      full = false;
+    }
+    // Always yield, so the socket gets written and the probes get polled.
     const spent = performance.now() - tickStart;
     await new Promise((r) => (args.rate > 0 && spent < tickMs ? setTimeout(r, tickMs - spent) : setImmediate(r)));
   }
-  await publisher.ping();
+  await publisher.settled();
   const publishSeconds = (performance.now() - started) / 1000;
 
   // Wait until every event is stored, or until progress stops for 20 s.
@@ -302,7 +246,7 @@ async function main(): Promise<void> {
   await new Promise((r) => collector.once('exit', r));
   await sql`select 1`.execute(reader.db);
   await reader.close();
-  publisher.disconnect();
+  publisher.close();
 
   const sorted = [...lags].sort((a, b) => a - b);
   const lost = expectedEvents - stored;

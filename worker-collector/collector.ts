@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import type { CeleryEvent } from '../src/shared/celery-events';
 import { STORED_BUCKETS } from '../src/shared/histograms';
-import { createRateLimitedLog, errorMessage, type Logger, type LogLevel } from '../src/shared/log';
+import { createRateLimitedLog, errorMessage, type Logger } from '../src/shared/log';
 import type { CollectorStatusTable } from '../src/shared/schema';
 import { pidboxMessage } from './control/pidbox';
 import type { Decoded, DropReason } from './decode';
@@ -16,7 +16,6 @@ import type { OpenDatabase } from './store/db';
 import { type RetentionOptions, RetentionPruner } from './store/retention';
 import { LruMap } from './store/lru';
 import { buildFlushPayload, type TaskRef } from './store/payload';
-import { type FlushWriter, InlineStoreWriter, ThreadedStoreWriter } from './store/thread-writer';
 import { DatabaseUnavailableError, StoreWriter } from './store/writer';
 import { createBackoff } from './transport/backoff';
 import type { BrokerUrl } from './transport/broker-url';
@@ -40,9 +39,6 @@ export interface CollectorOptions {
   /** Identifies this collector's status row. */
   collectorId?: string;
   runtimeBuckets?: number[];
-  /** Write on a separate thread (default) or on the collector's own. */
-  storeThread?: boolean;
-  logLevel?: LogLevel;
   /** For tests: a transport other than the broker URL's. */
   transport?: (handlers: Parameters<typeof createEventTransport>[1]) => EventTransport;
 }
@@ -68,7 +64,7 @@ export class Collector {
   private batch = new EventBatch();
   private readonly workers = new Map<string, WorkerState>();
   private readonly transport: EventTransport;
-  private readonly writer: FlushWriter;
+  private readonly writer: StoreWriter;
   /** Names and queues of recent tasks, so later events of a task are counted under its name. */
   private readonly taskRefs = new LruMap<string, TaskRef>(100_000);
   private readonly pruner: RetentionPruner;
@@ -100,19 +96,16 @@ export class Collector {
     this.transport = options.transport
       ? options.transport(handlers)
       : createEventTransport(options.broker, handlers, log.child('broker'), options.amqpQueue);
-    // SQL runs on a thread of its own unless the database lives in this
-    // thread's memory (SQLite ':memory:', which another connection cannot see).
-    this.writer =
-      options.storeThread === false || options.database.url === ':memory:'
-        ? new InlineStoreWriter(new StoreWriter(options.database, log.child('store')))
-        : new ThreadedStoreWriter(options.database.url, options.logLevel ?? 'info', log.child('store'));
+    // One thread does everything. A store thread was tried: on a busy 2-core
+    // machine, handing each flush across (JSON both ways) cost more CPU than
+    // the parallel SQL saved (bench/ingest.ts, see README).
+    this.writer = new StoreWriter(options.database, log.child('store'));
     this.pruner = new RetentionPruner(options.database.db, options.retention, log.child('retention'));
   }
 
   async start(): Promise<void> {
     const known = await this.options.database.db.selectFrom('workers').selectAll().execute();
     for (const row of known) this.workers.set(row.hostname, workerFromRow(row));
-    await this.writer.start();
     await this.transport.start();
     this.every(WORKER_CHECK_MS, () => this.checkWorkers());
     if (this.options.enableEventsIntervalMs > 0) {
@@ -217,7 +210,14 @@ export class Collector {
       this.flushSeconds = (performance.now() - started) / 1000;
       this.lastFlushAt = Date.now() / 1000;
       if (batch.newestTimestamp > 0) this.lagSeconds = Math.max(0, this.lastFlushAt - batch.newestTimestamp);
-      if (statusDue) this.lastStatusAt = now;
+      if (statusDue) {
+        this.lastStatusAt = now;
+        const m = process.memoryUsage();
+        const mib = (n: number) => Math.round(n / 1048576);
+        this.options.log.debug(
+          `status: ${this.eventsTotal} events, flush ${Math.round((this.flushSeconds ?? 0) * 1000)} ms, rss ${mib(m.rss)} MiB (heap ${mib(m.heapUsed)}/${mib(m.heapTotal)}, external ${mib(m.external)}, buffers ${mib(m.arrayBuffers)})`,
+        );
+      }
       if (this.databaseError) this.options.log.info('database is back; buffered events written');
       this.databaseError = null;
       this.dbBackoff.reset();
@@ -282,7 +282,6 @@ export class Collector {
       if (this.batch.eventCount === 0 && this.batch.dirtyWorkers.size === 0) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     } while (Date.now() < deadline);
-    await this.writer.close();
     const left = this.batch.eventCount;
     if (left > 0) this.options.log.error(`shutting down with ${left} events not written (database unavailable)`);
     else this.options.log.info(`stopped; ${this.eventsTotal} events taken in this run, all written`);

@@ -35,7 +35,6 @@ export function collectorFromOptions(options: StalkOptions, database: OpenDataba
     broker: parseBrokerUrl(options.broker),
     database,
     log,
-    logLevel: options.logLevel,
     flushIntervalMs: options.flushInterval * 1000,
     flushMaxEvents: options.flushSize,
     maxBufferedEvents: options.maxBufferedEvents,

@@ -149,7 +149,8 @@ export async function childrenOf(db: Kysely<Database>, uuids: string[]): Promise
       .orderBy('id')
       .execute();
     for (const row of rows) {
-      if (row.parent_id === null) continue;
+      // A retried task names itself as its parent (Celery's retry); it is not its own child.
+      if (row.parent_id === null || row.parent_id === row.uuid) continue;
       const list = children.get(row.parent_id) ?? [];
       list.push(row.uuid);
       children.set(row.parent_id, list);

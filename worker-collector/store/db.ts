@@ -14,7 +14,7 @@ export interface OpenDatabase {
   dialect: SqlDialect;
   /** Where the data lives, with any password masked. */
   description: string;
-  /** What was opened (`--db`), to open a second connection (the store thread). */
+  /** What was opened (`--db`). */
   url: string;
   close(): Promise<void>;
 }

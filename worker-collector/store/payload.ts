@@ -1,8 +1,8 @@
-// From a folded batch to what one flush writes, as plain data that can cross
-// to the store's thread cheaply: task rows as arrays in TASK_COLUMNS order,
-// timelines as JSON text. Counters are summed here for every event whose task
-// name is known (from the batch or the caller's cache); the rest go to the
-// store, which looks the names up in the database.
+// From a folded batch to what one flush writes: task rows as arrays in
+// TASK_COLUMNS order (the bulk statements' parameter order), timelines as JSON
+// text. Counters are summed here for every event whose task name is known
+// (from the batch or the caller's cache); the rest go to the store, which
+// looks the names up in the database.
 
 import { STORED_BUCKETS } from '../../src/shared/histograms';
 import type { CollectorStatusTable, WorkerRow } from '../../src/shared/schema';

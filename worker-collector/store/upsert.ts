@@ -1,5 +1,5 @@
-// Multi-row inserts and upserts that read the same in SQLite (`ON CONFLICT ...
-// DO UPDATE`) and MySQL (`ON DUPLICATE KEY UPDATE`), including the task merge
+// Inserts and upserts that read the same in SQLite (`ON CONFLICT ... DO
+// UPDATE`) and MySQL (`ON DUPLICATE KEY UPDATE`), including the task merge
 // rules. Kysely builds each statement's SQL once per row count; flushes then
 // run it with new parameters (rows as arrays in column order), so a flush
 // pays neither query building nor, on SQLite, statement preparation again.
@@ -62,8 +62,10 @@ export class BulkWrite {
     private readonly conflict?: { columns: string[]; assignments: Assignments },
     private readonly maxBytes = 4 * 1024 * 1024,
   ) {
-    // SQLite allows 32,766 bound parameters per statement.
-    this.maxRows = Math.max(1, Math.min(500, Math.floor(30_000 / columns.length)));
+    // SQLite runs a prepared one-row statement faster than a multi-row one
+    // (measured: 15 vs 28 us a task row), and there is no network to save.
+    // MySQL gets up to 500 rows a statement, fewer for wide rows.
+    this.maxRows = dialect === 'sqlite' ? 1 : Math.max(1, Math.min(500, Math.floor(30_000 / columns.length)));
   }
 
   private sqlFor(rows: number): string {

@@ -18,7 +18,8 @@ export class RedisEventTransport implements EventTransport {
   private publisher: Redis | undefined;
   private connected = false;
   private stopping = false;
-  private readonly backoff = createBackoff();
+  /** One per connection: the events and control clients reconnect independently. */
+  private readonly backoffs = { events: createBackoff(), control: createBackoff() };
 
   constructor(
     private readonly broker: BrokerUrl,
@@ -30,15 +31,17 @@ export class RedisEventTransport implements EventTransport {
     return `/${this.broker.db}.celeryev/*`;
   }
 
-  private client(role: string): Redis {
+  private client(role: 'events' | 'control'): Redis {
+    const backoff = this.backoffs[role];
     const client = new Redis(this.broker.url, {
       lazyConnect: true,
       maxRetriesPerRequest: role === 'events' ? null : 1,
       enableOfflineQueue: role === 'events',
       connectTimeout: 5_000,
-      retryStrategy: () => (this.stopping ? null : this.backoff.next()),
+      retryStrategy: () => (this.stopping ? null : backoff.next()),
       ...(this.broker.tls ? { tls: {} } : {}),
     });
+    client.on('ready', () => backoff.reset());
     client.on('error', (error: Error) => {
       if (role === 'events') this.log.debug(`redis ${role} connection error: ${error.message}`);
     });
@@ -53,10 +56,7 @@ export class RedisEventTransport implements EventTransport {
     subscriber.on('pmessage', (_pattern: string, _channel: string, message: string) => {
       this.handlers.onMessage(decodeRedisMessage(message, Date.now() / 1000));
     });
-    subscriber.on('ready', () => {
-      this.backoff.reset();
-      this.setConnected(true);
-    });
+    subscriber.on('ready', () => this.setConnected(true));
     subscriber.on('close', () => this.setConnected(false));
     subscriber.on('reconnecting', (delay: number) => {
       this.log.warn(`broker ${this.broker.display} unreachable; reconnecting in ${delay} ms`);
