@@ -37,13 +37,22 @@ export const badRequest = (message: string) => new AppError('BAD_REQUEST', messa
 export const notFound = (message: string) => new AppError('NOT_FOUND', message);
 export const unavailable = (message: string) => new AppError('UNAVAILABLE', message);
 
-/** JSON `{"error": ...}` under /api, plain text elsewhere (pages get their own in the dashboard). */
-export function respondToError(error: unknown, c: Context, log: Logger): Response {
+/**
+ * JSON `{"error": ...}` under /api; an HTML page for a page that is not
+ * found (when the app gives `notFoundPage`); plain text otherwise.
+ */
+export function respondToError(
+  error: unknown,
+  c: Context,
+  log: Logger,
+  notFoundPage?: (message: string) => Response | Promise<Response>,
+): Response | Promise<Response> {
   const known = error instanceof AppError ? error : undefined;
   const code: ErrorCode = known?.code ?? 'INTERNAL';
   const message = known?.message ?? 'Internal server error';
   if (!known) log.error(`${c.req.method} ${c.req.path} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   const status = statusOf(code);
   if (new URL(c.req.url).pathname.includes('/api/')) return c.json({ error: message }, status);
+  if (status === 404 && notFoundPage) return notFoundPage(message);
   return c.text(message, status);
 }

@@ -1,17 +1,22 @@
 // Local all-in-one mode: the collector and the web app in one Node process,
 // on SQLite by default. `npm start` runs this.
 
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
+import { serveStatic } from '@hono/node-server/serve-static';
 import { collectorFromOptions, onShutdownSignal, openMigratedDatabase } from '../worker-collector/setup';
 import type { Collector } from '../worker-collector/collector';
 import { parseBrokerUrl } from '../worker-collector/transport/broker-url';
 import { createApp } from './app';
-import { helpText, OptionError, parseOptions, type StalkOptions } from './options';
+import { helpText, parseOptions, type StalkOptions } from './options';
 import { checkHealth } from './queries/health';
-import type { Services } from './services';
+import { NO_HOT_STATE, type Services } from './services';
 import { createLogger, errorMessage } from './shared/log';
+import { normalizePrefix, parseTaskColumns, type UiOptions } from './ui/context';
 
-function readOptions(): StalkOptions {
+function readOptions(): { options: StalkOptions; ui: UiOptions } {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(helpText('npm start --'));
@@ -20,15 +25,27 @@ function readOptions(): StalkOptions {
   try {
     const options = parseOptions(argv, process.env);
     parseBrokerUrl(options.broker);
-    return options;
+    if (options.staticPath && !existsSync(options.staticPath)) throw new Error(`--static-path: ${options.staticPath} does not exist`);
+    const ui: UiOptions = {
+      prefix: normalizePrefix(options.urlPrefix),
+      naturalTime: options.naturalTime,
+      tasksColumns: parseTaskColumns(options.tasksColumns),
+      refreshSeconds: options.autoRefresh,
+    };
+    return { options, ui };
   } catch (error) {
     console.error(`stalk: ${errorMessage(error)}`);
     process.exit(2);
   }
 }
 
+/** public/ beside the sources (src/node.ts) or the bundle (dist/node.js). */
+function builtInPublic(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), '..', 'public');
+}
+
 async function main(): Promise<void> {
-  const options = readOptions();
+  const { options, ui } = readOptions();
   const log = createLogger('stalk', options.logLevel);
   let database;
   try {
@@ -48,14 +65,24 @@ async function main(): Promise<void> {
 
   const services: Services = {
     db: database.db,
+    dialect: database.dialect,
     log: log.child('web'),
+    ui,
+    purgeOfflineWorkers: options.purgeOfflineWorkers,
+    hot: collector ? { workers: async () => collector.workerRecords() } : NO_HOT_STATE,
     now: () => Date.now() / 1000,
     health: () => checkHealth(database.db, Date.now() / 1000, inProcess),
   };
-  const app = createApp({ services: () => services });
+
+  // Static files: the user's --static-path first, then the built-in ones.
+  const stripPrefix = (path: string) => path.slice(ui.prefix.length);
+  const staticFiles = [options.staticPath, builtInPublic()]
+    .filter(Boolean)
+    .map((dir) => serveStatic({ root: dir, rewriteRequestPath: stripPrefix }));
+  const app = createApp({ services: () => services, prefix: ui.prefix, staticFiles });
 
   const server = serve({ fetch: app.fetch, port: options.port, hostname: options.address }, (info) => {
-    log.info(`Stalk at http://${options.address}:${info.port}/ (broker ${brokerDisplay}, database ${database.description})`);
+    log.info(`Stalk at http://${options.address}:${info.port}${ui.prefix}/ (broker ${brokerDisplay}, database ${database.description})`);
   });
   server.on('error', (error: Error) => {
     console.error(`stalk: cannot listen on ${options.address}:${options.port}: ${error.message}`);

@@ -46,6 +46,23 @@ export const OPTION_SPECS = {
   'event-queue-max-length': { kind: 'int', default: '1000000', min: 1, help: 'RabbitMQ: bound on events waiting in the event queue' },
   'event-queue-expires': { kind: 'duration', default: '1h', help: 'RabbitMQ: a named event queue is deleted after being unused this long' },
   collector: { kind: 'bool', default: 'true', help: 'run the collector in this process (npm start); --no-collector serves stored data only' },
+  'url-prefix': { kind: 'string', default: '', help: 'serve under this path behind a reverse proxy, e.g. /flower' },
+  'natural-time': { kind: 'bool', default: 'false', help: "show times as '3 minutes ago' in tables" },
+  'tasks-columns': {
+    kind: 'string',
+    default: 'name,uuid,state,args,kwargs,result,received,started,runtime,worker',
+    help: 'columns of the tasks page, comma separated, or all',
+  },
+  'auto-refresh': { kind: 'duration', default: '3s', help: 'how often live panels refresh themselves (0: never)' },
+  'purge-offline-workers': { kind: 'duration', default: '0', help: 'hide workers offline for longer than this (0: show all)' },
+  'static-path': { kind: 'string', default: '', help: 'a directory whose files override the built-in static files (CSS, scripts)' },
+  'state-url': {
+    kind: 'string',
+    default: '',
+    env: ['UPSTASH_REDIS_REST_URL'],
+    help: 'collector: publish hot state (workers) to this Redis (redis://, rediss://) or Upstash REST URL (https://)',
+  },
+  'state-token': { kind: 'string', default: '', env: ['UPSTASH_REDIS_REST_TOKEN'], help: 'collector: the Upstash REST token for --state-url' },
   'log-level': { kind: 'level', default: 'info', help: 'debug, info, warn or error' },
 } satisfies Record<string, OptionSpec>;
 
@@ -69,6 +86,15 @@ export interface StalkOptions {
   eventQueueMaxLength: number;
   eventQueueExpires: number;
   collector: boolean;
+  urlPrefix: string;
+  naturalTime: boolean;
+  tasksColumns: string;
+  /** Seconds. */
+  autoRefresh: number;
+  purgeOfflineWorkers: number;
+  staticPath: string;
+  stateUrl: string;
+  stateToken: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 

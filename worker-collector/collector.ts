@@ -11,9 +11,11 @@ import type { CollectorStatusTable } from '../src/shared/schema';
 import { pidboxMessage } from './control/pidbox';
 import type { Decoded, DropReason } from './decode';
 import { EventBatch } from './fold/batch';
-import { type WorkerState, expireWorkers, workerFromRow } from './fold/worker';
+import { type WorkerState, expireWorkers, workerFromRow, workerToRow } from './fold/worker';
 import type { OpenDatabase } from './store/db';
 import { type RetentionOptions, RetentionPruner } from './store/retention';
+import { eventCountsByWorker, type WorkerRecord } from '../src/queries/workers';
+import type { HotStatePublisher } from './hot-state';
 import { LruMap } from './store/lru';
 import { buildFlushPayload, type TaskRef } from './store/payload';
 import { DatabaseUnavailableError, StoreWriter } from './store/writer';
@@ -39,6 +41,8 @@ export interface CollectorOptions {
   /** Identifies this collector's status row. */
   collectorId?: string;
   runtimeBuckets?: number[];
+  /** Where to publish the hot state (workers) besides this process's memory. */
+  hotState?: HotStatePublisher;
   /** For tests: a transport other than the broker URL's. */
   transport?: (handlers: Parameters<typeof createEventTransport>[1]) => EventTransport;
 }
@@ -67,6 +71,10 @@ export class Collector {
   private readonly writer: StoreWriter;
   /** Names and queues of recent tasks, so later events of a task are counted under its name. */
   private readonly taskRefs = new LruMap<string, TaskRef>(100_000);
+  /** Events counted per worker and type since the database began: the dashboard's numbers. */
+  private readonly workerEvents = new Map<string, Record<string, number>>();
+  private readonly warnHotState: (key: string, message: string) => void;
+  private hotStatePublishedAt = 0;
   private readonly pruner: RetentionPruner;
   private readonly dropped = new Map<string, number>();
   private readonly warnDrop: (key: string, message: string) => void;
@@ -92,6 +100,7 @@ export class Collector {
     this.id = options.collectorId ?? `collector@${hostname()}`;
     this.warnDrop = createRateLimitedLog((m) => log.warn(m));
     this.warnDatabase = createRateLimitedLog((m) => log.error(m), 10_000);
+    this.warnHotState = createRateLimitedLog((m) => log.warn(m));
     const handlers = { onMessage: (decoded: Decoded) => this.accept(decoded) };
     this.transport = options.transport
       ? options.transport(handlers)
@@ -106,6 +115,7 @@ export class Collector {
   async start(): Promise<void> {
     const known = await this.options.database.db.selectFrom('workers').selectAll().execute();
     for (const row of known) this.workers.set(row.hostname, workerFromRow(row));
+    for (const [hostname, counts] of await eventCountsByWorker(this.options.database.db)) this.workerEvents.set(hostname, counts);
     await this.transport.start();
     this.every(WORKER_CHECK_MS, () => this.checkWorkers());
     if (this.options.enableEventsIntervalMs > 0) {
@@ -207,6 +217,12 @@ export class Collector {
       for (const [uuid, ref] of learned) this.taskRefs.set(uuid, ref);
       for (const [uuid, ref] of result.resolved) this.taskRefs.set(uuid, ref);
       for (let i = 0; i < result.rejectedRows; i++) this.drop('db-rejected');
+      for (const counter of payload.counters) {
+        const counts = this.workerEvents.get(counter.hostname) ?? {};
+        counts[counter.type] = (counts[counter.type] ?? 0) + counter.count;
+        this.workerEvents.set(counter.hostname, counts);
+      }
+      if (batch.dirtyWorkers.size > 0 || payload.counters.length > 0 || statusDue) this.publishHotState();
       this.flushSeconds = (performance.now() - started) / 1000;
       this.lastFlushAt = Date.now() / 1000;
       if (batch.newestTimestamp > 0) this.lagSeconds = Math.max(0, this.lastFlushAt - batch.newestTimestamp);
@@ -236,6 +252,33 @@ export class Collector {
       this.warnDatabase('flush', `${what}; keeping ${this.batch.eventCount} buffered events, retrying in ${nextDelay} ms`);
     }
     this.scheduleFlush(nextDelay);
+  }
+
+  /** The workers dashboard as of the last flush (the in-process hot state). */
+  workerRecords(): WorkerRecord[] {
+    const records: WorkerRecord[] = [];
+    for (const worker of this.workers.values()) {
+      const row = workerToRow(worker);
+      records.push({
+        ...row,
+        loadavg: worker.loadavg,
+        heartbeats: worker.heartbeats,
+        events: { ...(this.workerEvents.get(worker.hostname) ?? {}) },
+      });
+    }
+    return records;
+  }
+
+  private publishHotState(): void {
+    const publisher = this.options.hotState;
+    if (!publisher) return;
+    // At most one publish a second: readers cache for about that long anyway.
+    const now = Date.now();
+    if (now - this.hotStatePublishedAt < 1_000) return;
+    this.hotStatePublishedAt = now;
+    publisher.publish({ updated_at: now / 1000, workers: this.workerRecords() }).catch((error: unknown) => {
+      this.warnHotState('publish', `publishing hot state failed: ${errorMessage(error)}`);
+    });
   }
 
   private statusRow(): CollectorStatusTable {
@@ -273,6 +316,7 @@ export class Collector {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     await this.transport.stop();
     await this.pruner.stop();
+    await this.options.hotState?.close();
     const deadline = Date.now() + SHUTDOWN_FLUSH_DEADLINE_MS;
     this.lastStatusAt = 0;
     await this.flushing;

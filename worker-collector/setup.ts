@@ -3,6 +3,7 @@
 import type { StalkOptions } from '../src/options';
 import { errorMessage, type Logger } from '../src/shared/log';
 import { Collector } from './collector';
+import { createHotStatePublisher } from './hot-state';
 import { migrateToLatest } from './migrations';
 import { type OpenDatabase, openDatabase } from './store/db';
 import { createBackoff } from './transport/backoff';
@@ -35,6 +36,7 @@ export function collectorFromOptions(options: StalkOptions, database: OpenDataba
     broker: parseBrokerUrl(options.broker),
     database,
     log,
+    ...(options.stateUrl ? { hotState: createHotStatePublisher(options.stateUrl, options.stateToken) } : {}),
     flushIntervalMs: options.flushInterval * 1000,
     flushMaxEvents: options.flushSize,
     maxBufferedEvents: options.maxBufferedEvents,

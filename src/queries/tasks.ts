@@ -129,9 +129,18 @@ export async function listTasks(
     .execute();
 }
 
-export async function countTasks(db: Kysely<Database>, filters: TaskFilters): Promise<number> {
-  const row = await filtered(db, filters).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst();
-  return Number(row?.n ?? 0);
+/**
+ * Matching tasks counted up to `cap` (a full count of a million rows costs
+ * more than the page itself); `capped` says there are more.
+ */
+export async function countTasks(db: Kysely<Database>, filters: TaskFilters, cap = 10_000): Promise<{ count: number; capped: boolean }> {
+  const limited = filtered(db, filters).select('tasks.id').limit(cap + 1);
+  const row = await db
+    .selectFrom(limited.as('matching'))
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirst();
+  const count = Number(row?.n ?? 0);
+  return count > cap ? { count: cap, capped: true } : { count, capped: false };
 }
 
 export async function getTask(db: Kysely<Database>, uuid: string): Promise<TaskRow | undefined> {

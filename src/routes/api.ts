@@ -3,7 +3,7 @@
 import { Hono } from 'hono';
 import { badRequest, notFound } from '../errors';
 import { childrenOf, getTask, listTasks, SORTABLE_COLUMNS, type SortColumn, taskTypes } from '../queries/tasks';
-import { eventCountsByWorker, listWorkers, type WorkerView } from '../queries/workers';
+import { currentWorkerRecords, summarize, type WorkerSummary } from '../queries/workers';
 import type { AppEnv } from '../services';
 import type { TaskRow } from '../shared/schema';
 import { parseSearch, SearchSyntaxError } from '../shared/search';
@@ -50,23 +50,23 @@ export function flowerTask(row: TaskRow, children: string[]): Record<string, unk
 }
 
 /** The event-derived facts about a worker (inspect replies join these with the control issue). */
-export function flowerWorker(worker: WorkerView, counts: Record<string, number> | undefined): Record<string, unknown> {
+export function flowerWorker(worker: WorkerSummary): Record<string, unknown> {
   return {
     hostname: worker.hostname,
     status: worker.alive,
     pid: worker.pid,
     freq: worker.freq,
-    heartbeats: JSON.parse(worker.heartbeats) as number[],
+    heartbeats: worker.heartbeats,
     clock: worker.clock,
     active: worker.active,
     processed: worker.processed,
-    loadavg: worker.loadavg ? (JSON.parse(worker.loadavg) as number[]) : null,
+    loadavg: worker.loadavg,
     sw_ident: worker.sw_ident,
     sw_ver: worker.sw_ver,
     sw_sys: worker.sw_sys,
     utcoffset: worker.utcoffset,
     last_heartbeat: worker.last_heartbeat,
-    events: counts ?? {},
+    events: worker.events,
   };
 }
 
@@ -121,12 +121,12 @@ export const apiRoutes = new Hono<AppEnv>()
   })
   .get('/task/types', async (c) => c.json({ 'task-types': await taskTypes(c.var.services.db) }))
   .get('/workers', async (c) => {
-    const { db, now } = c.var.services;
+    const { db, hot, now } = c.var.services;
     const status = boolParam('status', c.req.query('status'));
     const workername = c.req.query('workername') || undefined;
-    const workers = await listWorkers(db, now(), workername);
+    let workers = summarize(await currentWorkerRecords(db, hot), now());
+    if (workername !== undefined) workers = workers.filter((w) => w.hostname === workername);
     if (status) return c.json(Object.fromEntries(workers.map((w) => [w.hostname, w.alive])));
     if (workername && workers.length === 0) throw notFound(`Unknown worker '${workername}'`);
-    const counts = await eventCountsByWorker(db);
-    return c.json(Object.fromEntries(workers.map((w) => [w.hostname, flowerWorker(w, counts.get(w.hostname))])));
+    return c.json(Object.fromEntries(workers.map((w) => [w.hostname, flowerWorker(w)])));
   });

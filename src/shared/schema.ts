@@ -122,6 +122,17 @@ export interface CollectorStatusTable {
   flush_seconds: number | null;
 }
 
+/** Queue lengths as the collector last measured them. */
+export interface QueuesTable {
+  name: string;
+  messages: number;
+  /** RabbitMQ only: ready, unacknowledged, consumers. */
+  ready: number | null;
+  unacked: number | null;
+  consumers: number | null;
+  measured_at: number;
+}
+
 export interface Database {
   tasks: TasksTable;
   task_events: TaskEventsTable;
@@ -130,6 +141,7 @@ export interface Database {
   histogram_buckets: HistogramBucketsTable;
   histogram_totals: HistogramTotalsTable;
   collector_status: CollectorStatusTable;
+  queues: QueuesTable;
 }
 
 export type TaskRow = Selectable<TasksTable>;

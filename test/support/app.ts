@@ -1,7 +1,8 @@
 // An app over a real database filled through the real store, for route tests.
 
 import { createApp } from '../../src/app';
-import type { HealthReport, Services } from '../../src/services';
+import { type HealthReport, NO_HOT_STATE, type Services } from '../../src/services';
+import { DEFAULT_UI, type UiOptions } from '../../src/ui/context';
 import type { TaskEvent } from '../../src/shared/celery-events';
 import { createLogger } from '../../src/shared/log';
 import { EventBatch } from '../../worker-collector/fold/batch';
@@ -22,9 +23,16 @@ export async function store(database: OpenDatabase, events: TaskEvent[] | EventB
   await new StoreWriter(database, createLogger('test', 'error')).write(payload);
 }
 
-export function testApp(database: OpenDatabase, options: { now?: number; health?: () => Promise<HealthReport> } = {}) {
+export function testApp(
+  database: OpenDatabase,
+  options: { now?: number; health?: () => Promise<HealthReport>; ui?: Partial<UiOptions>; purgeOfflineWorkers?: number } = {},
+) {
   const services: Services = {
     db: database.db,
+    dialect: database.dialect,
+    hot: NO_HOT_STATE,
+    ui: { ...DEFAULT_UI, ...options.ui },
+    purgeOfflineWorkers: options.purgeOfflineWorkers ?? 0,
     log: createLogger('test', 'error'),
     now: () => options.now ?? Date.now() / 1000,
     health: options.health ?? (async () => ({ ok: true, problems: [] })),

@@ -5,9 +5,11 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
 import type { Database } from '../../src/shared/schema';
 import * as initial from './2026-11-24-001-initial';
+import * as queues from './2026-11-24-002-queues';
 
 const MIGRATIONS: Record<string, Migration> = {
   '2026-11-24-001-initial': initial,
+  '2026-11-24-002-queues': queues,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

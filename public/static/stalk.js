@@ -1,0 +1,42 @@
+// Stalk's only script besides htmx: tabs on the worker page, and times in
+// the reader's own zone (or "3 min ago" where natural time is on).
+(function () {
+  'use strict';
+  function relative(seconds) {
+    var abs = Math.abs(seconds), units = [[86400, 'day'], [3600, 'hour'], [60, 'minute'], [1, 'second']];
+    for (var i = 0; i < units.length; i++) {
+      if (abs >= units[i][0] || i === units.length - 1) {
+        var n = Math.floor(abs / units[i][0]);
+        return n + ' ' + units[i][1] + (n === 1 ? '' : 's') + (seconds >= 0 ? ' ago' : ' from now');
+      }
+    }
+  }
+  function pad(n, w) { return String(n).padStart(w || 2, '0'); }
+  function local(d) {
+    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + pad(d.getHours()) + ':' +
+      pad(d.getMinutes()) + ':' + pad(d.getSeconds()) + '.' + pad(d.getMilliseconds(), 3);
+  }
+  function times(root) {
+    root.querySelectorAll('time[datetime]').forEach(function (el) {
+      var d = new Date(el.getAttribute('datetime'));
+      if (isNaN(d.getTime())) return;
+      el.textContent = el.dataset.natural ? relative((Date.now() - d.getTime()) / 1000) : local(d);
+    });
+  }
+  function tabs() {
+    document.querySelectorAll('.tabs').forEach(function (box) {
+      box.classList.add('js');
+      var show = function () {
+        var id = location.hash.replace('#', '') || 'tab-overview';
+        if (!box.querySelector('#' + CSS.escape(id))) id = 'tab-overview';
+        box.querySelectorAll('.tab-panel').forEach(function (p) { p.classList.toggle('current', p.id === id); });
+        box.querySelectorAll('.tab-bar a').forEach(function (a) { a.classList.toggle('current', a.getAttribute('href') === '#' + id); });
+      };
+      window.addEventListener('hashchange', show);
+      show();
+    });
+  }
+  document.addEventListener('DOMContentLoaded', function () { times(document); tabs(); });
+  document.addEventListener('htmx:afterSwap', function (e) { times(e.target); });
+  setInterval(function () { document.querySelectorAll('time[data-natural]').forEach(function (el) { times(el.parentNode); }); }, 15000);
+})();

@@ -1,0 +1,44 @@
+// createApp(): one Hono app for Node and the Worker. Services come from the
+// entry; routes are mounted per area.
+
+import { Hono, type MiddlewareHandler } from 'hono';
+import { NotFoundPage } from '../templates/pages/not-found';
+import { notFound, respondToError } from './errors';
+import { apiRoutes } from './routes/api';
+import { brokerRoutes } from './routes/broker';
+import { healthRoutes } from './routes/health';
+import { taskRoutes } from './routes/tasks';
+import { workerRoutes } from './routes/workers';
+import type { AppEnv, Services } from './services';
+
+export interface AppOptions {
+  /** The services for a request (fixed on Node; built from bindings on the Worker). */
+  services: (request: Request, env: unknown) => Services | Promise<Services>;
+  /** Mount point behind a reverse proxy ('' or '/flower'). */
+  prefix?: string;
+  /** Serve /static/* (Node; on the Worker, Cloudflare serves assets before the app runs). */
+  staticFiles?: MiddlewareHandler[];
+}
+
+export function createApp(options: AppOptions): Hono<AppEnv> {
+  const app = new Hono<AppEnv>({ strict: false }).basePath(options.prefix ?? '');
+  for (const handler of options.staticFiles ?? []) app.use('/static/*', handler);
+  app.use(async (c, next) => {
+    c.set('services', await options.services(c.req.raw, c.env));
+    await next();
+  });
+  const onError = (error: unknown, c: Parameters<Parameters<typeof app.onError>[0]>[1]) => {
+    // Outside the URL prefix no middleware ran: there are no services to render with.
+    const services = c.get('services') as Services | undefined;
+    if (!services) return c.text('Not found', 404);
+    return respondToError(error, c, services.log, (message) => c.html(<NotFoundPage message={message} ui={services.ui} />, 404));
+  };
+  app.onError(onError);
+  app.notFound((c) => onError(notFound('Not found'), c));
+  app.route('/', healthRoutes);
+  app.route('/api', apiRoutes);
+  app.route('/', workerRoutes);
+  app.route('/', taskRoutes);
+  app.route('/', brokerRoutes);
+  return app;
+}

@@ -1,0 +1,50 @@
+// The workers dashboard and the worker page.
+
+import { Hono } from 'hono';
+import { WorkerPage } from '../../templates/pages/worker';
+import { WorkersPage } from '../../templates/pages/workers';
+import { WorkersPanel } from '../../templates/partials/workers-panel';
+import { notFound } from '../errors';
+import { currentWorkerRecords, summarize, taskCountsForWorker } from '../queries/workers';
+import type { AppEnv } from '../services';
+import { boolParam } from './params';
+
+/** Flower's /workers?json=1 row: every event count, the worker's fields, and status. */
+function flowerDashboardRow(worker: ReturnType<typeof summarize>[number]): Record<string, unknown> {
+  return {
+    ...worker.events,
+    hostname: worker.hostname,
+    pid: worker.pid,
+    freq: worker.freq,
+    heartbeats: worker.heartbeats,
+    clock: worker.clock,
+    active: worker.active,
+    processed: worker.processed,
+    loadavg: worker.loadavg,
+    sw_ident: worker.sw_ident,
+    sw_ver: worker.sw_ver,
+    sw_sys: worker.sw_sys,
+    status: worker.alive,
+  };
+}
+
+const dashboard = new Hono<AppEnv>().get('/', async (c) => {
+  const { db, hot, now, ui, purgeOfflineWorkers } = c.var.services;
+  const workers = summarize(await currentWorkerRecords(db, hot), now(), purgeOfflineWorkers);
+  if (boolParam('json', c.req.query('json'))) return c.json({ data: workers.map(flowerDashboardRow) });
+  c.header('Vary', 'HX-Request');
+  if (c.req.header('HX-Request')) return c.html(<WorkersPanel workers={workers} ui={ui} generatedAt={now()} />);
+  return c.html(<WorkersPage workers={workers} ui={ui} generatedAt={now()} />);
+});
+
+export const workerRoutes = new Hono<AppEnv>()
+  .route('/', dashboard)
+  .route('/workers', dashboard)
+  .get('/worker/:name', async (c) => {
+    const { db, hot, now, ui } = c.var.services;
+    const name = c.req.param('name');
+    const worker = summarize(await currentWorkerRecords(db, hot), now()).find((w) => w.hostname === name);
+    if (!worker) throw notFound(`Unknown worker '${name}'`);
+    const counts = await taskCountsForWorker(db, name);
+    return c.html(<WorkerPage worker={worker} counts={counts} inspect={null} ui={ui} />);
+  });

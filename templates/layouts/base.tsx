@@ -1,0 +1,46 @@
+// The page shell: head, navigation, main. Static assets live under /static.
+
+import type { Child } from 'hono/jsx';
+import type { UiOptions } from '../../src/ui/context';
+import { href } from '../components/format';
+
+export type Section = 'workers' | 'tasks' | 'broker' | 'none';
+
+const NAV: { section: Section; path: string; label: string }[] = [
+  { section: 'workers', path: '/workers', label: 'Workers' },
+  { section: 'tasks', path: '/tasks', label: 'Tasks' },
+  { section: 'broker', path: '/broker', label: 'Broker' },
+];
+
+export function Layout({ ui, title, section, children }: { ui: UiOptions; title: string; section: Section; children: Child }) {
+  return (
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>{`${title} · Stalk`}</title>
+        <link rel="stylesheet" href={href(ui, '/static/stalk.css')} />
+        <script src={href(ui, '/static/htmx-2.0.11.min.js')} defer></script>
+        <script src={href(ui, '/static/stalk.js')} defer></script>
+      </head>
+      <body>
+        <a class="skip" href="#main">
+          Skip to content
+        </a>
+        <header class="top">
+          <a class="brand" href={href(ui, '/')}>
+            Stalk
+          </a>
+          <nav aria-label="Main">
+            {NAV.map((item) => (
+              <a href={href(ui, item.path)} aria-current={item.section === section ? 'page' : undefined}>
+                {item.label}
+              </a>
+            ))}
+          </nav>
+        </header>
+        <main id="main">{children}</main>
+      </body>
+    </html>
+  );
+}

@@ -1,0 +1,16 @@
+import type { QueueView } from '../../src/queries/broker';
+import type { UiOptions } from '../../src/ui/context';
+import { Layout } from '../layouts/base';
+import { BrokerPanel } from '../partials/broker-panel';
+
+export function BrokerPage({ broker, queues, ui }: { broker: string | null; queues: QueueView[]; ui: UiOptions }) {
+  return (
+    <Layout ui={ui} title="Broker" section="broker">
+      <h1>Message broker</h1>
+      <p>
+        <code>{broker ?? 'no collector has reported yet'}</code>
+      </p>
+      <BrokerPanel queues={queues} ui={ui} />
+    </Layout>
+  );
+}

@@ -1,0 +1,161 @@
+import type { TimelineEvent } from '../../src/queries/tasks';
+import type { TaskRow } from '../../src/shared/schema';
+import type { UiOptions } from '../../src/ui/context';
+import { display } from '../../src/shared/inspect';
+import { Duration, StateBadge, taskHref, Time, workerHref } from '../components/format';
+import { Layout } from '../layouts/base';
+
+const TIMES = ['sent', 'received', 'started', 'succeeded', 'failed', 'retried', 'revoked', 'rejected'] as const;
+
+function Pre({ text }: { text: string | null }) {
+  return text === null || text === '' ? <span class="muted">—</span> : <pre>{text}</pre>;
+}
+
+function TaskLink({ id, ui }: { id: string | null; ui: UiOptions }) {
+  return id ? (
+    <a href={taskHref(ui, id)}>
+      <code>{id}</code>
+    </a>
+  ) : (
+    <span class="muted">—</span>
+  );
+}
+
+export function TaskPage({ task, children, timeline, ui }: { task: TaskRow; children: string[]; timeline: TimelineEvent[]; ui: UiOptions }) {
+  return (
+    <Layout ui={ui} title={task.name ?? task.uuid} section="tasks">
+      <h1>
+        {task.name ?? '(unknown task)'} <StateBadge state={task.state} />
+      </h1>
+      <p>
+        <code id="task-uuid">{task.uuid}</code>
+      </p>
+      {task.state === 'FAILURE' || task.exception ? (
+        <section class="failure" aria-labelledby="error-heading">
+          <h2 id="error-heading">{task.state === 'FAILURE' ? 'Error' : 'Last exception'}</h2>
+          <Pre text={task.exception} />
+          {task.traceback ? (
+            <details open={task.state === 'FAILURE'}>
+              <summary>Traceback</summary>
+              <pre class="traceback">{task.traceback}</pre>
+            </details>
+          ) : null}
+        </section>
+      ) : null}
+      <h2>Details</h2>
+      <table class="kv">
+        <tbody>
+          <tr>
+            <th scope="row">Arguments</th>
+            <td>
+              <Pre text={task.args} />
+            </td>
+          </tr>
+          <tr>
+            <th scope="row">Keyword arguments</th>
+            <td>
+              <Pre text={task.kwargs} />
+            </td>
+          </tr>
+          <tr>
+            <th scope="row">Result</th>
+            <td>
+              <Pre text={task.result} />
+            </td>
+          </tr>
+          <tr>
+            <th scope="row">Worker</th>
+            <td>{task.worker ? <a href={workerHref(ui, task.worker)}>{task.worker}</a> : <span class="muted">—</span>}</td>
+          </tr>
+          <tr>
+            <th scope="row">Client</th>
+            <td>{task.client ?? '—'}</td>
+          </tr>
+          {TIMES.map((field) =>
+            task[field] !== null ? (
+              <tr>
+                <th scope="row">{field[0]!.toUpperCase() + field.slice(1)}</th>
+                <td>
+                  <Time at={task[field]} ui={ui} />
+                </td>
+              </tr>
+            ) : null,
+          )}
+          <tr>
+            <th scope="row">Runtime</th>
+            <td>
+              <Duration seconds={task.runtime} />
+            </td>
+          </tr>
+          <tr>
+            <th scope="row">Retries</th>
+            <td>{task.retries ?? 0}</td>
+          </tr>
+          <tr>
+            <th scope="row">ETA / expires</th>
+            <td>{`${task.eta ?? '—'} / ${task.expires ?? '—'}`}</td>
+          </tr>
+          <tr>
+            <th scope="row">Queue / exchange / routing key</th>
+            <td>{`${task.queue ?? '—'} / ${task.exchange ?? '—'} / ${task.routing_key ?? '—'}`}</td>
+          </tr>
+          <tr>
+            <th scope="row">Root</th>
+            <td>
+              <TaskLink id={task.root_id} ui={ui} />
+            </td>
+          </tr>
+          <tr>
+            <th scope="row">Parent</th>
+            <td>
+              <TaskLink id={task.parent_id === task.uuid ? null : task.parent_id} ui={ui} />
+            </td>
+          </tr>
+          <tr>
+            <th scope="row">Children</th>
+            <td>
+              {children.length === 0 ? (
+                <span class="muted">—</span>
+              ) : (
+                <ul class="plain">
+                  {children.map((id) => (
+                    <li>
+                      <TaskLink id={id} ui={ui} />
+                    </li>
+                  ))}
+                </ul>
+              )}
+            </td>
+          </tr>
+        </tbody>
+      </table>
+      <h2>Timeline</h2>
+      <table class="grid" id="timeline">
+        <thead>
+          <tr>
+            <th scope="col">Time</th>
+            <th scope="col">Event</th>
+            <th scope="col">Host</th>
+            <th scope="col">Details</th>
+          </tr>
+        </thead>
+        <tbody>
+          {timeline.map((event) => (
+            <tr>
+              <td>
+                <Time at={event.timestamp} ui={ui} />
+              </td>
+              <td>{event.type}</td>
+              <td>{event.hostname}</td>
+              <td>
+                {Object.entries(event.data ?? {})
+                  .map(([k, v]) => `${k}=${display(v)}`)
+                  .join(', ')}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </Layout>
+  );
+}

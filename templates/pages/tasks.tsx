@@ -1,0 +1,110 @@
+import { TASK_STATES } from '../../src/shared/task-states';
+import { TASK_COLUMN_NAMES, type UiOptions } from '../../src/ui/context';
+import { href } from '../components/format';
+import { Layout } from '../layouts/base';
+import { TasksPanel, type TasksView } from '../partials/tasks-panel';
+
+export interface TaskFilterValues {
+  state: string;
+  worker: string;
+  name: string;
+  receivedStart: string;
+  receivedEnd: string;
+  q: string;
+}
+
+function Select({ name, label, value, options }: { name: string; label: string; value: string; options: string[] }) {
+  return (
+    <label>
+      {label}
+      <select name={name}>
+        <option value="" selected={value === ''}>
+          All
+        </option>
+        {options.map((option) => (
+          <option value={option} selected={option === value}>
+            {option}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+export function TasksPage({
+  view,
+  filters,
+  taskNames,
+  workerNames,
+  ui,
+}: {
+  view: TasksView;
+  filters: TaskFilterValues;
+  taskNames: string[];
+  workerNames: string[];
+  ui: UiOptions;
+}) {
+  const target = href(ui, '/tasks');
+  return (
+    <Layout ui={ui} title="Tasks" section="tasks">
+      <h1>Tasks</h1>
+      <form
+        class="filters"
+        id="task-filters"
+        action={target}
+        method="get"
+        hx-get={target}
+        hx-target="#tasks-panel"
+        hx-swap="outerHTML"
+        hx-push-url="true"
+        hx-trigger="change, submit, input changed delay:400ms from:#search"
+      >
+        <label class="search">
+          Search
+          <input
+            id="search"
+            type="search"
+            name="q"
+            value={filters.q}
+            placeholder='e.g. name:billing state:failure "connection refused"'
+            autocomplete="off"
+          />
+        </label>
+        <Select name="state" label="State" value={filters.state} options={[...TASK_STATES]} />
+        <Select name="worker" label="Worker" value={filters.worker} options={workerNames} />
+        <Select name="name" label="Task" value={filters.name} options={taskNames} />
+        <label>
+          Received from
+          <input type="datetime-local" name="received_start" value={filters.receivedStart} />
+        </label>
+        <label>
+          to
+          <input type="datetime-local" name="received_end" value={filters.receivedEnd} />
+        </label>
+        <input type="hidden" name="sort" value={view.sort} />
+        <details class="columns">
+          <summary>Columns</summary>
+          {TASK_COLUMN_NAMES.map((column) => (
+            <label class="check">
+              <input type="checkbox" name="columns" value={column} checked={view.columns.includes(column)} />
+              {column}
+            </label>
+          ))}
+        </details>
+        <noscript>
+          <button type="submit">Apply</button>
+        </noscript>
+      </form>
+      <TasksPanel view={view} ui={ui} />
+      <details class="help">
+        <summary>Search syntax</summary>
+        <p>
+          Words match anywhere in the name, arguments, result, exception, worker or id (at least 3 characters). Qualifiers:
+          <code>name:</code>, <code>state:</code>, <code>worker:</code>, <code>args:</code>, <code>kwargs:</code> (also{' '}
+          <code>kwargs:key=value</code>), <code>result:</code>. Quote phrases: <code>"connection refused"</code>. Terms side by side must all
+          match; <code>OR</code> and parentheses combine them.
+        </p>
+      </details>
+    </Layout>
+  );
+}

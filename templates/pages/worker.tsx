@@ -1,0 +1,24 @@
+import type { WorkerSummary } from '../../src/queries/workers';
+import type { WorkerInspect } from '../../src/shared/inspect';
+import type { UiOptions } from '../../src/ui/context';
+import { Layout } from '../layouts/base';
+import { type TaskCountsByName, WorkerTabs } from '../partials/worker-tabs';
+
+export function WorkerPage({
+  worker,
+  counts,
+  inspect,
+  ui,
+}: {
+  worker: WorkerSummary;
+  counts: TaskCountsByName[];
+  inspect: WorkerInspect | null;
+  ui: UiOptions;
+}) {
+  return (
+    <Layout ui={ui} title={worker.hostname} section="workers">
+      <h1>{worker.hostname}</h1>
+      <WorkerTabs worker={worker} counts={counts} inspect={inspect} ui={ui} />
+    </Layout>
+  );
+}

@@ -1,0 +1,13 @@
+import type { WorkerSummary } from '../../src/queries/workers';
+import type { UiOptions } from '../../src/ui/context';
+import { Layout } from '../layouts/base';
+import { WorkersPanel } from '../partials/workers-panel';
+
+export function WorkersPage({ workers, ui, generatedAt }: { workers: WorkerSummary[]; ui: UiOptions; generatedAt: number }) {
+  return (
+    <Layout ui={ui} title="Workers" section="workers">
+      <h1>Cluster overview</h1>
+      <WorkersPanel workers={workers} ui={ui} generatedAt={generatedAt} />
+    </Layout>
+  );
+}

@@ -1,0 +1,159 @@
+// The tasks table with its paging: included by the tasks page, polled alone
+// by htmx (same URL, HX-Request) to keep the visible page live.
+
+import type { TaskRow } from '../../src/shared/schema';
+import type { TaskColumnName, UiOptions } from '../../src/ui/context';
+import { Clip, Duration, href, StateBadge, taskHref, Time, workerHref } from '../components/format';
+
+export interface TasksView {
+  tasks: TaskRow[];
+  columns: TaskColumnName[];
+  /** The page's query string without offset (filters, search, sort, columns). */
+  query: URLSearchParams;
+  sort: string;
+  offset: number;
+  limit: number;
+  hasMore: boolean;
+  /** Matching tasks, counted up to a cap; `capped` when there are more. */
+  total: number;
+  capped: boolean;
+  searchError: string | null;
+}
+
+const LABELS: Record<TaskColumnName, string> = {
+  name: 'Name',
+  uuid: 'UUID',
+  state: 'State',
+  args: 'Args',
+  kwargs: 'Kwargs',
+  result: 'Result',
+  received: 'Received',
+  started: 'Started',
+  runtime: 'Runtime',
+  worker: 'Worker',
+  exchange: 'Exchange',
+  routing_key: 'Routing key',
+  retries: 'Retries',
+  revoked: 'Revoked',
+  exception: 'Exception',
+  expires: 'Expires',
+  eta: 'ETA',
+};
+
+function link(ui: UiOptions, query: URLSearchParams, changes: Record<string, string | null>): string {
+  const next = new URLSearchParams(query);
+  for (const [key, value] of Object.entries(changes)) {
+    if (value === null) next.delete(key);
+    else next.set(key, value);
+  }
+  const text = next.toString();
+  return href(ui, `/tasks${text ? `?${text}` : ''}`);
+}
+
+function Cell({ task, column, ui }: { task: TaskRow; column: TaskColumnName; ui: UiOptions }) {
+  switch (column) {
+    case 'name':
+      return <a href={taskHref(ui, task.uuid)}>{task.name ?? '(unknown)'}</a>;
+    case 'uuid':
+      return (
+        <a href={taskHref(ui, task.uuid)} title={task.uuid}>
+          <code>{task.uuid.length > 13 ? `${task.uuid.slice(0, 8)}…` : task.uuid}</code>
+        </a>
+      );
+    case 'state':
+      return <StateBadge state={task.state} />;
+    case 'args':
+    case 'kwargs':
+    case 'result':
+    case 'exception':
+      return <Clip text={task[column]} />;
+    case 'received':
+    case 'started':
+    case 'revoked':
+      return <Time at={task[column]} ui={ui} />;
+    case 'runtime':
+      return <Duration seconds={task.runtime} />;
+    case 'worker':
+      return task.worker ? <a href={workerHref(ui, task.worker)}>{task.worker}</a> : <span class="muted">—</span>;
+    case 'retries':
+      return <span>{task.retries ?? 0}</span>;
+    default:
+      return <span>{task[column] ?? ''}</span>;
+  }
+}
+
+function SortHeader({ column, view, ui }: { column: TaskColumnName; view: TasksView; ui: UiOptions }) {
+  const current = view.sort.replace(/^-/, '');
+  const descending = view.sort.startsWith('-');
+  const next = current === column && descending ? column : `-${column}`;
+  const arrow = current === column ? (descending ? ' ▼' : ' ▲') : '';
+  const url = link(ui, view.query, { sort: next, offset: null });
+  return (
+    <th scope="col" aria-sort={current === column ? (descending ? 'descending' : 'ascending') : undefined} class={`col-${column}`}>
+      <a href={url} hx-get={url} hx-target="#tasks-panel" hx-swap="outerHTML" hx-push-url="true">
+        {LABELS[column] + arrow}
+      </a>
+    </th>
+  );
+}
+
+export function TasksPanel({ view, ui }: { view: TasksView; ui: UiOptions }) {
+  const here = link(ui, view.query, { offset: view.offset > 0 ? String(view.offset) : null });
+  const poll = ui.refreshSeconds > 0 ? `every ${ui.refreshSeconds}s [document.visibilityState === 'visible']` : undefined;
+  const first = view.tasks.length === 0 ? 0 : view.offset + 1;
+  const last = view.offset + view.tasks.length;
+  const prev = view.offset > 0 ? link(ui, view.query, { offset: String(Math.max(0, view.offset - view.limit)) }) : null;
+  const next = view.hasMore ? link(ui, view.query, { offset: String(view.offset + view.limit) }) : null;
+  return (
+    <section id="tasks-panel" hx-get={here} hx-trigger={poll} hx-swap="outerHTML">
+      {view.searchError ? (
+        <p class="error" role="alert">
+          {`${view.searchError} See the search syntax below.`}
+        </p>
+      ) : null}
+      <div class="scroll">
+        <table class="grid" id="tasks-table">
+          <thead>
+            <tr>
+              {view.columns.map((column) => (
+                <SortHeader column={column} view={view} ui={ui} />
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {view.tasks.length === 0 ? (
+              <tr>
+                <td colspan={view.columns.length} class="empty">
+                  No tasks match.
+                </td>
+              </tr>
+            ) : (
+              view.tasks.map((task) => (
+                <tr data-task={task.uuid} data-state={task.state}>
+                  {view.columns.map((column) => (
+                    <td class={`col-${column}`}>
+                      <Cell task={task} column={column} ui={ui} />
+                    </td>
+                  ))}
+                </tr>
+              ))
+            )}
+          </tbody>
+        </table>
+      </div>
+      <nav class="pager" aria-label="Pages">
+        <span>{`${first}–${last} of ${view.total}${view.capped ? '+' : ''}`}</span>
+        {prev ? (
+          <a href={prev} hx-get={prev} hx-target="#tasks-panel" hx-swap="outerHTML" hx-push-url="true" rel="prev">
+            ‹ Previous
+          </a>
+        ) : null}
+        {next ? (
+          <a href={next} hx-get={next} hx-target="#tasks-panel" hx-swap="outerHTML" hx-push-url="true" rel="next">
+            Next ›
+          </a>
+        ) : null}
+      </nav>
+    </section>
+  );
+}
