@@ -125,5 +125,5 @@ export const taskRoutes = new Hono<AppEnv>()
     const task = await getTask(db, id);
     if (!task) throw notFound(`Unknown task '${id}'`);
     const [children, timeline] = await Promise.all([childrenOf(db, [task.uuid]), taskTimeline(db, task.uuid)]);
-    return c.html(<TaskPage task={task} children={children.get(task.uuid) ?? []} timeline={timeline} ui={ui} />);
+    return c.html(<TaskPage task={task} childIds={children.get(task.uuid) ?? []} timeline={timeline} ui={ui} />);
   });

@@ -21,7 +21,7 @@ function TaskLink({ id, ui }: { id: string | null; ui: UiOptions }) {
   );
 }
 
-export function TaskPage({ task, children, timeline, ui }: { task: TaskRow; children: string[]; timeline: TimelineEvent[]; ui: UiOptions }) {
+export function TaskPage({ task, childIds, timeline, ui }: { task: TaskRow; childIds: string[]; timeline: TimelineEvent[]; ui: UiOptions }) {
   return (
     <Layout ui={ui} title={task.name ?? task.uuid} section="tasks">
       <h1>
@@ -114,11 +114,11 @@ export function TaskPage({ task, children, timeline, ui }: { task: TaskRow; chil
           <tr>
             <th scope="row">Children</th>
             <td>
-              {children.length === 0 ? (
+              {childIds.length === 0 ? (
                 <span class="muted">—</span>
               ) : (
                 <ul class="plain">
-                  {children.map((id) => (
+                  {childIds.map((id) => (
                     <li>
                       <TaskLink id={id} ui={ui} />
                     </li>

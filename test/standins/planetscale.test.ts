@@ -4,7 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { connect, DatabaseError } from '@planetscale/database';
-import { type Generated, Kysely } from 'kysely';
+import { type Generated, Kysely, sql } from 'kysely';
 import { PlanetScaleDialect } from 'kysely-planetscale';
 import { createConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -246,6 +246,9 @@ describe('PlanetScale stand-in with kysely-planetscale', () => {
         .setIsolationLevel('serializable')
         .execute(async (trx) => {
           await trx.insertInto('accounts').values({ name: 'kysely-undone', balance: 1 }).execute();
+          // SET TRANSACTION and BEGIN arrive as two requests: both must reach the same connection.
+          const { rows } = await sql<{ level: string }>`SELECT trx_isolation_level AS level FROM information_schema.innodb_trx WHERE trx_mysql_thread_id = CONNECTION_ID()`.execute(trx);
+          expect(rows).toEqual([{ level: 'SERIALIZABLE' }]);
           throw new Error('undo');
         }),
     ).rejects.toThrow('undo');

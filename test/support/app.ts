@@ -37,5 +37,5 @@ export function testApp(
     now: () => options.now ?? Date.now() / 1000,
     health: options.health ?? (async () => ({ ok: true, problems: [] })),
   };
-  return createApp({ services: () => services });
+  return createApp({ services: () => services, prefix: services.ui.prefix });
 }

@@ -1,0 +1,219 @@
+// The Upstash stand-in, driven by the real @upstash/redis client and
+// forwarding to the real Redis: what the Worker build relies on when it runs
+// locally. Every client test runs with both response encodings.
+
+import { randomBytes } from 'node:crypto';
+import { errors, Redis } from '@upstash/redis';
+import { Redis as IORedis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startUpstashStandIn } from '../../dev/standins/upstash';
+
+const REDIS_URL = process.env.STALK_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+const PREFIX = `stalk-standin-test:${randomBytes(4).toString('hex')}:`;
+const TOKEN = 'test-token-123';
+
+let standIn: Awaited<ReturnType<typeof startUpstashStandIn>>;
+
+beforeAll(async () => {
+  standIn = await startUpstashStandIn({ redisUrl: REDIS_URL, token: TOKEN });
+});
+
+afterAll(async () => {
+  await standIn?.close();
+  const direct = new IORedis(REDIS_URL);
+  try {
+    const keys = await direct.keys(`${PREFIX}*`);
+    if (keys.length > 0) await direct.del(...keys);
+  } finally {
+    direct.disconnect();
+  }
+});
+
+function client(responseEncoding: 'base64' | false, token = TOKEN) {
+  return new Redis({ url: standIn.url, token, responseEncoding, retry: false, enableTelemetry: false });
+}
+
+describe.each([
+  ['base64', 'base64' as const],
+  ['plain', false as const],
+])('Upstash stand-in with @upstash/redis, %s responses', (name, encoding) => {
+  const k = (key: string) => `${PREFIX}${name}:${key}`;
+  let redis: Redis;
+  beforeAll(() => {
+    redis = client(encoding);
+  });
+
+  it('sets and gets strings, JSON objects and unicode', async () => {
+    expect(await redis.set(k('s'), 'hello world')).toBe('OK');
+    expect(await redis.get(k('s'))).toBe('hello world');
+    expect(await redis.set(k('obj'), { a: 1, nested: { b: [true, null, 'x'] } })).toBe('OK');
+    expect(await redis.get(k('obj'))).toEqual({ a: 1, nested: { b: [true, null, 'x'] } });
+    const unicode = 'héllo 😀 日本語 \u0000 "quotes" \\';
+    await redis.set(k('u'), unicode);
+    expect(await redis.get(k('u'))).toBe(unicode);
+    expect(await redis.get(k('missing'))).toBeNull();
+  });
+
+  it('sets with nx and ex, and reports the ttl', async () => {
+    expect(await redis.set(k('nx'), 'first', { nx: true, ex: 100 })).toBe('OK');
+    expect(await redis.set(k('nx'), 'second', { nx: true, ex: 100 })).toBeNull();
+    expect(await redis.get(k('nx'))).toBe('first');
+    const ttl = await redis.ttl(k('nx'));
+    expect(ttl).toBeGreaterThan(90);
+    expect(ttl).toBeLessThanOrEqual(100);
+    expect(await redis.ttl(k('missing'))).toBe(-2);
+  });
+
+  it('increments', async () => {
+    expect(await redis.incr(k('n'))).toBe(1);
+    expect(await redis.incrby(k('n'), 41)).toBe(42);
+    expect(await redis.incrby(k('n'), -2)).toBe(40);
+  });
+
+  it('writes and reads hashes', async () => {
+    expect(await redis.hset(k('h'), { name: 'ünï', count: 2, ratio: 1.5 })).toBe(3);
+    expect(await redis.hget(k('h'), 'name')).toBe('ünï');
+    // The client parses 2 back to a number but leaves 1.5 a string (its own quirk, not the stand-in's).
+    expect(await redis.hgetall(k('h'))).toEqual({ name: 'ünï', count: 2, ratio: '1.5' });
+    expect(await redis.hgetall(k('no-hash'))).toBeNull();
+  });
+
+  it('writes and reads sorted sets with scores', async () => {
+    expect(await redis.zadd(k('z'), { score: 2.5, member: 'b' }, { score: 1, member: 'a' }, { score: 10, member: 'c' })).toBe(3);
+    expect(await redis.zrange(k('z'), 0, -1, { withScores: true })).toEqual(['a', 1, 'b', 2.5, 'c', 10]);
+    expect(await redis.zrange(k('z'), 0, 1)).toEqual(['a', 'b']);
+    expect(await redis.zscore(k('z'), 'b')).toBe(2.5);
+  });
+
+  it('pushes to and reads lists', async () => {
+    expect(await redis.lpush(k('l'), 'a', 'b', 'c')).toBe(3);
+    expect(await redis.lrange(k('l'), 0, -1)).toEqual(['c', 'b', 'a']);
+  });
+
+  it('deletes, checks existence and scans', async () => {
+    await redis.set(k('scan:1'), 'x');
+    await redis.set(k('scan:2'), 'y');
+    await redis.set(k('scan:3'), 'z');
+    expect(await redis.exists(k('scan:1'), k('scan:2'), k('missing'))).toBe(2);
+    const found: string[] = [];
+    let cursor: string | number = 0;
+    do {
+      const [next, keys]: [string, string[]] = await redis.scan(cursor, { match: k('scan:*'), count: 100 });
+      found.push(...keys);
+      cursor = next;
+    } while (String(cursor) !== '0');
+    expect(found.sort()).toEqual([k('scan:1'), k('scan:2'), k('scan:3')]);
+    expect(await redis.del(k('scan:1'), k('scan:2'))).toBe(2);
+    expect(await redis.exists(k('scan:1'), k('scan:2'), k('scan:3'))).toBe(1);
+  });
+
+  it('runs pipelines', async () => {
+    const results = await redis.pipeline().set(k('p'), 'v').get(k('p')).incr(k('pn')).hset(k('ph'), { f: 'v' }).hgetall(k('ph')).exec();
+    expect(results).toEqual(['OK', 'v', 1, 1, { f: 'v' }]);
+  });
+
+  it('runs multi-exec transactions', async () => {
+    const results = await redis.multi().set(k('m'), 'one').incr(k('mn')).incr(k('mn')).get(k('m')).exec();
+    expect(results).toEqual(['OK', 1, 2, 'one']);
+  });
+
+  it('keeps per-command errors with exec({ keepErrors: true })', async () => {
+    await redis.set(k('str'), 'not a hash');
+    const pipelined = await redis.pipeline().set(k('ke'), 'v').hget(k('str'), 'f').get(k('ke')).exec({ keepErrors: true });
+    expect(pipelined.map((r) => r.result)).toEqual(['OK', undefined, 'v']);
+    expect(pipelined[0]?.error).toBeUndefined();
+    expect(pipelined[1]?.error).toMatch(/^WRONGTYPE/);
+
+    const transacted = await redis.multi().incr(k('ken')).hget(k('str'), 'f').incr(k('ken')).exec({ keepErrors: true });
+    expect(transacted.map((r) => r.result)).toEqual([1, undefined, 2]);
+    expect(transacted[1]?.error).toMatch(/^WRONGTYPE/);
+
+    // Without keepErrors the client throws for the failed command.
+    await expect(redis.pipeline().get(k('ke')).hget(k('str'), 'f').exec()).rejects.toThrow(/Command 2 \[ hget \] failed: WRONGTYPE/);
+  });
+
+  it('surfaces Redis errors as UpstashError', async () => {
+    await redis.set(k('str2'), 'text');
+    const error = await redis.hget(k('str2'), 'f').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(errors.UpstashError);
+    expect((error as Error).message).toMatch(/^WRONGTYPE/);
+    await expect(redis.incr(k('str2'))).rejects.toThrow(/not an integer/);
+  });
+
+  it('rejects a bad token', async () => {
+    const error = await client(encoding, 'wrong-token').get(k('s')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(errors.UpstashError);
+    expect((error as Error).message).toMatch(/Unauthorized/);
+  });
+});
+
+describe('Upstash stand-in over raw HTTP', () => {
+  const k = (key: string) => `${PREFIX}raw:${key}`;
+  const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${standIn.url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
+    });
+
+  it('accepts path-style commands with ?_token= or a Bearer token', async () => {
+    const set = await fetch(`${standIn.url}/set/${encodeURIComponent(k('path'))}/hello%20there?_token=${TOKEN}`);
+    expect(set.status).toBe(200);
+    expect(await set.json()).toEqual({ result: 'OK' });
+    const get = await fetch(`${standIn.url}/get/${encodeURIComponent(k('path'))}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(await get.json()).toEqual({ result: 'hello there' });
+    const encoded = await fetch(`${standIn.url}/get/${encodeURIComponent(k('path'))}`, {
+      headers: { authorization: `Bearer ${TOKEN}`, 'upstash-encoding': 'base64' },
+    });
+    expect(await encoded.json()).toEqual({ result: Buffer.from('hello there').toString('base64') });
+    const noToken = await fetch(`${standIn.url}/get/${encodeURIComponent(k('path'))}`);
+    expect(noToken.status).toBe(401);
+    await noToken.body?.cancel();
+  });
+
+  it('keeps binary values intact (a path-style POST body is the last argument)', async () => {
+    const bytes = new Uint8Array([0, 255, 1, 128, 10]);
+    const set = await post(`/set/${encodeURIComponent(k('bin'))}`, bytes);
+    expect(await set.json()).toEqual({ result: 'OK' });
+    const get = await post('', ['get', k('bin')], { 'upstash-encoding': 'base64' });
+    expect(await get.json()).toEqual({ result: Buffer.from(bytes).toString('base64') });
+    const len = await post('', ['strlen', k('bin')]);
+    expect(await len.json()).toEqual({ result: 5 });
+  });
+
+  it('answers RESP-style flat arrays, stringifies numbers and booleans, and reports errors with 400', async () => {
+    await post('', ['hset', k('h'), 'a', 1, 'b', true]);
+    expect(await (await post('', ['hgetall', k('h')])).json()).toEqual({ result: ['a', '1', 'b', 'true'] });
+    const bad = await post('', ['nosuchcommand', 'x']);
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string }).error).toMatch(/unknown command/);
+    const notJson = await post('', 'this is not json');
+    expect(notJson.status).toBe(400);
+    expect(await notJson.json()).toEqual({ error: 'ERR request body is not JSON' });
+  });
+
+  it('refuses blocking and connection-state commands with a clear error', async () => {
+    for (const command of [['blpop', k('l'), '0'], ['subscribe', 'chan'], ['select', '1'], ['xread', 'BLOCK', '0', 'STREAMS', k('s'), '$']]) {
+      const response = await post('', command);
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { error: string }).error).toMatch(/not supported by the Upstash stand-in/);
+    }
+    // In a pipeline only that command fails; in a transaction the whole request does.
+    const pipelined = await post('/pipeline', [['set', k('pl'), 'v'], ['blpop', k('l'), '0'], ['get', k('pl')]]);
+    const results = (await pipelined.json()) as { result?: unknown; error?: string }[];
+    expect(results[0]).toEqual({ result: 'OK' });
+    expect(results[1]?.error).toMatch(/not supported/);
+    expect(results[2]).toEqual({ result: 'v' });
+    const transacted = await post('/multi-exec', [['set', k('tx'), 'v'], ['brpop', k('l'), '0']]);
+    expect(transacted.status).toBe(400);
+    await transacted.body?.cancel();
+    expect(await (await post('', ['exists', k('tx')])).json()).toEqual({ result: 0 });
+  });
+
+  it('aborts a transaction when Redis refuses to queue a command', async () => {
+    const response = await post('/multi-exec', [['set', k('abort'), 'v'], ['set', k('abort')]]);
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: string }).error).toMatch(/wrong number of arguments/);
+    expect(await (await post('', ['exists', k('abort')])).json()).toEqual({ result: 0 });
+  });
+});
