@@ -18,6 +18,11 @@ export interface AppOptions {
   prefix?: string;
   /** Serve /static/* (Node; on the Worker, Cloudflare serves assets before the app runs). */
   staticFiles?: MiddlewareHandler[];
+  /**
+   * Wraps the pages every viewer shares (workers and broker panels), e.g. the
+   * Worker's edge cache; runs after authentication.
+   */
+  sharedPages?: MiddlewareHandler<AppEnv>;
 }
 
 export function createApp(options: AppOptions): Hono<AppEnv> {
@@ -35,6 +40,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   };
   app.onError(onError);
   app.notFound((c) => onError(notFound('Not found'), c));
+  if (options.sharedPages) for (const path of ['/', '/workers', '/broker']) app.get(path, options.sharedPages);
   app.route('/', healthRoutes);
   app.route('/api', apiRoutes);
   app.route('/', workerRoutes);

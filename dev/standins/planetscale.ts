@@ -39,7 +39,7 @@ const OTHERS: Record<number, string> = {
 };
 
 /** MySQL column type, flags and charset -> the Vitess type name PlanetScale reports (and the client casts by). */
-export function vitessType(field: FieldPacket): string | undefined {
+function vitessType(field: FieldPacket): string | undefined {
   const code = field.columnType ?? field.type ?? 253;
   const flags = Number(field.flags);
   const binary = field.characterSet === BINARY_CHARSET;
@@ -191,7 +191,7 @@ function authorized(header: string | undefined, expected: string): boolean {
 const safeEqual = (a: string, b: string) => timingSafeEqual(sha256(a), sha256(b));
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
-export function urlHost(host = '127.0.0.1'): string {
+function urlHost(host = '127.0.0.1'): string {
   if (host === '0.0.0.0' || host === '::' || host === '') return '127.0.0.1';
   return host.includes(':') ? `[${host}]` : host;
 }

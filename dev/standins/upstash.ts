@@ -87,7 +87,7 @@ export async function startUpstashStandIn(options: UpstashStandInOptions): Promi
   async function pipeline(commands: Arg[][]): Promise<Outcome[]> {
     const batch = redis.pipeline();
     for (const command of commands) if (!refusal(command)) batch.callBuffer(String(command[0]).toUpperCase(), command.slice(1));
-    const replies = (await batch.exec()) ?? [];
+    const replies = batch.length > 0 ? ((await batch.exec()) ?? []) : [];
     let next = 0;
     return commands.map((command): Outcome => {
       const refused = refusal(command);

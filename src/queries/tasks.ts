@@ -52,8 +52,10 @@ export const DEFAULT_SORT: TaskSort = { column: 'timestamp', descending: true };
 
 type TaskExpressions = ExpressionBuilder<Database, 'tasks'>;
 
-/** Free text looks here (Flower: uuid, name, state, worker, args, kwargs, result; Stalk adds exception). */
-const FREE_TEXT_COLUMNS = ['uuid', 'name', 'state', 'worker', 'args', 'kwargs', 'result', 'exception'] as const;
+export type SqlFamily = 'sqlite' | 'mysql';
+
+/** Columns the text index covers (migration 003); free text searches them all. */
+const SEARCHED_COLUMNS = ['uuid', 'name', 'worker', 'args', 'kwargs', 'result', 'exception'] as const;
 
 // '!' escapes LIKE wildcards in both dialects (a backslash means different
 // things in SQLite and MySQL string literals).
@@ -63,6 +65,49 @@ function likePattern(text: string): string {
 
 function contains(column: string, text: string): Expression<SqlBool> {
   return sql<SqlBool>`LOWER(${sql.ref(`tasks.${column}`)}) LIKE ${`%${likePattern(text)}%`} ESCAPE '!'`;
+}
+
+/** Words as the text indexes split them (letters, digits, underscore). */
+function words(text: string): string[] {
+  return text.split(/[^\p{L}\p{N}_]+/u).filter((w) => w.length > 0);
+}
+
+/** States the SQLite text index leaves out (it covers final tasks, migration 003): searched through the state index. */
+const IN_FLIGHT_STATES = ['PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'REJECTED'];
+
+/**
+ * Tasks whose text contains `text` (in `column`, or anywhere), found through
+ * the text index (words by prefix: the term must start where a word starts),
+ * each confirmed with LIKE. See migration 003 for the indexes.
+ */
+function textMatch(
+  eb: TaskExpressions,
+  family: SqlFamily,
+  column: (typeof SEARCHED_COLUMNS)[number] | 'any',
+  text: string,
+  extraWords: string[] = [],
+): Expression<SqlBool> {
+  const like = column === 'any' ? eb.or(SEARCHED_COLUMNS.map((c) => contains(c, text))) : contains(column, text);
+  const termWords = [...words(text), ...extraWords];
+  if (termWords.length === 0) return like;
+  if (family === 'mysql') {
+    // InnoDB does not index words shorter than innodb_ft_min_token_size (3).
+    const indexed = termWords.filter((w) => w.length >= 3);
+    if (indexed.length === 0) return like;
+    const against = indexed.map((w) => `+${w}*`).join(' ');
+    const columns = sql.join(SEARCHED_COLUMNS.map((c) => sql.ref(`tasks.${c}`)));
+    return eb.and([sql<SqlBool>`MATCH(${columns}) AGAINST (${against} IN BOOLEAN MODE)`, like]);
+  }
+  // FTS5: each word a prefix token, all required; within a column when qualified.
+  const query = termWords.map((w) => `"${w.replace(/"/g, '""')}"*`).join(' ');
+  const match = column === 'any' ? query : `${column} : (${query})`;
+  return eb.and([
+    like,
+    eb.or([
+      sql<SqlBool>`tasks.id IN (SELECT rowid FROM tasks_search WHERE tasks_search MATCH ${match})`,
+      eb('tasks.state', 'in', IN_FLIGHT_STATES),
+    ]),
+  ]);
 }
 
 /**
@@ -81,26 +126,25 @@ function kwargPatterns(key: string, value: string): string[] {
   return patterns;
 }
 
-export function searchCondition(eb: TaskExpressions, node: SearchNode): Expression<SqlBool> {
+export function searchCondition(eb: TaskExpressions, node: SearchNode, family: SqlFamily): Expression<SqlBool> {
   switch (node.kind) {
     case 'and':
-      return eb.and(node.children.map((child) => searchCondition(eb, child)));
+      return eb.and(node.children.map((child) => searchCondition(eb, child, family)));
     case 'or':
-      return eb.or(node.children.map((child) => searchCondition(eb, child)));
-    case 'kwarg':
-      return eb.or(
-        kwargPatterns(node.key, node.value).map(
-          (p) => sql<SqlBool>`LOWER(${sql.ref('tasks.kwargs')}) LIKE ${p} ESCAPE '!'`,
-        ),
-      );
+      return eb.or(node.children.map((child) => searchCondition(eb, child, family)));
+    case 'kwarg': {
+      const pair = eb.or(kwargPatterns(node.key, node.value).map((p) => sql<SqlBool>`LOWER(${sql.ref('tasks.kwargs')}) LIKE ${p} ESCAPE '!'`));
+      // The key (as written in the repr) narrows the candidates through the index first.
+      if (node.key.length < 3) return pair;
+      return eb.and([textMatch(eb, family, 'kwargs', node.key, words(node.value)), pair]);
+    }
     case 'term':
       if (node.field === 'state') return eb('tasks.state', '=', node.value);
-      if (node.field === 'any') return eb.or(FREE_TEXT_COLUMNS.map((column) => contains(column, node.value)));
-      return contains(node.field, node.value);
+      return textMatch(eb, family, node.field, node.value);
   }
 }
 
-function filtered(db: Kysely<Database>, filters: TaskFilters) {
+function filtered(db: Kysely<Database>, family: SqlFamily, filters: TaskFilters) {
   let query = db.selectFrom('tasks');
   if (filters.state) query = query.where('tasks.state', '=', filters.state);
   if (filters.worker) query = query.where('tasks.worker', '=', filters.worker);
@@ -108,19 +152,20 @@ function filtered(db: Kysely<Database>, filters: TaskFilters) {
   if (filters.receivedStart !== undefined) query = query.where('tasks.received', '>=', filters.receivedStart);
   if (filters.receivedEnd !== undefined) query = query.where('tasks.received', '<=', filters.receivedEnd);
   const search = filters.search;
-  if (search) query = query.where((eb) => searchCondition(eb, search));
+  if (search) query = query.where((eb) => searchCondition(eb, search, family));
   return query;
 }
 
 export async function listTasks(
   db: Kysely<Database>,
+  family: SqlFamily,
   filters: TaskFilters,
   sort: TaskSort = DEFAULT_SORT,
   limit = 100,
   offset = 0,
 ): Promise<TaskRow[]> {
   const direction = sort.descending ? 'desc' : 'asc';
-  return filtered(db, filters)
+  return filtered(db, family, filters)
     .selectAll('tasks')
     .orderBy(sql.ref(`tasks.${sort.column}`), direction)
     .orderBy('tasks.id', direction)
@@ -133,8 +178,13 @@ export async function listTasks(
  * Matching tasks counted up to `cap` (a full count of a million rows costs
  * more than the page itself); `capped` says there are more.
  */
-export async function countTasks(db: Kysely<Database>, filters: TaskFilters, cap = 10_000): Promise<{ count: number; capped: boolean }> {
-  const limited = filtered(db, filters).select('tasks.id').limit(cap + 1);
+export async function countTasks(
+  db: Kysely<Database>,
+  family: SqlFamily,
+  filters: TaskFilters,
+  cap = 10_000,
+): Promise<{ count: number; capped: boolean }> {
+  const limited = filtered(db, family, filters).select('tasks.id').limit(cap + 1);
   const row = await db
     .selectFrom(limited.as('matching'))
     .select((eb) => eb.fn.countAll<number>().as('n'))

@@ -82,7 +82,7 @@ function sortParam(value: string | undefined): { column: SortColumn; descending:
 
 export const apiRoutes = new Hono<AppEnv>()
   .get('/tasks', async (c) => {
-    const { db } = c.var.services;
+    const { db, dialect } = c.var.services;
     const q = c.req.query();
     let search;
     try {
@@ -94,6 +94,7 @@ export const apiRoutes = new Hono<AppEnv>()
     const limit = intParam('limit', q.limit, 0);
     const rows = await listTasks(
       db,
+      dialect,
       {
         state: filterParam(q.state),
         worker: filterParam(q.workername),

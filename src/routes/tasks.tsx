@@ -58,14 +58,14 @@ function columnsOf(query: URLSearchParams, fallback: TaskColumnName[]): TaskColu
 
 export const taskRoutes = new Hono<AppEnv>()
   .get('/tasks', async (c) => {
-    const { db, hot, ui } = c.var.services;
+    const { db, dialect, hot, ui } = c.var.services;
     const query = new URL(c.req.url).searchParams;
     const { values, filters, error } = readFilters(query);
     const sort = sortOf(query.get('sort') ?? undefined);
     const limit = Math.min(MAX_PAGE_SIZE, Math.max(1, Number(query.get('limit')) || PAGE_SIZE));
     const offset = Math.max(0, Number(query.get('offset')) || 0);
-    const rows = error ? [] : await listTasks(db, filters, sort, limit + 1, offset);
-    const { count, capped } = error ? { count: 0, capped: false } : await countTasks(db, filters);
+    const rows = error ? [] : await listTasks(db, dialect, filters, sort, limit + 1, offset);
+    const { count, capped } = error ? { count: 0, capped: false } : await countTasks(db, dialect, filters);
     const pageQuery = new URLSearchParams(query);
     pageQuery.delete('offset');
     const view: TasksView = {
@@ -88,7 +88,7 @@ export const taskRoutes = new Hono<AppEnv>()
   // Flower's server-side DataTables protocol (draw, start, length,
   // search[value], order[0][column], order[0][dir], columns[i][data]).
   .on(['GET', 'POST'], '/tasks/datatable', async (c) => {
-    const { db } = c.var.services;
+    const { db, dialect } = c.var.services;
     const params = new URLSearchParams(new URL(c.req.url).search);
     if (c.req.method === 'POST') {
       const body = await c.req.parseBody();
@@ -101,7 +101,7 @@ export const taskRoutes = new Hono<AppEnv>()
     const sortField = orderColumn !== null ? params.get(`columns[${orderColumn}][data]`) : null;
     const column = sortField && (SORTABLE_COLUMNS as readonly string[]).includes(sortField) ? (sortField as SortColumn) : 'started';
     const descending = (params.get('order[0][dir]') ?? 'desc') !== 'asc';
-    const totals = await countTasks(db, {});
+    const totals = await countTasks(db, dialect, {});
     let search;
     try {
       search = parseSearch(params.get('search[value]') ?? '');
@@ -110,7 +110,7 @@ export const taskRoutes = new Hono<AppEnv>()
       return c.json({ draw, data: [], recordsTotal: totals.count, recordsFiltered: 0, searchError: error.message });
     }
     const filters: TaskFilters = { search };
-    const [rows, filtered] = await Promise.all([listTasks(db, filters, { column, descending }, length, start), countTasks(db, filters)]);
+    const [rows, filtered] = await Promise.all([listTasks(db, dialect, filters, { column, descending }, length, start), countTasks(db, dialect, filters)]);
     const children = await childrenOf(db, rows.map((r) => r.uuid));
     return c.json({
       draw,

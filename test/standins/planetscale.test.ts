@@ -27,6 +27,9 @@ async function admin<T>(fn: (conn: Awaited<ReturnType<typeof createConnection>>)
 
 let standIn: Awaited<ReturnType<typeof startPlanetScaleStandIn>>;
 
+/** information_schema.innodb_trx is a cache InnoDB refreshes at most every 0.1 s: wait that out before reading it. */
+const settleInnodbTrx = () => new Promise((resolve) => setTimeout(resolve, 150));
+
 beforeAll(async () => {
   await admin((c) => c.query(`CREATE DATABASE \`${DATABASE}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`));
   standIn = await startPlanetScaleStandIn({ mysqlUrl: `${MYSQL_SERVER_URL}/${DATABASE}`, username: USER, password: PASSWORD });
@@ -178,6 +181,32 @@ describe('PlanetScale stand-in with @planetscale/database', () => {
     expect((await conn.execute('SELECT COUNT(*) AS n FROM accounts WHERE name = ?', ['manual'])).rows).toEqual([{ n: '0' }]);
   });
 
+  it('keeps SET TRANSACTION and the BEGIN after it on one connection, without leaking it to others', async () => {
+    // A stand-in of its own, so its pool starts empty and connection reuse is predictable.
+    const fresh = await startPlanetScaleStandIn({ mysqlUrl: `${MYSQL_SERVER_URL}/${DATABASE}`, username: USER, password: PASSWORD });
+    const level = async (conn: ReturnType<typeof connect>, name: string) => {
+      await conn.execute('INSERT INTO accounts (name, balance) VALUES (?, 0)', [name]); // starts the InnoDB transaction
+      await settleInnodbTrx();
+      const { rows } = await conn.execute(
+        'SELECT trx_isolation_level AS level FROM information_schema.innodb_trx WHERE trx_mysql_thread_id = CONNECTION_ID()',
+      );
+      return rows;
+    };
+    try {
+      const serializable = connect({ url: fresh.url });
+      const other = connect({ url: fresh.url });
+      await serializable.execute('SET TRANSACTION ISOLATION LEVEL SERIALIZABLE');
+      await other.execute('BEGIN'); // would take the same connection if the stand-in had released it
+      await serializable.execute('BEGIN');
+      expect(await level(serializable, 'iso-serializable')).toEqual([{ level: 'SERIALIZABLE' }]);
+      expect(await level(other, 'iso-other')).toEqual([{ level: 'REPEATABLE READ' }]);
+      await serializable.execute('ROLLBACK');
+      await other.execute('ROLLBACK');
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('rolls back a transaction abandoned for longer than the idle timeout', async () => {
     const quick = await startPlanetScaleStandIn({
       mysqlUrl: `${MYSQL_SERVER_URL}/${DATABASE}`,
@@ -247,6 +276,7 @@ describe('PlanetScale stand-in with kysely-planetscale', () => {
         .execute(async (trx) => {
           await trx.insertInto('accounts').values({ name: 'kysely-undone', balance: 1 }).execute();
           // SET TRANSACTION and BEGIN arrive as two requests: both must reach the same connection.
+          await settleInnodbTrx();
           const { rows } = await sql<{ level: string }>`SELECT trx_isolation_level AS level FROM information_schema.innodb_trx WHERE trx_mysql_thread_id = CONNECTION_ID()`.execute(trx);
           expect(rows).toEqual([{ level: 'SERIALIZABLE' }]);
           throw new Error('undo');

@@ -1,11 +1,13 @@
 // The Upstash stand-in, driven by the real @upstash/redis client and
 // forwarding to the real Redis: what the Worker build relies on when it runs
-// locally. Every client test runs with both response encodings.
+// locally. Every client test runs with both response encodings, and with the
+// client's auto-pipelining (on by default: commands go to /pipeline in
+// batches) and without it (one POST / per command).
 
 import { randomBytes } from 'node:crypto';
 import { errors, Redis } from '@upstash/redis';
 import { Redis as IORedis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startUpstashStandIn } from '../../dev/standins/upstash';
 
 const REDIS_URL = process.env.STALK_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
@@ -19,28 +21,44 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await standIn?.close();
   const direct = new IORedis(REDIS_URL);
   try {
-    const keys = await direct.keys(`${PREFIX}*`);
-    if (keys.length > 0) await direct.del(...keys);
+    let cursor = '0';
+    do {
+      const [next, keys] = await direct.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
+      if (keys.length > 0) await direct.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
   } finally {
     direct.disconnect();
+    await standIn?.close();
   }
 });
 
-function client(responseEncoding: 'base64' | false, token = TOKEN) {
-  return new Redis({ url: standIn.url, token, responseEncoding, retry: false, enableTelemetry: false });
+function client(responseEncoding: 'base64' | false, enableAutoPipelining: boolean, token = TOKEN) {
+  return new Redis({ url: standIn.url, token, responseEncoding, enableAutoPipelining, retry: false, enableTelemetry: false });
 }
 
 describe.each([
-  ['base64', 'base64' as const],
-  ['plain', false as const],
-])('Upstash stand-in with @upstash/redis, %s responses', (name, encoding) => {
-  const k = (key: string) => `${PREFIX}${name}:${key}`;
+  ['base64', 'base64' as const, true],
+  ['plain', false as const, true],
+  ['base64', 'base64' as const, false],
+  ['plain', false as const, false],
+])('Upstash stand-in with @upstash/redis, %s responses, auto-pipelining %s', (name, encoding, autoPipelining) => {
+  const k = (key: string) => `${PREFIX}${name}-${autoPipelining}:${key}`;
   let redis: Redis;
   beforeAll(() => {
-    redis = client(encoding);
+    redis = client(encoding, autoPipelining);
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it(`sends single commands to ${autoPipelining ? '/pipeline' : '/'}`, async () => {
+    const fetchSpy = vi.spyOn(globalThis, 'fetch');
+    expect(await redis.set(k('route'), 'r')).toBe('OK');
+    expect(fetchSpy).toHaveBeenCalledTimes(1);
+    expect(String(fetchSpy.mock.calls[0]?.[0])).toBe(autoPipelining ? `${standIn.url}/pipeline` : standIn.url);
   });
 
   it('sets and gets strings, JSON objects and unicode', async () => {
@@ -136,12 +154,12 @@ describe.each([
     await redis.set(k('str2'), 'text');
     const error = await redis.hget(k('str2'), 'f').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(errors.UpstashError);
-    expect((error as Error).message).toMatch(/^WRONGTYPE/);
+    expect((error as Error).message).toMatch(/WRONGTYPE Operation against a key holding the wrong kind of value/);
     await expect(redis.incr(k('str2'))).rejects.toThrow(/not an integer/);
   });
 
   it('rejects a bad token', async () => {
-    const error = await client(encoding, 'wrong-token').get(k('s')).catch((e: unknown) => e);
+    const error = await client(encoding, autoPipelining, 'wrong-token').get(k('s')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(errors.UpstashError);
     expect((error as Error).message).toMatch(/Unauthorized/);
   });
@@ -153,7 +171,7 @@ describe('Upstash stand-in over raw HTTP', () => {
     fetch(`${standIn.url}${path}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...headers },
-      body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
+      body: typeof body === 'string' ? body : body instanceof Uint8Array ? new Uint8Array(body) : JSON.stringify(body),
     });
 
   it('accepts path-style commands with ?_token= or a Bearer token', async () => {
@@ -177,6 +195,9 @@ describe('Upstash stand-in over raw HTTP', () => {
     expect(await set.json()).toEqual({ result: 'OK' });
     const get = await post('', ['get', k('bin')], { 'upstash-encoding': 'base64' });
     expect(await get.json()).toEqual({ result: Buffer.from(bytes).toString('base64') });
+    // Under base64 encoding, bulk strings are base64 but the OK status stays "OK", as Upstash sends it.
+    expect(await (await post('', ['set', k('ok'), 'OK'], { 'upstash-encoding': 'base64' })).json()).toEqual({ result: 'OK' });
+    expect(await (await post('', ['get', k('bin')], { 'upstash-encoding': 'base64' })).json()).not.toEqual({ result: 'OK' });
     const len = await post('', ['strlen', k('bin')]);
     expect(await len.json()).toEqual({ result: 5 });
   });

@@ -6,10 +6,12 @@ import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'k
 import type { Database } from '../../src/shared/schema';
 import * as initial from './2026-11-24-001-initial';
 import * as queues from './2026-11-24-002-queues';
+import * as search from './2026-11-24-003-search';
 
 const MIGRATIONS: Record<string, Migration> = {
   '2026-11-24-001-initial': initial,
   '2026-11-24-002-queues': queues,
+  '2026-11-24-003-search': search,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
