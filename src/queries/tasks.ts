@@ -75,39 +75,84 @@ function words(text: string): string[] {
 /** States the SQLite text index leaves out (it covers final tasks, migration 003): searched through the state index. */
 const IN_FLIGHT_STATES = ['PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'REJECTED'];
 
+/** The index query for a text term, or null when it has no word to look up. */
+function indexQuery(family: SqlFamily, column: (typeof SEARCHED_COLUMNS)[number] | 'any', text: string, extraWords: string[] = []): string | null {
+  const termWords = [...words(text), ...extraWords];
+  if (family === 'mysql') {
+    // InnoDB does not index words shorter than innodb_ft_min_token_size (3).
+    const indexed = termWords.filter((w) => w.length >= 3);
+    return indexed.length === 0 ? null : indexed.map((w) => `+${w}*`).join(' ');
+  }
+  if (termWords.length === 0) return null;
+  // FTS5: the words in a row, the last one as a prefix; within a column when qualified.
+  const phrase = `"${termWords.join(' ')}"*`;
+  return column === 'any' ? phrase : `${column} : ${phrase}`;
+}
+
+function indexCondition(family: SqlFamily, query: string): Expression<SqlBool> {
+  if (family === 'mysql') {
+    const columns = sql.join(SEARCHED_COLUMNS.map((c) => sql.ref(`tasks.${c}`)));
+    return sql<SqlBool>`MATCH(${columns}) AGAINST (${query} IN BOOLEAN MODE)`;
+  }
+  return sql<SqlBool>`tasks.id IN (SELECT rowid FROM tasks_search WHERE tasks_search MATCH ${query})`;
+}
+
 /**
- * Tasks whose text contains `text` (in `column`, or anywhere), found through
- * the text index (words by prefix: the term must start where a word starts),
- * each confirmed with LIKE. See migration 003 for the indexes.
+ * Terms matching more than this many tasks are searched by walking the
+ * newest-first index and testing each row: matches are dense, so a page fills
+ * after a few hundred rows, while fetching every index hit and sorting them
+ * would read them all.
+ */
+const DENSE_TERM = 1_000;
+const denseQueries = new Map<string, { dense: boolean; at: number }>();
+
+async function isDense(db: Kysely<Database>, family: SqlFamily, query: string): Promise<boolean> {
+  const key = `${family}\0${query}`;
+  const known = denseQueries.get(key);
+  if (known && Date.now() - known.at < 60_000) return known.dense;
+  const hits = db.selectFrom('tasks').select('tasks.id').where(indexCondition(family, query)).limit(DENSE_TERM + 1);
+  const row = await db.selectFrom(hits.as('hits')).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst();
+  const dense = Number(row?.n ?? 0) > DENSE_TERM;
+  if (denseQueries.size > 1_000) denseQueries.clear();
+  denseQueries.set(key, { dense, at: Date.now() });
+  return dense;
+}
+
+/** Which of a search's index queries are dense (looked up once per query text a minute). */
+async function denseTerms(db: Kysely<Database>, family: SqlFamily, node: SearchNode | null | undefined, found = new Set<string>()): Promise<Set<string>> {
+  if (!node) return found;
+  if (node.kind === 'and' || node.kind === 'or') {
+    for (const child of node.children) await denseTerms(db, family, child, found);
+    return found;
+  }
+  const query =
+    node.kind === 'kwarg'
+      ? node.key.length >= 3 ? indexQuery(family, 'kwargs', node.key, words(node.value)) : null
+      : node.field === 'state' ? null : indexQuery(family, node.field, node.value);
+  if (query !== null && (await isDense(db, family, query))) found.add(query);
+  return found;
+}
+
+/**
+ * Tasks whose text contains `text` (in `column`, or anywhere), each confirmed
+ * with LIKE. Rare terms go through the text index (words by prefix: the term
+ * must start where a word starts; migration 003); dense terms are tested on
+ * the newest rows directly.
  */
 function textMatch(
   eb: TaskExpressions,
   family: SqlFamily,
+  dense: Set<string>,
   column: (typeof SEARCHED_COLUMNS)[number] | 'any',
   text: string,
   extraWords: string[] = [],
 ): Expression<SqlBool> {
   const like = column === 'any' ? eb.or(SEARCHED_COLUMNS.map((c) => contains(c, text))) : contains(column, text);
-  const termWords = [...words(text), ...extraWords];
-  if (termWords.length === 0) return like;
-  if (family === 'mysql') {
-    // InnoDB does not index words shorter than innodb_ft_min_token_size (3).
-    const indexed = termWords.filter((w) => w.length >= 3);
-    if (indexed.length === 0) return like;
-    const against = indexed.map((w) => `+${w}*`).join(' ');
-    const columns = sql.join(SEARCHED_COLUMNS.map((c) => sql.ref(`tasks.${c}`)));
-    return eb.and([sql<SqlBool>`MATCH(${columns}) AGAINST (${against} IN BOOLEAN MODE)`, like]);
-  }
-  // FTS5: each word a prefix token, all required; within a column when qualified.
-  const query = termWords.map((w) => `"${w.replace(/"/g, '""')}"*`).join(' ');
-  const match = column === 'any' ? query : `${column} : (${query})`;
-  return eb.and([
-    like,
-    eb.or([
-      sql<SqlBool>`tasks.id IN (SELECT rowid FROM tasks_search WHERE tasks_search MATCH ${match})`,
-      eb('tasks.state', 'in', IN_FLIGHT_STATES),
-    ]),
-  ]);
+  const query = indexQuery(family, column, text, extraWords);
+  if (query === null || dense.has(query)) return like;
+  if (family === 'mysql') return eb.and([indexCondition(family, query), like]);
+  // SQLite's index holds final tasks only; the few in flight are found by state.
+  return eb.and([like, eb.or([indexCondition(family, query), eb('tasks.state', 'in', IN_FLIGHT_STATES)])]);
 }
 
 /**
@@ -126,25 +171,25 @@ function kwargPatterns(key: string, value: string): string[] {
   return patterns;
 }
 
-export function searchCondition(eb: TaskExpressions, node: SearchNode, family: SqlFamily): Expression<SqlBool> {
+export function searchCondition(eb: TaskExpressions, node: SearchNode, family: SqlFamily, dense: Set<string>): Expression<SqlBool> {
   switch (node.kind) {
     case 'and':
-      return eb.and(node.children.map((child) => searchCondition(eb, child, family)));
+      return eb.and(node.children.map((child) => searchCondition(eb, child, family, dense)));
     case 'or':
-      return eb.or(node.children.map((child) => searchCondition(eb, child, family)));
+      return eb.or(node.children.map((child) => searchCondition(eb, child, family, dense)));
     case 'kwarg': {
       const pair = eb.or(kwargPatterns(node.key, node.value).map((p) => sql<SqlBool>`LOWER(${sql.ref('tasks.kwargs')}) LIKE ${p} ESCAPE '!'`));
       // The key (as written in the repr) narrows the candidates through the index first.
       if (node.key.length < 3) return pair;
-      return eb.and([textMatch(eb, family, 'kwargs', node.key, words(node.value)), pair]);
+      return eb.and([textMatch(eb, family, dense, 'kwargs', node.key, words(node.value)), pair]);
     }
     case 'term':
       if (node.field === 'state') return eb('tasks.state', '=', node.value);
-      return textMatch(eb, family, node.field, node.value);
+      return textMatch(eb, family, dense, node.field, node.value);
   }
 }
 
-function filtered(db: Kysely<Database>, family: SqlFamily, filters: TaskFilters) {
+function filtered(db: Kysely<Database>, family: SqlFamily, filters: TaskFilters, dense: Set<string>) {
   let query = db.selectFrom('tasks');
   if (filters.state) query = query.where('tasks.state', '=', filters.state);
   if (filters.worker) query = query.where('tasks.worker', '=', filters.worker);
@@ -152,7 +197,7 @@ function filtered(db: Kysely<Database>, family: SqlFamily, filters: TaskFilters)
   if (filters.receivedStart !== undefined) query = query.where('tasks.received', '>=', filters.receivedStart);
   if (filters.receivedEnd !== undefined) query = query.where('tasks.received', '<=', filters.receivedEnd);
   const search = filters.search;
-  if (search) query = query.where((eb) => searchCondition(eb, search, family));
+  if (search) query = query.where((eb) => searchCondition(eb, search, family, dense));
   return query;
 }
 
@@ -165,7 +210,8 @@ export async function listTasks(
   offset = 0,
 ): Promise<TaskRow[]> {
   const direction = sort.descending ? 'desc' : 'asc';
-  return filtered(db, family, filters)
+  const dense = await denseTerms(db, family, filters.search);
+  return filtered(db, family, filters, dense)
     .selectAll('tasks')
     .orderBy(sql.ref(`tasks.${sort.column}`), direction)
     .orderBy('tasks.id', direction)
@@ -184,7 +230,8 @@ export async function countTasks(
   filters: TaskFilters,
   cap = 10_000,
 ): Promise<{ count: number; capped: boolean }> {
-  const limited = filtered(db, family, filters).select('tasks.id').limit(cap + 1);
+  const dense = await denseTerms(db, family, filters.search);
+  const limited = filtered(db, family, filters, dense).select('tasks.id').limit(cap + 1);
   const row = await db
     .selectFrom(limited.as('matching'))
     .select((eb) => eb.fn.countAll<number>().as('n'))
