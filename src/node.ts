@@ -2,8 +2,8 @@
 // on SQLite by default. `npm start` runs this.
 
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { collectorFromOptions, onShutdownSignal, openMigratedDatabase } from '../worker-collector/setup';
@@ -15,6 +15,7 @@ import { checkHealth } from './queries/health';
 import { NO_HOT_STATE, type Services } from './services';
 import { createLogger, errorMessage } from './shared/log';
 import { normalizePrefix, parseTaskColumns, type UiOptions } from './ui/context';
+import { useLayout } from '../templates/overrides';
 
 function readOptions(): { options: StalkOptions; ui: UiOptions } {
   const argv = process.argv.slice(2);
@@ -44,9 +45,25 @@ function builtInPublic(): string {
   return join(dirname(fileURLToPath(import.meta.url)), '..', 'public');
 }
 
+/** Load the user's layout (--template-path DIR/layout.js), failing loudly at start if it is broken. */
+async function loadTemplates(dir: string): Promise<void> {
+  if (!dir) return;
+  const file = join(dir, 'layout.js');
+  if (!existsSync(file)) throw new Error(`--template-path: ${file} does not exist`);
+  const module = (await import(pathToFileURL(resolve(file)).href)) as { default?: unknown };
+  if (typeof module.default !== 'function') throw new Error(`--template-path: ${file} has no default export function`);
+  useLayout(module.default as Parameters<typeof useLayout>[0]);
+}
+
 async function main(): Promise<void> {
   const { options, ui } = readOptions();
   const log = createLogger('stalk', options.logLevel);
+  try {
+    await loadTemplates(options.templatePath);
+  } catch (error) {
+    console.error(`stalk: ${errorMessage(error)}`);
+    process.exit(2);
+  }
   let database;
   try {
     database = await openMigratedDatabase(options.db, log.child('db'));

@@ -55,6 +55,7 @@ export const OPTION_SPECS = {
   },
   'auto-refresh': { kind: 'duration', default: '3s', help: 'how often live panels refresh themselves (0: never)' },
   'purge-offline-workers': { kind: 'duration', default: '0', help: 'hide workers offline for longer than this (0: show all)' },
+  'template-path': { kind: 'string', default: '', help: 'a directory with a layout.js that replaces the built-in page layout' },
   'static-path': { kind: 'string', default: '', help: 'a directory whose files override the built-in static files (CSS, scripts)' },
   'state-url': {
     kind: 'string',
@@ -93,6 +94,7 @@ export interface StalkOptions {
   autoRefresh: number;
   purgeOfflineWorkers: number;
   staticPath: string;
+  templatePath: string;
   stateUrl: string;
   stateToken: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';

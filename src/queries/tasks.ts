@@ -79,9 +79,11 @@ const IN_FLIGHT_STATES = ['PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'REJECTED']
 function indexQuery(family: SqlFamily, column: (typeof SEARCHED_COLUMNS)[number] | 'any', text: string, extraWords: string[] = []): string | null {
   const termWords = [...words(text), ...extraWords];
   if (family === 'mysql') {
-    // InnoDB does not index words shorter than innodb_ft_min_token_size (3).
-    const indexed = termWords.filter((w) => w.length >= 3);
-    return indexed.length === 0 ? null : indexed.map((w) => `+${w}*`).join(' ');
+    // One word, the longest (usually the rarest): InnoDB intersects word
+    // lists slowly when one of them is long, and LIKE confirms the rest.
+    // Words shorter than innodb_ft_min_token_size (3) are not indexed.
+    const longest = termWords.filter((w) => w.length >= 3).sort((a, b) => b.length - a.length)[0];
+    return longest === undefined ? null : `+${longest}*`;
   }
   if (termWords.length === 0) return null;
   // FTS5: the words in a row, the last one as a prefix; within a column when qualified.

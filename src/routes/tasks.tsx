@@ -64,11 +64,12 @@ export const taskRoutes = new Hono<AppEnv>()
     const sort = sortOf(query.get('sort') ?? undefined);
     const limit = Math.min(MAX_PAGE_SIZE, Math.max(1, Number(query.get('limit')) || PAGE_SIZE));
     const offset = Math.max(0, Number(query.get('offset')) || 0);
-    const rows = error ? [] : await listTasks(db, dialect, filters, sort, limit + 1, offset);
     // With a text search, counting every match would cost more than the page:
     // count only what the pager needs.
     const cap = filters.search ? offset + limit : undefined;
-    const { count, capped } = error ? { count: 0, capped: false } : await countTasks(db, dialect, filters, cap);
+    const [rows, { count, capped }] = error
+      ? [[], { count: 0, capped: false }]
+      : await Promise.all([listTasks(db, dialect, filters, sort, limit + 1, offset), countTasks(db, dialect, filters, cap)]);
     const pageQuery = new URLSearchParams(query);
     pageQuery.delete('offset');
     const view: TasksView = {

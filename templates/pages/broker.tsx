@@ -1,6 +1,6 @@
 import type { QueueView } from '../../src/queries/broker';
 import type { UiOptions } from '../../src/ui/context';
-import { Layout } from '../layouts/base';
+import { Page as Layout } from '../overrides';
 import { BrokerPanel } from '../partials/broker-panel';
 
 export function BrokerPage({ broker, queues, ui }: { broker: string | null; queues: QueueView[]; ui: UiOptions }) {

@@ -1,6 +1,6 @@
 import type { UiOptions } from '../../src/ui/context';
 import { href } from '../components/format';
-import { Layout } from '../layouts/base';
+import { Page as Layout } from '../overrides';
 
 export function NotFoundPage({ message, ui }: { message: string; ui: UiOptions }) {
   return (

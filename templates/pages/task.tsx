@@ -3,7 +3,7 @@ import type { TaskRow } from '../../src/shared/schema';
 import type { UiOptions } from '../../src/ui/context';
 import { display } from '../../src/shared/inspect';
 import { Duration, StateBadge, taskHref, Time, workerHref } from '../components/format';
-import { Layout } from '../layouts/base';
+import { Page as Layout } from '../overrides';
 
 const TIMES = ['sent', 'received', 'started', 'succeeded', 'failed', 'retried', 'revoked', 'rejected'] as const;
 

@@ -1,7 +1,7 @@
 import { TASK_STATES } from '../../src/shared/task-states';
 import { TASK_COLUMN_NAMES, type UiOptions } from '../../src/ui/context';
 import { href } from '../components/format';
-import { Layout } from '../layouts/base';
+import { Page as Layout } from '../overrides';
 import { TasksPanel, type TasksView } from '../partials/tasks-panel';
 
 export interface TaskFilterValues {

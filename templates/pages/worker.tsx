@@ -1,7 +1,7 @@
 import type { WorkerSummary } from '../../src/queries/workers';
 import type { WorkerInspect } from '../../src/shared/inspect';
 import type { UiOptions } from '../../src/ui/context';
-import { Layout } from '../layouts/base';
+import { Page as Layout } from '../overrides';
 import { type TaskCountsByName, WorkerTabs } from '../partials/worker-tabs';
 
 export function WorkerPage({

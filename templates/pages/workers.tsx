@@ -1,6 +1,6 @@
 import type { WorkerSummary } from '../../src/queries/workers';
 import type { UiOptions } from '../../src/ui/context';
-import { Layout } from '../layouts/base';
+import { Page as Layout } from '../overrides';
 import { WorkersPanel } from '../partials/workers-panel';
 
 export function WorkersPage({ workers, ui, generatedAt }: { workers: WorkerSummary[]; ui: UiOptions; generatedAt: number }) {

@@ -1,0 +1,265 @@
+// The Cloudflare Worker entry (production at the edge, and `npm run dev:edge`).
+//
+// Bindings (secrets; `wrangler secret put NAME`, or .dev.vars / --var locally):
+//   DATABASE_URL              PlanetScale over HTTP: https://user:password@host (the
+//                             mysql://user:password@host/db form PlanetScale shows works too;
+//                             http:// only for the local stand-in)
+//   UPSTASH_REDIS_REST_URL    Upstash REST endpoint, where the collector publishes hot state
+//   UPSTASH_REDIS_REST_TOKEN  its token (a read-only token is enough here)
+// Optional vars (wrangler.toml [vars]), parsed like the Node entry's options:
+//   URL_PREFIX, NATURAL_TIME, TASKS_COLUMNS, AUTO_REFRESH (duration, seconds by default),
+//   PURGE_OFFLINE_WORKERS (duration), LOG_LEVEL
+//
+// The configuration is checked once per isolate (per distinct set of bindings):
+// a missing or malformed binding answers every request with a 500 naming it
+// (JSON under /api/, a short page elsewhere) and is logged once. Services are
+// built once per isolate too: the database and Redis clients are plain fetch
+// callers, holding no connection across requests.
+
+import { Redis } from '@upstash/redis/cloudflare';
+import type { Hono, MiddlewareHandler } from 'hono';
+import { Kysely } from 'kysely';
+import { PlanetScaleDialect } from 'kysely-planetscale';
+import { createApp } from './app';
+import { sharedPageCache } from './edge/shared-cache';
+import { OptionError, parseOptions, type StalkOptions } from './options';
+import { checkHealth } from './queries/health';
+import type { AppEnv, HotState, Services } from './services';
+import { HOT_WORKERS_KEY, readWorkersSnapshot } from './shared/hot-state';
+import { createLogger, createRateLimitedLog, errorMessage, type Logger, type LogLevel } from './shared/log';
+import type { Database } from './shared/schema';
+import { normalizePrefix, parseTaskColumns, type UiOptions } from './ui/context';
+
+/** A binding as wrangler hands it over: vars may be TOML strings, numbers or booleans. */
+type Binding = string | number | boolean | undefined;
+
+export interface WorkerEnv {
+  DATABASE_URL?: Binding;
+  UPSTASH_REDIS_REST_URL?: Binding;
+  UPSTASH_REDIS_REST_TOKEN?: Binding;
+  URL_PREFIX?: Binding;
+  NATURAL_TIME?: Binding;
+  TASKS_COLUMNS?: Binding;
+  AUTO_REFRESH?: Binding;
+  PURGE_OFFLINE_WORKERS?: Binding;
+  LOG_LEVEL?: Binding;
+  /** The [assets] binding, used to serve /static/* under a URL prefix. */
+  ASSETS?: { fetch(request: Request): Promise<Response> };
+}
+
+/** What the Workers runtime passes as the third argument of fetch (Hono's own description of it). */
+type ExecutionContext = Parameters<Hono<AppEnv>['fetch']>[2];
+
+const SECRET_NAMES = ['DATABASE_URL', 'UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN'] as const;
+const VAR_NAMES = ['URL_PREFIX', 'NATURAL_TIME', 'TASKS_COLUMNS', 'AUTO_REFRESH', 'PURGE_OFFLINE_WORKERS', 'LOG_LEVEL'] as const;
+
+export interface WorkerConfig {
+  databaseUrl: string;
+  redisUrl: string;
+  redisToken: string;
+  ui: UiOptions;
+  purgeOfflineWorkers: number;
+  logLevel: LogLevel;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`Stalk is not configured: ${problems.join('; ')}`);
+  }
+}
+
+function text(value: Binding): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  const s = String(value).trim();
+  return s === '' ? undefined : s;
+}
+
+/** A secret's URL, judged without ever echoing it (it carries a password). */
+function checkUrl(name: string, value: string, schemes: string[], needsCredentials: boolean): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `${name} is not a URL`;
+  }
+  if (!schemes.includes(url.protocol)) return `${name} must start with ${schemes.map((s) => `${s}//`).join(' or ')} (got ${url.protocol}//)`;
+  if (!url.hostname) return `${name} has no host`;
+  if (needsCredentials && (!url.username || !url.password)) return `${name} must carry the database user and password (https://user:password@host)`;
+  return undefined;
+}
+
+/**
+ * One UI var through the Node entry's own option parser (src/options.ts), so
+ * both runtimes accept the same spellings ('5m', 'yes', ...); its messages
+ * name the flag, rewritten here to name the var.
+ */
+function option<K extends keyof StalkOptions>(key: K, flag: string, varName: string, value: Binding, problems: string[]): StalkOptions[K] | undefined {
+  const raw = value === undefined ? undefined : String(value);
+  try {
+    const env = raw === undefined ? {} : { [`STALK_${flag.replace(/-/g, '_').toUpperCase()}`]: raw };
+    return parseOptions([], env)[key];
+  } catch (error) {
+    if (!(error instanceof OptionError)) throw error;
+    problems.push(error.message.replace(`--${flag}`, varName));
+    return undefined;
+  }
+}
+
+/** Check the bindings; throws ConfigError listing every problem at once. */
+export function readConfig(env: WorkerEnv): WorkerConfig {
+  const problems: string[] = [];
+  const required = (name: (typeof SECRET_NAMES)[number]) => {
+    const value = text(env[name]);
+    if (value === undefined) problems.push(`${name} is missing (set it with \`wrangler secret put ${name}\`, or in .dev.vars locally)`);
+    return value ?? '';
+  };
+  const databaseUrl = required('DATABASE_URL');
+  const redisUrl = required('UPSTASH_REDIS_REST_URL');
+  const redisToken = required('UPSTASH_REDIS_REST_TOKEN');
+  const badDatabase = databaseUrl && checkUrl('DATABASE_URL', databaseUrl, ['https:', 'http:', 'mysql:'], true);
+  if (badDatabase) problems.push(badDatabase);
+  const badRedis = redisUrl && checkUrl('UPSTASH_REDIS_REST_URL', redisUrl, ['https:', 'http:'], false);
+  if (badRedis) problems.push(badRedis);
+  if (redisToken && /\s/.test(redisToken)) problems.push('UPSTASH_REDIS_REST_TOKEN contains white space');
+
+  const urlPrefix = option('urlPrefix', 'url-prefix', 'URL_PREFIX', env.URL_PREFIX, problems) ?? '';
+  const naturalTime = option('naturalTime', 'natural-time', 'NATURAL_TIME', env.NATURAL_TIME, problems) ?? false;
+  const autoRefresh = option('autoRefresh', 'auto-refresh', 'AUTO_REFRESH', env.AUTO_REFRESH, problems) ?? 0;
+  const purge = option('purgeOfflineWorkers', 'purge-offline-workers', 'PURGE_OFFLINE_WORKERS', env.PURGE_OFFLINE_WORKERS, problems) ?? 0;
+  const logLevel = option('logLevel', 'log-level', 'LOG_LEVEL', env.LOG_LEVEL, problems) ?? 'info';
+  let tasksColumns: UiOptions['tasksColumns'] = [];
+  try {
+    tasksColumns = parseTaskColumns(String(env.TASKS_COLUMNS ?? ''));
+  } catch (error) {
+    problems.push(errorMessage(error).replace('--tasks-columns', 'TASKS_COLUMNS'));
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    databaseUrl,
+    redisUrl,
+    redisToken,
+    ui: { prefix: normalizePrefix(urlPrefix), naturalTime, tasksColumns, refreshSeconds: autoRefresh },
+    purgeOfflineWorkers: purge,
+    logLevel,
+  };
+}
+
+/** Hot state from Upstash: the collector's workers snapshot, or null (stale, missing, Upstash down) so routes ask the database. */
+function upstashHotState(config: WorkerConfig, log: Logger): HotState {
+  const redis = new Redis({
+    url: config.redisUrl,
+    token: config.redisToken,
+    // The snapshot is read as the text the collector wrote; readWorkersSnapshot parses it.
+    automaticDeserialization: false,
+    enableTelemetry: false,
+    readYourWrites: false,
+    // A slow Upstash must not hold the page: give up quickly and use SQL.
+    retry: false,
+    signal: () => AbortSignal.timeout(2_000),
+  });
+  const warn = createRateLimitedLog((message) => log.warn(message));
+  return {
+    async workers() {
+      try {
+        const text = await redis.get<string>(HOT_WORKERS_KEY);
+        return readWorkersSnapshot(text, Date.now() / 1000);
+      } catch (error) {
+        warn('upstash', `hot state unavailable, reading workers from the database: ${errorMessage(error)}`);
+        return null;
+      }
+    },
+  };
+}
+
+export function createServices(config: WorkerConfig): Services {
+  const log = createLogger('stalk', config.logLevel);
+  const db = new Kysely<Database>({ dialect: new PlanetScaleDialect({ url: config.databaseUrl }) });
+  return {
+    db,
+    dialect: 'mysql',
+    log: log.child('web'),
+    hot: upstashHotState(config, log.child('hot-state')),
+    ui: config.ui,
+    purgeOfflineWorkers: config.purgeOfflineWorkers,
+    // No collector in this process: its status row in the database says how it is.
+    health: () => checkHealth(db, Date.now() / 1000),
+    now: () => Date.now() / 1000,
+  };
+}
+
+/**
+ * /static/* under a URL prefix: Cloudflare serves assets at their own paths
+ * (/static/...) before the Worker runs; a prefixed path reaches the Worker,
+ * which asks the assets binding for the path without the prefix.
+ */
+function prefixedAssets(prefix: string): MiddlewareHandler<AppEnv>[] {
+  if (!prefix) return [];
+  const handler: MiddlewareHandler<AppEnv> = async (c, next) => {
+    const assets = (c.env as WorkerEnv | undefined)?.ASSETS;
+    if (!assets) return next();
+    const url = new URL(c.req.url);
+    url.pathname = url.pathname.slice(prefix.length);
+    const response = await assets.fetch(new Request(url.toString(), c.req.raw));
+    if (response.status === 404) return next();
+    return response;
+  };
+  return [handler];
+}
+
+type Built = { ok: true; app: Hono<AppEnv> } | { ok: false; error: ConfigError };
+
+/** Per isolate: the app for the last set of bindings seen (they do not change within an isolate). */
+let built: { fingerprint: string; value: Built } | undefined;
+
+function fingerprint(env: WorkerEnv): string {
+  return JSON.stringify([...SECRET_NAMES, ...VAR_NAMES].map((name) => env[name] ?? null));
+}
+
+export function buildWorkerApp(env: WorkerEnv): Built {
+  const key = fingerprint(env);
+  if (built?.fingerprint === key) return built.value;
+  let value: Built;
+  try {
+    const config = readConfig(env);
+    const services = createServices(config);
+    const app = createApp({
+      services: () => services,
+      prefix: config.ui.prefix,
+      staticFiles: prefixedAssets(config.ui.prefix),
+      sharedPages: sharedPageCache({ ttlSeconds: 1 }),
+    });
+    value = { ok: true, app };
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`stalk: ${error.message}`);
+    value = { ok: false, error };
+  }
+  built = { fingerprint: key, value };
+  return value;
+}
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+
+export function configErrorResponse(request: Request, error: ConfigError): Response {
+  const headers = { 'Cache-Control': 'no-store' };
+  const path = new URL(request.url).pathname;
+  if (path.includes('/api/') || (request.headers.get('Accept') ?? '').includes('application/json')) {
+    return Response.json({ error: error.message, problems: error.problems }, { status: 500, headers });
+  }
+  if (path.endsWith('/healthcheck')) return new Response(`${error.message}\n`, { status: 500, headers });
+  const items = error.problems.map((p) => `<li><code>${escapeHtml(p)}</code></li>`).join('');
+  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Stalk is not configured</title></head>
+<body><h1>Stalk is not configured</h1><p>The Worker's bindings need fixing:</p><ul>${items}</ul>
+<p>Secrets are set with <code>wrangler secret put NAME</code>; vars live in <code>wrangler.toml</code>.</p></body></html>`;
+  return new Response(html, { status: 500, headers: { ...headers, 'Content-Type': 'text/html; charset=utf-8' } });
+}
+
+export default {
+  async fetch(request: Request, env: WorkerEnv, ctx: ExecutionContext): Promise<Response> {
+    const result = buildWorkerApp(env ?? {});
+    if (!result.ok) return configErrorResponse(request, result.error);
+    return result.app.fetch(request, env, ctx);
+  },
+};
