@@ -1,0 +1,82 @@
+// The broker-facing parts of control, one implementation per broker
+// (control/redis.ts, control/amqp.ts). Formats: ../../../shared/celery-protocol.md.
+
+export interface BroadcastOptions {
+  /** Worker hostnames; undefined broadcasts to every worker. */
+  destination?: string[];
+  /** How long to collect replies (Flower's inspect_timeout; default 1 s). */
+  timeoutMs: number;
+  /** Wait for replies (inspect and most control commands); false for fire-and-forget (revoke, enable_events). */
+  reply: boolean;
+  /** Stop collecting after this many replies (defaults to the number of destinations). */
+  limit?: number;
+}
+
+/** Replies by worker hostname, e.g. { "w1@host": { "ok": "pong" } }. */
+export type Replies = Record<string, unknown>;
+
+export interface Mailbox {
+  /**
+   * Broadcast a pidbox command (celery.pidbox fanout exchange) and, when
+   * asked, collect the replies matching its ticket from this mailbox's reply
+   * queue until every destination answered or the timeout passed. Rejects
+   * only when the broker cannot be reached; a timeout resolves with what
+   * arrived (possibly {}).
+   */
+  call(method: string, args: Record<string, unknown>, options: BroadcastOptions): Promise<Replies>;
+  close(): Promise<void>;
+}
+
+export interface OutgoingTask {
+  name: string;
+  /** Defaults to a new uuid4. */
+  id?: string;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  /** Defaults to "celery". */
+  queue?: string;
+  /** ISO 8601 time before which the task must not run. */
+  eta?: string;
+  /** ISO 8601 time after which the task is discarded. */
+  expires?: string;
+  priority?: number;
+}
+
+export interface TaskPublisher {
+  /** Publish a Celery protocol-2 task message; resolves with the task id once the broker has it. */
+  send(task: OutgoingTask): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface QueueLength {
+  name: string;
+  messages: number;
+  /** RabbitMQ only (null on Redis). */
+  ready: number | null;
+  unacked: number | null;
+  consumers: number | null;
+}
+
+export interface QueueProbe {
+  /** Lengths of the named queues; a queue that does not exist has 0 messages. */
+  lengths(names: string[]): Promise<QueueLength[]>;
+  close(): Promise<void>;
+}
+
+export interface TaskResult {
+  task_id: string;
+  status: string;
+  result: unknown;
+  traceback: string | null;
+  date_done: string | null;
+}
+
+export interface ResultBackend {
+  /** The stored result, or null when the backend has none (yet). */
+  get(id: string): Promise<TaskResult | null>;
+  /** Wait up to timeoutMs for a ready state (SUCCESS, FAILURE, REVOKED); resolves with the latest known result or null. */
+  wait(id: string, timeoutMs: number): Promise<TaskResult | null>;
+  /** celery.contrib.abortable: mark the task ABORTED so an AbortableTask stops. */
+  abort(id: string): Promise<void>;
+  close(): Promise<void>;
+}
