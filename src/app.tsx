@@ -6,6 +6,7 @@ import { NotFoundPage } from '../templates/pages/not-found';
 import { notFound, respondToError } from './errors';
 import { apiRoutes } from './routes/api';
 import { brokerRoutes } from './routes/broker';
+import { controlApiRoutes, controlPageRoutes } from './routes/control';
 import { healthRoutes } from './routes/health';
 import { taskRoutes } from './routes/tasks';
 import { workerRoutes } from './routes/workers';
@@ -43,8 +44,10 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   if (options.sharedPages) for (const path of ['/', '/workers', '/broker']) app.get(path, options.sharedPages);
   app.route('/', healthRoutes);
   app.route('/api', apiRoutes);
+  app.route('/api', controlApiRoutes);
   app.route('/', workerRoutes);
   app.route('/', taskRoutes);
   app.route('/', brokerRoutes);
+  app.route('/', controlPageRoutes);
   return app;
 }

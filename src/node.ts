@@ -87,6 +87,9 @@ async function main(): Promise<void> {
     ui,
     purgeOfflineWorkers: options.purgeOfflineWorkers,
     hot: collector ? { workers: async () => collector.workerRecords() } : NO_HOT_STATE,
+    control: collector?.controlClient() ?? null,
+    readOnly: options.readOnly,
+    inspectTimeout: options.inspectTimeout / 1000,
     now: () => Date.now() / 1000,
     health: () => checkHealth(database.db, Date.now() / 1000, inProcess),
   };

@@ -46,6 +46,16 @@ export const OPTION_SPECS = {
   'event-queue-max-length': { kind: 'int', default: '1000000', min: 1, help: 'RabbitMQ: bound on events waiting in the event queue' },
   'event-queue-expires': { kind: 'duration', default: '1h', help: 'RabbitMQ: a named event queue is deleted after being unused this long' },
   collector: { kind: 'bool', default: 'true', help: 'run the collector in this process (npm start); --no-collector serves stored data only' },
+  'inspect-timeout': { kind: 'int', default: '1000', min: 10, help: 'milliseconds to collect inspect and control replies (Flower\'s inspect_timeout)' },
+  'result-backend': {
+    kind: 'string',
+    default: '',
+    env: ['CELERY_RESULT_BACKEND'],
+    help: 'Redis result backend for task results and abort (default: the broker when it is Redis)',
+  },
+  'broker-api': { kind: 'string', default: '', help: 'RabbitMQ management API URL for queue lengths, e.g. http://guest:guest@localhost:15672/api/' },
+  'queue-poll-interval': { kind: 'duration', default: '5s', help: 'how often the collector measures queue lengths (0: never)' },
+  'read-only': { kind: 'bool', default: 'false', help: 'refuse every control and task action (Flower\'s --read-only)' },
   'url-prefix': { kind: 'string', default: '', help: 'serve under this path behind a reverse proxy, e.g. /flower' },
   'natural-time': { kind: 'bool', default: 'false', help: "show times as '3 minutes ago' in tables" },
   'tasks-columns': {
@@ -87,6 +97,11 @@ export interface StalkOptions {
   eventQueueMaxLength: number;
   eventQueueExpires: number;
   collector: boolean;
+  inspectTimeout: number;
+  resultBackend: string;
+  brokerApi: string;
+  queuePollInterval: number;
+  readOnly: boolean;
   urlPrefix: string;
   naturalTime: boolean;
   tasksColumns: string;

@@ -4,6 +4,7 @@
 
 import type { Kysely } from 'kysely';
 import type { WorkerRecord } from './queries/workers';
+import type { CommandOutcome, ControlCommand } from './shared/control';
 import type { Database } from './shared/schema';
 import type { Logger } from './shared/log';
 import type { UiOptions } from './ui/context';
@@ -25,12 +26,27 @@ export interface HotState {
 
 export const NO_HOT_STATE: HotState = { workers: async () => null };
 
+/**
+ * Sends control commands to the collector and waits for the outcome (at
+ * most `waitSeconds`, then a 504 outcome). In-process locally; through a
+ * Redis list at the edge.
+ */
+export interface ControlClient {
+  run(command: ControlCommand, user: string, waitSeconds: number): Promise<CommandOutcome>;
+}
+
 export interface Services {
   db: Kysely<Database>;
   /** 'sqlite' or 'mysql' (PlanetScale too): the few queries that differ ask. */
   dialect: 'sqlite' | 'mysql';
   log: Logger;
   hot: HotState;
+  /** Null when no collector can be reached for commands (e.g. `--no-collector`). */
+  control: ControlClient | null;
+  /** Refuse every control action (Flower's --read-only). */
+  readOnly: boolean;
+  /** Seconds to wait for inspect and control replies (Flower's inspect_timeout). */
+  inspectTimeout: number;
   ui: UiOptions;
   /** Hide offline workers silent for longer than this (seconds; 0 keeps all). */
   purgeOfflineWorkers: number;
@@ -40,5 +56,6 @@ export interface Services {
 }
 
 export interface AppEnv {
-  Variables: { services: Services };
+  /** `user` is who is signed in ('anonymous' without auth). */
+  Variables: { services: Services; user?: string };
 }

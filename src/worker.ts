@@ -8,7 +8,7 @@
 //   UPSTASH_REDIS_REST_TOKEN  its token (a read-only token is enough here)
 // Optional vars (wrangler.toml [vars]), parsed like the Node entry's options:
 //   URL_PREFIX, NATURAL_TIME, TASKS_COLUMNS, AUTO_REFRESH (duration, seconds by default),
-//   PURGE_OFFLINE_WORKERS (duration), LOG_LEVEL
+//   PURGE_OFFLINE_WORKERS (duration), READ_ONLY, INSPECT_TIMEOUT (milliseconds), LOG_LEVEL
 //
 // The configuration is checked once per isolate (per distinct set of bindings):
 // a missing or malformed binding answers every request with a 500 naming it
@@ -24,7 +24,7 @@ import { createApp } from './app';
 import { sharedPageCache } from './edge/shared-cache';
 import { OptionError, parseOptions, type StalkOptions } from './options';
 import { checkHealth } from './queries/health';
-import type { AppEnv, HotState, Services } from './services';
+import type { AppEnv, ControlClient, HotState, Services } from './services';
 import { HOT_WORKERS_KEY, readWorkersSnapshot } from './shared/hot-state';
 import { createLogger, createRateLimitedLog, errorMessage, type Logger, type LogLevel } from './shared/log';
 import type { Database } from './shared/schema';
@@ -42,6 +42,8 @@ export interface WorkerEnv {
   TASKS_COLUMNS?: Binding;
   AUTO_REFRESH?: Binding;
   PURGE_OFFLINE_WORKERS?: Binding;
+  READ_ONLY?: Binding;
+  INSPECT_TIMEOUT?: Binding;
   LOG_LEVEL?: Binding;
   /** The [assets] binding, used to serve /static/* under a URL prefix. */
   ASSETS?: { fetch(request: Request): Promise<Response> };
@@ -51,7 +53,7 @@ export interface WorkerEnv {
 type ExecutionContext = Parameters<Hono<AppEnv>['fetch']>[2];
 
 const SECRET_NAMES = ['DATABASE_URL', 'UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN'] as const;
-const VAR_NAMES = ['URL_PREFIX', 'NATURAL_TIME', 'TASKS_COLUMNS', 'AUTO_REFRESH', 'PURGE_OFFLINE_WORKERS', 'LOG_LEVEL'] as const;
+const VAR_NAMES = ['URL_PREFIX', 'NATURAL_TIME', 'TASKS_COLUMNS', 'AUTO_REFRESH', 'PURGE_OFFLINE_WORKERS', 'READ_ONLY', 'INSPECT_TIMEOUT', 'LOG_LEVEL'] as const;
 
 export interface WorkerConfig {
   databaseUrl: string;
@@ -59,6 +61,9 @@ export interface WorkerConfig {
   redisToken: string;
   ui: UiOptions;
   purgeOfflineWorkers: number;
+  readOnly: boolean;
+  /** Seconds. */
+  inspectTimeout: number;
   logLevel: LogLevel;
 }
 
@@ -127,6 +132,8 @@ export function readConfig(env: WorkerEnv): WorkerConfig {
   const naturalTime = option('naturalTime', 'natural-time', 'NATURAL_TIME', env.NATURAL_TIME, problems) ?? false;
   const autoRefresh = option('autoRefresh', 'auto-refresh', 'AUTO_REFRESH', env.AUTO_REFRESH, problems) ?? 0;
   const purge = option('purgeOfflineWorkers', 'purge-offline-workers', 'PURGE_OFFLINE_WORKERS', env.PURGE_OFFLINE_WORKERS, problems) ?? 0;
+  const readOnly = option('readOnly', 'read-only', 'READ_ONLY', env.READ_ONLY, problems) ?? false;
+  const inspectTimeoutMs = option('inspectTimeout', 'inspect-timeout', 'INSPECT_TIMEOUT', env.INSPECT_TIMEOUT, problems) ?? 1000;
   const logLevel = option('logLevel', 'log-level', 'LOG_LEVEL', env.LOG_LEVEL, problems) ?? 'info';
   let tasksColumns: UiOptions['tasksColumns'] = [];
   try {
@@ -142,6 +149,8 @@ export function readConfig(env: WorkerEnv): WorkerConfig {
     redisToken,
     ui: { prefix: normalizePrefix(urlPrefix), naturalTime, tasksColumns, refreshSeconds: autoRefresh },
     purgeOfflineWorkers: purge,
+    readOnly,
+    inspectTimeout: inspectTimeoutMs / 1000,
     logLevel,
   };
 }
@@ -176,11 +185,18 @@ function upstashHotState(config: WorkerConfig, log: Logger): HotState {
 export function createServices(config: WorkerConfig): Services {
   const log = createLogger('stalk', config.logLevel);
   const db = new Kysely<Database>({ dialect: new PlanetScaleDialect({ url: config.databaseUrl }) });
+  // No command channel reaches the collector from the edge yet (the control
+  // routes answer 503 "no collector is reachable").
+  const control: ControlClient | null = null;
   return {
     db,
     dialect: 'mysql',
     log: log.child('web'),
     hot: upstashHotState(config, log.child('hot-state')),
+    control,
+    // Without a command channel the pages offer no action they could not carry out.
+    readOnly: config.readOnly || control === null,
+    inspectTimeout: config.inspectTimeout,
     ui: config.ui,
     purgeOfflineWorkers: config.purgeOfflineWorkers,
     // No collector in this process: its status row in the database says how it is.

@@ -15,6 +15,10 @@ import { type WorkerState, expireWorkers, workerFromRow, workerToRow } from './f
 import type { OpenDatabase } from './store/db';
 import { type RetentionOptions, RetentionPruner } from './store/retention';
 import { eventCountsByWorker, type WorkerRecord } from '../src/queries/workers';
+import type { ControlClient } from '../src/services';
+import { CommandChannel } from './control/channel';
+import { type BrokerControl, ControlExecutor } from './control/executor';
+import { InProcessControl } from './control/in-process';
 import type { HotStatePublisher } from './hot-state';
 import { LruMap } from './store/lru';
 import { buildFlushPayload, type TaskRef } from './store/payload';
@@ -43,6 +47,14 @@ export interface CollectorOptions {
   runtimeBuckets?: number[];
   /** Where to publish the hot state (workers) besides this process's memory. */
   hotState?: HotStatePublisher;
+  /** Broker control (pidbox, task sending, queue lengths); without it the collector only watches. */
+  control?: BrokerControl;
+  /** Milliseconds to collect inspect and control replies. */
+  inspectTimeoutMs?: number;
+  /** Measure queue lengths this often (ms; 0: never). */
+  queuePollIntervalMs?: number;
+  /** Read commands from this Redis/Upstash (the edge's command channel). */
+  commandChannel?: { url: string; token: string };
   /** For tests: a transport other than the broker URL's. */
   transport?: (handlers: Parameters<typeof createEventTransport>[1]) => EventTransport;
 }
@@ -75,6 +87,11 @@ export class Collector {
   private readonly workerEvents = new Map<string, Record<string, number>>();
   private readonly warnHotState: (key: string, message: string) => void;
   private hotStatePublishedAt = 0;
+  private executor: ControlExecutor | undefined;
+  private channel: CommandChannel | undefined;
+  private measuring = false;
+  /** Workers that came online since the last inspect round (their pages fill by themselves). */
+  private readonly toInspect = new Set<string>();
   private readonly pruner: RetentionPruner;
   private readonly dropped = new Map<string, number>();
   private readonly warnDrop: (key: string, message: string) => void;
@@ -117,6 +134,7 @@ export class Collector {
     for (const row of known) this.workers.set(row.hostname, workerFromRow(row));
     for (const [hostname, counts] of await eventCountsByWorker(this.options.database.db)) this.workerEvents.set(hostname, counts);
     await this.transport.start();
+    this.startControl();
     this.every(WORKER_CHECK_MS, () => this.checkWorkers());
     if (this.options.enableEventsIntervalMs > 0) {
       void this.enableEvents();
@@ -130,6 +148,55 @@ export class Collector {
     const timer = setInterval(run, ms);
     timer.unref();
     this.timers.push(timer);
+  }
+
+  private startControl(): void {
+    const control = this.options.control;
+    if (!control) return;
+    const log = this.options.log.child('control');
+    this.executor = new ControlExecutor(control, this.options.database.db, this.options.database.dialect, log, {
+      inspectTimeoutMs: this.options.inspectTimeoutMs ?? 1_000,
+    });
+    const interval = this.options.queuePollIntervalMs ?? 5_000;
+    if (interval > 0) {
+      void this.measureQueues();
+      this.every(interval, () => void this.measureQueues());
+    }
+    // Fill the worker pages: inspect every worker at start, then each one that comes online.
+    void this.inspect();
+    this.every(2_000, () => {
+      for (const worker of this.toInspect) void this.inspect(worker);
+      this.toInspect.clear();
+    });
+    if (this.options.commandChannel) {
+      this.channel = new CommandChannel(this.options.commandChannel.url, this.options.commandChannel.token, this.executor, log);
+      this.channel.start();
+    }
+  }
+
+  private async inspect(worker?: string): Promise<void> {
+    try {
+      await this.executor?.inspect(worker);
+    } catch (error) {
+      this.options.log.debug(`inspect ${worker ?? 'all'} failed: ${errorMessage(error)}`);
+    }
+  }
+
+  private async measureQueues(): Promise<void> {
+    if (this.measuring || !this.executor) return;
+    this.measuring = true;
+    try {
+      await this.executor.measureQueues();
+    } catch (error) {
+      this.warnHotState('queues', `measuring queue lengths failed: ${errorMessage(error)}`);
+    } finally {
+      this.measuring = false;
+    }
+  }
+
+  /** Commands for the web app in this process; null without broker control. */
+  controlClient(): ControlClient | null {
+    return this.executor ? new InProcessControl(this.executor) : null;
   }
 
   /** Everything one broker message carried. */
@@ -153,6 +220,7 @@ export class Collector {
     }
     this.eventsTotal += 1;
     this.lastEventAt = event.localReceived;
+    if (event.type === 'worker-online' && this.executor) this.toInspect.add(event.hostname);
     this.batch.add(event, this.workers);
     if (this.batch.eventCount >= this.options.flushMaxEvents && !this.flushing) this.scheduleFlush(0);
   }
@@ -317,6 +385,8 @@ export class Collector {
     await this.transport.stop();
     await this.pruner.stop();
     await this.options.hotState?.close();
+    await this.channel?.stop();
+    await this.options.control?.close();
     const deadline = Date.now() + SHUTDOWN_FLUSH_DEADLINE_MS;
     this.lastStatusAt = 0;
     await this.flushing;

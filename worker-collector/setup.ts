@@ -4,6 +4,11 @@ import type { StalkOptions } from '../src/options';
 import { errorMessage, type Logger } from '../src/shared/log';
 import { Collector } from './collector';
 import { createHotStatePublisher } from './hot-state';
+import { createAmqpControl } from './control/amqp';
+import type { BrokerControl } from './control/executor';
+import { createRedisControl } from './control/redis';
+import { RedisResultBackend } from './control/result-backend';
+import type { BrokerUrl } from './transport/broker-url';
 import { migrateToLatest } from './migrations';
 import { type OpenDatabase, openDatabase } from './store/db';
 import { createBackoff } from './transport/backoff';
@@ -31,9 +36,38 @@ export async function openMigratedDatabase(url: string, log: Logger): Promise<Op
   }
 }
 
+/**
+ * The broker's control side. Results come from `--result-backend` (a Redis
+ * backend), or from the broker itself when it is Redis; RabbitMQ brokers
+ * without a Redis result backend can do everything but apply, result and abort.
+ */
+export function brokerControlFromOptions(broker: BrokerUrl, options: StalkOptions, log: Logger): BrokerControl {
+  const backend = options.resultBackend || (broker.kind === 'redis' ? options.broker : '');
+  if (backend && !/^rediss?:\/\//i.test(backend)) {
+    throw new Error(`--result-backend: only Redis result backends are supported (got '${backend.replace(/:[^:@/]*@/, ':****@')}')`);
+  }
+  if (broker.kind === 'redis') return createRedisControl(broker, backend || undefined, { log });
+  const amqp = createAmqpControl(broker, { brokerApi: options.brokerApi || undefined, log });
+  const results = backend ? new RedisResultBackend(backend, { log }) : undefined;
+  return {
+    mailbox: amqp.mailbox,
+    publisher: amqp.publisher,
+    queues: amqp.queues,
+    results,
+    close: async () => {
+      await Promise.allSettled([amqp.close(), results?.close()]);
+    },
+  };
+}
+
 export function collectorFromOptions(options: StalkOptions, database: OpenDatabase, log: Logger): Collector {
+  const broker = parseBrokerUrl(options.broker);
   return new Collector({
-    broker: parseBrokerUrl(options.broker),
+    control: brokerControlFromOptions(broker, options, log.child('control')),
+    inspectTimeoutMs: options.inspectTimeout,
+    queuePollIntervalMs: options.queuePollInterval * 1000,
+    ...(options.stateUrl ? { commandChannel: { url: options.stateUrl, token: options.stateToken } } : {}),
+    broker,
     database,
     log,
     ...(options.stateUrl ? { hotState: createHotStatePublisher(options.stateUrl, options.stateToken) } : {}),

@@ -1,9 +1,12 @@
 // Flower-compatible JSON API (flower/api/tasks.py and workers.py shapes).
 
 import { Hono } from 'hono';
-import { badRequest, notFound } from '../errors';
+import { AppError, badRequest, notFound } from '../errors';
 import { childrenOf, getTask, listTasks, SORTABLE_COLUMNS, type SortColumn, taskTypes } from '../queries/tasks';
+import { allCachedInspect } from '../queries/inspect';
 import { currentWorkerRecords, summarize, type WorkerSummary } from '../queries/workers';
+import type { WorkerInspect } from '../shared/inspect';
+import { MAX_COMMAND_SECONDS } from '../shared/control';
 import type { AppEnv } from '../services';
 import type { TaskRow } from '../shared/schema';
 import { parseSearch, SearchSyntaxError } from '../shared/search';
@@ -49,9 +52,10 @@ export function flowerTask(row: TaskRow, children: string[]): Record<string, unk
   };
 }
 
-/** The event-derived facts about a worker (inspect replies join these with the control issue). */
-export function flowerWorker(worker: WorkerSummary): Record<string, unknown> {
+/** Flower's inspect data for a worker (stats, active_queues, registered, ..., timestamp) with the event-derived facts. */
+export function flowerWorker(worker: WorkerSummary, inspect?: WorkerInspect): Record<string, unknown> {
   return {
+    ...(inspect ?? {}),
     hostname: worker.hostname,
     status: worker.alive,
     pid: worker.pid,
@@ -122,12 +126,21 @@ export const apiRoutes = new Hono<AppEnv>()
   })
   .get('/task/types', async (c) => c.json({ 'task-types': await taskTypes(c.var.services.db) }))
   .get('/workers', async (c) => {
-    const { db, hot, now } = c.var.services;
+    const { db, hot, now, control, inspectTimeout } = c.var.services;
     const status = boolParam('status', c.req.query('status'));
     const workername = c.req.query('workername') || undefined;
+    if (boolParam('refresh', c.req.query('refresh'))) {
+      if (!control) throw new AppError('UNAVAILABLE', 'No collector is reachable for commands');
+      const outcome = await control.run({ kind: 'inspect', ...(workername ? { worker: workername } : {}) }, c.var.user ?? 'anonymous', Math.min(MAX_COMMAND_SECONDS, inspectTimeout + 5));
+      if (!outcome.ok) {
+        if (outcome.status === 404) throw notFound(outcome.error);
+        throw new AppError('UNAVAILABLE', `Failed to update workers: ${outcome.error}`);
+      }
+    }
     let workers = summarize(await currentWorkerRecords(db, hot), now());
     if (workername !== undefined) workers = workers.filter((w) => w.hostname === workername);
     if (status) return c.json(Object.fromEntries(workers.map((w) => [w.hostname, w.alive])));
     if (workername && workers.length === 0) throw notFound(`Unknown worker '${workername}'`);
-    return c.json(Object.fromEntries(workers.map((w) => [w.hostname, flowerWorker(w)])));
+    const inspected = await allCachedInspect(db);
+    return c.json(Object.fromEntries(workers.map((w) => [w.hostname, flowerWorker(w, inspected.get(w.hostname))])));
   });

@@ -58,7 +58,7 @@ function columnsOf(query: URLSearchParams, fallback: TaskColumnName[]): TaskColu
 
 export const taskRoutes = new Hono<AppEnv>()
   .get('/tasks', async (c) => {
-    const { db, dialect, hot, ui } = c.var.services;
+    const { db, dialect, hot, ui, readOnly } = c.var.services;
     const query = new URL(c.req.url).searchParams;
     const { values, filters, error } = readFilters(query);
     const sort = sortOf(query.get('sort') ?? undefined);
@@ -87,7 +87,7 @@ export const taskRoutes = new Hono<AppEnv>()
     c.header('Vary', 'HX-Request');
     if (c.req.header('HX-Request')) return c.html(<TasksPanel view={view} ui={ui} />);
     const [taskNames, workers] = await Promise.all([taskTypes(db), currentWorkerRecords(db, hot)]);
-    return c.html(<TasksPage view={view} filters={values} taskNames={taskNames} workerNames={workers.map((w) => w.hostname)} ui={ui} />);
+    return c.html(<TasksPage view={view} filters={values} taskNames={taskNames} workerNames={workers.map((w) => w.hostname)} ui={ui} readOnly={readOnly} />);
   })
   // Flower's server-side DataTables protocol (draw, start, length,
   // search[value], order[0][column], order[0][dir], columns[i][data]).
@@ -124,10 +124,10 @@ export const taskRoutes = new Hono<AppEnv>()
     });
   })
   .get('/task/:id{.+}', async (c) => {
-    const { db, ui } = c.var.services;
+    const { db, ui, readOnly } = c.var.services;
     const id = c.req.param('id');
     const task = await getTask(db, id);
     if (!task) throw notFound(`Unknown task '${id}'`);
     const [children, timeline] = await Promise.all([childrenOf(db, [task.uuid]), taskTimeline(db, task.uuid)]);
-    return c.html(<TaskPage task={task} childIds={children.get(task.uuid) ?? []} timeline={timeline} ui={ui} />);
+    return c.html(<TaskPage task={task} childIds={children.get(task.uuid) ?? []} timeline={timeline} ui={ui} readOnly={readOnly} />);
   });

@@ -4,6 +4,8 @@ import { Hono } from 'hono';
 import { WorkerPage } from '../../templates/pages/worker';
 import { WorkersPage } from '../../templates/pages/workers';
 import { WorkersPanel } from '../../templates/partials/workers-panel';
+import { WorkerTabs } from '../../templates/partials/worker-tabs';
+import { cachedInspect } from '../queries/inspect';
 import { notFound } from '../errors';
 import { currentWorkerRecords, summarize, taskCountsForWorker } from '../queries/workers';
 import type { AppEnv } from '../services';
@@ -41,10 +43,26 @@ export const workerRoutes = new Hono<AppEnv>()
   .route('/', dashboard)
   .route('/workers', dashboard)
   .get('/worker/:name', async (c) => {
-    const { db, hot, now, ui } = c.var.services;
+    const { db, hot, now, ui, readOnly } = c.var.services;
     const name = c.req.param('name');
     const worker = summarize(await currentWorkerRecords(db, hot), now()).find((w) => w.hostname === name);
     if (!worker) throw notFound(`Unknown worker '${name}'`);
-    const counts = await taskCountsForWorker(db, name);
-    return c.html(<WorkerPage worker={worker} counts={counts} inspect={null} ui={ui} />);
+    const [counts, inspect] = await Promise.all([taskCountsForWorker(db, name), cachedInspect(db, name)]);
+    return c.html(<WorkerPage worker={worker} counts={counts} inspect={inspect} ui={ui} readOnly={readOnly} />);
+  })
+  // Fresh inspect replies for the worker page's tabs (htmx swaps the tabs).
+  .post('/worker/:name/inspect', async (c) => {
+    const { db, hot, now, ui, readOnly, control, inspectTimeout } = c.var.services;
+    const name = c.req.param('name');
+    const worker = summarize(await currentWorkerRecords(db, hot), now()).find((w) => w.hostname === name);
+    if (!worker) throw notFound(`Unknown worker '${name}'`);
+    let inspectError: string | null = null;
+    if (!control) inspectError = 'No collector is reachable for commands.';
+    else {
+      const outcome = await control.run({ kind: 'inspect', worker: name }, c.var.user ?? 'anonymous', inspectTimeout + 5);
+      if (!outcome.ok) inspectError = outcome.error;
+      else if (!(outcome.result as Record<string, unknown>)[name]) inspectError = `${name} did not answer within ${inspectTimeout} s.`;
+    }
+    const [counts, inspect] = await Promise.all([taskCountsForWorker(db, name), cachedInspect(db, name)]);
+    return c.html(<WorkerTabs worker={worker} counts={counts} inspect={inspect} ui={ui} readOnly={readOnly} inspectError={inspectError} />);
   });

@@ -133,6 +133,27 @@ export interface QueuesTable {
   measured_at: number;
 }
 
+/** The latest inspect replies of a worker (JSON of WorkerInspect, src/shared/inspect.ts). */
+export interface WorkerInspectTable {
+  hostname: string;
+  replies: string;
+  inspected_at: number;
+}
+
+/** Every control and task action: who, what, with which arguments, when, and how it went. */
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: number;
+  user: string;
+  action: string;
+  target: string | null;
+  /** JSON. */
+  arguments: string | null;
+  ok: number;
+  /** JSON of the outcome, or the error message. */
+  result: string | null;
+}
+
 export interface Database {
   tasks: TasksTable;
   task_events: TaskEventsTable;
@@ -142,6 +163,8 @@ export interface Database {
   histogram_totals: HistogramTotalsTable;
   collector_status: CollectorStatusTable;
   queues: QueuesTable;
+  worker_inspect: WorkerInspectTable;
+  audit_log: AuditLogTable;
 }
 
 export type TaskRow = Selectable<TasksTable>;

@@ -4,12 +4,13 @@ import type { Child } from 'hono/jsx';
 import type { UiOptions } from '../../src/ui/context';
 import { href } from '../components/format';
 
-export type Section = 'workers' | 'tasks' | 'broker' | 'none';
+export type Section = 'workers' | 'tasks' | 'broker' | 'audit' | 'none';
 
 const NAV: { section: Section; path: string; label: string }[] = [
   { section: 'workers', path: '/workers', label: 'Workers' },
   { section: 'tasks', path: '/tasks', label: 'Tasks' },
   { section: 'broker', path: '/broker', label: 'Broker' },
+  { section: 'audit', path: '/audit', label: 'Audit' },
 ];
 
 export function Layout({ ui, title, section, children }: { ui: UiOptions; title: string; section: Section; children: Child }) {

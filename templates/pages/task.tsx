@@ -2,6 +2,7 @@ import type { TimelineEvent } from '../../src/queries/tasks';
 import type { TaskRow } from '../../src/shared/schema';
 import type { UiOptions } from '../../src/ui/context';
 import { display } from '../../src/shared/inspect';
+import { Action } from '../components/action';
 import { Duration, StateBadge, taskHref, Time, workerHref } from '../components/format';
 import { Page as Layout } from '../overrides';
 
@@ -21,7 +22,35 @@ function TaskLink({ id, ui }: { id: string | null; ui: UiOptions }) {
   );
 }
 
-export function TaskPage({ task, childIds, timeline, ui }: { task: TaskRow; childIds: string[]; timeline: TimelineEvent[]; ui: UiOptions }) {
+const SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGQUIT', 'SIGUSR1', 'SIGHUP'];
+const FINAL = ['SUCCESS', 'FAILURE', 'REVOKED'];
+
+function TaskActions({ task, ui }: { task: TaskRow; ui: UiOptions }) {
+  if (FINAL.includes(task.state)) return null;
+  const id = encodeURIComponent(task.uuid);
+  return (
+    <div class="actions" id="task-actions">
+      <Action ui={ui} path={`/api/task/revoke/${id}`} label="Revoke" confirm="Revoke this task? Workers will discard it.">
+        <input type="hidden" name="terminate" value="false" />
+      </Action>
+      {task.state === 'STARTED' ? (
+        <>
+          <Action ui={ui} path={`/api/task/revoke/${id}`} label="Terminate" confirm="Terminate this running task?" danger>
+            <input type="hidden" name="terminate" value="true" />
+            <select name="signal" aria-label="Signal">
+              {SIGNALS.map((s) => (
+                <option value={s}>{s}</option>
+              ))}
+            </select>
+          </Action>
+          <Action ui={ui} path={`/api/task/abort/${id}`} label="Abort" confirm="Ask this (abortable) task to stop?" />
+        </>
+      ) : null}
+    </div>
+  );
+}
+
+export function TaskPage({ task, childIds, timeline, ui, readOnly }: { task: TaskRow; childIds: string[]; timeline: TimelineEvent[]; ui: UiOptions; readOnly: boolean }) {
   return (
     <Layout ui={ui} title={task.name ?? task.uuid} section="tasks">
       <h1>
@@ -30,6 +59,7 @@ export function TaskPage({ task, childIds, timeline, ui }: { task: TaskRow; chil
       <p>
         <code id="task-uuid">{task.uuid}</code>
       </p>
+      {readOnly ? null : <TaskActions task={task} ui={ui} />}
       {task.state === 'FAILURE' || task.exception ? (
         <section class="failure" aria-labelledby="error-heading">
           <h2 id="error-heading">{task.state === 'FAILURE' ? 'Error' : 'Last exception'}</h2>

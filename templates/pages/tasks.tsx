@@ -1,5 +1,6 @@
 import { TASK_STATES } from '../../src/shared/task-states';
 import { TASK_COLUMN_NAMES, type UiOptions } from '../../src/ui/context';
+import { Action } from '../components/action';
 import { href } from '../components/format';
 import { Page as Layout } from '../overrides';
 import { TasksPanel, type TasksView } from '../partials/tasks-panel';
@@ -37,12 +38,14 @@ export function TasksPage({
   taskNames,
   workerNames,
   ui,
+  readOnly,
 }: {
   view: TasksView;
   filters: TaskFilterValues;
   taskNames: string[];
   workerNames: string[];
   ui: UiOptions;
+  readOnly: boolean;
 }) {
   const target = href(ui, '/tasks');
   return (
@@ -96,6 +99,33 @@ export function TasksPage({
         </noscript>
       </form>
       <TasksPanel view={view} ui={ui} />
+      {readOnly ? null : (
+        <details class="send">
+          <summary>Send a task</summary>
+          <Action ui={ui} path="/tasks/send" label="Send">
+            <label>
+              Task <input type="text" name="name" required list="task-names" placeholder="app.tasks.add" />
+            </label>
+            <label>
+              Args (JSON) <input type="text" name="args" placeholder="[1, 2]" />
+            </label>
+            <label>
+              Kwargs (JSON) <input type="text" name="kwargs" placeholder='{"x": 1}' />
+            </label>
+            <label>
+              Queue <input type="text" name="queue" placeholder="celery" />
+            </label>
+            <label>
+              Countdown (s) <input type="number" name="countdown" min="0" step="any" />
+            </label>
+          </Action>
+          <datalist id="task-names">
+            {taskNames.map((name) => (
+              <option value={name}></option>
+            ))}
+          </datalist>
+        </details>
+      )}
       <details class="help">
         <summary>Search syntax</summary>
         <p>

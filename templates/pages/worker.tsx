@@ -9,16 +9,18 @@ export function WorkerPage({
   counts,
   inspect,
   ui,
+  readOnly,
 }: {
   worker: WorkerSummary;
   counts: TaskCountsByName[];
   inspect: WorkerInspect | null;
   ui: UiOptions;
+  readOnly: boolean;
 }) {
   return (
     <Layout ui={ui} title={worker.hostname} section="workers">
       <h1>{worker.hostname}</h1>
-      <WorkerTabs worker={worker} counts={counts} inspect={inspect} ui={ui} />
+      <WorkerTabs worker={worker} counts={counts} inspect={inspect} ui={ui} readOnly={readOnly} autoInspect={inspect === null} />
     </Layout>
   );
 }

@@ -6,7 +6,8 @@
 import { asList, asRecord, display, type WorkerInspect } from '../../src/shared/inspect';
 import type { TaskCountsByName, WorkerSummary } from '../../src/queries/workers';
 import type { UiOptions } from '../../src/ui/context';
-import { Clip, formatTime, OnlineBadge, taskHref, Time } from '../components/format';
+import { Clip, formatTime, href, OnlineBadge, taskHref, Time } from '../components/format';
+import { Action } from '../components/action';
 import { KeyValues } from '../components/kv';
 
 export type { TaskCountsByName };
@@ -113,35 +114,56 @@ function Broker({ stats }: { stats: Record<string, unknown> }) {
   return <KeyValues data={broker} skip={['alternates']} caption="Broker connection" />;
 }
 
-function Queues({ queues }: { queues: Record<string, unknown>[] }) {
-  if (queues.length === 0) return <p class="muted">Not consuming from any queue.</p>;
+function Queues({ queues, worker, ui, readOnly }: { queues: Record<string, unknown>[]; worker: string; ui: UiOptions; readOnly: boolean }) {
+  const path = (what: string) => `/api/worker/queue/${what}/${encodeURIComponent(worker)}`;
   return (
-    <table class="grid">
-      <thead>
-        <tr>
-          <th scope="col">Name</th>
-          <th scope="col">Exchange</th>
-          <th scope="col">Routing key</th>
-          <th scope="col">Durable</th>
-          <th scope="col">Exclusive</th>
-          <th scope="col">Auto delete</th>
-          <th scope="col">No ack</th>
-        </tr>
-      </thead>
-      <tbody>
-        {queues.map((q) => (
-          <tr data-queue={display(q.name)}>
-            <td>{display(q.name)}</td>
-            <td>{display(asRecord(q.exchange)?.name)}</td>
-            <td>{display(q.routing_key)}</td>
-            <td>{display(q.durable)}</td>
-            <td>{display(q.exclusive)}</td>
-            <td>{display(q.auto_delete)}</td>
-            <td>{display(q.no_ack)}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    <>
+      {queues.length === 0 ? (
+        <p class="muted">Not consuming from any queue.</p>
+      ) : (
+        <table class="grid">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Exchange</th>
+              <th scope="col">Routing key</th>
+              <th scope="col">Durable</th>
+              <th scope="col">Exclusive</th>
+              <th scope="col">Auto delete</th>
+              <th scope="col">No ack</th>
+              {readOnly ? null : <th scope="col"></th>}
+            </tr>
+          </thead>
+          <tbody>
+            {queues.map((q) => (
+              <tr data-queue={display(q.name)}>
+                <td>{display(q.name)}</td>
+                <td>{display(asRecord(q.exchange)?.name)}</td>
+                <td>{display(q.routing_key)}</td>
+                <td>{display(q.durable)}</td>
+                <td>{display(q.exclusive)}</td>
+                <td>{display(q.auto_delete)}</td>
+                <td>{display(q.no_ack)}</td>
+                {readOnly ? null : (
+                  <td>
+                    <Action ui={ui} path={path('cancel-consumer')} label="Cancel consumer" confirm={`Stop consuming from ${display(q.name)}?`}>
+                      <input type="hidden" name="queue" value={display(q.name)} />
+                    </Action>
+                  </td>
+                )}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {readOnly ? null : (
+        <Action ui={ui} path={path('add-consumer')} label="Add consumer">
+          <label>
+            Queue <input type="text" name="queue" required placeholder="queue name" />
+          </label>
+        </Action>
+      )}
+    </>
   );
 }
 
@@ -200,23 +222,62 @@ function Tasks({ inspect, ui }: { inspect: WorkerInspect; ui: UiOptions }) {
   );
 }
 
-function Limits({ registered }: { registered: string[] }) {
+function Limits({ registered, worker, ui, readOnly }: { registered: string[]; worker: string; ui: UiOptions; readOnly: boolean }) {
   if (registered.length === 0) return <p class="muted">No registered tasks reported.</p>;
   return (
     <table class="grid" id="limits">
       <thead>
         <tr>
           <th scope="col">Registered task</th>
+          {readOnly ? null : <th scope="col">Rate limit</th>}
+          {readOnly ? null : <th scope="col">Time limits (seconds)</th>}
         </tr>
       </thead>
       <tbody>
         {registered.map((name) => (
           <tr data-task-name={name}>
             <td>{name}</td>
+            {readOnly ? null : (
+              <td>
+                <Action ui={ui} path={`/api/task/rate-limit/${encodeURIComponent(name)}`} label="Apply">
+                  <input type="hidden" name="workername" value={worker} />
+                  <input type="text" name="ratelimit" size={7} required placeholder="10/s" aria-label={`Rate limit of ${name}`} />
+                </Action>
+              </td>
+            )}
+            {readOnly ? null : (
+              <td>
+                <Action ui={ui} path={`/api/task/timeout/${encodeURIComponent(name)}`} label="Apply">
+                  <input type="hidden" name="workername" value={worker} />
+                  <input type="number" name="soft" min="0" step="any" size={5} placeholder="soft" aria-label={`Soft time limit of ${name}`} />
+                  <input type="number" name="hard" min="0" step="any" size={5} placeholder="hard" aria-label={`Hard time limit of ${name}`} />
+                </Action>
+              </td>
+            )}
           </tr>
         ))}
       </tbody>
     </table>
+  );
+}
+
+function WorkerActions({ worker, ui }: { worker: string; ui: UiOptions }) {
+  const w = encodeURIComponent(worker);
+  return (
+    <div class="actions" id="worker-actions">
+      <Action ui={ui} path={`/api/worker/pool/grow/${w}`} label="Grow pool">
+        <input type="number" name="n" min="1" value="1" size={3} aria-label="Processes to add" />
+      </Action>
+      <Action ui={ui} path={`/api/worker/pool/shrink/${w}`} label="Shrink pool">
+        <input type="number" name="n" min="1" value="1" size={3} aria-label="Processes to remove" />
+      </Action>
+      <Action ui={ui} path={`/api/worker/pool/autoscale/${w}`} label="Autoscale">
+        <input type="number" name="min" min="0" size={3} placeholder="min" required aria-label="Minimum processes" />
+        <input type="number" name="max" min="0" size={3} placeholder="max" required aria-label="Maximum processes" />
+      </Action>
+      <Action ui={ui} path={`/api/worker/pool/restart/${w}`} label="Restart pool" confirm={`Restart the pool of ${worker}?`} />
+      <Action ui={ui} path={`/api/worker/shutdown/${w}`} label="Shut down" confirm={`Shut down ${worker}? It will not come back by itself.`} danger />
+    </div>
   );
 }
 
@@ -225,12 +286,21 @@ export function WorkerTabs({
   counts,
   inspect,
   ui,
+  readOnly,
+  inspectError,
+  autoInspect,
 }: {
   worker: WorkerSummary;
   counts: TaskCountsByName[];
   inspect: WorkerInspect | null;
   ui: UiOptions;
+  readOnly: boolean;
+  /** Why the last refresh failed, shown above the tabs. */
+  inspectError?: string | null;
+  /** Ask for fresh inspect replies as soon as the page loads (first visit). */
+  autoInspect?: boolean;
 }) {
+  const refresh = `/worker/${encodeURIComponent(worker.hostname)}/inspect`;
   const stats = inspect?.stats;
   const panel = (id: (typeof WORKER_TABS)[number], body: unknown) => (
     <section class="tab-panel" id={`tab-${id}`} aria-labelledby={`tab-link-${id}`}>
@@ -239,7 +309,8 @@ export function WorkerTabs({
     </section>
   );
   return (
-    <div class="tabs">
+    <div class="tabs" id="worker-tabs">
+      {readOnly ? null : <WorkerActions worker={worker.hostname} ui={ui} />}
       <nav class="tab-bar" aria-label="Worker sections">
         {WORKER_TABS.map((id) => (
           <a id={`tab-link-${id}`} href={`#tab-${id}`}>
@@ -247,13 +318,27 @@ export function WorkerTabs({
           </a>
         ))}
       </nav>
-      {inspect ? <p class="freshness">{`Inspected ${formatTime(inspect.timestamp)}`}</p> : null}
+      <p class="freshness">
+        {inspect ? `Inspected ${formatTime(inspect.timestamp)} · ` : 'Not inspected yet · '}
+        <button
+          type="button"
+          class="link"
+          hx-post={href(ui, refresh)}
+          hx-target="#worker-tabs"
+          hx-swap="outerHTML"
+          hx-trigger={autoInspect ? 'click, load' : 'click'}
+          id="inspect-refresh"
+        >
+          Refresh
+        </button>
+        {inspectError ? <span class="error" role="alert">{` ${inspectError}`}</span> : null}
+      </p>
       {panel('overview', <Overview worker={worker} counts={counts} ui={ui} />)}
       {panel('pool', stats ? <Pool stats={stats} /> : <NoInspect />)}
       {panel('broker', stats ? <Broker stats={stats} /> : <NoInspect />)}
-      {panel('queues', inspect?.active_queues ? <Queues queues={inspect.active_queues} /> : <NoInspect />)}
+      {panel('queues', inspect?.active_queues ? <Queues queues={inspect.active_queues} worker={worker.hostname} ui={ui} readOnly={readOnly} /> : <NoInspect />)}
       {panel('tasks', inspect ? <Tasks inspect={inspect} ui={ui} /> : <NoInspect />)}
-      {panel('limits', inspect?.registered ? <Limits registered={inspect.registered} /> : <NoInspect />)}
+      {panel('limits', inspect?.registered ? <Limits registered={inspect.registered} worker={worker.hostname} ui={ui} readOnly={readOnly} /> : <NoInspect />)}
       {panel('config', inspect?.conf ? <KeyValues data={inspect.conf} /> : <NoInspect />)}
       {panel('system', stats ? <KeyValues data={asRecord(stats.rusage)} caption="Resource usage" /> : <NoInspect />)}
     </div>

@@ -1,7 +1,7 @@
 // An app over a real database filled through the real store, for route tests.
 
 import { createApp } from '../../src/app';
-import { type HealthReport, NO_HOT_STATE, type Services } from '../../src/services';
+import { type ControlClient, type HealthReport, NO_HOT_STATE, type Services } from '../../src/services';
 import { DEFAULT_UI, type UiOptions } from '../../src/ui/context';
 import type { TaskEvent } from '../../src/shared/celery-events';
 import { createLogger } from '../../src/shared/log';
@@ -25,12 +25,22 @@ export async function store(database: OpenDatabase, events: TaskEvent[] | EventB
 
 export function testApp(
   database: OpenDatabase,
-  options: { now?: number; health?: () => Promise<HealthReport>; ui?: Partial<UiOptions>; purgeOfflineWorkers?: number } = {},
+  options: {
+    now?: number;
+    health?: () => Promise<HealthReport>;
+    ui?: Partial<UiOptions>;
+    purgeOfflineWorkers?: number;
+    control?: ControlClient | null;
+    readOnly?: boolean;
+  } = {},
 ) {
   const services: Services = {
     db: database.db,
     dialect: database.dialect,
     hot: NO_HOT_STATE,
+    control: options.control ?? null,
+    readOnly: options.readOnly ?? false,
+    inspectTimeout: 1,
     ui: { ...DEFAULT_UI, ...options.ui },
     purgeOfflineWorkers: options.purgeOfflineWorkers ?? 0,
     log: createLogger('test', 'error'),

@@ -7,11 +7,13 @@ import type { Database } from '../../src/shared/schema';
 import * as initial from './2026-11-24-001-initial';
 import * as queues from './2026-11-24-002-queues';
 import * as search from './2026-11-24-003-search';
+import * as control from './2026-11-24-004-control';
 
 const MIGRATIONS: Record<string, Migration> = {
   '2026-11-24-001-initial': initial,
   '2026-11-24-002-queues': queues,
   '2026-11-24-003-search': search,
+  '2026-11-24-004-control': control,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -1,0 +1,88 @@
+// The control vocabulary the web app and the collector share: what can be
+// asked, how a request travels (id, user, deadline), and what comes back.
+// The web app never talks to the broker; it sends these to the collector
+// (in-process locally, through Redis at the edge) and waits for the outcome.
+
+export const WORKER_ACTIONS = ['shutdown', 'pool_restart', 'pool_grow', 'pool_shrink', 'autoscale', 'add_consumer', 'cancel_consumer'] as const;
+export type WorkerAction = (typeof WORKER_ACTIONS)[number];
+
+export type ControlCommand =
+  /** Refresh the inspect replies of one worker, or of all. */
+  | { kind: 'inspect'; worker?: string }
+  | { kind: 'worker'; action: WorkerAction; worker: string; args: Record<string, string | number | boolean> }
+  | { kind: 'rate_limit'; task: string; worker: string; rate: string }
+  | { kind: 'time_limit'; task: string; worker: string; soft: number | null; hard: number | null }
+  | { kind: 'revoke'; task: string; terminate: boolean; signal: string }
+  | { kind: 'abort'; task: string }
+  /** Publish a task; `waitSeconds` > 0 waits for its result (Flower's apply). */
+  | { kind: 'send'; name: string; args: unknown[]; kwargs: Record<string, unknown>; queue?: string; eta?: string; expires?: string; waitSeconds?: number }
+  | { kind: 'result'; task: string; waitSeconds?: number }
+  | { kind: 'queues' };
+
+export interface CommandRequest {
+  id: string;
+  /** Who asked (an email, a basic-auth user, or 'anonymous'). */
+  user: string;
+  /** Seconds since the epoch after which the collector must not run it. */
+  deadline: number;
+  command: ControlCommand;
+}
+
+export type CommandErrorStatus = 400 | 403 | 404 | 503 | 504;
+
+export type CommandOutcome = { ok: true; result: unknown } | { ok: false; status: CommandErrorStatus; error: string };
+
+/** The key the collector reads commands from, and the prefix of reply keys (Redis / Upstash). */
+export const COMMAND_QUEUE_KEY = 'stalk:commands';
+export const REPLY_KEY_PREFIX = 'stalk:reply:';
+/** Replies wait this long for the web app to collect them. */
+export const REPLY_TTL_SECONDS = 60;
+/** The longest a web request waits for the collector. */
+export const MAX_COMMAND_SECONDS = 60;
+
+const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 255;
+const isNumberOrNull = (v: unknown): v is number | null => v === null || (typeof v === 'number' && Number.isFinite(v) && v >= 0);
+
+function commandError(command: Record<string, unknown>): string | null {
+  switch (command.kind) {
+    case 'inspect':
+      return command.worker === undefined || isString(command.worker) ? null : 'worker must be a name';
+    case 'worker':
+      if (!(WORKER_ACTIONS as readonly unknown[]).includes(command.action)) return `unknown worker action '${String(command.action)}'`;
+      if (!isString(command.worker)) return 'worker must be a name';
+      return typeof command.args === 'object' && command.args !== null && !Array.isArray(command.args) ? null : 'args must be an object';
+    case 'rate_limit':
+      return isString(command.task) && isString(command.worker) && isString(command.rate) ? null : 'task, worker and rate are required';
+    case 'time_limit':
+      return isString(command.task) && isString(command.worker) && isNumberOrNull(command.soft) && isNumberOrNull(command.hard)
+        ? null
+        : 'task, worker and numeric soft/hard limits are required';
+    case 'revoke':
+      return isString(command.task) && typeof command.terminate === 'boolean' && isString(command.signal) ? null : 'task, terminate and signal are required';
+    case 'abort':
+      return isString(command.task) ? null : 'task is required';
+    case 'send':
+      if (!isString(command.name)) return 'task name is required';
+      if (!Array.isArray(command.args)) return 'args must be an array';
+      return typeof command.kwargs === 'object' && command.kwargs !== null && !Array.isArray(command.kwargs) ? null : 'kwargs must be an object';
+    case 'result':
+      return isString(command.task) ? null : 'task is required';
+    case 'queues':
+      return null;
+    default:
+      return `unknown command '${String(command.kind)}'`;
+  }
+}
+
+/** Check a request that arrived over the command channel; a string says why it is refused. */
+export function validateRequest(raw: unknown, now: number): CommandRequest | string {
+  if (typeof raw !== 'object' || raw === null) return 'malformed command: not an object';
+  const request = raw as Record<string, unknown>;
+  if (!isString(request.id)) return 'malformed command: missing id';
+  if (typeof request.user !== 'string') return 'malformed command: missing user';
+  if (typeof request.deadline !== 'number' || !Number.isFinite(request.deadline)) return 'malformed command: missing deadline';
+  if (request.deadline < now) return `command ${request.id} expired before it could run`;
+  if (typeof request.command !== 'object' || request.command === null) return 'malformed command: missing command';
+  const error = commandError(request.command as Record<string, unknown>);
+  return error === null ? (raw as CommandRequest) : `malformed command: ${error}`;
+}

@@ -1,0 +1,33 @@
+// One control action: a small form that htmx posts, with the collector's
+// answer shown inline. Destructive actions ask for confirmation first.
+
+import type { Child } from 'hono/jsx';
+import type { UiOptions } from '../../src/ui/context';
+import { href } from './format';
+
+export function Action({
+  ui,
+  path,
+  label,
+  confirm,
+  children,
+  danger,
+}: {
+  ui: UiOptions;
+  /** Under the app, e.g. /api/worker/pool/restart/w1@host (already encoded). */
+  path: string;
+  label: string;
+  confirm?: string;
+  children?: Child;
+  danger?: boolean;
+}) {
+  return (
+    <form class="action" method="post" action={href(ui, path)} hx-post={href(ui, path)} hx-target="find output" hx-swap="outerHTML" hx-confirm={confirm}>
+      {children}
+      <button type="submit" class={danger ? 'danger' : undefined}>
+        {label}
+      </button>
+      <output></output>
+    </form>
+  );
+}

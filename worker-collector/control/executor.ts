@@ -1,0 +1,245 @@
+// Carries out control commands for the web app: inspect (cached in the
+// database with their time), worker and task actions over pidbox, task
+// sending, result lookups and queue lengths. Every action that changes
+// something is written to the audit log with who asked and how it went.
+
+import type { Kysely } from 'kysely';
+import type { CommandOutcome, CommandRequest, ControlCommand } from '../../src/shared/control';
+import { asRecord, type WorkerInspect } from '../../src/shared/inspect';
+import { errorMessage, type Logger } from '../../src/shared/log';
+import type { Database } from '../../src/shared/schema';
+import type { SqlDialect } from '../store/db';
+import { replaceAssignments, BulkWrite } from '../store/upsert';
+import type { Mailbox, QueueLength, QueueProbe, Replies, ResultBackend, TaskPublisher } from './types';
+
+export interface BrokerControl {
+  mailbox: Mailbox;
+  publisher: TaskPublisher;
+  queues: QueueProbe;
+  /** Absent when there is no result backend to read (Flower answers 503 then). */
+  results?: ResultBackend | undefined;
+  close(): Promise<void>;
+}
+
+export interface ExecutorOptions {
+  /** How long to collect inspect and control replies (Flower's inspect_timeout). */
+  inspectTimeoutMs: number;
+  now?: () => number;
+}
+
+/** The inspect methods that fill the worker page (Flower's eight). */
+export const INSPECT_METHODS = ['stats', 'active_queues', 'registered', 'scheduled', 'active', 'reserved', 'revoked', 'conf'] as const;
+
+const READS = new Set<ControlCommand['kind']>(['inspect', 'result', 'queues']);
+
+class CommandFailure extends Error {
+  constructor(
+    readonly status: 400 | 403 | 404 | 503 | 504,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What a worker answered: `{ok: ...}` on success, `{error: ...}` otherwise (Celery's control replies). */
+function workerReply(replies: Replies, worker: string): { ok?: unknown; error?: unknown } {
+  const reply = asRecord(replies[worker]);
+  if (!reply) throw new CommandFailure(504, `'${worker}' did not answer in time`);
+  return reply;
+}
+
+function okText(reply: { ok?: unknown; error?: unknown }): string {
+  if (reply.ok === undefined) throw new CommandFailure(403, typeof reply.error === 'string' ? reply.error : 'Unknown reason');
+  return typeof reply.ok === 'string' ? reply.ok : JSON.stringify(reply.ok);
+}
+
+export class ControlExecutor {
+  private readonly now: () => number;
+  private readonly inspectRows: BulkWrite;
+  private readonly queueRows: BulkWrite;
+
+  constructor(
+    private readonly broker: BrokerControl,
+    private readonly db: Kysely<Database>,
+    dialect: SqlDialect,
+    private readonly log: Logger,
+    private readonly options: ExecutorOptions,
+  ) {
+    this.now = options.now ?? (() => Date.now() / 1000);
+    this.inspectRows = new BulkWrite(db, dialect, 'worker_inspect', ['hostname', 'replies', 'inspected_at'], {
+      columns: ['hostname'],
+      assignments: replaceAssignments(['replies', 'inspected_at']),
+    });
+    const queueColumns = ['name', 'messages', 'ready', 'unacked', 'consumers', 'measured_at'];
+    this.queueRows = new BulkWrite(db, dialect, 'queues', queueColumns, {
+      columns: ['name'],
+      assignments: replaceAssignments(queueColumns.filter((c) => c !== 'name')),
+    });
+  }
+
+  async execute(request: CommandRequest): Promise<CommandOutcome> {
+    if (request.deadline < this.now()) return { ok: false, status: 504, error: `command ${request.id} expired before it could run` };
+    let outcome: CommandOutcome;
+    try {
+      outcome = { ok: true, result: await this.run(request.command) };
+    } catch (error) {
+      outcome =
+        error instanceof CommandFailure
+          ? { ok: false, status: error.status, error: error.message }
+          : { ok: false, status: 503, error: `broker or result backend unavailable: ${errorMessage(error)}` };
+    }
+    if (!READS.has(request.command.kind)) await this.audit(request, outcome);
+    return outcome;
+  }
+
+  private async audit(request: CommandRequest, outcome: CommandOutcome): Promise<void> {
+    const { command } = request;
+    const target = 'worker' in command ? command.worker : 'task' in command ? command.task : 'name' in command ? command.name : null;
+    const action = command.kind === 'worker' ? command.action : command.kind;
+    try {
+      await this.db
+        .insertInto('audit_log')
+        .values({
+          at: this.now(),
+          user: request.user.slice(0, 255),
+          action,
+          target: target?.slice(0, 255) ?? null,
+          arguments: JSON.stringify(command),
+          ok: outcome.ok ? 1 : 0,
+          result: JSON.stringify(outcome.ok ? outcome.result : outcome.error).slice(0, 65_536),
+        })
+        .execute();
+    } catch (error) {
+      this.log.error(`audit log write failed for ${action} by ${request.user}: ${errorMessage(error)}`);
+    }
+  }
+
+  private async call(method: string, args: Record<string, unknown>, worker?: string, reply = true): Promise<Replies> {
+    return this.broker.mailbox.call(method, args, {
+      ...(worker ? { destination: [worker] } : {}),
+      timeoutMs: this.options.inspectTimeoutMs,
+      reply,
+    });
+  }
+
+  private async knownWorker(worker: string): Promise<void> {
+    const row = await this.db.selectFrom('workers').select('hostname').where('hostname', '=', worker).executeTakeFirst();
+    if (!row) throw new CommandFailure(404, `Unknown worker '${worker}'`);
+  }
+
+  private async run(command: ControlCommand): Promise<unknown> {
+    switch (command.kind) {
+      case 'inspect':
+        return this.inspect(command.worker);
+      case 'worker': {
+        await this.knownWorker(command.worker);
+        const method = command.action;
+        if (method === 'shutdown') {
+          await this.call('shutdown', {}, command.worker, false);
+          return 'Shutting down!';
+        }
+        const args: Record<string, unknown> = method === 'pool_restart' ? { reload: false, ...command.args } : command.args;
+        return okText(workerReply(await this.call(method, args, command.worker), command.worker));
+      }
+      case 'rate_limit':
+        await this.knownWorker(command.worker);
+        return okText(workerReply(await this.call('rate_limit', { task_name: command.task, rate_limit: command.rate }, command.worker), command.worker));
+      case 'time_limit':
+        await this.knownWorker(command.worker);
+        return okText(
+          workerReply(await this.call('time_limit', { task_name: command.task, soft: command.soft, hard: command.hard }, command.worker), command.worker),
+        );
+      case 'revoke':
+        await this.call('revoke', { task_id: command.task, terminate: command.terminate, signal: command.signal }, undefined, false);
+        return `Revoked '${command.task}'`;
+      case 'abort':
+        await this.results().abort(command.task);
+        return `Aborted '${command.task}'`;
+      case 'send': {
+        const id = await this.broker.publisher.send({
+          name: command.name,
+          args: command.args,
+          kwargs: command.kwargs,
+          ...(command.queue ? { queue: command.queue } : {}),
+          ...(command.eta ? { eta: command.eta } : {}),
+          ...(command.expires ? { expires: command.expires } : {}),
+        });
+        if (!command.waitSeconds) return { 'task-id': id, state: this.broker.results ? 'PENDING' : undefined };
+        const result = await this.results().wait(id, command.waitSeconds * 1000);
+        return { 'task-id': id, ...(result ?? { status: 'PENDING', result: null, traceback: null }) };
+      }
+      case 'result': {
+        const results = this.results();
+        const result = command.waitSeconds ? await results.wait(command.task, command.waitSeconds * 1000) : await results.get(command.task);
+        return { 'task-id': command.task, ...(result ?? { status: 'PENDING', result: null, traceback: null }) };
+      }
+      case 'queues':
+        return this.measureQueues();
+    }
+  }
+
+  private results(): ResultBackend {
+    if (!this.broker.results) throw new CommandFailure(503, 'Result backend is not configured (see --result-backend)');
+    return this.broker.results;
+  }
+
+  /** Run the eight inspect methods in parallel, store each worker's replies with their time, return them. */
+  async inspect(worker?: string): Promise<Record<string, WorkerInspect>> {
+    if (worker) await this.knownWorker(worker);
+    const at = this.now();
+    const answers = await Promise.all(INSPECT_METHODS.map((method) => this.call(method, method === 'active' ? { safe: true } : {}, worker)));
+    const byWorker: Record<string, WorkerInspect> = {};
+    INSPECT_METHODS.forEach((method, i) => {
+      for (const [hostname, reply] of Object.entries(answers[i] ?? {})) {
+        if (reply === null || reply === undefined || asRecord(reply)?.error !== undefined) continue;
+        const entry = (byWorker[hostname] ??= { timestamp: at });
+        (entry as unknown as Record<string, unknown>)[method] = reply;
+      }
+    });
+    for (const entry of Object.values(byWorker)) {
+      // Flower drops broker alternates: they can carry other brokers' URLs.
+      const broker = asRecord(entry.stats?.broker);
+      if (broker) delete broker.alternates;
+    }
+    const rows = Object.entries(byWorker).map(([hostname, entry]) => [hostname, JSON.stringify(entry), at]);
+    if (rows.length > 0) await this.db.transaction().execute((trx) => this.inspectRows.run(trx, rows));
+    return byWorker;
+  }
+
+  /** Queue names: what workers consume (from inspect), what tasks were sent to, and Celery's default. */
+  private async queueNames(): Promise<string[]> {
+    const names = new Set<string>(['celery']);
+    const inspected = await this.db.selectFrom('worker_inspect').select('replies').execute();
+    for (const row of inspected) {
+      try {
+        const queues = (JSON.parse(row.replies) as WorkerInspect).active_queues ?? [];
+        for (const q of queues) if (typeof q.name === 'string') names.add(q.name);
+      } catch {
+        // A corrupt cache row only loses its queue names.
+      }
+    }
+    const counted = await this.db.selectFrom('event_counters').select('queue').distinct().where('queue', '<>', '').execute();
+    for (const row of counted) names.add(row.queue);
+    return [...names].sort();
+  }
+
+  /** Measure queue lengths now and store them (the broker page and metrics read the table). */
+  async measureQueues(): Promise<QueueLength[]> {
+    const lengths = await this.broker.queues.lengths(await this.queueNames());
+    const at = this.now();
+    const rows = lengths.map((q) => [q.name, q.messages, q.ready, q.unacked, q.consumers, at]);
+    await this.db.transaction().execute(async (trx) => {
+      // Queues no longer measured (no consumer, no tasks) leave the table.
+      await trx.deleteFrom('queues').where('measured_at', '<', at).execute();
+      await this.queueRows.run(trx, rows);
+    });
+    return lengths;
+  }
+
+  /** The cached inspect replies of a worker, if any. */
+  async cachedInspect(worker: string): Promise<WorkerInspect | null> {
+    const row = await this.db.selectFrom('worker_inspect').select('replies').where('hostname', '=', worker).executeTakeFirst();
+    return row ? (JSON.parse(row.replies) as WorkerInspect) : null;
+  }
+}
+
