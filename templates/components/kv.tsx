@@ -7,6 +7,7 @@ export function KeyValues({ data, skip = [], caption }: { data: Record<string, u
     .sort(([a], [b]) => a.localeCompare(b));
   if (entries.length === 0) return <p class="muted">Nothing reported.</p>;
   return (
+    <div class="scroll">
     <table class="kv">
       {caption ? <caption>{caption}</caption> : null}
       <tbody>
@@ -20,5 +21,6 @@ export function KeyValues({ data, skip = [], caption }: { data: Record<string, u
         ))}
       </tbody>
     </table>
+    </div>
   );
 }

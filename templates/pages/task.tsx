@@ -160,6 +160,7 @@ export function TaskPage({ task, childIds, timeline, ui, readOnly }: { task: Tas
         </tbody>
       </table>
       <h2>Timeline</h2>
+      <div class="scroll">
       <table class="grid" id="timeline">
         <thead>
           <tr>
@@ -186,6 +187,7 @@ export function TaskPage({ task, childIds, timeline, ui, readOnly }: { task: Tas
           ))}
         </tbody>
       </table>
+      </div>
     </Layout>
   );
 }

@@ -84,7 +84,6 @@ export function TasksPage({
           to
           <input type="datetime-local" name="received_end" value={filters.receivedEnd} />
         </label>
-        <input type="hidden" name="sort" value={view.sort} />
         <details class="columns">
           <summary>Columns</summary>
           {TASK_COLUMN_NAMES.map((column) => (

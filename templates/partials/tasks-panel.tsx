@@ -106,6 +106,8 @@ export function TasksPanel({ view, ui }: { view: TasksView; ui: UiOptions }) {
   const next = view.hasMore ? link(ui, view.query, { offset: String(view.offset + view.limit) }) : null;
   return (
     <section id="tasks-panel" hx-get={here} hx-trigger={poll} hx-swap="outerHTML">
+      {/* The current sort travels with the filter form (form=) and is replaced with the panel. */}
+      <input type="hidden" name="sort" value={view.sort} form="task-filters" />
       {view.searchError ? (
         <p class="error" role="alert">
           {`${view.searchError} See the search syntax below.`}

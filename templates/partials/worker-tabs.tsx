@@ -26,6 +26,7 @@ function NoInspect() {
 function Overview({ worker, counts, ui }: { worker: WorkerSummary; counts: TaskCountsByName[]; ui: UiOptions }) {
   return (
     <>
+      <div class="scroll">
       <table class="kv">
         <tbody>
           <tr>
@@ -68,11 +69,12 @@ function Overview({ worker, counts, ui }: { worker: WorkerSummary; counts: TaskC
           </tr>
         </tbody>
       </table>
+      </div>
       <h3>Tasks by name</h3>
       {counts.length === 0 ? (
         <p class="muted">No task events from this worker yet.</p>
       ) : (
-        <table class="grid">
+        <div class="scroll"><table class="grid">
           <thead>
             <tr>
               <th scope="col">Task</th>
@@ -93,7 +95,7 @@ function Overview({ worker, counts, ui }: { worker: WorkerSummary; counts: TaskC
               </tr>
             ))}
           </tbody>
-        </table>
+        </table></div>
       )}
     </>
   );
@@ -121,7 +123,7 @@ function Queues({ queues, worker, ui, readOnly }: { queues: Record<string, unkno
       {queues.length === 0 ? (
         <p class="muted">Not consuming from any queue.</p>
       ) : (
-        <table class="grid">
+        <div class="scroll"><table class="grid">
           <thead>
             <tr>
               <th scope="col">Name</th>
@@ -154,7 +156,7 @@ function Queues({ queues, worker, ui, readOnly }: { queues: Record<string, unkno
               </tr>
             ))}
           </tbody>
-        </table>
+        </table></div>
       )}
       {readOnly ? null : (
         <Action ui={ui} path={path('add-consumer')} label="Add consumer">
@@ -174,7 +176,7 @@ function TaskRequests({ title, items, ui }: { title: string; items: Record<strin
       {items.length === 0 ? (
         <p class="muted">None.</p>
       ) : (
-        <table class="grid">
+        <div class="scroll"><table class="grid">
           <thead>
             <tr>
               <th scope="col">Name</th>
@@ -202,7 +204,7 @@ function TaskRequests({ title, items, ui }: { title: string; items: Record<strin
               );
             })}
           </tbody>
-        </table>
+        </table></div>
       )}
     </>
   );
@@ -225,7 +227,7 @@ function Tasks({ inspect, ui }: { inspect: WorkerInspect; ui: UiOptions }) {
 function Limits({ registered, worker, ui, readOnly }: { registered: string[]; worker: string; ui: UiOptions; readOnly: boolean }) {
   if (registered.length === 0) return <p class="muted">No registered tasks reported.</p>;
   return (
-    <table class="grid" id="limits">
+    <div class="scroll"><table class="grid" id="limits">
       <thead>
         <tr>
           <th scope="col">Registered task</th>
@@ -257,7 +259,7 @@ function Limits({ registered, worker, ui, readOnly }: { registered: string[]; wo
           </tr>
         ))}
       </tbody>
-    </table>
+    </table></div>
   );
 }
 

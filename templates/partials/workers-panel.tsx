@@ -67,7 +67,10 @@ export function WorkersPanel({ workers, ui, generatedAt }: { workers: WorkerSumm
         </div>
       </div>
       <p class="freshness">
-        Updated <span data-updated={String(generatedAt)}>{formatTime(generatedAt)}</span>
+        Updated{' '}
+        <time data-updated={String(generatedAt)} datetime={new Date(generatedAt * 1000).toISOString()}>
+          {formatTime(generatedAt)}
+        </time>
         {poll ? ` · refreshes every ${ui.refreshSeconds} s` : ' · refresh is off'}{' '}
         <button type="button" class="link" hx-get={href(ui, '/workers')} hx-target="#workers-panel" hx-swap="outerHTML">
           Refresh now
