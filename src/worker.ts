@@ -17,6 +17,7 @@
 // callers, holding no connection across requests.
 
 import { Redis } from '@upstash/redis/cloudflare';
+import { UpstashControlClient } from './edge/control-client';
 import type { Hono, MiddlewareHandler } from 'hono';
 import { Kysely } from 'kysely';
 import { PlanetScaleDialect } from 'kysely-planetscale';
@@ -155,6 +156,19 @@ export function readConfig(env: WorkerEnv): WorkerConfig {
   };
 }
 
+/** Commands to the collector through Upstash (a separate client: it must wait longer than the hot state's 2 s). */
+function upstashControl(config: WorkerConfig): ControlClient {
+  const redis = new Redis({
+    url: config.redisUrl,
+    token: config.redisToken,
+    automaticDeserialization: false,
+    enableTelemetry: false,
+    readYourWrites: false,
+    retry: false,
+  });
+  return new UpstashControlClient(redis);
+}
+
 /** Hot state from Upstash: the collector's workers snapshot, or null (stale, missing, Upstash down) so routes ask the database. */
 function upstashHotState(config: WorkerConfig, log: Logger): HotState {
   const redis = new Redis({
@@ -185,17 +199,15 @@ function upstashHotState(config: WorkerConfig, log: Logger): HotState {
 export function createServices(config: WorkerConfig): Services {
   const log = createLogger('stalk', config.logLevel);
   const db = new Kysely<Database>({ dialect: new PlanetScaleDialect({ url: config.databaseUrl }) });
-  // No command channel reaches the collector from the edge yet (the control
-  // routes answer 503 "no collector is reachable").
-  const control: ControlClient | null = null;
+  // Commands travel through Upstash to the collector (started with --state-url).
+  const control: ControlClient = upstashControl(config);
   return {
     db,
     dialect: 'mysql',
     log: log.child('web'),
     hot: upstashHotState(config, log.child('hot-state')),
     control,
-    // Without a command channel the pages offer no action they could not carry out.
-    readOnly: config.readOnly || control === null,
+    readOnly: config.readOnly,
     inspectTimeout: config.inspectTimeout,
     ui: config.ui,
     purgeOfflineWorkers: config.purgeOfflineWorkers,
@@ -247,8 +259,9 @@ export function buildWorkerApp(env: WorkerEnv): Built {
       sharedPages: sharedPageCache({ ttlSeconds: 1 }),
     });
     value = { ok: true, app };
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
+  } catch (caught) {
+    // A client refusing its settings is a configuration problem too (its message names no secret).
+    const error = caught instanceof ConfigError ? caught : new ConfigError([`the bindings were refused: ${errorMessage(caught)}`]);
     console.error(`stalk: ${error.message}`);
     value = { ok: false, error };
   }
