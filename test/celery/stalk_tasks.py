@@ -15,6 +15,8 @@ app = Celery(
     backend=os.environ.get("CELERY_RESULT_BACKEND") or None,
 )
 app.conf.update(
+    # Test files running at once on one broker each use a queue of their own.
+    task_default_queue=os.environ.get("STALK_TEST_QUEUE", "celery"),
     task_send_sent_event=True,
     worker_send_task_events=True,
     task_track_started=True,

@@ -92,8 +92,9 @@ describe.each(MATRIX)('pipeline: $broker broker, $dialect database', ({ brokerUr
     async () => {
       if (!database) throw new Error('no database');
       stalk = await startStalk({ broker: brokerUrl, db: database.url });
-      worker = await startWorker({ broker: brokerUrl, hostname: uniqueWorkerName(`pipeline-${dialect}`) });
-      ids = await runScenario({ broker: brokerUrl });
+      const queue = `stalk-pipeline-${process.pid}-${dialect}`;
+      worker = await startWorker({ broker: brokerUrl, queue, hostname: uniqueWorkerName(`pipeline-${dialect}`) });
+      ids = await runScenario({ broker: brokerUrl, queue });
       const tasks = await waitForFinalStates(stalk);
       stored = tasks;
       const hostname = worker.hostname;

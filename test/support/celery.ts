@@ -31,6 +31,13 @@ export interface CeleryTarget {
   broker: string;
   /** Result backend URL; '' for none. Default: Redis db 1 on localhost. */
   backend?: string;
+  /**
+   * The task queue workers consume and clients send to (Celery's
+   * task_default_queue, through STALK_TEST_QUEUE). Test files running at the
+   * same time on one broker use queues of their own, so that no worker takes
+   * another file's tasks. Default: 'celery'.
+   */
+  queue?: string;
 }
 
 export function celeryEnv(target: CeleryTarget): NodeJS.ProcessEnv {
@@ -41,6 +48,8 @@ export function celeryEnv(target: CeleryTarget): NodeJS.ProcessEnv {
   }
   env.CELERY_BROKER_URL = target.broker;
   env.CELERY_RESULT_BACKEND = target.backend ?? DEFAULT_RESULT_BACKEND;
+  if (target.queue) env.STALK_TEST_QUEUE = target.queue;
+  else delete env.STALK_TEST_QUEUE;
   env.PYTHONUNBUFFERED = '1';
   env.PYTHONDONTWRITEBYTECODE = '1';
   return env;

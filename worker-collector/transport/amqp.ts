@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Logger } from '../../src/shared/log';
+import { pyAmqpTable } from '../control/amqp';
 import { decodeAmqpMessage } from '../decode';
 import { createBackoff } from './backoff';
 import type { BrokerUrl } from './broker-url';
@@ -200,7 +201,8 @@ export class AmqpEventTransport implements EventTransport {
     this.controlChannel.publish('celery.pidbox', '', Buffer.from(JSON.stringify(message.body)), {
       contentType: 'application/json',
       contentEncoding: 'utf-8',
-      headers: message.headers,
+      // py-amqp misreads amqplib's 16-bit integers: send them as Celery expects.
+      headers: pyAmqpTable(message.headers),
       deliveryMode: 1,
     });
   }

@@ -1,0 +1,315 @@
+// The AMQP mailbox against a scripted worker on the real RabbitMQ: the
+// request as Celery's workers read it, replies dispatched by ticket with
+// many calls in flight, malformed and late replies skipped, limits and
+// timeouts; and the shared connection: lazy, rejecting clearly while the
+// broker is unreachable, reconnecting with backoff (through a TCP proxy the
+// test cuts and restores).
+
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import { type Channel, type ChannelModel, type ConsumeMessage, connect } from 'amqplib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AmqpLink, AmqpMailbox, createAmqpControl, PIDBOX_EXCHANGE, REPLY_EXCHANGE } from '../../worker-collector/control/amqp';
+import type { Replies } from '../../worker-collector/control/types';
+import { parseBrokerUrl } from '../../worker-collector/transport/broker-url';
+import { AMQP_BROKER } from '../support/celery';
+import { freePort, waitFor } from '../support/processes';
+
+const BROKER = parseBrokerUrl(AMQP_BROKER);
+const RUN = `${process.pid}-${randomBytes(3).toString('hex')}`;
+const FAKE = `fake-${RUN}@stalktest`;
+const FAKE2 = `fake2-${RUN}@stalktest`;
+
+interface Request {
+  body: Record<string, unknown>;
+  message: ConsumeMessage;
+}
+
+type Reply = { content: string; headers?: Record<string, unknown>; contentType?: string; delayMs?: number };
+/** How the fake worker answers a request addressed to it: replies to send (in order), per worker name. */
+type Script = (request: Request, worker: string) => Reply[];
+
+/** A pretend Celery worker: consumes celery.pidbox like a real one and answers as the test scripts it. */
+class FakeWorker {
+  readonly requests: Request[] = [];
+  script: Script = (request, worker) => [this.reply(request, { [worker]: { ok: 'pong' } })];
+  private channel!: Channel;
+  private readonly queue = `${FAKE}.celery.pidbox`;
+
+  constructor(private readonly connection: ChannelModel) {}
+
+  async start(): Promise<void> {
+    this.channel = await this.connection.createChannel();
+    this.channel.on('error', () => undefined);
+    await this.channel.assertExchange(PIDBOX_EXCHANGE, 'fanout', { durable: false, autoDelete: false });
+    await this.channel.assertQueue(this.queue, { exclusive: true, autoDelete: true, durable: false });
+    await this.channel.bindQueue(this.queue, PIDBOX_EXCHANGE, '');
+    await this.channel.consume(this.queue, (message) => message && this.onRequest(message), { noAck: true });
+  }
+
+  /** A well-formed reply to `request`. */
+  reply(request: Request, body: unknown, extraHeaders: Record<string, unknown> = {}): Reply {
+    return { content: JSON.stringify(body), headers: { ticket: request.body.ticket, clock: 5, ...extraHeaders } };
+  }
+
+  private onRequest(message: ConsumeMessage): void {
+    const body = JSON.parse(message.content.toString()) as Record<string, unknown>;
+    const request = { body, message };
+    const destination = body.destination as string[] | null;
+    const mine = [FAKE, FAKE2].filter((name) => destination?.includes(name));
+    if (mine.length === 0) return;
+    this.requests.push(request);
+    const replyTo = body.reply_to as { exchange: string; routing_key: string } | undefined;
+    if (!replyTo) return;
+    for (const worker of mine) {
+      for (const reply of this.script(request, worker)) {
+        const send = () => {
+          try {
+            this.channel.publish(replyTo.exchange, replyTo.routing_key, Buffer.from(reply.content), {
+              contentType: reply.contentType ?? 'application/json',
+              contentEncoding: 'utf-8',
+              ...(reply.headers ? { headers: reply.headers } : {}),
+            });
+          } catch {
+            // A delayed reply after the test closed the connection.
+          }
+        };
+        if (reply.delayMs) setTimeout(send, reply.delayMs);
+        else send();
+      }
+    }
+  }
+}
+
+/** A TCP proxy to RabbitMQ that the test can cut (closing every connection) and restore on the same port. */
+class Proxy {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  constructor(readonly port: number) {}
+
+  async up(): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = tcpConnect(5672, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.server = server;
+  }
+
+  async down(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+describe('AMQP mailbox', () => {
+  let admin: ChannelModel;
+  let fake: FakeWorker;
+  let mailbox: AmqpMailbox;
+
+  beforeAll(async () => {
+    admin = await connect(BROKER.url);
+    admin.on('error', () => undefined);
+    fake = new FakeWorker(admin);
+    await fake.start();
+    mailbox = new AmqpMailbox(BROKER);
+  });
+
+  afterAll(async () => {
+    await mailbox?.close();
+    await admin?.close().catch(() => undefined);
+  });
+
+  it('publishes requests as kombu does and collects the reply of the destination', async () => {
+    fake.requests.length = 0;
+    const before = Date.now() / 1000;
+    const replies = await mailbox.call('stats', { safe: true }, { destination: [FAKE], timeoutMs: 2_000, reply: true });
+    expect(replies).toEqual({ [FAKE]: { ok: 'pong' } });
+    const [request] = fake.requests;
+    expect(request).toBeDefined();
+    const { body, message } = request as Request;
+    expect(body).toEqual({
+      method: 'stats',
+      arguments: { safe: true },
+      destination: [FAKE],
+      pattern: null,
+      matcher: null,
+      ticket: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      reply_to: { exchange: REPLY_EXCHANGE, routing_key: mailbox.oid },
+    });
+    expect(message.fields.exchange).toBe(PIDBOX_EXCHANGE);
+    expect(message.fields.routingKey).toBe('');
+    expect(message.properties.contentType).toBe('application/json');
+    expect(message.properties.contentEncoding).toBe('utf-8');
+    const headers = message.properties.headers as { clock: number; expires: number };
+    expect(headers.clock).toBeGreaterThan(0);
+    expect(headers.expires).toBeGreaterThanOrEqual(before + 2);
+    expect(headers.expires).toBeLessThan(before + 4);
+    // The reply queue is ours, named as kombu names it.
+    expect(mailbox.replyQueue).toBe(`${mailbox.oid}.reply.celery.pidbox`);
+    const channel = await admin.createChannel();
+    expect((await channel.checkQueue(mailbox.replyQueue)).consumerCount).toBe(1);
+    await channel.close();
+  });
+
+  it('sends fire-and-forget commands without ticket or reply_to, resolving {} at once', async () => {
+    fake.requests.length = 0;
+    const started = Date.now();
+    expect(await mailbox.call('revoke', { task_id: 'abc' }, { destination: [FAKE], timeoutMs: 3_000, reply: false })).toEqual({});
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await waitFor(() => fake.requests.length === 1, 3_000, 'the cast to arrive');
+    const body = fake.requests[0]?.body;
+    expect(body).toEqual({ method: 'revoke', arguments: { task_id: 'abc' }, destination: [FAKE], pattern: null, matcher: null });
+  });
+
+  it('skips malformed replies and replies to other tickets, keeping the good one', async () => {
+    fake.script = (request, worker) => [
+      { content: '{not json', headers: { ticket: request.body.ticket } },
+      { content: '[1, 2]', headers: { ticket: request.body.ticket } },
+      { content: 'null', headers: { ticket: request.body.ticket } },
+      { content: JSON.stringify({ [worker]: 'pickled' }), headers: { ticket: request.body.ticket }, contentType: 'application/x-python-serialize' },
+      { content: JSON.stringify({ [worker]: 'no ticket' }) },
+      fake.reply(request, { [worker]: 'other ticket' }, { ticket: 'not-this-one' }),
+      fake.reply(request, { __proto__: 'polluted' }),
+      fake.reply(request, { [worker]: { ok: 'the good one' } }, { clock: 'not a number' }),
+    ];
+    const started = Date.now();
+    const replies = await mailbox.call('ping', {}, { destination: [FAKE], timeoutMs: 3_000, reply: true });
+    expect(replies).toEqual({ [FAKE]: { ok: 'the good one' } });
+    expect(Object.getPrototypeOf(replies)).toBe(Object.prototype);
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('resolves with what arrived at the timeout; a late reply is dropped quietly', async () => {
+    fake.script = (request, worker) => [{ ...fake.reply(request, { [worker]: 'late' }), delayMs: 700 }];
+    const started = Date.now();
+    expect(await mailbox.call('ping', {}, { destination: [FAKE], timeoutMs: 300, reply: true })).toEqual({});
+    expect(Date.now() - started).toBeGreaterThanOrEqual(280);
+    // The late reply lands while the next call waits: it must not be taken for that call's reply.
+    fake.script = (request, worker) => [{ ...fake.reply(request, { [worker]: 'second' }), delayMs: 900 }];
+    expect(await mailbox.call('ping', {}, { destination: [FAKE], timeoutMs: 1_500, reply: true })).toEqual({ [FAKE]: 'second' });
+  });
+
+  it('keeps many calls in flight and gives each its own replies, whatever their order', async () => {
+    fake.script = (request, worker) => [{ ...fake.reply(request, { [worker]: request.body.method }), delayMs: 50 + Math.floor(Math.random() * 300) }];
+    const methods = Array.from({ length: 24 }, (_, i) => `method_${i}`);
+    const started = Date.now();
+    const results = await Promise.all(methods.map((method) => mailbox.call(method, {}, { destination: [FAKE], timeoutMs: 5_000, reply: true })));
+    expect(results).toEqual(methods.map((method) => ({ [FAKE]: method })));
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it('stops at the limit: every destination by default, or the given number', async () => {
+    fake.script = (request, worker) => [{ ...fake.reply(request, { [worker]: 'pong' }), delayMs: worker === FAKE2 ? 400 : 0 }];
+    let started = Date.now();
+    expect(await mailbox.call('ping', {}, { destination: [FAKE, FAKE2], timeoutMs: 4_000, reply: true })).toEqual({ [FAKE]: 'pong', [FAKE2]: 'pong' });
+    let elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(350);
+    expect(elapsed).toBeLessThan(2_500);
+    started = Date.now();
+    expect(await mailbox.call('ping', {}, { destination: [FAKE, FAKE2], timeoutMs: 4_000, reply: true, limit: 1 })).toEqual({ [FAKE]: 'pong' });
+    elapsed = Date.now() - started;
+    expect(elapsed).toBeLessThan(350);
+  });
+
+  it('declares the reply queue again when it is deleted under it', async () => {
+    fake.script = (request, worker) => [fake.reply(request, { [worker]: 'pong' })];
+    const channel = await admin.createChannel();
+    await channel.deleteQueue(mailbox.replyQueue);
+    await channel.close();
+    // RabbitMQ cancels our consumer; the next call sets the channel up again.
+    await waitFor(
+      async () => (await mailbox.call('ping', {}, { destination: [FAKE], timeoutMs: 1_000, reply: true }))[FAKE] === 'pong',
+      10_000,
+      'a reply after the reply queue was deleted',
+    );
+  });
+});
+
+describe('AMQP control connection', () => {
+  let admin: ChannelModel;
+  let fake: FakeWorker;
+
+  beforeAll(async () => {
+    admin = await connect(BROKER.url);
+    admin.on('error', () => undefined);
+    fake = new FakeWorker(admin);
+    await fake.start();
+  });
+
+  afterAll(async () => {
+    await admin?.close().catch(() => undefined);
+  });
+
+  it('connects lazily and rejects clearly while the broker is unreachable', async () => {
+    const port = await freePort();
+    const link = new AmqpLink(parseBrokerUrl(`amqp://guest:guest@127.0.0.1:${port}//`));
+    const mailbox = new AmqpMailbox(link);
+    expect(link.isConnected()).toBe(false);
+    await expect(mailbox.call('ping', {}, { timeoutMs: 500, reply: true })).rejects.toThrow(
+      new RegExp(`RabbitMQ amqp://guest:\\*\\*\\*\\*@127\\.0\\.0\\.1:${port}// is unreachable \\(.*ECONNREFUSED`),
+    );
+    // While a reconnect is pending, calls fail at once and say when the next attempt is.
+    const started = Date.now();
+    await expect(mailbox.call('ping', {}, { timeoutMs: 500, reply: true })).rejects.toThrow(/is unreachable \(.*ECONNREFUSED.*\); next attempt in \d+\.\d s/);
+    expect(Date.now() - started).toBeLessThan(100);
+    await mailbox.close();
+  });
+
+  it('refuses a Redis broker URL', () => {
+    expect(() => new AmqpMailbox(parseBrokerUrl('redis://localhost:6379/0'))).toThrow(/amqp:\/\//);
+  });
+
+  it('reconnects with backoff after losing the broker; mailbox, publisher and probe work again', async () => {
+    const proxy = new Proxy(await freePort());
+    await proxy.up();
+    const control = createAmqpControl(parseBrokerUrl(`amqp://guest:guest@127.0.0.1:${proxy.port}//`));
+    const queue = `stalk.amqp-test.reconnect.${RUN}`;
+    const ping = () => control.mailbox.call('ping', {}, { destination: [FAKE], timeoutMs: 1_000, reply: true });
+    try {
+      fake.script = (request, worker) => [fake.reply(request, { [worker]: 'pong' })];
+      expect(await ping()).toEqual({ [FAKE]: 'pong' });
+      await control.publisher.send({ name: 'stalk.add', args: [1, 2], kwargs: {}, queue });
+
+      await proxy.down();
+      // Every call fails fast with the reason while the broker is gone.
+      await waitFor(
+        async () => {
+          try {
+            await ping();
+            return false;
+          } catch (error) {
+            return /unreachable|closed/i.test((error as Error).message);
+          }
+        },
+        5_000,
+        'calls to reject while the broker is unreachable',
+      );
+      await expect(control.queues.lengths([queue])).rejects.toThrow(/unreachable/);
+      await expect(control.publisher.send({ name: 'stalk.add', args: [1, 2], kwargs: {}, queue })).rejects.toThrow(/unreachable/);
+
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      await proxy.up();
+      // Back within the capped backoff; the reply queue is declared again on the new connection.
+      await waitFor(async () => (await ping().catch((): Replies => ({})))[FAKE] === 'pong', 10_000, 'the mailbox to work again');
+      await control.publisher.send({ name: 'stalk.add', args: [3, 4], kwargs: {}, queue });
+      expect(await control.queues.lengths([queue])).toEqual([{ name: queue, messages: 2, ready: 2, unacked: null, consumers: 0 }]);
+    } finally {
+      await control.close();
+      await proxy.down();
+      const channel = await admin.createChannel();
+      await channel.deleteQueue(queue);
+      await channel.close();
+    }
+  });
+});
