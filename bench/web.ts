@@ -11,6 +11,8 @@
 import { existsSync } from 'node:fs';
 import { createConnection } from 'mysql2/promise';
 import { createApp } from '../src/app';
+import { authSettings } from '../src/auth/config';
+import { NO_AUTH_INPUT } from '../test/support/app';
 import { NO_HOT_STATE, type Services } from '../src/services';
 import { createLogger } from '../src/shared/log';
 import type { NewTaskRow } from '../src/shared/schema';
@@ -140,6 +142,7 @@ async function measure(database: OpenDatabase, requests: number): Promise<void> 
     hot: NO_HOT_STATE,
     control: null,
     readOnly: false,
+    auth: authSettings({ ...NO_AUTH_INPUT, unauthenticatedApi: true }),
     inspectTimeout: 1,
     ui: DEFAULT_UI,
     purgeOfflineWorkers: 0,

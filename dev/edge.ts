@@ -220,7 +220,14 @@ async function main(): Promise<void> {
   const envFile = join(tempDir, 'worker.env');
   writeFileSync(
     envFile,
-    [`DATABASE_URL=${planetscale.url}`, `UPSTASH_REDIS_REST_URL=${upstash.url}`, `UPSTASH_REDIS_REST_TOKEN=${upstash.token}`, ''].join('\n'),
+    [
+      `DATABASE_URL=${planetscale.url}`,
+      `UPSTASH_REDIS_REST_URL=${upstash.url}`,
+      `UPSTASH_REDIS_REST_TOKEN=${upstash.token}`,
+      // Local development: the API is open like the pages (set BASIC_AUTH etc. in your environment to try auth).
+      'UNAUTHENTICATED_API=true',
+      '',
+    ].join('\n'),
     { mode: 0o600 },
   );
   wrangler = start(

@@ -3,11 +3,14 @@
 
 import { Hono, type MiddlewareHandler } from 'hono';
 import { NotFoundPage } from '../templates/pages/not-found';
+import { authenticate, securityHeaders } from './auth/middleware';
 import { notFound, respondToError } from './errors';
+import { authRoutes } from './routes/auth';
 import { apiRoutes } from './routes/api';
 import { brokerRoutes } from './routes/broker';
 import { controlApiRoutes, controlPageRoutes } from './routes/control';
 import { healthRoutes } from './routes/health';
+import { metricsRoutes } from './routes/metrics';
 import { taskRoutes } from './routes/tasks';
 import { workerRoutes } from './routes/workers';
 import type { AppEnv, Services } from './services';
@@ -29,10 +32,12 @@ export interface AppOptions {
 export function createApp(options: AppOptions): Hono<AppEnv> {
   const app = new Hono<AppEnv>({ strict: false }).basePath(options.prefix ?? '');
   for (const handler of options.staticFiles ?? []) app.use('/static/*', handler);
+  app.use(securityHeaders);
   app.use(async (c, next) => {
     c.set('services', await options.services(c.req.raw, c.env));
     await next();
   });
+  app.use(authenticate);
   const onError = (error: unknown, c: Parameters<Parameters<typeof app.onError>[0]>[1]) => {
     // Outside the URL prefix no middleware ran: there are no services to render with.
     const services = c.get('services') as Services | undefined;
@@ -43,6 +48,8 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.notFound((c) => onError(notFound('Not found'), c));
   if (options.sharedPages) for (const path of ['/', '/workers', '/broker']) app.get(path, options.sharedPages);
   app.route('/', healthRoutes);
+  app.route('/', metricsRoutes);
+  app.route('/', authRoutes);
   app.route('/api', apiRoutes);
   app.route('/api', controlApiRoutes);
   app.route('/', workerRoutes);

@@ -10,6 +10,7 @@ import { collectorFromOptions, onShutdownSignal, openMigratedDatabase } from '..
 import type { Collector } from '../worker-collector/collector';
 import { parseBrokerUrl } from '../worker-collector/transport/broker-url';
 import { createApp } from './app';
+import { authConfigured, type AuthSettings, authSettings } from './auth/config';
 import { helpText, parseOptions, type StalkOptions } from './options';
 import { checkHealth } from './queries/health';
 import { NO_HOT_STATE, type Services } from './services';
@@ -17,7 +18,7 @@ import { createLogger, errorMessage } from './shared/log';
 import { normalizePrefix, parseTaskColumns, type UiOptions } from './ui/context';
 import { useLayout } from '../templates/overrides';
 
-function readOptions(): { options: StalkOptions; ui: UiOptions } {
+function readOptions(): { options: StalkOptions; ui: UiOptions; auth: AuthSettings } {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(helpText('npm start --'));
@@ -33,7 +34,7 @@ function readOptions(): { options: StalkOptions; ui: UiOptions } {
       tasksColumns: parseTaskColumns(options.tasksColumns),
       refreshSeconds: options.autoRefresh,
     };
-    return { options, ui };
+    return { options, ui, auth: authSettings(options) };
   } catch (error) {
     console.error(`stalk: ${errorMessage(error)}`);
     process.exit(2);
@@ -56,8 +57,12 @@ async function loadTemplates(dir: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { options, ui } = readOptions();
+  const { options, ui, auth } = readOptions();
   const log = createLogger('stalk', options.logLevel);
+  if (auth.ephemeralKey && auth.provider) log.warn('no --cookie-secret: sessions are signed with a random key and end when Stalk restarts');
+  if (!authConfigured(auth)) {
+    log.warn(`no authentication configured: pages are open to anyone who can reach ${options.address}:${options.port}${auth.unauthenticatedApi ? ', and so is the API' : '; the API needs --unauthenticated-api'}`);
+  }
   try {
     await loadTemplates(options.templatePath);
   } catch (error) {
@@ -86,9 +91,11 @@ async function main(): Promise<void> {
     log: log.child('web'),
     ui,
     purgeOfflineWorkers: options.purgeOfflineWorkers,
+    metrics: { runtimeBuckets: options.taskRuntimeMetricBuckets },
     hot: collector ? { workers: async () => collector.workerRecords() } : NO_HOT_STATE,
     control: collector?.controlClient() ?? null,
     readOnly: options.readOnly,
+    auth,
     inspectTimeout: options.inspectTimeout / 1000,
     now: () => Date.now() / 1000,
     health: () => checkHealth(database.db, Date.now() / 1000, inProcess),

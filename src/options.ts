@@ -4,7 +4,9 @@
 // variable STALK_<NAME> (STALK_MAX_TASKS). Flags win over env, env over
 // defaults. The broker also reads Celery's CELERY_BROKER_URL.
 
-export type OptionKind = 'string' | 'int' | 'bool' | 'duration' | 'level';
+import { BucketOptionError, parseRuntimeBuckets } from './metrics/buckets';
+
+export type OptionKind = 'string' | 'int' | 'bool' | 'duration' | 'level' | 'buckets';
 
 interface OptionSpec {
   kind: OptionKind;
@@ -56,6 +58,49 @@ export const OPTION_SPECS = {
   'broker-api': { kind: 'string', default: '', help: 'RabbitMQ management API URL for queue lengths, e.g. http://guest:guest@localhost:15672/api/' },
   'queue-poll-interval': { kind: 'duration', default: '5s', help: 'how often the collector measures queue lengths (0: never)' },
   'read-only': { kind: 'bool', default: 'false', help: 'refuse every control and task action (Flower\'s --read-only)' },
+  'basic-auth': { kind: 'string', default: '', env: ['FLOWER_BASIC_AUTH'], help: 'user:password[,user:password] allowed by HTTP Basic authentication' },
+  auth: { kind: 'string', default: '', env: ['FLOWER_AUTH'], help: 'regular expression an OAuth email must match in full, e.g. .*@example\\.com' },
+  'auth-provider': {
+    kind: 'string',
+    default: '',
+    env: ['FLOWER_AUTH_PROVIDER'],
+    help: "OAuth2 provider: google, github, gitlab or okta (Flower's class names work too)",
+  },
+  'oauth2-key': { kind: 'string', default: '', env: ['FLOWER_OAUTH2_KEY'], help: 'OAuth2 client id' },
+  'oauth2-secret': { kind: 'string', default: '', env: ['FLOWER_OAUTH2_SECRET'], help: 'OAuth2 client secret' },
+  'oauth2-redirect-uri': { kind: 'string', default: '', env: ['FLOWER_OAUTH2_REDIRECT_URI'], help: 'OAuth2 callback: https://host[/prefix]/login' },
+  'oauth2-okta-base-url': { kind: 'string', default: '', env: ['FLOWER_OAUTH2_OKTA_BASE_URL'], help: 'Okta: the authorization server, e.g. https://org.okta.com/oauth2/default' },
+  'github-oauth-domain': { kind: 'string', default: 'github.com', env: ['FLOWER_GITHUB_OAUTH_DOMAIN'], help: 'GitHub: the GitHub (Enterprise) host' },
+  'gitlab-oauth-domain': { kind: 'string', default: 'gitlab.com', env: ['FLOWER_GITLAB_OAUTH_DOMAIN'], help: 'GitLab: the GitLab host' },
+  'gitlab-auth-allowed-groups': {
+    kind: 'string',
+    default: '',
+    env: ['FLOWER_GITLAB_AUTH_ALLOWED_GROUPS'],
+    help: 'GitLab: comma-separated group paths a user must belong to (subgroups as group/sub)',
+  },
+  'gitlab-min-access-level': { kind: 'int', default: '20', min: 0, env: ['FLOWER_GITLAB_MIN_ACCESS_LEVEL'], help: 'GitLab: minimum access level in those groups' },
+  'oauth2-google-base': { kind: 'string', default: '', help: "Google: one host for Google's OAuth endpoints (a proxy or a test server); default Google's own" },
+  'cookie-secret': {
+    kind: 'string',
+    default: '',
+    env: ['FLOWER_COOKIE_SECRET'],
+    help: 'key (32+ characters) that signs sessions and API tokens; default: random per process, so sessions end at restart',
+  },
+  'session-ttl': { kind: 'duration', default: '12h', help: 'how long a sign-in lasts' },
+  'unauthenticated-api': {
+    kind: 'bool',
+    default: 'false',
+    env: ['FLOWER_UNAUTHENTICATED_API'],
+    help: 'serve the /api routes without authentication when no auth is configured (as Flower requires)',
+  },
+  'metrics-open': { kind: 'bool', default: 'false', help: 'serve /metrics without authentication' },
+  'task-runtime-metric-buckets': {
+    kind: 'buckets',
+    default: '',
+    env: ['FLOWER_TASK_RUNTIME_METRIC_BUCKETS'],
+    help: "runtime histogram bounds in seconds for /metrics, e.g. 0.1,1,10,60,inf (default: Flower's .005 ... 10)",
+  },
+  'metrics-token': { kind: 'string', default: '', help: 'a bearer token that may read /metrics (for Prometheus)' },
   'url-prefix': { kind: 'string', default: '', help: 'serve under this path behind a reverse proxy, e.g. /flower' },
   'natural-time': { kind: 'bool', default: 'false', help: "show times as '3 minutes ago' in tables" },
   'tasks-columns': {
@@ -102,6 +147,25 @@ export interface StalkOptions {
   brokerApi: string;
   queuePollInterval: number;
   readOnly: boolean;
+  basicAuth: string;
+  auth: string;
+  authProvider: string;
+  oauth2Key: string;
+  oauth2Secret: string;
+  oauth2RedirectUri: string;
+  oauth2OktaBaseUrl: string;
+  githubOauthDomain: string;
+  gitlabOauthDomain: string;
+  gitlabAuthAllowedGroups: string;
+  gitlabMinAccessLevel: number;
+  oauth2GoogleBase: string;
+  cookieSecret: string;
+  sessionTtl: number;
+  unauthenticatedApi: boolean;
+  metricsOpen: boolean;
+  metricsToken: string;
+  /** Upper bounds of the runtime histograms, seconds, ascending. */
+  taskRuntimeMetricBuckets: number[];
   urlPrefix: string;
   naturalTime: boolean;
   tasksColumns: string;
@@ -131,7 +195,7 @@ export function parseDuration(text: string): number | undefined {
 const TRUE = new Set(['1', 'true', 't', 'yes', 'y', 'on']);
 const FALSE = new Set(['0', 'false', 'f', 'no', 'n', 'off']);
 
-function convert(name: string, spec: OptionSpec, raw: string): string | number | boolean {
+function convert(name: string, spec: OptionSpec, raw: string): string | number | boolean | number[] {
   switch (spec.kind) {
     case 'string':
       return raw;
@@ -158,6 +222,12 @@ function convert(name: string, spec: OptionSpec, raw: string): string | number |
       if (!['debug', 'info', 'warn', 'error'].includes(v)) throw new OptionError(`--${name}: '${raw}' is not debug, info, warn or error`);
       return v;
     }
+    case 'buckets':
+      try {
+        return parseRuntimeBuckets(raw, `--${name}`);
+      } catch (error) {
+        throw error instanceof BucketOptionError ? new OptionError(error.message) : error;
+      }
   }
 }
 

@@ -3,6 +3,8 @@
 // route constructs a client.
 
 import type { Kysely } from 'kysely';
+import type { AuthSettings } from './auth/config';
+import type { MetricsOptions } from './metrics/registry';
 import type { WorkerRecord } from './queries/workers';
 import type { CommandOutcome, ControlCommand } from './shared/control';
 import type { Database } from './shared/schema';
@@ -48,8 +50,11 @@ export interface Services {
   /** Seconds to wait for inspect and control replies (Flower's inspect_timeout). */
   inspectTimeout: number;
   ui: UiOptions;
+  auth: AuthSettings;
   /** Hide offline workers silent for longer than this (seconds; 0 keeps all). */
   purgeOfflineWorkers: number;
+  /** /metrics settings (--task-runtime-metric-buckets); absent: Flower's buckets. */
+  metrics?: MetricsOptions;
   health(): Promise<HealthReport>;
   /** Seconds since the epoch (injectable for tests). */
   now(): number;

@@ -8,7 +8,7 @@
 //   UPSTASH_REDIS_REST_TOKEN  its token (a read-only token is enough here)
 // Optional vars (wrangler.toml [vars]), parsed like the Node entry's options:
 //   URL_PREFIX, NATURAL_TIME, TASKS_COLUMNS, AUTO_REFRESH (duration, seconds by default),
-//   PURGE_OFFLINE_WORKERS (duration), READ_ONLY, INSPECT_TIMEOUT (milliseconds), LOG_LEVEL
+//   PURGE_OFFLINE_WORKERS (duration), TASK_RUNTIME_METRIC_BUCKETS, READ_ONLY, INSPECT_TIMEOUT (milliseconds), LOG_LEVEL
 //
 // The configuration is checked once per isolate (per distinct set of bindings):
 // a missing or malformed binding answers every request with a 500 naming it
@@ -21,7 +21,9 @@ import { UpstashControlClient } from './edge/control-client';
 import type { Hono, MiddlewareHandler } from 'hono';
 import { Kysely } from 'kysely';
 import { PlanetScaleDialect } from 'kysely-planetscale';
+import { ConfigErrorPage } from '../templates/pages/config-error';
 import { createApp } from './app';
+import { authConfigured, type AuthSettings, authSettings } from './auth/config';
 import { sharedPageCache } from './edge/shared-cache';
 import { OptionError, parseOptions, type StalkOptions } from './options';
 import { checkHealth } from './queries/health';
@@ -43,9 +45,27 @@ export interface WorkerEnv {
   TASKS_COLUMNS?: Binding;
   AUTO_REFRESH?: Binding;
   PURGE_OFFLINE_WORKERS?: Binding;
+  TASK_RUNTIME_METRIC_BUCKETS?: Binding;
   READ_ONLY?: Binding;
   INSPECT_TIMEOUT?: Binding;
   LOG_LEVEL?: Binding;
+  // Authentication (see the README): secrets for keys and passwords, vars otherwise.
+  BASIC_AUTH?: Binding;
+  AUTH?: Binding;
+  AUTH_PROVIDER?: Binding;
+  OAUTH2_KEY?: Binding;
+  OAUTH2_SECRET?: Binding;
+  OAUTH2_REDIRECT_URI?: Binding;
+  OAUTH2_OKTA_BASE_URL?: Binding;
+  GITHUB_OAUTH_DOMAIN?: Binding;
+  GITLAB_OAUTH_DOMAIN?: Binding;
+  GITLAB_AUTH_ALLOWED_GROUPS?: Binding;
+  GITLAB_MIN_ACCESS_LEVEL?: Binding;
+  COOKIE_SECRET?: Binding;
+  SESSION_TTL?: Binding;
+  UNAUTHENTICATED_API?: Binding;
+  METRICS_OPEN?: Binding;
+  METRICS_TOKEN?: Binding;
   /** The [assets] binding, used to serve /static/* under a URL prefix. */
   ASSETS?: { fetch(request: Request): Promise<Response> };
 }
@@ -54,7 +74,26 @@ export interface WorkerEnv {
 type ExecutionContext = Parameters<Hono<AppEnv>['fetch']>[2];
 
 const SECRET_NAMES = ['DATABASE_URL', 'UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN'] as const;
-const VAR_NAMES = ['URL_PREFIX', 'NATURAL_TIME', 'TASKS_COLUMNS', 'AUTO_REFRESH', 'PURGE_OFFLINE_WORKERS', 'READ_ONLY', 'INSPECT_TIMEOUT', 'LOG_LEVEL'] as const;
+const VAR_NAMES = ['URL_PREFIX', 'NATURAL_TIME', 'TASKS_COLUMNS', 'AUTO_REFRESH', 'PURGE_OFFLINE_WORKERS', 'TASK_RUNTIME_METRIC_BUCKETS', 'READ_ONLY', 'INSPECT_TIMEOUT', 'LOG_LEVEL'] as const;
+/** Bindings read as the options of the same name (BASIC_AUTH is --basic-auth, ...). */
+const AUTH_NAMES = [
+  'BASIC_AUTH',
+  'AUTH',
+  'AUTH_PROVIDER',
+  'OAUTH2_KEY',
+  'OAUTH2_SECRET',
+  'OAUTH2_REDIRECT_URI',
+  'OAUTH2_OKTA_BASE_URL',
+  'GITHUB_OAUTH_DOMAIN',
+  'GITLAB_OAUTH_DOMAIN',
+  'GITLAB_AUTH_ALLOWED_GROUPS',
+  'GITLAB_MIN_ACCESS_LEVEL',
+  'COOKIE_SECRET',
+  'SESSION_TTL',
+  'UNAUTHENTICATED_API',
+  'METRICS_OPEN',
+  'METRICS_TOKEN',
+] as const;
 
 export interface WorkerConfig {
   databaseUrl: string;
@@ -62,10 +101,13 @@ export interface WorkerConfig {
   redisToken: string;
   ui: UiOptions;
   purgeOfflineWorkers: number;
+  /** Bounds of the runtime histograms on /metrics. */
+  runtimeBuckets: number[];
   readOnly: boolean;
   /** Seconds. */
   inspectTimeout: number;
   logLevel: LogLevel;
+  auth: AuthSettings;
 }
 
 export class ConfigError extends Error {
@@ -133,6 +175,8 @@ export function readConfig(env: WorkerEnv): WorkerConfig {
   const naturalTime = option('naturalTime', 'natural-time', 'NATURAL_TIME', env.NATURAL_TIME, problems) ?? false;
   const autoRefresh = option('autoRefresh', 'auto-refresh', 'AUTO_REFRESH', env.AUTO_REFRESH, problems) ?? 0;
   const purge = option('purgeOfflineWorkers', 'purge-offline-workers', 'PURGE_OFFLINE_WORKERS', env.PURGE_OFFLINE_WORKERS, problems) ?? 0;
+  const runtimeBuckets =
+    option('taskRuntimeMetricBuckets', 'task-runtime-metric-buckets', 'TASK_RUNTIME_METRIC_BUCKETS', env.TASK_RUNTIME_METRIC_BUCKETS, problems) ?? [];
   const readOnly = option('readOnly', 'read-only', 'READ_ONLY', env.READ_ONLY, problems) ?? false;
   const inspectTimeoutMs = option('inspectTimeout', 'inspect-timeout', 'INSPECT_TIMEOUT', env.INSPECT_TIMEOUT, problems) ?? 1000;
   const logLevel = option('logLevel', 'log-level', 'LOG_LEVEL', env.LOG_LEVEL, problems) ?? 'info';
@@ -143,13 +187,32 @@ export function readConfig(env: WorkerEnv): WorkerConfig {
     problems.push(errorMessage(error).replace('--tasks-columns', 'TASKS_COLUMNS'));
   }
 
-  if (problems.length > 0) throw new ConfigError(problems);
+  let auth: AuthSettings | undefined;
+  try {
+    const authEnv: Record<string, string> = {};
+    for (const name of AUTH_NAMES) {
+      const value = text(env[name]);
+      if (value !== undefined) authEnv[`STALK_${name}`] = value;
+    }
+    auth = authSettings(parseOptions([], authEnv));
+    // Every isolate must verify every other's sessions: the key cannot be random here.
+    if (auth.ephemeralKey && authConfigured(auth)) {
+      problems.push('COOKIE_SECRET is missing (32+ random characters; `wrangler secret put COOKIE_SECRET`): sessions must verify in every isolate');
+    }
+  } catch (error) {
+    // Option messages name flags; here the bindings have the same names in capitals.
+    problems.push(errorMessage(error).replace(/--([a-z0-9-]+)/g, (_, flag: string) => flag.replace(/-/g, '_').toUpperCase()));
+  }
+
+  if (problems.length > 0 || !auth) throw new ConfigError(problems);
   return {
+    auth,
     databaseUrl,
     redisUrl,
     redisToken,
     ui: { prefix: normalizePrefix(urlPrefix), naturalTime, tasksColumns, refreshSeconds: autoRefresh },
     purgeOfflineWorkers: purge,
+    runtimeBuckets,
     readOnly,
     inspectTimeout: inspectTimeoutMs / 1000,
     logLevel,
@@ -210,7 +273,9 @@ export function createServices(config: WorkerConfig): Services {
     readOnly: config.readOnly,
     inspectTimeout: config.inspectTimeout,
     ui: config.ui,
+    auth: config.auth,
     purgeOfflineWorkers: config.purgeOfflineWorkers,
+    metrics: { runtimeBuckets: config.runtimeBuckets },
     // No collector in this process: its status row in the database says how it is.
     health: () => checkHealth(db, Date.now() / 1000),
     now: () => Date.now() / 1000,
@@ -242,7 +307,7 @@ type Built = { ok: true; app: Hono<AppEnv> } | { ok: false; error: ConfigError }
 let built: { fingerprint: string; value: Built } | undefined;
 
 function fingerprint(env: WorkerEnv): string {
-  return JSON.stringify([...SECRET_NAMES, ...VAR_NAMES].map((name) => env[name] ?? null));
+  return JSON.stringify([...SECRET_NAMES, ...VAR_NAMES, ...AUTH_NAMES].map((name) => env[name] ?? null));
 }
 
 export function buildWorkerApp(env: WorkerEnv): Built {
@@ -269,8 +334,6 @@ export function buildWorkerApp(env: WorkerEnv): Built {
   return value;
 }
 
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
-
 export function configErrorResponse(request: Request, error: ConfigError): Response {
   const headers = { 'Cache-Control': 'no-store' };
   const path = new URL(request.url).pathname;
@@ -278,10 +341,7 @@ export function configErrorResponse(request: Request, error: ConfigError): Respo
     return Response.json({ error: error.message, problems: error.problems }, { status: 500, headers });
   }
   if (path.endsWith('/healthcheck')) return new Response(`${error.message}\n`, { status: 500, headers });
-  const items = error.problems.map((p) => `<li><code>${escapeHtml(p)}</code></li>`).join('');
-  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Stalk is not configured</title></head>
-<body><h1>Stalk is not configured</h1><p>The Worker's bindings need fixing:</p><ul>${items}</ul>
-<p>Secrets are set with <code>wrangler secret put NAME</code>; vars live in <code>wrangler.toml</code>.</p></body></html>`;
+  const html = `<!doctype html>${String(ConfigErrorPage({ problems: error.problems }))}`;
   return new Response(html, { status: 500, headers: { ...headers, 'Content-Type': 'text/html; charset=utf-8' } });
 }
 

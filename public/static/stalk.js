@@ -23,20 +23,26 @@
       el.textContent = el.dataset.natural ? relative((Date.now() - d.getTime()) / 1000) : local(d);
     });
   }
+  // Tab boxes are replaced by htmx swaps (the worker page's inspect
+  // refresh), so every call looks them up afresh.
   function tabs() {
+    var id = location.hash.replace('#', '') || 'tab-overview';
     document.querySelectorAll('.tabs').forEach(function (box) {
       box.classList.add('js');
-      var show = function () {
-        var id = location.hash.replace('#', '') || 'tab-overview';
-        if (!box.querySelector('#' + CSS.escape(id))) id = 'tab-overview';
-        box.querySelectorAll('.tab-panel').forEach(function (p) { p.classList.toggle('current', p.id === id); });
-        box.querySelectorAll('.tab-bar a').forEach(function (a) { a.classList.toggle('current', a.getAttribute('href') === '#' + id); });
-      };
-      window.addEventListener('hashchange', show);
-      show();
+      var current = box.querySelector('#' + CSS.escape(id)) ? id : 'tab-overview';
+      box.querySelectorAll('.tab-panel').forEach(function (p) { p.classList.toggle('current', p.id === current); });
+      box.querySelectorAll('.tab-bar a').forEach(function (a) { a.classList.toggle('current', a.getAttribute('href') === '#' + current); });
     });
   }
+  window.addEventListener('hashchange', tabs);
+  // Live panels poll (hx-trigger="every Ns"); a hidden tab skips its polls.
+  document.addEventListener('htmx:beforeRequest', function (e) {
+    var trigger = e.detail && e.detail.elt && e.detail.elt.getAttribute('hx-trigger');
+    if (document.visibilityState !== 'visible' && trigger && /^every /.test(trigger)) e.preventDefault();
+  });
   document.addEventListener('DOMContentLoaded', function () { times(document); tabs(); });
   document.addEventListener('htmx:afterSwap', function (e) { times(e.target); });
+  // After settling: htmx puts back the new element's own class then, dropping 'js'.
+  document.addEventListener('htmx:afterSettle', tabs);
   setInterval(function () { document.querySelectorAll('time[data-natural]').forEach(function (el) { times(el.parentNode); }); }, 15000);
 })();

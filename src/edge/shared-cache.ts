@@ -69,6 +69,10 @@ export function sharedPageCache(options: SharedPageCacheOptions = {}): Middlewar
   const cacheOf = options.cache ?? defaultEdgeCache;
   return async (c, next) => {
     const cache = c.req.method === 'GET' ? cacheOf() : undefined;
+    // A full page for a signed-in viewer carries their name and CSRF token:
+    // never share it. Fragments (HX-Request) carry neither.
+    const viewer = (c.get('services') as { ui?: { user?: string } } | undefined)?.ui?.user;
+    if (viewer && !c.req.header('HX-Request')) return next();
     // Requests that carry their own cache directives (a hard reload) still get a fresh page.
     if (!cache || /\bno-cache\b/i.test(c.req.header('Cache-Control') ?? '')) return next();
     const key = sharedCacheKey(c.req.raw);

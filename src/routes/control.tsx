@@ -180,6 +180,15 @@ export const controlPageRoutes = new Hono<AppEnv>()
   });
 
 export const controlApiRoutes = new Hono<AppEnv>()
+  .use(async (c, next) => {
+    await next();
+    // htmx 2 does not swap error responses: a form the API refused (bad
+    // input) shows the reason inline, as a command's own failure does.
+    const error = c.error;
+    if (c.req.method === 'POST' && c.req.header('HX-Request') && error instanceof AppError && error.code === 'BAD_REQUEST') {
+      c.res = await c.html(<output class="outcome bad">{error.message}</output>);
+    }
+  })
   .post(
     '/worker/shutdown/:name{.+}',
     workerAction('shutdown', () => ({}), () => 'Shutting down!', (w, _p, reason) => `Failed to shut down '${w}': ${reason}`),

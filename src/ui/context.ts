@@ -33,6 +33,10 @@ export interface UiOptions {
   tasksColumns: TaskColumnName[];
   /** Seconds between live refreshes of the dashboard panels (0: off). */
   refreshSeconds: number;
+  /** Who is signed in (set per request when auth is on). */
+  user?: string | undefined;
+  /** The session's CSRF token, sent back by htmx and forms (set per request). */
+  csrf?: string | undefined;
 }
 
 export const DEFAULT_UI: UiOptions = { prefix: '', naturalTime: false, tasksColumns: DEFAULT_TASK_COLUMNS, refreshSeconds: 3 };

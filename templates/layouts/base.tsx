@@ -20,11 +20,12 @@ export function Layout({ ui, title, section, children }: { ui: UiOptions; title:
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{`${title} · Stalk`}</title>
+        <meta name="htmx-config" content='{"includeIndicatorStyles": false, "allowEval": false}' />
         <link rel="stylesheet" href={href(ui, '/static/stalk.css')} />
         <script src={href(ui, '/static/htmx-2.0.11.min.js')} defer></script>
         <script src={href(ui, '/static/stalk.js')} defer></script>
       </head>
-      <body>
+      <body hx-headers={ui.csrf ? JSON.stringify({ 'X-CSRF-Token': ui.csrf }) : undefined}>
         <a class="skip" href="#main">
           Skip to content
         </a>
@@ -39,6 +40,12 @@ export function Layout({ ui, title, section, children }: { ui: UiOptions; title:
               </a>
             ))}
           </nav>
+          {ui.user ? (
+            <form class="signout" method="post" action={href(ui, '/logout')}>
+              {ui.csrf ? <input type="hidden" name="_csrf" value={ui.csrf} /> : null}
+              <span class="muted">{ui.user}</span> <button type="submit">Sign out</button>
+            </form>
+          ) : null}
         </header>
         <main id="main">{children}</main>
       </body>

@@ -7,7 +7,7 @@ function Cell({ value }: { value: number | null }) {
 }
 
 export function BrokerPanel({ queues, ui }: { queues: QueueView[]; ui: UiOptions }) {
-  const poll = ui.refreshSeconds > 0 ? `every ${ui.refreshSeconds}s [document.visibilityState === 'visible']` : undefined;
+  const poll = ui.refreshSeconds > 0 ? `every ${ui.refreshSeconds}s` : undefined;
   return (
     <section id="broker-panel" hx-get={href(ui, '/broker')} hx-trigger={poll} hx-swap="outerHTML">
       {queues.length === 0 ? (

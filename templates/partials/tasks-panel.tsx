@@ -99,7 +99,7 @@ function SortHeader({ column, view, ui }: { column: TaskColumnName; view: TasksV
 
 export function TasksPanel({ view, ui }: { view: TasksView; ui: UiOptions }) {
   const here = link(ui, view.query, { offset: view.offset > 0 ? String(view.offset) : null });
-  const poll = ui.refreshSeconds > 0 ? `every ${ui.refreshSeconds}s [document.visibilityState === 'visible']` : undefined;
+  const poll = ui.refreshSeconds > 0 ? `every ${ui.refreshSeconds}s` : undefined;
   const first = view.tasks.length === 0 ? 0 : view.offset + 1;
   const last = view.offset + view.tasks.length;
   const prev = view.offset > 0 ? link(ui, view.query, { offset: String(Math.max(0, view.offset - view.limit)) }) : null;

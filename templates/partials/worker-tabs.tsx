@@ -224,6 +224,12 @@ function Tasks({ inspect, ui }: { inspect: WorkerInspect; ui: UiOptions }) {
   );
 }
 
+/** Splits Celery's `registered` entry ("name [rate_limit=10/s time_limit=(1, 2)]") into name and limits. */
+export function registeredTask(entry: string): { name: string; limits: string } {
+  const match = /^(\S+) \[(.*)\]$/.exec(entry);
+  return match ? { name: match[1]!, limits: match[2]! } : { name: entry, limits: '' };
+}
+
 function Limits({ registered, worker, ui, readOnly }: { registered: string[]; worker: string; ui: UiOptions; readOnly: boolean }) {
   if (registered.length === 0) return <p class="muted">No registered tasks reported.</p>;
   return (
@@ -236,9 +242,12 @@ function Limits({ registered, worker, ui, readOnly }: { registered: string[]; wo
         </tr>
       </thead>
       <tbody>
-        {registered.map((name) => (
+        {registered.map((entry) => {
+          // `registered` answers "name [rate_limit=10/s]" once a task has limits.
+          const { name, limits } = registeredTask(entry);
+          return (
           <tr data-task-name={name}>
-            <td>{name}</td>
+            <td>{name}{limits ? <span class="muted"> {limits}</span> : null}</td>
             {readOnly ? null : (
               <td>
                 <Action ui={ui} path={`/api/task/rate-limit/${encodeURIComponent(name)}`} label="Apply">
@@ -257,7 +266,8 @@ function Limits({ registered, worker, ui, readOnly }: { registered: string[]; wo
               </td>
             )}
           </tr>
-        ))}
+          );
+        })}
       </tbody>
     </table></div>
   );

@@ -41,7 +41,7 @@ function Load({ worker }: { worker: WorkerSummary }) {
 
 export function WorkersPanel({ workers, ui, generatedAt }: { workers: WorkerSummary[]; ui: UiOptions; generatedAt: number }) {
   const totals = workerTotals(workers);
-  const poll = ui.refreshSeconds > 0 ? `every ${ui.refreshSeconds}s [document.visibilityState === 'visible']` : undefined;
+  const poll = ui.refreshSeconds > 0 ? `every ${ui.refreshSeconds}s` : undefined;
   return (
     <section id="workers-panel" hx-get={href(ui, '/workers')} hx-trigger={poll} hx-swap="outerHTML" aria-live="polite">
       <div class="cards">

@@ -10,6 +10,7 @@ import type { WorkerState } from '../../worker-collector/fold/worker';
 import { pruneOnce } from '../../worker-collector/store/retention';
 import { buildFlushPayload } from '../../worker-collector/store/payload';
 import { StoreWriter } from '../../worker-collector/store/writer';
+import { BulkWrite, newerAssignments } from '../../worker-collector/store/upsert';
 import { taskTimeline } from '../../src/queries/tasks';
 import { createLogger } from '../../src/shared/log';
 import { retryingTask, seededRandom, shuffled, succeedingTask, workerEvent, revoked, received, started, failed } from '../fixtures/events';
@@ -98,8 +99,12 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
       ['w1@host', 'task-started', 1, 'celery'],
       ['w1@host', 'task-succeeded', 1, 'celery'],
     ]);
-    const bucket = await database.db.selectFrom('histogram_buckets').selectAll().where('task_name', '=', 'tasks.timeline').execute();
-    expect(bucket.map((b) => [b.metric, b.le, Number(b.count)])).toEqual([['runtime', '0.01', 1]]);
+    const buckets = await database.db.selectFrom('histogram_buckets').selectAll().where('task_name', '=', 'tasks.timeline').orderBy('metric').execute();
+    // Runtime 0.01 s lands in the 0.01 bucket; sent at 5000, started at 5000.02: 0.02 s queue wait, in the 0.025 bucket.
+    expect(buckets.map((b) => [b.metric, b.le, Number(b.count)])).toEqual([
+      ['queue_wait', '0.025', 1],
+      ['runtime', '0.01', 1],
+    ]);
   });
 
   it('names events of tasks whose first events were written in an earlier flush', async () => {
@@ -110,7 +115,8 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
     const later = payloadOf(batchOf([st!, done!]));
     expect(later.unresolved).toHaveLength(1);
     const result = await writer.write(later);
-    expect(result.resolved).toEqual([['late-name', { name: 'tasks.named.early', queue: 'celery' }]]);
+    // The name, queue and sent time come from the database; this task had no eta.
+    expect(result.resolved).toEqual([['late-name', { name: 'tasks.named.early', queue: 'celery', sent: 6000, eta: null }]]);
     const counted = await database.db
       .selectFrom('event_counters')
       .select(['type'])
@@ -145,6 +151,21 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
     expect(tasks).toHaveLength(20);
     const timelines = await database.db.selectFrom('task_events').select('task_id').where('task_id', 'like', 'iso-%').execute();
     expect(timelines).toHaveLength(20);
+  });
+
+  it('keeps the newer inspect reply when a slower, older one is written after it', async () => {
+    const write = new BulkWrite(database.db, database.dialect, 'worker_inspect', ['hostname', 'replies', 'inspected_at'], {
+      columns: ['hostname'],
+      assignments: newerAssignments('inspected_at', ['replies', 'inspected_at']),
+    });
+    const stored = () => database.db.selectFrom('worker_inspect').select(['replies', 'inspected_at']).where('hostname', '=', 'slow@host').executeTakeFirstOrThrow();
+    await write.run(database.db, [['slow@host', 'first', 100]]);
+    await write.run(database.db, [['slow@host', 'newer', 200]]);
+    expect(await stored()).toEqual({ replies: 'newer', inspected_at: 200 });
+    await write.run(database.db, [['slow@host', 'older', 150]]);
+    expect(await stored()).toEqual({ replies: 'newer', inspected_at: 200 });
+    await write.run(database.db, [['slow@host', 'same time', 200]]);
+    expect(await stored()).toEqual({ replies: 'same time', inspected_at: 200 });
   });
 
   it('prunes by count and by age, taking the task events along', async () => {

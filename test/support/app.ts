@@ -1,6 +1,7 @@
 // An app over a real database filled through the real store, for route tests.
 
 import { createApp } from '../../src/app';
+import { type AuthInput, authSettings } from '../../src/auth/config';
 import { type ControlClient, type HealthReport, NO_HOT_STATE, type Services } from '../../src/services';
 import { DEFAULT_UI, type UiOptions } from '../../src/ui/context';
 import type { TaskEvent } from '../../src/shared/celery-events';
@@ -10,6 +11,26 @@ import type { WorkerState } from '../../worker-collector/fold/worker';
 import type { OpenDatabase } from '../../worker-collector/store/db';
 import { buildFlushPayload } from '../../worker-collector/store/payload';
 import { StoreWriter } from '../../worker-collector/store/writer';
+
+export const NO_AUTH_INPUT: AuthInput = {
+  basicAuth: '',
+  auth: '',
+  authProvider: '',
+  oauth2Key: '',
+  oauth2Secret: '',
+  oauth2RedirectUri: '',
+  oauth2OktaBaseUrl: '',
+  githubOauthDomain: 'github.com',
+  gitlabOauthDomain: 'gitlab.com',
+  gitlabAuthAllowedGroups: '',
+  gitlabMinAccessLevel: 20,
+  oauth2GoogleBase: '',
+  cookieSecret: 'test-cookie-secret-test-cookie-secret-0123456789',
+  sessionTtl: 3600,
+  unauthenticatedApi: false,
+  metricsOpen: false,
+  metricsToken: '',
+};
 
 /** Fold and store events exactly as the collector would. */
 export async function store(database: OpenDatabase, events: TaskEvent[] | EventBatch, workers = new Map<string, WorkerState>()) {
@@ -32,6 +53,7 @@ export function testApp(
     purgeOfflineWorkers?: number;
     control?: ControlClient | null;
     readOnly?: boolean;
+    auth?: Partial<AuthInput>;
   } = {},
 ) {
   const services: Services = {
@@ -40,6 +62,8 @@ export function testApp(
     hot: NO_HOT_STATE,
     control: options.control ?? null,
     readOnly: options.readOnly ?? false,
+    // Tests reach the API without credentials unless they configure auth.
+    auth: authSettings({ ...NO_AUTH_INPUT, unauthenticatedApi: true, ...options.auth }),
     inspectTimeout: 1,
     ui: { ...DEFAULT_UI, ...options.ui },
     purgeOfflineWorkers: options.purgeOfflineWorkers ?? 0,

@@ -23,8 +23,16 @@ describe('options', () => {
     [['--colour'], 'unknown option --colour (see --help)'],
     [['--db'], '--db needs a value'],
     [['stray'], "unexpected argument 'stray' (options look like --name value)"],
+    [['--task-runtime-metric-buckets', '1,fast'], "--task-runtime-metric-buckets: 'fast' is not a positive number of seconds (or inf)"],
+    [['--task-runtime-metric-buckets', '3'], '--task-runtime-metric-buckets: 3 is not a stored bucket bound'],
   ])('refuses %j with one clear line', (argv, message) => {
     expect(() => parseOptions(argv, {})).toThrow(message);
+  });
+
+  it("reads the runtime buckets as Flower spells them, defaulting to Flower's", () => {
+    expect(parseOptions([], {}).taskRuntimeMetricBuckets).toEqual([0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]);
+    expect(parseOptions(['--task_runtime_metric_buckets=60,1,inf,10'], {}).taskRuntimeMetricBuckets).toEqual([1, 10, 60]);
+    expect(parseOptions([], { FLOWER_TASK_RUNTIME_METRIC_BUCKETS: '0.5,5' }).taskRuntimeMetricBuckets).toEqual([0.5, 5]);
   });
 
   it('parses durations', () => {

@@ -45,7 +45,7 @@ describe.each(DIALECTS)('pages on %s', (dialect) => {
     expect(full.status).toBe(200);
     expect(full.html).toMatch(/^<html/);
     expect(full.html).toContain('data-worker="w1@host"');
-    expect(full.html).toContain('hx-trigger="every 3s [document.visibilityState === &#39;visible&#39;]"');
+    expect(full.html).toContain('hx-trigger="every 3s"');
     expect(full.headers.get('vary')).toContain('HX-Request');
     const fragment = await page('/workers', { 'HX-Request': 'true' });
     expect(fragment.html).toMatch(/^<section id="workers-panel"/);

@@ -146,7 +146,7 @@ beforeAll(async () => {
   const ids = await runScenario({ broker: BROKER });
 
   const build = await building;
-  const secrets = { DATABASE_URL: proxy.url, UPSTASH_REDIS_REST_URL: upstash.url, UPSTASH_REDIS_REST_TOKEN: upstash.token };
+  const secrets = { DATABASE_URL: proxy.url, UPSTASH_REDIS_REST_URL: upstash.url, UPSTASH_REDIS_REST_TOKEN: upstash.token, UNAUTHENTICATED_API: 'true' };
   const workerd = await startWorkerd(build.script, secrets);
   cleanups.push(() => workerd.dispose());
 
@@ -411,6 +411,7 @@ describe('the Worker with bad bindings', () => {
       UPSTASH_REDIS_REST_URL: 'https://example.upstash.io',
       UPSTASH_REDIS_REST_TOKEN: undefined,
       AUTO_REFRESH: 'soon',
+      TASK_RUNTIME_METRIC_BUCKETS: '1,3',
     });
     try {
       const page = await workerd.fetch('/');
@@ -420,12 +421,13 @@ describe('the Worker with bad bindings', () => {
       expect(page.text).toContain('UPSTASH_REDIS_REST_TOKEN is missing');
       expect(page.text).toContain('DATABASE_URL must start with https:// or http:// or mysql://');
       expect(page.text).toContain('AUTO_REFRESH: &#39;soon&#39; is not a duration');
+      expect(page.text).toContain('TASK_RUNTIME_METRIC_BUCKETS: 3 is not a stored bucket bound');
       expect(page.text).not.toContain('hunter2-secret');
 
       const api = await workerd.fetch('/api/workers');
       expect(api.status).toBe(500);
       const body = JSON.parse(api.text) as { error: string; problems: string[] };
-      expect(body.problems).toHaveLength(3);
+      expect(body.problems).toHaveLength(4);
       expect(body.problems).toContain('UPSTASH_REDIS_REST_TOKEN is missing (set it with `wrangler secret put UPSTASH_REDIS_REST_TOKEN`, or in .dev.vars locally)');
       expect(body.error).not.toContain('hunter2-secret');
 

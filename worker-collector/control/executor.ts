@@ -9,7 +9,7 @@ import { asRecord, type WorkerInspect } from '../../src/shared/inspect';
 import { errorMessage, type Logger } from '../../src/shared/log';
 import type { Database } from '../../src/shared/schema';
 import type { SqlDialect } from '../store/db';
-import { replaceAssignments, BulkWrite } from '../store/upsert';
+import { BulkWrite, newerAssignments, replaceAssignments } from '../store/upsert';
 import type { Mailbox, QueueLength, QueueProbe, Replies, ResultBackend, TaskPublisher } from './types';
 
 export interface BrokerControl {
@@ -68,7 +68,7 @@ export class ControlExecutor {
     this.now = options.now ?? (() => Date.now() / 1000);
     this.inspectRows = new BulkWrite(db, dialect, 'worker_inspect', ['hostname', 'replies', 'inspected_at'], {
       columns: ['hostname'],
-      assignments: replaceAssignments(['replies', 'inspected_at']),
+      assignments: newerAssignments('inspected_at', ['replies', 'inspected_at']),
     });
     const queueColumns = ['name', 'messages', 'ready', 'unacked', 'consumers', 'measured_at'];
     this.queueRows = new BulkWrite(db, dialect, 'queues', queueColumns, {

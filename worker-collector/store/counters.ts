@@ -1,10 +1,24 @@
 // Event counters and histogram observations, summed in memory per flush and
-// added to the stored rows by the upsert.
+// added to the stored rows by the upsert. Two histograms are observed:
+// 'runtime' (task-succeeded's runtime) and 'queue_wait' (celery-exporter's
+// celery_task_queue_wait_time: task-started's time minus the later of the
+// task's sent time and its eta, clamped at 0, so countdowns and retry
+// back-offs are not counted as waiting).
 
 import { bucketFor } from '../../src/shared/histograms';
 import { type EventCountersTable, type HistogramBucketsTable, type HistogramTotalsTable, KEY } from '../../src/shared/schema';
 import { exceptionClass } from '../fold/task';
 import type { TimelineEntry } from '../fold/task';
+
+/** What a task's events are counted under, and the times its queue wait is measured from. */
+export interface TaskRef {
+  name: string | null;
+  queue: string | null;
+  /** Latest task-sent time (null without task_send_sent_event). */
+  sent: number | null;
+  /** ISO 8601 eta of the latest delivery, or null. */
+  eta: string | null;
+}
 
 function cut(text: string, max: number): string {
   return text.length > max ? text.slice(0, max) : text;
@@ -21,7 +35,8 @@ export class MetricTally {
   private readonly buckets = new Map<string, HistogramBucketsTable>();
   private readonly totals = new Map<string, HistogramTotalsTable>();
 
-  constructor(private readonly runtimeBounds: number[]) {}
+  /** `bounds`: the stored bucket bounds (STORED_BUCKETS unless a test says otherwise). */
+  constructor(private readonly bounds: number[]) {}
 
   count(hostname: string, taskName: string, queue: string, type: string, exception: string, n = 1): void {
     const row = {
@@ -51,13 +66,34 @@ export class MetricTally {
     } else this.totals.set(series, { ...labels, sum: value, count: 1 });
   }
 
-  /** Count one task event of a task with this name and queue ('' when unknown). */
-  taskEvent(entry: TimelineEntry, name: string, queue: string): void {
-    const exception = entry.type === 'task-failed' ? exceptionClass(entry.data?.exception) : '';
-    this.count(entry.hostname, name, queue, entry.type, exception);
-    const runtime = entry.data?.runtime;
-    if (entry.type === 'task-succeeded' && typeof runtime === 'number') {
-      this.observe('runtime', entry.hostname, name, queue, runtime, this.runtimeBounds);
+  /**
+   * Count one task's events of this flush, in arrival order. `ref` is what
+   * was known of the task before them (cache or database); sent times and
+   * etas carried by the events themselves update it as they go, so a task
+   * whose whole retry cycle lands in one flush is measured per delivery.
+   */
+  taskEvents(events: TimelineEntry[], ref: TaskRef): void {
+    const name = ref.name ?? '';
+    const queue = ref.queue ?? '';
+    let sent = ref.sent;
+    let eta = ref.eta;
+    for (const entry of events) {
+      const exception = entry.type === 'task-failed' ? exceptionClass(entry.data?.exception) : '';
+      this.count(entry.hostname, name, queue, entry.type, exception);
+      if (entry.type === 'task-sent') {
+        sent = sent === null ? entry.timestamp : Math.max(sent, entry.timestamp);
+        eta = entry.data?.eta ?? null;
+      } else if (entry.type === 'task-received') {
+        eta = entry.data?.eta ?? null;
+      } else if (entry.type === 'task-started' && sent !== null) {
+        const etaAt = etaSeconds(eta);
+        const baseline = etaAt === null ? sent : Math.max(sent, etaAt);
+        this.observe('queue_wait', entry.hostname, name, queue, Math.max(0, entry.timestamp - baseline), this.bounds);
+      }
+      const runtime = entry.data?.runtime;
+      if (entry.type === 'task-succeeded' && typeof runtime === 'number') {
+        this.observe('runtime', entry.hostname, name, queue, runtime, this.bounds);
+      }
     }
   }
 
@@ -68,4 +104,16 @@ export class MetricTally {
       histogramTotals: [...this.totals.values()],
     };
   }
+}
+
+/**
+ * An eta as Celery sends it (`2026-11-24T10:00:00.123456+00:00`) in seconds
+ * since the epoch; one without a zone is taken as UTC (Celery's enable_utc
+ * default). Null when absent or unreadable.
+ */
+export function etaSeconds(eta: string | null | undefined): number | null {
+  if (!eta) return null;
+  const text = /(?:Z|[+-]\d{2}:?\d{2})$/i.test(eta.trim()) ? eta.trim() : `${eta.trim()}Z`;
+  const ms = Date.parse(text);
+  return Number.isFinite(ms) ? ms / 1000 : null;
 }

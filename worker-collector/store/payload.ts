@@ -1,8 +1,10 @@
 // From a folded batch to what one flush writes: task rows as arrays in
 // TASK_COLUMNS order (the bulk statements' parameter order), timelines as JSON
-// text. Counters are summed here for every event whose task name is known
-// (from the batch or the caller's cache); the rest go to the store, which
-// looks the names up in the database.
+// text. Counters and histograms are summed here for every event whose task
+// name is known (from the batch or the caller's cache); the rest go to the
+// store, which looks the names up in the database. The cache also carries
+// each task's sent time and eta, so a task-started in a later flush than
+// its task-sent still measures the queue wait.
 
 import { STORED_BUCKETS } from '../../src/shared/histograms';
 import type { CollectorStatusTable, WorkerRow } from '../../src/shared/schema';
@@ -10,12 +12,9 @@ import type { EventBatch } from '../fold/batch';
 import { TASK_COLUMNS } from '../fold/merge';
 import type { TimelineEntry } from '../fold/task';
 import { type WorkerState, workerToRow } from '../fold/worker';
-import { type MetricDeltas, MetricTally } from './counters';
+import { type MetricDeltas, MetricTally, type TaskRef } from './counters';
 
-export interface TaskRef {
-  name: string | null;
-  queue: string | null;
-}
+export type { TaskRef } from './counters';
 
 export interface UnresolvedTask {
   uuid: string;
@@ -31,6 +30,7 @@ export interface FlushPayload extends MetricDeltas {
   unresolved: UnresolvedTask[];
   workers: WorkerRow[];
   status: CollectorStatusTable | null;
+  /** Stored bucket bounds of both histograms (runtime and queue wait). */
   runtimeBounds: number[];
 }
 
@@ -52,13 +52,25 @@ export function buildFlushPayload(
     tasks.push(TASK_COLUMNS.map((column) => row[column] ?? null));
     timelines.push([uuid, JSON.stringify(pending.events)]);
     const known = knownRef(uuid);
-    const ref = { name: pending.row.name ?? known?.name ?? null, queue: pending.row.queue ?? known?.queue ?? null };
-    if (ref.name === null && known === undefined) {
+    const facts = pending.row;
+    const name = facts.name ?? known?.name ?? null;
+    const queue = facts.queue ?? known?.queue ?? null;
+    if (name === null && known === undefined) {
       unresolved.push({ uuid, events: pending.events });
       continue;
     }
-    learned.push([uuid, ref]);
-    for (const entry of pending.events) tally.taskEvent(entry, ref.name ?? '', ref.queue ?? '');
+    // Sent time and eta as they were before this flush: the events update them in order.
+    tally.taskEvents(pending.events, { name, queue, sent: known?.sent ?? null, eta: known?.eta ?? null });
+    const sent = facts.sent ?? null;
+    learned.push([
+      uuid,
+      {
+        name,
+        queue,
+        sent: sent === null ? (known?.sent ?? null) : Math.max(sent, known?.sent ?? sent),
+        eta: facts.eta ?? known?.eta ?? null,
+      },
+    ]);
   }
   for (const [key, n] of batch.otherEventCounts) {
     const [hostname = '', type = ''] = key.split('\0');

@@ -125,6 +125,19 @@ export function addAssignments(columns: string[]): Assignments {
   return ({ incoming, stored }) => Object.fromEntries(columns.map((c) => [c, sql`${stored(c)} + ${incoming(c)}`]));
 }
 
+/**
+ * The incoming row replaces the stored one only when it is at least as new by
+ * `timeColumn` (a slow broadcast must not overwrite a newer answer). The time
+ * column is assigned last: MySQL reads earlier assignments' results.
+ */
+export function newerAssignments(timeColumn: string, columns: string[]): Assignments {
+  return ({ incoming, stored }) => {
+    const newer = sql`${incoming(timeColumn)} >= ${stored(timeColumn)}`;
+    const pick = (c: string) => sql`case when ${newer} then ${incoming(c)} else ${stored(c)} end`;
+    return Object.fromEntries([...columns.filter((c) => c !== timeColumn), timeColumn].map((c) => [c, pick(c)]));
+  };
+}
+
 /** The incoming row replaces the stored one (rows the collector owns, like workers). */
 export function replaceAssignments(columns: string[]): Assignments {
   return ({ incoming }) => Object.fromEntries(columns.map((c) => [c, incoming(c)]));

@@ -101,7 +101,11 @@ export class StoreWriter {
     this.bulk = statements(database);
   }
 
-  /** Count the events of tasks named only in the database (their naming events came in earlier flushes). */
+  /**
+   * Count the events of tasks named only in the database (their naming
+   * events came in earlier flushes); the sent time and eta stored with the
+   * name measure the queue wait of a task-started among them.
+   */
   private async resolve(payload: FlushPayload): Promise<{ payload: FlushPayload; resolved: [string, TaskRef][] }> {
     if (payload.unresolved.length === 0) return { payload, resolved: [] };
     const refs = new Map<string, TaskRef>();
@@ -109,15 +113,16 @@ export class StoreWriter {
     for (let i = 0; i < ids.length; i += REF_LOOKUP_CHUNK) {
       const rows = await this.database.db
         .selectFrom('tasks')
-        .select(['uuid', 'name', 'queue'])
+        .select(['uuid', 'name', 'queue', 'sent', 'eta'])
         .where('uuid', 'in', ids.slice(i, i + REF_LOOKUP_CHUNK))
         .execute();
-      for (const row of rows) refs.set(row.uuid, { name: row.name, queue: row.queue });
+      for (const row of rows) {
+        refs.set(row.uuid, { name: row.name, queue: row.queue, sent: row.sent === null ? null : Number(row.sent), eta: row.eta });
+      }
     }
     const tally = new MetricTally(payload.runtimeBounds);
     for (const task of payload.unresolved) {
-      const ref = refs.get(task.uuid);
-      for (const entry of task.events) tally.taskEvent(entry, ref?.name ?? '', ref?.queue ?? '');
+      tally.taskEvents(task.events, refs.get(task.uuid) ?? { name: null, queue: null, sent: null, eta: null });
     }
     const extra = tally.deltas();
     return {

@@ -1,0 +1,46 @@
+// HTTP Basic authentication against `--basic-auth user:pass[,user:pass]`,
+// compared in constant time (the length of the secret aside).
+
+export interface BasicCredential {
+  user: string;
+  password: string;
+}
+
+export function parseBasicAuthOption(value: string): BasicCredential[] {
+  if (value.trim() === '') return [];
+  return value.split(',').map((pair) => {
+    const colon = pair.indexOf(':');
+    if (colon <= 0 || colon === pair.length - 1) throw new Error(`--basic-auth: '${pair.replace(/:.*/, ':****')}' is not user:password`);
+    return { user: pair.slice(0, colon), password: pair.slice(colon + 1) };
+  });
+}
+
+const encoder = new TextEncoder();
+
+/** Equal bytes, in time that depends only on the lengths. */
+export function constantTimeEqual(a: string, b: string): boolean {
+  const x = encoder.encode(a);
+  const y = encoder.encode(b);
+  let diff = x.length ^ y.length;
+  for (let i = 0; i < x.length; i++) diff |= x[i]! ^ (y[i % Math.max(1, y.length)] ?? 0);
+  return diff === 0;
+}
+
+/** The user an `Authorization: Basic ...` header proves, or null. */
+export function checkBasicAuth(header: string | undefined, credentials: BasicCredential[]): string | null {
+  if (!header || credentials.length === 0) return null;
+  const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (!match) return null;
+  let decoded: string;
+  try {
+    decoded = new TextDecoder('utf-8', { fatal: true }).decode(Uint8Array.from(atob(match[1]!), (c) => c.charCodeAt(0)));
+  } catch {
+    return null;
+  }
+  let user: string | null = null;
+  // Compare against every credential, so timing does not tell which user exists.
+  for (const credential of credentials) {
+    if (constantTimeEqual(decoded, `${credential.user}:${credential.password}`)) user = credential.user;
+  }
+  return user;
+}

@@ -1,0 +1,87 @@
+// Authentication settings, built once at each entry (Node options, Worker
+// bindings) and checked there: a bad setting fails start-up with one line.
+
+import { type BasicCredential, parseBasicAuthOption } from './basic';
+import { type EmailRule, emailRule } from './email';
+import { type ProviderSettings, providerName } from './providers';
+import { randomToken, secretKey } from './tokens';
+
+export interface AuthSettings {
+  basic: BasicCredential[];
+  /** Which OAuth emails may sign in (null without OAuth). */
+  emails: EmailRule | null;
+  provider: ProviderSettings | null;
+  /** Signs sessions, API tokens and OAuth state. */
+  key: Uint8Array;
+  /** True when the key was generated at start (sessions end with the process). */
+  ephemeralKey: boolean;
+  sessionTtlSeconds: number;
+  /** Without any auth configured, serve /api anyway (Flower's FLOWER_UNAUTHENTICATED_API). */
+  unauthenticatedApi: boolean;
+  metricsOpen: boolean;
+  metricsToken: string;
+}
+
+export interface AuthInput {
+  basicAuth: string;
+  auth: string;
+  authProvider: string;
+  oauth2Key: string;
+  oauth2Secret: string;
+  oauth2RedirectUri: string;
+  oauth2OktaBaseUrl: string;
+  githubOauthDomain: string;
+  gitlabOauthDomain: string;
+  gitlabAuthAllowedGroups: string;
+  gitlabMinAccessLevel: number;
+  oauth2GoogleBase: string;
+  cookieSecret: string;
+  sessionTtl: number;
+  unauthenticatedApi: boolean;
+  metricsOpen: boolean;
+  metricsToken: string;
+}
+
+export function authConfigured(settings: AuthSettings): boolean {
+  return settings.basic.length > 0 || settings.provider !== null;
+}
+
+export function authSettings(input: AuthInput): AuthSettings {
+  const basic = parseBasicAuthOption(input.basicAuth);
+  let provider: ProviderSettings | null = null;
+  let emails: EmailRule | null = null;
+  if (input.authProvider) {
+    const name = providerName(input.authProvider);
+    if (!input.auth) throw new Error('--auth-provider needs --auth, the regular expression of emails allowed to sign in');
+    emails = emailRule(input.auth);
+    if (!input.oauth2Key || !input.oauth2Secret) throw new Error('--auth-provider needs --oauth2-key and --oauth2-secret');
+    if (!/^https?:\/\/[^/]+/i.test(input.oauth2RedirectUri)) throw new Error('--oauth2-redirect-uri must be the full URL of /login, e.g. https://stalk.example.com/login');
+    if (name === 'okta' && !input.oauth2OktaBaseUrl) throw new Error('--auth-provider okta needs --oauth2-okta-base-url');
+    provider = {
+      name,
+      clientId: input.oauth2Key,
+      clientSecret: input.oauth2Secret,
+      redirectUri: input.oauth2RedirectUri,
+      githubDomain: input.githubOauthDomain || 'github.com',
+      gitlabDomain: input.gitlabOauthDomain || 'gitlab.com',
+      gitlabGroups: input.gitlabAuthAllowedGroups.split(',').map((g) => g.trim()).filter(Boolean),
+      gitlabMinAccessLevel: input.gitlabMinAccessLevel,
+      oktaBaseUrl: input.oauth2OktaBaseUrl,
+      googleBase: input.oauth2GoogleBase,
+    };
+  } else if (input.auth) {
+    throw new Error('--auth needs --auth-provider (google, github, gitlab or okta)');
+  }
+  const ephemeralKey = input.cookieSecret === '';
+  return {
+    basic,
+    emails,
+    provider,
+    key: secretKey(ephemeralKey ? randomToken(48) : input.cookieSecret),
+    ephemeralKey,
+    sessionTtlSeconds: input.sessionTtl,
+    unauthenticatedApi: input.unauthenticatedApi,
+    metricsOpen: input.metricsOpen,
+    metricsToken: input.metricsToken,
+  };
+}

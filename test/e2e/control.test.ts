@@ -1,0 +1,297 @@
+// The control actions through the pages, in Debian's headless Chromium
+// (playwright-core): the real local entry (src/node.ts) on a fresh SQLite
+// database and a real Celery worker on the shared Redis, consuming a queue of
+// this file's own (other files run at the same time on the same broker).
+// The worker page's tabs fill from inspect replies, its forms grow the pool,
+// add and cancel a consumer and set a rate limit; the task page terminates a
+// running task; the tasks page sends one; the audit page lists all of it.
+
+import { randomBytes } from 'node:crypto';
+import Sqlite from 'better-sqlite3';
+import { type Browser, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type CeleryWorker, DEFAULT_RESULT_BACKEND, REDIS_BROKER, startWorker, uniqueWorkerName } from '../support/celery';
+import { createTestDatabase, type TestDatabase } from '../support/databases';
+import { printLogsOnFailure, stopAllProcesses, waitFor } from '../support/processes';
+import { type Stalk, startStalk } from '../support/stalk';
+import { afterStartupInspect, deleteQueues, deleteResults, inspectWorker, poolProcesses, post, waitForTaskState, waitUntilAnswering } from '../integration/control-support';
+import { launchChromium, screenshot } from './browser';
+import { type ControlPage, openControlPage } from './control-browser';
+
+const UI_WAIT = { timeout: 10_000, interval: 200 };
+const INSPECT_TIMEOUT_MS = 2_000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The value of one row of a key/value table in a tab panel (its text), or null. */
+async function tabValue(page: Page, tab: string, key: string): Promise<string | null> {
+  return page.evaluate(
+    ([tabId, name]) => {
+      const rows = [...document.querySelectorAll(`#${tabId} table.kv tr`)];
+      const row = rows.find((tr) => (tr.querySelector('th')?.textContent ?? '').trim() === name);
+      return row ? (row.querySelector('td')?.textContent ?? '').trim() : null;
+    },
+    [`tab-${tab}`, key] as const,
+  );
+}
+
+async function processesShown(page: Page): Promise<number | null> {
+  const text = await tabValue(page, 'pool', 'processes');
+  if (text === null) return null;
+  const list = JSON.parse(text) as unknown;
+  return Array.isArray(list) ? list.length : null;
+}
+
+/** What an action form answered (its <output>), once it has answered. */
+async function outcomeOf(page: Page, form: string): Promise<{ ok: boolean; text: string }> {
+  const output = page.locator(`${form} output.outcome`);
+  await output.waitFor({ timeout: 15_000 });
+  return { ok: (await output.getAttribute('class'))?.includes('ok') ?? false, text: (await output.innerText()).trim() };
+}
+
+describe('control actions in headless Chromium (Redis broker)', () => {
+  const run = `${process.pid}-${randomBytes(3).toString('hex')}`;
+  const queue = `stalk-e2e-control-${run}`;
+  const extraQueue = `stalk-e2e-control-extra-${run}`;
+  const hostname = uniqueWorkerName('e2e-control');
+  let database: TestDatabase | undefined;
+  let stalk: Stalk | undefined;
+  let browser: Browser | undefined;
+  let worker: CeleryWorker | undefined;
+  const taskIds: string[] = [];
+  const opened: ControlPage[] = [];
+
+  printLogsOnFailure();
+
+  beforeAll(async () => {
+    database = await createTestDatabase('sqlite');
+    let stalkReadyAt = Date.now();
+    [stalk, browser, worker] = await Promise.all([
+      startStalk({
+        broker: REDIS_BROKER,
+        db: database.url,
+        extraArgs: ['--result-backend', DEFAULT_RESULT_BACKEND, '--inspect-timeout', String(INSPECT_TIMEOUT_MS)],
+      }).then((started) => {
+        stalkReadyAt = Date.now();
+        return started;
+      }),
+      launchChromium(),
+      startWorker({ broker: REDIS_BROKER, queue, hostname }),
+    ]);
+    await afterStartupInspect(stalkReadyAt, INSPECT_TIMEOUT_MS);
+  }, 60_000);
+
+  afterEach(async () => {
+    const pages = opened.splice(0);
+    const errors = pages.flatMap((p) => p.pageErrors);
+    await Promise.all(pages.map((p) => p.close().catch(() => undefined)));
+    expect(errors).toEqual([]);
+  });
+
+  afterAll(async () => {
+    await browser?.close().catch(() => undefined);
+    await stopAllProcesses();
+    await deleteQueues(REDIS_BROKER, [queue, extraQueue]).catch((error: unknown) => console.warn(`queue cleanup: ${String(error)}`));
+    await deleteResults(DEFAULT_RESULT_BACKEND, taskIds).catch((error: unknown) => console.warn(`result cleanup: ${String(error)}`));
+    await database?.drop();
+  });
+
+  function setup(): { stalk: Stalk; browser: Browser; worker: CeleryWorker; database: TestDatabase } {
+    if (!stalk || !browser || !worker || !database) throw new Error('Stalk, Chromium or the worker did not start (see beforeAll)');
+    return { stalk, browser, worker, database };
+  }
+  async function open(): Promise<ControlPage> {
+    const { stalk, browser } = setup();
+    const page = await openControlPage(browser, stalk.baseUrl);
+    opened.push(page);
+    return page;
+  }
+  const workerPath = () => `/worker/${encodeURIComponent(hostname)}`;
+  const workerPage = async (): Promise<ControlPage> => {
+    const control = await open();
+    await control.page.goto(workerPath());
+    await control.page.locator('#worker-tabs').waitFor();
+    return control;
+  };
+  /** Click the tabs' Refresh and wait for the swap (the button is replaced with the tabs). */
+  async function refresh(page: Page): Promise<void> {
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && decodeURIComponent(new URL(r.url()).pathname) === `/worker/${hostname}/inspect`),
+      page.locator('#inspect-refresh').click(),
+    ]);
+    expect(response.status()).toBe(200);
+    await page.waitForFunction(() => !document.querySelector('#worker-tabs.htmx-swapping, #worker-tabs.htmx-settling'));
+  }
+
+  it('worker page: on a first visit the tabs fill from inspect replies without a click; Grow pool answers inline and the pool grows', async () => {
+    const { stalk, database } = setup();
+    await waitUntilAnswering(stalk, hostname);
+    // A worker never inspected before: forget the replies Stalk has (the collector inspects
+    // workers as they come online, and the line above did too).
+    const sqlite = new Sqlite(database.url);
+    sqlite.pragma('busy_timeout = 5000');
+    expect(sqlite.prepare('DELETE FROM worker_inspect WHERE hostname = ?').run(hostname).changes).toBe(1);
+    sqlite.close();
+
+    const { page } = await open();
+    const inspectPosts: string[] = [];
+    page.on('request', (r) => {
+      if (r.method() === 'POST' && decodeURIComponent(new URL(r.url()).pathname) === `/worker/${hostname}/inspect`) inspectPosts.push(r.url());
+    });
+    const response = await page.goto(workerPath());
+    const html = (await response?.text()) ?? '';
+    expect(html).toContain('Not inspected yet');
+    expect(html).toContain('No inspect data for this worker yet.');
+    // The page asks by itself (hx-trigger "load") and swaps the tabs in.
+    await expect.poll(() => processesShown(page), { timeout: 15_000, interval: 200 }).not.toBeNull();
+    expect(inspectPosts).toHaveLength(1);
+    expect(await processesShown(page)).toBe(1);
+    expect(await tabValue(page, 'pool', 'max-concurrency')).toBe('1');
+    expect(await page.locator(`#tab-queues tr[data-queue="${queue}"]`).count()).toBe(1);
+    expect(await page.locator('#limits tr[data-task-name="stalk.add"]').count()).toBe(1);
+    expect((await page.locator('#worker-tabs .freshness').innerText()).trim()).toMatch(/^Inspected \d{4}-\d\d-\d\d/);
+
+    await page.locator('#tab-link-pool').click();
+    const grow = `#worker-actions form[action="/api/worker/pool/grow/${encodeURIComponent(hostname)}"]`;
+    expect(await page.locator(`${grow} input[name="n"]`).inputValue()).toBe('1');
+    await page.locator(`${grow} button`).click();
+    expect(await outcomeOf(page, grow)).toEqual({ ok: true, text: `Growing '${hostname}' worker's pool by 1` });
+    // The pool starts the process at its next maintenance; Refresh shows it.
+    await waitFor(async () => poolProcesses(await inspectWorker(stalk, hostname)) === 2, 30_000, '2 pool processes', 500);
+    await refresh(page);
+    await expect.poll(() => processesShown(page), UI_WAIT).toBe(2);
+    await screenshot(page, 'control-worker');
+  }, 90_000);
+
+  it('queues tab: add a consumer, see it after Refresh, cancel it after confirming', async () => {
+    const { page, dialogs } = await workerPage();
+    await page.locator('#tab-link-queues').click();
+    const add = '#tab-queues form[action$="/add-consumer/' + encodeURIComponent(hostname) + '"]';
+    await page.locator(`${add} input[name="queue"]`).fill(extraQueue);
+    await page.locator(`${add} button`).click();
+    expect(await outcomeOf(page, add)).toEqual({ ok: true, text: `add consumer ${extraQueue}` });
+    expect(dialogs).toEqual([]);
+
+    await refresh(page);
+    await page.locator(`#tab-queues tr[data-queue="${extraQueue}"]`).waitFor();
+    expect(await page.locator('#tab-queues tr[data-queue]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-queue')).sort())).toEqual(
+      [queue, extraQueue].sort(),
+    );
+    await screenshot(page, 'control-queues');
+
+    const cancel = `#tab-queues tr[data-queue="${extraQueue}"] form`;
+    await page.locator(`${cancel} button`).click();
+    expect(await outcomeOf(page, cancel)).toEqual({ ok: true, text: `no longer consuming from ${extraQueue}` });
+    expect(dialogs).toEqual([`confirm: Stop consuming from ${extraQueue}?`]);
+
+    await refresh(page);
+    await expect.poll(() => page.locator(`#tab-queues tr[data-queue="${extraQueue}"]`).count(), UI_WAIT).toBe(0);
+    expect(await page.locator(`#tab-queues tr[data-queue="${queue}"]`).count()).toBe(1);
+  }, 40_000);
+
+  it('limits tab: a rate limit set through the form reaches the worker', async () => {
+    const { stalk } = setup();
+    const { page } = await workerPage();
+    await page.locator('#tab-link-limits').click();
+    const rate = '#limits tr[data-task-name="stalk.add"] form[action="/api/task/rate-limit/stalk.add"]';
+    await page.locator(`${rate} input[name="ratelimit"]`).fill('10/s');
+    await page.locator(`${rate} button`).click();
+    expect(await outcomeOf(page, rate)).toEqual({ ok: true, text: 'new rate limit set successfully' });
+    // Celery lists a task's rate limit with its name.
+    expect((await inspectWorker(stalk, hostname)).registered).toContain('stalk.add [rate_limit=10/s]');
+
+    const limits = '#limits tr[data-task-name="stalk.echo"] form[action="/api/task/timeout/stalk.echo"]';
+    await page.locator(`${limits} input[name="soft"]`).fill('30');
+    await page.locator(`${limits} input[name="hard"]`).fill('60');
+    await page.locator(`${limits} button`).click();
+    expect(await outcomeOf(page, limits)).toEqual({ ok: true, text: 'time limits set successfully' });
+
+    await screenshot(page, 'control-limits');
+  }, 30_000);
+
+  it('task page: Terminate with SIGKILL, after confirming, revokes a running stalk.sleep(60)', async () => {
+    const { stalk } = setup();
+    const sent = await post(stalk, '/api/task/async-apply/stalk.sleep', { args: [60], queue });
+    expect(sent.status, sent.text).toBe(200);
+    const id = sent.json<{ 'task-id': string }>()['task-id'];
+    taskIds.push(id);
+    await waitForTaskState(stalk, id, ['STARTED'], 15_000);
+
+    const { page, dialogs } = await open();
+    await page.goto(`/task/${id}`);
+    expect((await page.locator('h1 .badge').innerText()).trim()).toBe('STARTED');
+    const terminate = '#task-actions form:has(select[name="signal"])';
+    await page.selectOption(`${terminate} select[name="signal"]`, 'SIGKILL');
+    await page.locator(`${terminate} button`).click();
+    expect(await outcomeOf(page, terminate)).toEqual({ ok: true, text: `Revoked '${id}'` });
+    expect(dialogs).toEqual(['confirm: Terminate this running task?']);
+
+    await expect
+      .poll(async () => {
+        await page.reload();
+        return (await page.locator('h1 .badge').innerText()).trim();
+      }, { timeout: 15_000, interval: 500 })
+      .toBe('REVOKED');
+    // A final state offers no actions.
+    expect(await page.locator('#task-actions').count()).toBe(0);
+    expect(await page.locator('#timeline').innerText()).toContain('task-revoked');
+    await screenshot(page, 'control-task-terminated');
+  }, 45_000);
+
+  it('tasks page: "Send a task" sends stalk.add [2, 3]; its link leads to the task, which succeeds with 5', async () => {
+    const { page } = await open();
+    await page.goto('/tasks');
+    await page.locator('details.send summary').click();
+    const form = 'details.send form';
+    await page.locator(`${form} input[name="name"]`).fill('stalk.add');
+    await page.locator(`${form} input[name="args"]`).fill('[2, 3]');
+    await page.locator(`${form} input[name="queue"]`).fill(queue);
+    await page.locator(`${form} button`).click();
+    const sent = await outcomeOf(page, form);
+    expect(sent.ok).toBe(true);
+    const id = sent.text.replace(/^Sent\s+/, '');
+    expect(id).toMatch(UUID);
+    taskIds.push(id);
+    await screenshot(page, 'control-send');
+
+    await page.locator(`${form} output a`).click();
+    await page.waitForURL((url) => url.pathname === `/task/${id}`);
+    // The page exists once the worker's events arrived.
+    await expect
+      .poll(async () => {
+        await page.reload();
+        return (await page.locator('h1 .badge').count()) > 0 ? (await page.locator('h1 .badge').innerText()).trim() : '';
+      }, { timeout: 15_000, interval: 500 })
+      .toBe('SUCCESS');
+    expect((await page.locator('#task-uuid').innerText()).trim()).toBe(id);
+    const result = page.locator('table.kv tr', { has: page.locator('th', { hasText: /^Result$/ }) });
+    expect((await result.locator('td').innerText()).trim()).toBe('5');
+    await screenshot(page, 'control-task-sent');
+  }, 40_000);
+
+  it('audit page: every action above, with its outcome', async () => {
+    const { page } = await open();
+    await page.goto('/audit');
+    const rows = await page.$$eval('#audit-table tbody tr[data-audit]', (trs) =>
+      trs.map((tr) => {
+        const cells = [...tr.querySelectorAll('td')].map((td) => (td.textContent ?? '').trim());
+        return { ok: tr.getAttribute('data-ok') === 'true', action: cells[2] ?? '', target: cells[3] ?? '', outcome: cells[5] ?? '' };
+      }),
+    );
+    const entry = (action: string, target: unknown, ok: boolean) => expect.objectContaining({ action, target, ok });
+    expect(rows).toEqual(
+      expect.arrayContaining([
+        entry('pool_grow', hostname, true),
+        entry('add_consumer', hostname, true),
+        entry('cancel_consumer', hostname, true),
+        entry('rate_limit', hostname, true),
+        entry('time_limit', hostname, true),
+        entry('revoke', expect.stringMatching(UUID), true),
+        entry('send', 'stalk.add', true),
+        entry('send', 'stalk.sleep', true),
+      ]),
+    );
+    expect(rows.filter((r) => r.action === 'rate_limit')).toHaveLength(1);
+    expect(rows.find((r) => r.action === 'pool_grow')?.outcome).toMatch(/^ok\s+"pool will grow"$/);
+    await screenshot(page, 'control-audit');
+  });
+});
