@@ -59,6 +59,8 @@ export async function openDatabase(value: string, tuning: SqliteTuning = {}): Pr
       decimalNumbers: true,
       connectTimeout: 5_000,
       enableKeepAlive: true,
+      // Notice a vanished database host in seconds, not after the 2 h kernel default.
+      keepAliveInitialDelay: 10_000,
     });
     const db = new Kysely<Database>({ dialect: new MysqlDialect({ pool }) });
     return { db, dialect: 'mysql', description: maskPassword(target.location), url: value, close: () => db.destroy() };
