@@ -30,9 +30,9 @@ export interface AppOptions {
 }
 
 export function createApp(options: AppOptions): Hono<AppEnv> {
-  const app = new Hono<AppEnv>({ strict: false }).basePath(options.prefix ?? '');
+  // Security headers first: static files and requests outside the prefix get them too.
+  const app = new Hono<AppEnv>({ strict: false }).use(securityHeaders).basePath(options.prefix ?? '');
   for (const handler of options.staticFiles ?? []) app.use('/static/*', handler);
-  app.use(securityHeaders);
   app.use(async (c, next) => {
     c.set('services', await options.services(c.req.raw, c.env));
     await next();

@@ -8,9 +8,11 @@ export interface BasicCredential {
 
 export function parseBasicAuthOption(value: string): BasicCredential[] {
   if (value.trim() === '') return [];
-  return value.split(',').map((pair) => {
+  const pairs = value.split(',');
+  return pairs.map((pair, i) => {
     const colon = pair.indexOf(':');
-    if (colon <= 0 || colon === pair.length - 1) throw new Error(`--basic-auth: '${pair.replace(/:.*/, ':****')}' is not user:password`);
+    // Never echo the entry: one typed with another separator ("admin;secret") is all password.
+    if (colon <= 0 || colon === pair.length - 1) throw new Error(`--basic-auth: entry ${i + 1} of ${pairs.length} is not user:password`);
     return { user: pair.slice(0, colon), password: pair.slice(colon + 1) };
   });
 }

@@ -102,11 +102,30 @@ async function csrfToken(c: Context): Promise<string> {
   return '';
 }
 
+/** `?next=` for the page htmx was on, when it is on this site (the sign-in checks it again). */
+function returnTo(current: string | undefined, requestUrl: string): string {
+  if (!current) return '';
+  try {
+    const page = new URL(current);
+    if (page.host !== new URL(requestUrl).host) return '';
+    return `?next=${encodeURIComponent(page.pathname + page.search)}`;
+  } catch {
+    return '';
+  }
+}
+
 function deny(c: Context<AppEnv>, services: Services, path: string): Response {
   const api = path.startsWith('/api/') || path === '/metrics';
   if (!api && (c.req.method === 'GET' || c.req.method === 'HEAD') && services.auth.provider) {
     const next = `${services.ui.prefix}${path}${new URL(c.req.url).search}`;
-    return c.redirect(`${services.ui.prefix}/login?next=${encodeURIComponent(next)}`, 302);
+    const login = `${services.ui.prefix}/login?next=${encodeURIComponent(next)}`;
+    // A live panel's poll after the session ended: htmx cannot follow a
+    // redirect to the provider, so it is told to load the sign-in page itself.
+    if (c.req.header('HX-Request')) {
+      c.header('HX-Redirect', `${services.ui.prefix}/login${returnTo(c.req.header('HX-Current-URL'), c.req.url)}`);
+      return c.text('Authentication required', 401);
+    }
+    return c.redirect(login, 302);
   }
   if (services.auth.basic.length > 0) c.header('WWW-Authenticate', 'Basic realm="stalk", charset="UTF-8"');
   return api ? c.json({ error: 'Authentication required' }, 401) : c.text('Authentication required', 401);

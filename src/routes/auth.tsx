@@ -46,7 +46,9 @@ export const authRoutes = new Hono<AppEnv>()
     }
     const code = c.req.query('code');
     const returnedState = c.req.query('state');
-    if (!code) {
+    // The provider sends the user back with ?error=... when it refused (or the user cancelled).
+    const providerError = c.req.query('error');
+    if (!code && providerError === undefined) {
       // Start: remember state, PKCE verifier and where to go next, signed, in a short-lived cookie.
       const claims: OAuthStateClaims = { state: randomToken(), verifier: randomToken(48), next: safeNext(c, c.req.query('next')) };
       setCookie(c, OAUTH_COOKIE, await signToken(auth.key, 'oauth-state', { ...claims }, STATE_TTL_SECONDS), cookieOptions(c, STATE_TTL_SECONDS));
@@ -57,6 +59,12 @@ export const authRoutes = new Hono<AppEnv>()
       c.html(<LoginPage ui={ui} provider={provider.name} message={message} next={`${ui.prefix}/`} />, status);
     const cookie = getCookie(c, OAUTH_COOKIE);
     deleteCookie(c, OAUTH_COOKIE, { path: `${ui.prefix}/` });
+    if (providerError !== undefined || !code) {
+      // Answered, not restarted: a provider that refuses at once would otherwise bounce the browser forever.
+      const reason = /^[\w.-]{1,64}$/.test(providerError ?? '') ? providerError : 'an error';
+      log.warn(`sign-in with ${provider.name}: the provider answered ${JSON.stringify(reason)}`);
+      return refuse(`Sign-in failed: the provider answered ${reason}.`, 403);
+    }
     const saved = cookie ? await verifyToken<OAuthStateClaims>(auth.key, 'oauth-state', cookie) : null;
     if (!saved || !returnedState || saved.state !== returnedState) return refuse('The sign-in expired or did not start here. Please try again.', 400);
 
@@ -70,7 +78,7 @@ export const authRoutes = new Hono<AppEnv>()
     const email = emails.find((e) => auth.emails?.test(e));
     if (!email) {
       const shown = emails[0] ?? 'your account';
-      log.warn(`sign-in refused for ${shown} (${emails.length === 0 ? 'no verified email' : 'not allowed by --auth'})`);
+      log.warn(`sign-in refused for ${JSON.stringify(shown)} (${emails.length === 0 ? 'no verified email' : 'not allowed by --auth'})`);
       return refuse(
         emails.length === 0
           ? 'Access denied: the provider has no verified email for your account.'
@@ -80,7 +88,7 @@ export const authRoutes = new Hono<AppEnv>()
     }
     const session = await signToken(auth.key, 'session', { csrf: randomToken() }, auth.sessionTtlSeconds, normalizeEmail(email));
     setCookie(c, SESSION_COOKIE, session, cookieOptions(c, auth.sessionTtlSeconds));
-    log.info(`${email} signed in`);
+    log.info(`${JSON.stringify(email)} signed in`);
     return c.redirect(safeNext(c, saved.next), 302);
   })
   .post('/logout', (c) => {
