@@ -296,7 +296,8 @@ function prefixedAssets(prefix: string): MiddlewareHandler<AppEnv>[] {
     url.pathname = url.pathname.slice(prefix.length);
     const response = await assets.fetch(new Request(url.toString(), c.req.raw));
     if (response.status === 404) return next();
-    return response;
+    // The assets binding answers with immutable headers; later middleware adds some.
+    return new Response(response.body, response);
   };
   return [handler];
 }

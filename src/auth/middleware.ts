@@ -37,8 +37,15 @@ export function isHttps(c: Context): boolean {
 
 export const securityHeaders: MiddlewareHandler = async (c, next) => {
   await next();
-  const h = c.res.headers;
-  h.set('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+  let h = c.res.headers;
+  try {
+    h.set('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+  } catch {
+    // A response passed through from fetch() (e.g. an assets binding) has immutable headers.
+    c.res = new Response(c.res.body, c.res);
+    h = c.res.headers;
+    h.set('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+  }
   h.set('X-Content-Type-Options', 'nosniff');
   h.set('X-Frame-Options', 'DENY');
   h.set('Referrer-Policy', 'same-origin');

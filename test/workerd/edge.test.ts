@@ -395,6 +395,9 @@ describe('the Worker under workerd, fed by the real collector', () => {
       const css = await prefixed.fetch('/flower/static/stalk.css');
       expect(css.status).toBe(200);
       expect(css.text).toBe(readFileSync(join(REPO_ROOT, 'public/static/stalk.css'), 'utf8'));
+      // Served by the Worker from the assets binding, with the security headers added.
+      expect(css.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(css.headers.get('content-security-policy')).toContain("default-src 'self'");
       expect((await prefixed.fetch('/flower/static/no-such-file.css')).status).toBe(404);
       expect((await prefixed.fetch('/workers')).status).toBe(404);
     } finally {
