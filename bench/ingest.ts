@@ -96,7 +96,8 @@ async function main(): Promise<void> {
 
   const collector: ChildProcess = spawn(
     process.execPath,
-    ['--enable-source-maps', 'dist/collector.js', '--broker', args.broker, '--db', dbUrl, '--no-enable-events', '--max-task-age', '0', '--flush-interval', args.flushInterval],
+    // BENCH_NODE_ARGS: extra node flags for the collector, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--enable-source-maps', 'dist/collector.js', '--broker', args.broker, '--db', dbUrl, '--no-enable-events', '--max-task-age', '0', '--flush-interval', args.flushInterval],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let collectorLog = '';
