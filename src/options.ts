@@ -4,6 +4,7 @@
 // variable STALK_<NAME> (STALK_MAX_TASKS). Flags win over env, env over
 // defaults. The broker also reads Celery's CELERY_BROKER_URL.
 
+import type { AuthInput } from './auth/config';
 import { BucketOptionError, parseRuntimeBuckets } from './metrics/buckets';
 
 export type OptionKind = 'string' | 'int' | 'bool' | 'duration' | 'level' | 'buckets';
@@ -124,7 +125,8 @@ export const OPTION_SPECS = {
 
 export type OptionName = keyof typeof OPTION_SPECS;
 
-export interface StalkOptions {
+/** The auth options (basic-auth ... metrics-token) are declared with their settings in src/auth/config.ts. */
+export interface StalkOptions extends AuthInput {
   broker: string;
   port: number;
   address: string;
@@ -147,23 +149,6 @@ export interface StalkOptions {
   brokerApi: string;
   queuePollInterval: number;
   readOnly: boolean;
-  basicAuth: string;
-  auth: string;
-  authProvider: string;
-  oauth2Key: string;
-  oauth2Secret: string;
-  oauth2RedirectUri: string;
-  oauth2OktaBaseUrl: string;
-  githubOauthDomain: string;
-  gitlabOauthDomain: string;
-  gitlabAuthAllowedGroups: string;
-  gitlabMinAccessLevel: number;
-  oauth2GoogleBase: string;
-  cookieSecret: string;
-  sessionTtl: number;
-  unauthenticatedApi: boolean;
-  metricsOpen: boolean;
-  metricsToken: string;
   /** Upper bounds of the runtime histograms, seconds, ascending. */
   taskRuntimeMetricBuckets: number[];
   urlPrefix: string;

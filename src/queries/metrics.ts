@@ -13,36 +13,14 @@
 // event counters (celery_task_succeeded_total, ...) count outcomes instead.
 
 import { type Kysely, sql } from 'kysely';
-import type { Database } from '../shared/schema';
+import type { Database, EventCountersTable, HistogramBucketsTable, HistogramTotalsTable } from '../shared/schema';
 
 export const IN_FLIGHT_STATES = ['PENDING', 'RECEIVED', 'STARTED', 'RETRY'] as const;
 
-export interface CounterRow {
-  hostname: string;
-  task_name: string;
-  queue: string;
-  type: string;
-  exception: string;
-  count: number;
-}
-
-export interface BucketRow {
-  metric: string;
-  hostname: string;
-  task_name: string;
-  queue: string;
-  le: string;
-  count: number;
-}
-
-export interface TotalRow {
-  metric: string;
-  hostname: string;
-  task_name: string;
-  queue: string;
-  sum: number;
-  count: number;
-}
+/** Rows of the counter and histogram tables, numbers normalised (see `num`). */
+export type CounterRow = EventCountersTable;
+export type BucketRow = HistogramBucketsTable;
+export type TotalRow = HistogramTotalsTable;
 
 export interface WorkerFacts {
   hostname: string;

@@ -26,18 +26,27 @@ export async function launchChromium(): Promise<Browser> {
   });
 }
 
-/** A page in its own context, with every dialog and uncaught page error recorded (dialogs are dismissed). */
+/**
+ * A page in its own context, with every dialog and uncaught page error
+ * recorded. Dialogs are dismissed, unless `dialogs` is 'accept' (the control
+ * actions ask for confirmation before they act).
+ */
 export interface WatchedPage {
   readonly context: BrowserContext;
   readonly page: Page;
-  /** `alert(…)`, `confirm(…)`… messages: any entry means a script ran that should not have. */
+  /** `confirm: <message>`… for each dialog shown; with dismissed dialogs, any entry means a script ran that should not have. */
   readonly dialogs: string[];
   /** Uncaught errors thrown by the page's scripts. */
   readonly pageErrors: string[];
   close(): Promise<void>;
 }
 
-export async function openWatchedPage(browser: Browser, baseURL: string, viewport = { width: 1280, height: 900 }): Promise<WatchedPage> {
+export async function openWatchedPage(
+  browser: Browser,
+  baseURL: string,
+  viewport = { width: 1280, height: 900 },
+  dialogs: 'dismiss' | 'accept' = 'dismiss',
+): Promise<WatchedPage> {
   const context = await browser.newContext({ baseURL, viewport });
   context.setDefaultTimeout(10_000);
   context.setDefaultNavigationTimeout(15_000);
@@ -50,14 +59,22 @@ export async function openWatchedPage(browser: Browser, baseURL: string, viewpor
     });
   });
   const page = await context.newPage();
-  const dialogs: string[] = [];
+  const shown: string[] = [];
   const pageErrors: string[] = [];
   page.on('dialog', (dialog) => {
-    dialogs.push(`${dialog.type()}: ${dialog.message()}`);
-    void dialog.dismiss().catch(() => undefined);
+    shown.push(`${dialog.type()}: ${dialog.message()}`);
+    void (dialogs === 'accept' ? dialog.accept() : dialog.dismiss()).catch(() => undefined);
   });
   page.on('pageerror', (error) => pageErrors.push(error.message));
-  return { context, page, dialogs, pageErrors, close: () => context.close() };
+  return { context, page, dialogs: shown, pageErrors, close: () => context.close() };
+}
+
+/** Close the pages a test opened (emptying the list) and return what their scripts threw. */
+export async function closeWatchedPages(opened: WatchedPage[]): Promise<string[]> {
+  const pages = opened.splice(0);
+  const errors = pages.flatMap((p) => p.pageErrors);
+  await Promise.all(pages.map((p) => p.close().catch(() => undefined)));
+  return errors;
 }
 
 /**

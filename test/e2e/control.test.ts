@@ -14,9 +14,8 @@ import { type CeleryWorker, DEFAULT_RESULT_BACKEND, REDIS_BROKER, startWorker, u
 import { createTestDatabase, type TestDatabase } from '../support/databases';
 import { printLogsOnFailure, stopAllProcesses, waitFor } from '../support/processes';
 import { type Stalk, startStalk } from '../support/stalk';
-import { afterStartupInspect, deleteQueues, deleteResults, inspectWorker, poolProcesses, post, waitForTaskState, waitUntilAnswering } from '../integration/control-support';
-import { launchChromium, screenshot } from './browser';
-import { type ControlPage, openControlPage } from './control-browser';
+import { deleteQueues, deleteResults, inspectWorker, poolProcesses, post, waitForTaskState, waitUntilAnswering } from '../integration/control-support';
+import { closeWatchedPages, launchChromium, openWatchedPage, screenshot, type WatchedPage } from './browser';
 
 const UI_WAIT = { timeout: 10_000, interval: 200 };
 const INSPECT_TIMEOUT_MS = 2_000;
@@ -58,33 +57,25 @@ describe('control actions in headless Chromium (Redis broker)', () => {
   let browser: Browser | undefined;
   let worker: CeleryWorker | undefined;
   const taskIds: string[] = [];
-  const opened: ControlPage[] = [];
+  const opened: WatchedPage[] = [];
 
   printLogsOnFailure();
 
   beforeAll(async () => {
     database = await createTestDatabase('sqlite');
-    let stalkReadyAt = Date.now();
     [stalk, browser, worker] = await Promise.all([
       startStalk({
         broker: REDIS_BROKER,
         db: database.url,
         extraArgs: ['--result-backend', DEFAULT_RESULT_BACKEND, '--inspect-timeout', String(INSPECT_TIMEOUT_MS)],
-      }).then((started) => {
-        stalkReadyAt = Date.now();
-        return started;
       }),
       launchChromium(),
       startWorker({ broker: REDIS_BROKER, queue, hostname }),
     ]);
-    await afterStartupInspect(stalkReadyAt, INSPECT_TIMEOUT_MS);
   }, 60_000);
 
   afterEach(async () => {
-    const pages = opened.splice(0);
-    const errors = pages.flatMap((p) => p.pageErrors);
-    await Promise.all(pages.map((p) => p.close().catch(() => undefined)));
-    expect(errors).toEqual([]);
+    expect(await closeWatchedPages(opened)).toEqual([]);
   });
 
   afterAll(async () => {
@@ -99,14 +90,14 @@ describe('control actions in headless Chromium (Redis broker)', () => {
     if (!stalk || !browser || !worker || !database) throw new Error('Stalk, Chromium or the worker did not start (see beforeAll)');
     return { stalk, browser, worker, database };
   }
-  async function open(): Promise<ControlPage> {
+  async function open(): Promise<WatchedPage> {
     const { stalk, browser } = setup();
-    const page = await openControlPage(browser, stalk.baseUrl);
+    const page = await openWatchedPage(browser, stalk.baseUrl, undefined, 'accept');
     opened.push(page);
     return page;
   }
   const workerPath = () => `/worker/${encodeURIComponent(hostname)}`;
-  const workerPage = async (): Promise<ControlPage> => {
+  const workerPage = async (): Promise<WatchedPage> => {
     const control = await open();
     await control.page.goto(workerPath());
     await control.page.locator('#worker-tabs').waitFor();

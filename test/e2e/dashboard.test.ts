@@ -17,6 +17,7 @@ import { createTestDatabase, type TestDatabase } from '../support/databases';
 import { freePort, type ManagedProcess, printLogsOnFailure, spawnManaged, stopAllProcesses } from '../support/processes';
 import { type Stalk, startStalk } from '../support/stalk';
 import {
+  closeWatchedPages,
   count,
   fitsViewportWidth,
   launchChromium,
@@ -65,11 +66,8 @@ describe('pages in headless Chromium', () => {
   }, 60_000);
 
   afterEach(async () => {
-    const pages = opened.splice(0);
-    const errors = pages.flatMap((p) => p.pageErrors);
-    await Promise.all(pages.map((p) => p.close().catch(() => undefined)));
     // No page may throw from its scripts (htmx, stalk.js) while the tests use it.
-    expect(errors).toEqual([]);
+    expect(await closeWatchedPages(opened)).toEqual([]);
   });
 
   afterAll(async () => {

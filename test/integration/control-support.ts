@@ -119,16 +119,6 @@ export async function waitUntilAnswering(stalk: Stalk, hostname: string, timeout
   );
 }
 
-/**
- * When its collector starts, Stalk inspects every worker with a broadcast that waits the whole
- * inspect timeout, and then stores what it collected over whatever is stored, even over a newer
- * refresh. Wait until that first inspect is over before relying on refreshed inspect data.
- */
-export async function afterStartupInspect(stalkReadyAt: number, inspectTimeoutMs: number): Promise<void> {
-  const wait = stalkReadyAt + inspectTimeoutMs + 1_000 - Date.now();
-  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-}
-
 export function poolProcesses(worker: InspectedWorker): number {
   const processes = worker.stats?.pool?.processes;
   if (!Array.isArray(processes)) throw new Error(`stats.pool.processes missing: ${JSON.stringify(worker.stats?.pool)}`);

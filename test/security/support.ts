@@ -3,21 +3,15 @@
 // followed by hand (every redirect checked), and a control client that only
 // records what it was asked to do.
 
-import { join } from 'node:path';
-import { serveStatic } from '@hono/node-server/serve-static';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { createApp } from '../../src/app';
-import { type AuthInput, authSettings } from '../../src/auth/config';
+import type { AuthInput } from '../../src/auth/config';
 import { OAUTH_COOKIE, SESSION_COOKIE } from '../../src/auth/middleware';
-import { type ControlClient, NO_HOT_STATE, type Services } from '../../src/services';
+import type { ControlClient, Services } from '../../src/services';
 import type { ControlCommand } from '../../src/shared/control';
-import { createLogger } from '../../src/shared/log';
-import { DEFAULT_UI } from '../../src/ui/context';
 import type { OpenDatabase } from '../../worker-collector/store/db';
-import { NO_AUTH_INPUT, type testApp } from '../support/app';
+import { NO_AUTH_INPUT, testApp } from '../support/app';
 import { openTestDatabase } from '../support/databases';
 import { type FakeIdentity, type FakeOAuthServer, type FakeProviderName, startFakeOAuth } from '../support/fake-oauth';
-import { REPO_ROOT } from '../support/stalk';
 
 export type App = ReturnType<typeof testApp>;
 
@@ -158,24 +152,14 @@ export function handlerRoutes(app: App): { method: string; path: string }[] {
  * (testApp has no static files). `health` may throw, for an error response.
  */
 export function appWithStatic(database: OpenDatabase, options: { auth?: Partial<AuthInput>; prefix?: string; health?: Services['health']; logs?: string[] } = {}): App {
-  const prefix = options.prefix ?? '';
-  const services: Services = {
-    db: database.db,
-    dialect: database.dialect,
-    hot: NO_HOT_STATE,
-    control: null,
-    readOnly: false,
-    auth: authSettings({ ...NO_AUTH_INPUT, ...options.auth }),
-    inspectTimeout: 1,
-    ui: { ...DEFAULT_UI, prefix },
-    purgeOfflineWorkers: 0,
-    // Every line kept in `logs` when given, none printed.
-    log: createLogger('test', 'debug', (_level, line) => void options.logs?.push(line)),
-    now: () => Date.now() / 1000,
-    health: options.health ?? (async () => ({ ok: true, problems: [] })),
-  };
-  const staticFiles = [serveStatic({ root: join(REPO_ROOT, 'public'), rewriteRequestPath: (path: string) => path.slice(prefix.length) })];
-  return createApp({ services: () => services, prefix, staticFiles });
+  return testApp(database, {
+    // The API closed without credentials, as in production (testApp opens it by default).
+    auth: { unauthenticatedApi: false, ...options.auth },
+    ui: { prefix: options.prefix ?? '' },
+    staticFiles: true,
+    ...(options.health ? { health: options.health } : {}),
+    ...(options.logs ? { logs: options.logs } : {}),
+  });
 }
 
 /** A SQLite database and a fake OAuth server for the enclosing suite, handed over once both are up. */

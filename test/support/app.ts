@@ -1,5 +1,7 @@
 // An app over a real database filled through the real store, for route tests.
 
+import { join } from 'node:path';
+import { serveStatic } from '@hono/node-server/serve-static';
 import { createApp } from '../../src/app';
 import { type AuthInput, authSettings } from '../../src/auth/config';
 import { type ControlClient, type HealthReport, NO_HOT_STATE, type Services } from '../../src/services';
@@ -11,6 +13,7 @@ import type { WorkerState } from '../../worker-collector/fold/worker';
 import type { OpenDatabase } from '../../worker-collector/store/db';
 import { buildFlushPayload } from '../../worker-collector/store/payload';
 import { StoreWriter } from '../../worker-collector/store/writer';
+import { REPO_ROOT } from './stalk';
 
 export const NO_AUTH_INPUT: AuthInput = {
   basicAuth: '',
@@ -54,6 +57,10 @@ export function testApp(
     control?: ControlClient | null;
     readOnly?: boolean;
     auth?: Partial<AuthInput>;
+    /** Keep every log line here (none printed); default: errors printed. */
+    logs?: string[];
+    /** Serve public/static/* as the Node entry does. */
+    staticFiles?: boolean;
   } = {},
 ) {
   const services: Services = {
@@ -67,9 +74,13 @@ export function testApp(
     inspectTimeout: 1,
     ui: { ...DEFAULT_UI, ...options.ui },
     purgeOfflineWorkers: options.purgeOfflineWorkers ?? 0,
-    log: createLogger('test', 'error'),
+    log: options.logs ? createLogger('test', 'debug', (_level, line) => void options.logs?.push(line)) : createLogger('test', 'error'),
     now: () => options.now ?? Date.now() / 1000,
     health: options.health ?? (async () => ({ ok: true, problems: [] })),
   };
-  return createApp({ services: () => services, prefix: services.ui.prefix });
+  const prefix = services.ui.prefix;
+  const staticFiles = options.staticFiles
+    ? [serveStatic({ root: join(REPO_ROOT, 'public'), rewriteRequestPath: (path: string) => path.slice(prefix.length) })]
+    : [];
+  return createApp({ services: () => services, prefix, staticFiles });
 }

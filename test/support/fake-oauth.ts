@@ -110,7 +110,7 @@ export interface FakeOAuthServer {
 }
 
 function base64url(data: Buffer): string {
-  return data.toString('base64').replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return data.toString('base64url');
 }
 
 function token(): string {
