@@ -7,7 +7,7 @@
 import type { AuthInput } from './auth/config';
 import { BucketOptionError, parseRuntimeBuckets } from './metrics/buckets';
 
-export type OptionKind = 'string' | 'int' | 'bool' | 'duration' | 'level' | 'buckets';
+export type OptionKind = 'string' | 'int' | 'bool' | 'duration' | 'level' | 'buckets' | 'bytes' | 'choice';
 
 interface OptionSpec {
   kind: OptionKind;
@@ -16,6 +16,8 @@ interface OptionSpec {
   /** Extra env names read after STALK_<NAME>. */
   env?: string[];
   min?: number;
+  /** The values a 'choice' option takes. */
+  choices?: readonly string[];
 }
 
 export const OPTION_SPECS = {
@@ -43,6 +45,18 @@ export const OPTION_SPECS = {
     min: 1000,
     help: 'bound on events held while the database is slow or down (AMQP: pause the broker; Redis: drop and count)',
   },
+  'max-event-bytes': {
+    kind: 'bytes',
+    default: '1MiB',
+    min: 1024,
+    help: 'largest broker message read as events (bytes; 512KiB, 4MiB); larger ones are counted as too-large and never parsed',
+  },
+  migrate: {
+    kind: 'choice',
+    default: 'auto',
+    choices: ['auto', 'check', 'off'],
+    help: 'schema migrations at start: auto applies them, check refuses to start when the schema is behind (PlanetScale production), off does neither',
+  },
   'enable-events': { kind: 'bool', default: 'true', help: "broadcast enable_events every 5 s so workers started without -E send events" },
   'event-queue': { kind: 'string', default: '', help: 'RabbitMQ: a named event queue that outlives restarts (default: exclusive, auto-delete)' },
   'event-queue-ttl': { kind: 'duration', default: '60s', help: 'RabbitMQ: message TTL of the event queue (Celery uses 5 s)' },
@@ -59,6 +73,17 @@ export const OPTION_SPECS = {
   'broker-api': { kind: 'string', default: '', help: 'RabbitMQ management API URL for queue lengths, e.g. http://guest:guest@localhost:15672/api/' },
   'queue-poll-interval': { kind: 'duration', default: '5s', help: 'how often the collector measures queue lengths (0: never)' },
   'read-only': { kind: 'bool', default: 'false', help: 'refuse every control and task action (Flower\'s --read-only)' },
+  'allow-anonymous-control': {
+    kind: 'bool',
+    default: 'false',
+    help: 'allow control and task actions without authentication on a non-loopback --address (otherwise --read-only or auth is required there)',
+  },
+  'trust-proxy': {
+    kind: 'bool',
+    default: 'false',
+    env: ['FLOWER_XHEADERS'],
+    help: 'believe X-Forwarded-Proto from a reverse proxy (HSTS, Secure cookies); only behind a proxy that sets it',
+  },
   'basic-auth': { kind: 'string', default: '', env: ['FLOWER_BASIC_AUTH'], help: 'user:password[,user:password] allowed by HTTP Basic authentication' },
   auth: { kind: 'string', default: '', env: ['FLOWER_AUTH'], help: 'regular expression an OAuth email must match in full, e.g. .*@example\\.com' },
   'auth-provider': {
@@ -138,6 +163,9 @@ export interface StalkOptions extends AuthInput {
   flushInterval: number;
   flushSize: number;
   maxBufferedEvents: number;
+  /** Bytes. */
+  maxEventBytes: number;
+  migrate: 'auto' | 'check' | 'off';
   enableEvents: boolean;
   eventQueue: string;
   eventQueueTtl: number;
@@ -149,6 +177,7 @@ export interface StalkOptions extends AuthInput {
   brokerApi: string;
   queuePollInterval: number;
   readOnly: boolean;
+  allowAnonymousControl: boolean;
   /** Upper bounds of the runtime histograms, seconds, ascending. */
   taskRuntimeMetricBuckets: number[];
   urlPrefix: string;
@@ -175,6 +204,17 @@ export function parseDuration(text: string): number | undefined {
   const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i.exec(text.trim());
   if (!match) return undefined;
   return Number(match[1]) * DURATION_UNITS[(match[2] ?? 's').toLowerCase()]!;
+}
+
+const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1048576, mb: 1048576, mib: 1048576, g: 1073741824, gb: 1073741824, gib: 1073741824 };
+
+/** '1048576', '512KiB', '4MiB', '1m' (binary units: 1 KiB = 1024 bytes). */
+export function parseBytes(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
+  const unit = match ? BYTE_UNITS[match[2]!.toLowerCase()] : undefined;
+  if (!match || unit === undefined) return undefined;
+  const n = Math.round(Number(match[1]) * unit);
+  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 const TRUE = new Set(['1', 'true', 't', 'yes', 'y', 'on']);
@@ -205,6 +245,17 @@ function convert(name: string, spec: OptionSpec, raw: string): string | number |
     case 'level': {
       const v = raw.trim().toLowerCase();
       if (!['debug', 'info', 'warn', 'error'].includes(v)) throw new OptionError(`--${name}: '${raw}' is not debug, info, warn or error`);
+      return v;
+    }
+    case 'bytes': {
+      const bytes = parseBytes(raw);
+      if (bytes === undefined) throw new OptionError(`--${name}: '${raw}' is not a size (e.g. 1048576, 512KiB, 4MiB)`);
+      if (spec.min !== undefined && bytes < spec.min) throw new OptionError(`--${name}: must be at least ${spec.min} bytes`);
+      return bytes;
+    }
+    case 'choice': {
+      const v = raw.trim().toLowerCase();
+      if (!spec.choices?.includes(v)) throw new OptionError(`--${name}: '${raw}' is not one of ${spec.choices?.join(', ')}`);
       return v;
     }
     case 'buckets':

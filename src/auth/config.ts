@@ -20,6 +20,8 @@ export interface AuthSettings {
   unauthenticatedApi: boolean;
   metricsOpen: boolean;
   metricsToken: string;
+  /** Believe X-Forwarded-Proto (a reverse proxy sets it); otherwise only the request's own scheme counts. */
+  trustProxy: boolean;
 }
 
 export interface AuthInput {
@@ -40,6 +42,7 @@ export interface AuthInput {
   unauthenticatedApi: boolean;
   metricsOpen: boolean;
   metricsToken: string;
+  trustProxy: boolean;
 }
 
 export function authConfigured(settings: AuthSettings): boolean {
@@ -83,5 +86,6 @@ export function authSettings(input: AuthInput): AuthSettings {
     unauthenticatedApi: input.unauthenticatedApi,
     metricsOpen: input.metricsOpen,
     metricsToken: input.metricsToken,
+    trustProxy: input.trustProxy,
   };
 }

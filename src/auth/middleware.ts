@@ -31,8 +31,18 @@ const CONTENT_SECURITY_POLICY = [
   "object-src 'none'",
 ].join('; ');
 
+/**
+ * Whether the browser reached us over https: the request's own scheme, or,
+ * only with --trust-proxy, what the reverse proxy in front says. A client can
+ * send any X-Forwarded-Proto, so it is not believed by default.
+ */
 export function isHttps(c: Context): boolean {
-  return new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
+  if (new URL(c.req.url).protocol === 'https:') return true;
+  const services = c.get('services') as Services | undefined;
+  if (!services?.auth.trustProxy) return false;
+  // The proxy nearest to us appends last: "https, http" means the last hop was http.
+  const forwarded = c.req.header('x-forwarded-proto')?.split(',').pop()?.trim().toLowerCase();
+  return forwarded === 'https';
 }
 
 export const securityHeaders: MiddlewareHandler = async (c, next) => {

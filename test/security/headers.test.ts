@@ -76,10 +76,18 @@ describe('security headers', () => {
     }
   });
 
-  it('HSTS only over https (directly or as the proxy says)', async () => {
-    expect((await basic.request(`${ORIGIN}/healthcheck`)).headers.get('strict-transport-security')).toBeNull();
-    expect((await oauth.request('https://stalk.test/healthcheck')).headers.get('strict-transport-security')).toMatch(/^max-age=\d{7,}/);
-    expect((await oauth.request(`${ORIGIN}/tasks`, { headers: { 'x-forwarded-proto': 'https' } })).headers.get('strict-transport-security')).toMatch(/^max-age=\d{7,}/);
+  it('HSTS only over https: directly, or as a trusted proxy says (--trust-proxy), never as any client says', async () => {
+    const hsts = async (app: App, url: string, headers: Record<string, string> = {}) =>
+      (await app.request(url, { headers: { authorization: ADMIN, ...headers } })).headers.get('strict-transport-security');
+    expect(await hsts(basic, `${ORIGIN}/healthcheck`)).toBeNull();
+    expect(await hsts(oauth, 'https://stalk.test/healthcheck')).toMatch(/^max-age=\d{7,}/);
+    // Without --trust-proxy a client's header is not believed.
+    expect(await hsts(basic, `${ORIGIN}/tasks`, { 'x-forwarded-proto': 'https' })).toBeNull();
+    const proxied = appWithStatic(database, { auth: { basicAuth: BASIC, trustProxy: true } });
+    expect(await hsts(proxied, `${ORIGIN}/tasks`, { 'x-forwarded-proto': 'https' })).toMatch(/^max-age=\d{7,}/);
+    // The nearest proxy appends last: it saw plain http.
+    expect(await hsts(proxied, `${ORIGIN}/tasks`, { 'x-forwarded-proto': 'https, http' })).toBeNull();
+    expect(await hsts(proxied, `${ORIGIN}/tasks`, { 'x-forwarded-proto': 'http' })).toBeNull();
   });
 
   it('a missing static file is a 404 with the headers (and no auth bypass past /static/)', async () => {

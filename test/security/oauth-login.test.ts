@@ -180,14 +180,19 @@ describe.each(FAKE_PROVIDERS)('sign-in with %s', (provider) => {
     expect(await response.text()).toContain('Access denied to someone@example.org');
   });
 
-  it('sets the cookies Secure on https (directly or behind a proxy saying so), and HSTS', async () => {
+  it('sets the cookies Secure on https (directly, or behind a trusted proxy saying so), and HSTS', async () => {
     const app = appFor(provider, 'https://stalk.test');
     const signed = await signIn(app, fake, 'https://stalk.test', { email: 'tls@example.com' });
     expect(signed.session.attributes.has('secure')).toBe(true);
     expect(signed.session.attributes.has('httponly')).toBe(true);
     const { stateCookie } = await startSignIn(app, 'https://stalk.test');
     expect(stateCookie.attributes.has('secure')).toBe(true);
-    const proxied = await app.request('http://stalk.test/login', { headers: { 'x-forwarded-proto': 'https' } });
+    // Any client may send X-Forwarded-Proto: only --trust-proxy believes it.
+    const untrusted = await app.request('http://stalk.test/login', { headers: { 'x-forwarded-proto': 'https' } });
+    expect(cookieFrom(untrusted, OAUTH_COOKIE)?.attributes.has('secure')).toBe(false);
+    expect(untrusted.headers.get('strict-transport-security')).toBeNull();
+    const behindProxy = appFor(provider, 'https://stalk.test', { trustProxy: true });
+    const proxied = await behindProxy.request('http://stalk.test/login', { headers: { 'x-forwarded-proto': 'https' } });
     expect(cookieFrom(proxied, OAUTH_COOKIE)?.attributes.has('secure')).toBe(true);
     expect(proxied.headers.get('strict-transport-security')).toMatch(/max-age=\d+/);
   });

@@ -33,6 +33,7 @@ export const NO_AUTH_INPUT: AuthInput = {
   unauthenticatedApi: false,
   metricsOpen: false,
   metricsToken: '',
+  trustProxy: false,
 };
 
 /** Fold and store events exactly as the collector would. */

@@ -35,6 +35,22 @@ describe('options', () => {
     expect(parseOptions([], { FLOWER_TASK_RUNTIME_METRIC_BUCKETS: '0.5,5' }).taskRuntimeMetricBuckets).toEqual([0.5, 5]);
   });
 
+  it('reads sizes in binary units and closed choices', () => {
+    expect(parseOptions([], {}).maxEventBytes).toBe(1048576);
+    expect(parseOptions(['--max-event-bytes', '512KiB'], {}).maxEventBytes).toBe(524288);
+    expect(parseOptions(['--max-event-bytes=4m'], {}).maxEventBytes).toBe(4 * 1048576);
+    expect(parseOptions([], { STALK_MAX_EVENT_BYTES: '2048' }).maxEventBytes).toBe(2048);
+    expect(() => parseOptions(['--max-event-bytes', 'huge'], {})).toThrow("--max-event-bytes: 'huge' is not a size (e.g. 1048576, 512KiB, 4MiB)");
+    expect(() => parseOptions(['--max-event-bytes', '10'], {})).toThrow('--max-event-bytes: must be at least 1024 bytes');
+    expect(() => parseOptions(['--max-event-bytes', '1e400'], {})).toThrow('is not a size');
+    expect(parseOptions([], {}).migrate).toBe('auto');
+    expect(parseOptions(['--migrate', 'CHECK'], {}).migrate).toBe('check');
+    expect(() => parseOptions(['--migrate', 'sometimes'], {})).toThrow("--migrate: 'sometimes' is not one of auto, check, off");
+    expect(parseOptions([], { FLOWER_XHEADERS: 'true' }).trustProxy).toBe(true);
+    expect(parseOptions([], {}).trustProxy).toBe(false);
+    expect(parseOptions(['--allow-anonymous-control'], {}).allowAnonymousControl).toBe(true);
+  });
+
   it('parses durations', () => {
     expect(parseDuration('500ms')).toBe(0.5);
     expect(parseDuration('7d')).toBe(604800);
