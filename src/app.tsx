@@ -27,6 +27,8 @@ export interface AppOptions {
    * Worker's edge cache; runs after authentication.
    */
   sharedPages?: MiddlewareHandler<AppEnv>;
+  /** Runs before authentication on every request but static files: the Worker's closed-by-default gate. */
+  guard?: MiddlewareHandler<AppEnv>;
 }
 
 export function createApp(options: AppOptions): Hono<AppEnv> {
@@ -37,6 +39,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     c.set('services', await options.services(c.req.raw, c.env));
     await next();
   });
+  if (options.guard) app.use(options.guard);
   app.use(authenticate);
   const onError = (error: unknown, c: Parameters<Parameters<typeof app.onError>[0]>[1]) => {
     // Outside the URL prefix no middleware ran: there are no services to render with.

@@ -10,7 +10,7 @@ import { collectorFromOptions, onShutdownSignal, openMigratedDatabase } from '..
 import type { Collector } from '../worker-collector/collector';
 import { parseBrokerUrl } from '../worker-collector/transport/broker-url';
 import { createApp } from './app';
-import { authConfigured, type AuthSettings, authSettings } from './auth/config';
+import { authConfigured, type AuthSettings, authSettings, exposureProblem, isLoopback } from './auth/config';
 import { helpText, parseOptions, type StalkOptions } from './options';
 import { checkHealth } from './queries/health';
 import { NO_HOT_STATE, type Services } from './services';
@@ -34,7 +34,10 @@ function readOptions(): { options: StalkOptions; ui: UiOptions; auth: AuthSettin
       tasksColumns: parseTaskColumns(options.tasksColumns),
       refreshSeconds: options.autoRefresh,
     };
-    return { options, ui, auth: authSettings(options) };
+    const auth = authSettings(options);
+    const exposed = exposureProblem(options.address, auth, options);
+    if (exposed) throw new Error(exposed);
+    return { options, ui, auth };
   } catch (error) {
     console.error(`stalk: ${errorMessage(error)}`);
     process.exit(2);
@@ -62,6 +65,7 @@ async function main(): Promise<void> {
   if (auth.ephemeralKey && auth.provider) log.warn('no --cookie-secret: sessions are signed with a random key and end when Stalk restarts');
   if (!authConfigured(auth)) {
     log.warn(`no authentication configured: pages are open to anyone who can reach ${options.address}:${options.port}${auth.unauthenticatedApi ? ', and so is the API' : '; the API needs --unauthenticated-api'}`);
+    if (!isLoopback(options.address) && !options.readOnly) log.warn('--allow-anonymous-control: anyone who reaches this port can control the workers');
   }
   try {
     await loadTemplates(options.templatePath);

@@ -8,7 +8,13 @@
 //   UPSTASH_REDIS_REST_TOKEN  its token (a read-only token is enough here)
 // Optional vars (wrangler.toml [vars]), parsed like the Node entry's options:
 //   URL_PREFIX, NATURAL_TIME, TASKS_COLUMNS, AUTO_REFRESH (duration, seconds by default),
-//   PURGE_OFFLINE_WORKERS (duration), TASK_RUNTIME_METRIC_BUCKETS, READ_ONLY, INSPECT_TIMEOUT (milliseconds), LOG_LEVEL
+//   PURGE_OFFLINE_WORKERS (duration), TASK_RUNTIME_METRIC_BUCKETS, READ_ONLY, INSPECT_TIMEOUT (milliseconds), LOG_LEVEL,
+//   PUBLIC_READ_ONLY (serve pages and the read API to anyone, refuse every action)
+//
+// Secure by default: without a sign-in method (BASIC_AUTH, or AUTH_PROVIDER
+// and its settings) and without PUBLIC_READ_ONLY=true, the Worker serves only
+// /healthcheck and /static/*; everything else is a configuration page (500)
+// saying what to set. A Worker is on the internet the moment it is deployed.
 //
 // The configuration is checked once per isolate (per distinct set of bindings):
 // a missing or malformed binding answers every request with a 500 naming it
@@ -47,6 +53,7 @@ export interface WorkerEnv {
   PURGE_OFFLINE_WORKERS?: Binding;
   TASK_RUNTIME_METRIC_BUCKETS?: Binding;
   READ_ONLY?: Binding;
+  PUBLIC_READ_ONLY?: Binding;
   INSPECT_TIMEOUT?: Binding;
   LOG_LEVEL?: Binding;
   // Authentication (see the README): secrets for keys and passwords, vars otherwise.
@@ -74,7 +81,18 @@ export interface WorkerEnv {
 type ExecutionContext = Parameters<Hono<AppEnv>['fetch']>[2];
 
 const SECRET_NAMES = ['DATABASE_URL', 'UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN'] as const;
-const VAR_NAMES = ['URL_PREFIX', 'NATURAL_TIME', 'TASKS_COLUMNS', 'AUTO_REFRESH', 'PURGE_OFFLINE_WORKERS', 'TASK_RUNTIME_METRIC_BUCKETS', 'READ_ONLY', 'INSPECT_TIMEOUT', 'LOG_LEVEL'] as const;
+const VAR_NAMES = [
+  'URL_PREFIX',
+  'NATURAL_TIME',
+  'TASKS_COLUMNS',
+  'AUTO_REFRESH',
+  'PURGE_OFFLINE_WORKERS',
+  'TASK_RUNTIME_METRIC_BUCKETS',
+  'READ_ONLY',
+  'PUBLIC_READ_ONLY',
+  'INSPECT_TIMEOUT',
+  'LOG_LEVEL',
+] as const;
 /** Bindings read as the options of the same name (BASIC_AUTH is --basic-auth, ...). */
 const AUTH_NAMES = [
   'BASIC_AUTH',
@@ -95,7 +113,23 @@ const AUTH_NAMES = [
   'METRICS_TOKEN',
 ] as const;
 
+/**
+ * Who may use the Worker: signed-in users (auth configured), anyone but
+ * read-only (PUBLIC_READ_ONLY=true), or nobody yet (`closed`: only
+ * /healthcheck and /static/* are served, with `missing` saying what to set).
+ */
+export type Access = { kind: 'auth' } | { kind: 'public-read-only' } | { kind: 'closed'; missing: string[] };
+
+/** What to set when no sign-in method is configured (shown on the configuration page). */
+export const CLOSED_BY_DEFAULT = [
+  'No sign-in is configured, so this Worker serves only /healthcheck and /static/*. Set one of:',
+  'BASIC_AUTH (user:password[,user:password]) and COOKIE_SECRET (32+ random characters), as secrets',
+  'AUTH_PROVIDER (google, github, gitlab or okta) with AUTH, OAUTH2_KEY, OAUTH2_SECRET, OAUTH2_REDIRECT_URI and COOKIE_SECRET',
+  'PUBLIC_READ_ONLY=true: pages, the read API and /metrics for anyone, every action refused',
+];
+
 export interface WorkerConfig {
+  access: Access;
   databaseUrl: string;
   redisUrl: string;
   redisToken: string;
@@ -195,7 +229,8 @@ export function readConfig(env: WorkerEnv): WorkerConfig {
       if (value !== undefined) authEnv[`STALK_${name}`] = value;
     }
     auth = authSettings(parseOptions([], authEnv));
-    // Every isolate must verify every other's sessions: the key cannot be random here.
+    // Every isolate must verify every other's sessions (and the collector the
+    // commands signed with it): the key cannot be random here.
     if (auth.ephemeralKey && authConfigured(auth)) {
       problems.push('COOKIE_SECRET is missing (32+ random characters; `wrangler secret put COOKIE_SECRET`): sessions must verify in every isolate');
     }
@@ -203,17 +238,25 @@ export function readConfig(env: WorkerEnv): WorkerConfig {
     // Option messages name flags; here the bindings have the same names in capitals.
     problems.push(errorMessage(error).replace(/--([a-z0-9-]+)/g, (_, flag: string) => flag.replace(/-/g, '_').toUpperCase()));
   }
+  // Read as a boolean the way --read-only is; the message names the binding.
+  const publicReadOnly = option('readOnly', 'read-only', 'PUBLIC_READ_ONLY', env.PUBLIC_READ_ONLY, problems) ?? false;
+  if (publicReadOnly && auth && authConfigured(auth)) {
+    problems.push('PUBLIC_READ_ONLY=true opens the dashboard to everyone and cannot be combined with BASIC_AUTH or AUTH_PROVIDER (for signed-in users without actions, set READ_ONLY=true)');
+  }
 
   if (problems.length > 0 || !auth) throw new ConfigError(problems);
+  const access: Access = authConfigured(auth) ? { kind: 'auth' } : publicReadOnly ? { kind: 'public-read-only' } : { kind: 'closed', missing: CLOSED_BY_DEFAULT };
   return {
-    auth,
+    access,
+    // Public read-only: the read API is as open as the pages are.
+    auth: access.kind === 'public-read-only' ? { ...auth, unauthenticatedApi: true } : auth,
     databaseUrl,
     redisUrl,
     redisToken,
     ui: { prefix: normalizePrefix(urlPrefix), naturalTime, tasksColumns, refreshSeconds: autoRefresh },
     purgeOfflineWorkers: purge,
     runtimeBuckets,
-    readOnly,
+    readOnly: readOnly || access.kind !== 'auth',
     inspectTimeout: inspectTimeoutMs / 1000,
     logLevel,
   };
@@ -259,11 +302,16 @@ function upstashHotState(config: WorkerConfig, log: Logger): HotState {
   };
 }
 
+/** Without signed-in users nothing is sent to the collector, inspect refreshes included. */
+const NO_ANONYMOUS_CONTROL: ControlClient = {
+  run: async () => ({ ok: false, status: 403, error: 'Actions are disabled: this dashboard is public and read-only (PUBLIC_READ_ONLY)' }),
+};
+
 export function createServices(config: WorkerConfig): Services {
   const log = createLogger('stalk', config.logLevel);
   const db = new Kysely<Database>({ dialect: new PlanetScaleDialect({ url: config.databaseUrl }) });
   // Commands travel through Upstash to the collector (started with --state-url).
-  const control: ControlClient = upstashControl(config);
+  const control: ControlClient = config.access.kind === 'auth' ? upstashControl(config) : NO_ANONYMOUS_CONTROL;
   return {
     db,
     dialect: 'mysql',
@@ -318,12 +366,15 @@ export function buildWorkerApp(env: WorkerEnv): Built {
   try {
     const config = readConfig(env);
     const services = createServices(config);
+    const access = config.access;
     const app = createApp({
       services: () => services,
       prefix: config.ui.prefix,
       staticFiles: prefixedAssets(config.ui.prefix),
       sharedPages: sharedPageCache({ ttlSeconds: 1 }),
+      ...(access.kind === 'closed' ? { guard: closedGuard(config.ui.prefix, access.missing) } : {}),
     });
+    if (access.kind === 'closed') console.error(`stalk: ${access.missing.join(' ')}`);
     value = { ok: true, app };
   } catch (caught) {
     // A client refusing its settings is a configuration problem too (its message names no secret).
@@ -333,6 +384,15 @@ export function buildWorkerApp(env: WorkerEnv): Built {
   }
   built = { fingerprint: key, value };
   return value;
+}
+
+/** No sign-in configured: /healthcheck answers as usual (static files come before this); everything else is the configuration page. */
+function closedGuard(prefix: string, missing: string[]): MiddlewareHandler<AppEnv> {
+  const error = new ConfigError(missing);
+  return async (c, next) => {
+    if (c.req.path === `${prefix}/healthcheck`) return next();
+    return configErrorResponse(c.req.raw, error);
+  };
 }
 
 export function configErrorResponse(request: Request, error: ConfigError): Response {

@@ -89,3 +89,22 @@ export function authSettings(input: AuthInput): AuthSettings {
     trustProxy: input.trustProxy,
   };
 }
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
+export function isLoopback(address: string): boolean {
+  const a = address.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  return a === 'localhost' || a === '::1' || /^(::ffff:)?127(\.\d{1,3}){3}$/.test(a);
+}
+
+/**
+ * Listening beyond this machine without sign-in would let anyone who can
+ * reach the port shut workers down and send tasks: that takes --read-only,
+ * or an explicit --allow-anonymous-control. The reason as one line, or null.
+ */
+export function exposureProblem(address: string, auth: AuthSettings, flags: { readOnly: boolean; allowAnonymousControl: boolean }): string | null {
+  if (isLoopback(address) || authConfigured(auth) || flags.readOnly || flags.allowAnonymousControl) return null;
+  return (
+    `--address ${address} without authentication would let anyone who reaches it control the workers: ` +
+    'configure --basic-auth or --auth-provider, or add --read-only (pages only), or --allow-anonymous-control if that is really meant'
+  );
+}

@@ -134,6 +134,7 @@ export const apiRoutes = new Hono<AppEnv>()
       const outcome = await control.run({ kind: 'inspect', ...(workername ? { worker: workername } : {}) }, c.var.user ?? 'anonymous', Math.min(MAX_COMMAND_SECONDS, inspectTimeout + 5));
       if (!outcome.ok) {
         if (outcome.status === 404) throw notFound(outcome.error);
+        if (outcome.status === 403) throw new AppError('FORBIDDEN', outcome.error);
         throw new AppError('UNAVAILABLE', `Failed to update workers: ${outcome.error}`);
       }
     }

@@ -47,6 +47,9 @@ beforeAll(async () => {
     DATABASE_URL: planetscale.url,
     UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9',
     UPSTASH_REDIS_REST_TOKEN: 'unused',
+    // Signed-in users for pages; Prometheus scrapes without credentials.
+    BASIC_AUTH: `admin:${randomBytes(9).toString('hex')}`,
+    COOKIE_SECRET: randomBytes(24).toString('hex'),
     METRICS_OPEN: 'true',
   });
   cleanups.push(() => started.dispose());
