@@ -75,6 +75,10 @@ const WORKER_CHECK_MS = 1_000;
 /** Report in (collector_status) at least this often, even when idle. */
 const STATUS_EVERY_MS = 5_000;
 const SHUTDOWN_FLUSH_DEADLINE_MS = 10_000;
+/** At most one inspect round (eight broadcasts) for newly online workers this often. */
+export const INSPECT_ROUND_MS = 2_000;
+/** A round names at most this many workers; more, and it asks every worker instead. */
+const INSPECT_ROUND_MAX_NAMED = 32;
 
 export class Collector {
   private batch = new EventBatch();
@@ -90,8 +94,11 @@ export class Collector {
   private executor: ControlExecutor | undefined;
   private channel: CommandChannel | undefined;
   private measuring = false;
-  /** Workers that came online since the last inspect round (their pages fill by themselves). */
+  /** Workers that came online since the last inspect round (their pages fill by themselves); bounded. */
   private readonly toInspect = new Set<string>();
+  private inspecting = false;
+  /** Inspect rounds started (each is eight broadcasts), for tests and status. */
+  inspectRounds = 0;
   private readonly pruner: RetentionPruner;
   private readonly dropped = new Map<string, number>();
   private readonly warnDrop: (key: string, message: string) => void;
@@ -162,23 +169,40 @@ export class Collector {
       void this.measureQueues();
       this.every(interval, () => void this.measureQueues());
     }
-    // Fill the worker pages: inspect every worker at start, then each one that comes online.
-    void this.inspect();
-    this.every(2_000, () => {
-      for (const worker of this.toInspect) void this.inspect(worker);
-      this.toInspect.clear();
-    });
+    // Fill the worker pages: inspect every worker at start, then the ones
+    // that came online, coalesced into one round per INSPECT_ROUND_MS.
+    void this.inspectRound(undefined);
+    this.every(INSPECT_ROUND_MS, () => this.inspectNewWorkers());
     if (this.options.commandChannel) {
       this.channel = new CommandChannel(this.options.commandChannel.url, this.options.commandChannel.token, this.executor, log);
       this.channel.start();
     }
   }
 
-  private async inspect(worker?: string): Promise<void> {
+  /**
+   * Workers that came online since the last round get one inspect round
+   * together: eight broadcasts (one per method) naming them all, or, past
+   * INSPECT_ROUND_MAX_NAMED workers, addressed to everyone. A round never
+   * overlaps the previous one, so worker-online events, real or forged, cost
+   * at most eight broadcasts per INSPECT_ROUND_MS, however many arrive.
+   */
+  private inspectNewWorkers(): void {
+    if (this.toInspect.size === 0 || this.inspecting) return;
+    const named = this.toInspect.size <= INSPECT_ROUND_MAX_NAMED ? [...this.toInspect] : undefined;
+    this.toInspect.clear();
+    void this.inspectRound(named);
+  }
+
+  private async inspectRound(destination: string[] | undefined): Promise<void> {
+    if (!this.executor) return;
+    this.inspecting = true;
+    this.inspectRounds += 1;
     try {
-      await this.executor?.inspect(worker);
+      await this.executor.inspectRound(destination);
     } catch (error) {
-      this.options.log.debug(`inspect ${worker ?? 'all'} failed: ${errorMessage(error)}`);
+      this.options.log.debug(`inspect ${destination ? destination.join(', ') : 'all'} failed: ${errorMessage(error)}`);
+    } finally {
+      this.inspecting = false;
     }
   }
 
@@ -220,7 +244,8 @@ export class Collector {
     }
     this.eventsTotal += 1;
     this.lastEventAt = event.localReceived;
-    if (event.type === 'worker-online' && this.executor) this.toInspect.add(event.hostname);
+    // Past the bound the next round asks everyone anyway: no need to remember more names.
+    if (event.type === 'worker-online' && this.executor && this.toInspect.size <= INSPECT_ROUND_MAX_NAMED) this.toInspect.add(event.hostname);
     this.batch.add(event, this.workers);
     if (this.batch.eventCount >= this.options.flushMaxEvents && !this.flushing) this.scheduleFlush(0);
   }

@@ -186,8 +186,24 @@ export class ControlExecutor {
   /** Run the eight inspect methods in parallel, store each worker's replies with their time, return them. */
   async inspect(worker?: string): Promise<Record<string, WorkerInspect>> {
     if (worker) await this.knownWorker(worker);
+    return this.inspectRound(worker ? [worker] : undefined);
+  }
+
+  /**
+   * One inspect round: each of the eight methods is one broadcast, whatever
+   * the number of workers (`destination` names them; undefined asks everyone).
+   */
+  async inspectRound(destination?: string[]): Promise<Record<string, WorkerInspect>> {
     const at = this.now();
-    const answers = await Promise.all(INSPECT_METHODS.map((method) => this.call(method, method === 'active' ? { safe: true } : {}, worker)));
+    const answers = await Promise.all(
+      INSPECT_METHODS.map((method) =>
+        this.broker.mailbox.call(method, method === 'active' ? { safe: true } : {}, {
+          ...(destination ? { destination } : {}),
+          timeoutMs: this.options.inspectTimeoutMs,
+          reply: true,
+        }),
+      ),
+    );
     const byWorker: Record<string, WorkerInspect> = {};
     INSPECT_METHODS.forEach((method, i) => {
       for (const [hostname, reply] of Object.entries(answers[i] ?? {})) {
