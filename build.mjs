@@ -1,21 +1,33 @@
 // Bundles the Node entries into dist/ (plain JavaScript: no TypeScript loader
 // at run time, which saves memory and start-up time). npm start and npm run
 // collector run this first; it takes a fraction of a second.
+//
+//   node build.mjs [--outdir DIR] [--metafile FILE]
+//
+// Packages stay external (imported from node_modules at run time); the
+// metafile lists them per entry, which the collector image's test reads.
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 
-await build({
+const { values } = parseArgs({ options: { outdir: { type: 'string', default: 'dist' }, metafile: { type: 'string' } } });
+
+const result = await build({
   entryPoints: {
     node: 'src/node.ts',
     collector: 'worker-collector/main.ts',
+    healthcheck: 'worker-collector/healthcheck.ts',
   },
-  outdir: 'dist',
+  outdir: values.outdir,
   bundle: true,
   platform: 'node',
   target: 'node20',
   format: 'esm',
   packages: 'external',
   sourcemap: true,
+  metafile: values.metafile !== undefined,
   logLevel: 'warning',
   jsx: 'automatic',
   jsxImportSource: 'hono/jsx',
 });
+if (values.metafile) writeFileSync(values.metafile, JSON.stringify(result.metafile));

@@ -67,7 +67,13 @@ export async function openDatabase(value: string, tuning: SqliteTuning = {}): Pr
   }
 
   if (target.location !== ':memory:') mkdirSync(dirname(target.location), { recursive: true });
-  const { default: Sqlite } = await import('better-sqlite3');
+  let Sqlite: typeof import('better-sqlite3');
+  try {
+    ({ default: Sqlite } = await import('better-sqlite3'));
+  } catch (error) {
+    // The collector image leaves SQLite out unless built with SQLITE=1.
+    throw new Error(`SQLite support (the better-sqlite3 package) is not installed: give --db mysql://..., or install it (collector image: --build-arg SQLITE=1) (${(error as Error).message})`);
+  }
   const sqlite = new Sqlite(target.location);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
