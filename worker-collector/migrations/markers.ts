@@ -18,7 +18,7 @@ export const trigger = (name: string): Marker => ({ kind: 'trigger', name });
 /** One marker for both dialects, or one each when they build different objects (SQLite FTS5 vs a MySQL FULLTEXT index). */
 export type Markers = Marker | { mysql: Marker; sqlite: Marker };
 
-export function isMysql(db: Kysely<unknown>): boolean {
+export function isMysql(db: Kysely<any>): boolean {
   return db.getExecutor().adapter instanceof MysqlAdapter;
 }
 
@@ -31,13 +31,13 @@ export function describeMarker(marker: Marker): string {
 }
 
 /** Whether the marker's object exists in the connected database (MySQL: the current schema). */
-export async function markerPresent(db: Kysely<unknown>, marker: Marker): Promise<boolean> {
+export async function markerPresent(db: Kysely<any>, marker: Marker): Promise<boolean> {
   const query = isMysql(db) ? mysqlLookup(marker) : sqliteLookup(marker);
   const { rows } = await query.execute(db);
   return rows.length > 0;
 }
 
-export async function tableExists(db: Kysely<unknown>, name: string): Promise<boolean> {
+export async function tableExists(db: Kysely<any>, name: string): Promise<boolean> {
   return markerPresent(db, table(name));
 }
 
