@@ -33,8 +33,14 @@ export const MIGRATIONS: readonly StalkMigration[] = [
 export const MIGRATION_TABLE = 'stalk_migrations';
 export const MIGRATION_LOCK_TABLE = 'stalk_migrations_lock';
 
-// Kysely applies migrations in name order: a list out of order would apply in
-// an order nobody reviewed.
-for (let i = 1; i < MIGRATIONS.length; i++) {
-  if (!(MIGRATIONS[i - 1]!.name < MIGRATIONS[i]!.name)) throw new Error(`migrations out of order at ${MIGRATIONS[i]!.name}`);
+/**
+ * Kysely applies migrations in name order: a list out of order would apply
+ * in an order nobody reviewed, and a repeated name would be lost.
+ */
+export function assertMigrationOrder(list: readonly StalkMigration[]): void {
+  for (let i = 1; i < list.length; i++) {
+    if (!(list[i - 1]!.name < list[i]!.name)) throw new Error(`migrations out of order (or repeated) at ${list[i]!.name}`);
+  }
 }
+
+assertMigrationOrder(MIGRATIONS);
