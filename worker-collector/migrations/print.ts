@@ -109,7 +109,7 @@ export async function printMigrations(dialect: SqlDialect, plan: PrintPlan, now 
     lines.push('', heading, ...statements.slice(from).map((q) => printed(q, dialect, flagData)));
   };
 
-  if (plan.bookkeepingTables.length > 0 && (plan.migrations.length > 0 || plan.record.length > 0)) {
+  if (plan.bookkeepingTables.length > 0) {
     await section('-- Bookkeeping tables: Stalk records applied migrations in stalk_migrations.', async () => {
       for (const name of plan.bookkeepingTables) await createBookkeeping(db, name);
     });
