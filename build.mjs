@@ -1,6 +1,6 @@
 // Bundles the Node entries into dist/ (plain JavaScript: no TypeScript loader
 // at run time, which saves memory and start-up time). npm start and npm run
-// collector run this first; it takes a fraction of a second.
+// collector (and npm run migrate) run this first; it takes a fraction of a second.
 //
 //   node build.mjs [--outdir DIR] [--metafile FILE]
 //
@@ -17,6 +17,7 @@ const result = await build({
     node: 'src/node.ts',
     collector: 'worker-collector/main.ts',
     healthcheck: 'worker-collector/healthcheck.ts',
+    migrate: 'worker-collector/migrate.ts',
   },
   outdir: values.outdir,
   bundle: true,

@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   }
   let database;
   try {
-    database = await openMigratedDatabase(options.db, log.child('db'));
+    database = await openMigratedDatabase(options.db, log.child('db'), options.migrate);
   } catch (error) {
     console.error(`stalk: ${errorMessage(error)}`);
     process.exit(1);

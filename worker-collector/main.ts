@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const log = createLogger('collector', options.logLevel);
   let database;
   try {
-    database = await openMigratedDatabase(options.db, log.child('db'));
+    database = await openMigratedDatabase(options.db, log.child('db'), options.migrate);
   } catch (error) {
     console.error(`stalk-collector: ${errorMessage(error)}`);
     process.exit(1);

@@ -9,22 +9,41 @@ import type { BrokerControl } from './control/executor';
 import { createRedisControl } from './control/redis';
 import { RedisResultBackend } from './control/result-backend';
 import type { BrokerUrl } from './transport/broker-url';
-import { migrateToLatest } from './migrations';
+import { checkMigrations, migrateToLatest, SchemaBehindError } from './migrations';
 import { type OpenDatabase, openDatabase } from './store/db';
 import { createBackoff } from './transport/backoff';
 import { parseBrokerUrl } from './transport/broker-url';
 
-/** Open the database and bring its schema up to date, waiting (with backoff) for a server that is not up yet. */
-export async function openMigratedDatabase(url: string, log: Logger): Promise<OpenDatabase> {
+/**
+ * Open the database and deal with its schema as `--migrate` says: `auto`
+ * applies pending migrations (recording those a deploy request already
+ * applied), `check` refuses to start while any is pending (plain SELECTs: no
+ * DDL, no lock; for PlanetScale production branches), `off` runs no query.
+ * A MySQL server that is not up yet is waited for (with backoff); a schema
+ * that is behind is not, since waiting would not change it.
+ */
+export async function openMigratedDatabase(url: string, log: Logger, mode: StalkOptions['migrate'] = 'auto'): Promise<OpenDatabase> {
   const database = await openDatabase(url);
+  if (mode === 'off') {
+    log.info(`database: ${database.dialect} ${database.description} (--migrate off: schema not checked)`);
+    return database;
+  }
   const backoff = createBackoff(500, 15_000);
   for (;;) {
     try {
-      const report = await migrateToLatest(database.db);
-      for (const name of report.applied) log.info(`applied migration ${name}`);
+      if (mode === 'check') await checkMigrations(database.db);
+      else {
+        const report = await migrateToLatest(database.db);
+        for (const name of report.recorded) log.info(`recorded migration ${name} (its schema was already applied)`);
+        for (const name of report.applied) log.info(`applied migration ${name}`);
+      }
       log.info(`database ready: ${database.dialect} ${database.description}`);
       return database;
     } catch (error) {
+      if (error instanceof SchemaBehindError) {
+        await database.close().catch(() => undefined);
+        throw error;
+      }
       if (database.dialect === 'sqlite') {
         await database.close().catch(() => undefined);
         throw new Error(`cannot open ${database.description}: ${errorMessage(error)}`);

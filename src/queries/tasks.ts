@@ -72,6 +72,17 @@ function words(text: string): string[] {
   return text.split(/[^\p{L}\p{N}_]+/u).filter((w) => w.length > 0);
 }
 
+/**
+ * InnoDB's default stopword list (INFORMATION_SCHEMA.INNODB_FT_DEFAULT_STOPWORD;
+ * the same in MySQL 8 and MariaDB). Migration 003 turns stopwords off where
+ * the server lets it, but a PlanetScale deploy request cannot carry that
+ * session setting, so an index may lack these words: they are never the word
+ * looked up in it (LIKE still matches them).
+ */
+const INNODB_STOPWORDS = new Set(
+  'a about an are as at be by com de en for from how i in is it la of on or that the this to und was what when where who will with www'.split(' '),
+);
+
 /** States the SQLite text index leaves out (it covers final tasks, migration 003): searched through the state index. */
 const IN_FLIGHT_STATES = ['PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'REJECTED'];
 
@@ -81,9 +92,18 @@ function indexQuery(family: SqlFamily, column: (typeof SEARCHED_COLUMNS)[number]
   if (family === 'mysql') {
     // One word, the longest (usually the rarest): InnoDB intersects word
     // lists slowly when one of them is long, and LIKE confirms the rest.
-    // Words shorter than innodb_ft_min_token_size (3) are not indexed.
-    const longest = termWords.filter((w) => w.length >= 3).sort((a, b) => b.length - a.length)[0];
-    return longest === undefined ? null : `+${longest}*`;
+    // Words shorter than innodb_ft_min_token_size (3) are not indexed, nor
+    // are stopwords in an index built with them (see INNODB_STOPWORDS).
+    const longest = termWords
+      .filter((w) => w.length >= 3 && !INNODB_STOPWORDS.has(w.toLowerCase()))
+      .sort((a, b) => b.length - a.length)[0];
+    if (longest === undefined) return null;
+    // MariaDB indexes words lowercased and matches the query as written;
+    // MySQL 8 keeps the case of a binary collation (utf8mb4_bin) in the index.
+    // Lower, Capitalised and UPPER spellings cover both (LIKE confirms).
+    const lower = longest.toLowerCase();
+    const spellings = new Set([lower, lower.charAt(0).toUpperCase() + lower.slice(1), longest.toUpperCase(), longest]);
+    return `+(${[...spellings].map((w) => `${w}*`).join(' ')})`;
   }
   if (termWords.length === 0) return null;
   // FTS5: the words in a row, the last one as a prefix; within a column when qualified.

@@ -14,7 +14,7 @@ import { spawnManaged } from '../support/processes';
 import { REPO_ROOT } from '../support/stalk';
 
 /** The bundles the image copies from the build stage (dist/node.js is removed there). */
-const IMAGE_ENTRIES = ['collector.js', 'healthcheck.js'];
+const IMAGE_ENTRIES = ['collector.js', 'healthcheck.js', 'migrate.js'];
 
 interface Metafile {
   outputs: Record<string, { imports: { path: string; external?: boolean }[] }>;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConnection } from 'mysql2/promise';
 import { migrateToLatest } from '../../worker-collector/migrations';
-import { type OpenDatabase, openDatabase } from '../../worker-collector/store/db';
+import { MYSQL8_SQL_MODE, type OpenDatabase, openDatabase } from '../../worker-collector/store/db';
 
 export const MYSQL_SERVER_URL = process.env.STALK_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
 
@@ -38,10 +38,19 @@ export async function createTestDatabase(kind: 'sqlite' | 'mariadb'): Promise<Te
   };
 }
 
+/**
+ * Open a test database. MariaDB sessions run with MySQL 8.0's default
+ * sql_mode (ONLY_FULL_GROUP_BY and the rest), which production MySQL and
+ * PlanetScale use and MariaDB's own default lacks.
+ */
+export function openTestConnection(url: string): Promise<OpenDatabase> {
+  return openDatabase(url, { sqlMode: MYSQL8_SQL_MODE });
+}
+
 /** A migrated database, opened, plus its cleanup. */
 export async function openTestDatabase(kind: 'sqlite' | 'mariadb'): Promise<OpenDatabase & { drop(): Promise<void> }> {
   const target = await createTestDatabase(kind);
-  const database = await openDatabase(target.url);
+  const database = await openTestConnection(target.url);
   await migrateToLatest(database.db);
   return {
     ...database,

@@ -8,7 +8,7 @@ export interface ColumnTypes {
   key(n: number): ColumnDataType | Expression<unknown>;
   /** Long user text (args, results, tracebacks). */
   text: ColumnDataType | Expression<unknown>;
-  double: ColumnDataType;
+  double: ColumnDataType | Expression<unknown>;
   int: ColumnDataType;
   bigint: ColumnDataType;
   /** Table options (MySQL: InnoDB, utf8mb4, binary collation like SQLite's default). */
@@ -21,7 +21,9 @@ export function columnTypes(db: Kysely<unknown>): ColumnTypes {
     mysql,
     key: (n) => (mysql ? sql.raw(`varchar(${n})`) : 'text'),
     text: mysql ? sql.raw('mediumtext') : 'text',
-    double: 'double precision',
+    // Plain DOUBLE on MySQL: Vitess (PlanetScale) reserves PRECISION without
+    // parsing it, so `double precision` fails there; the column is the same.
+    double: mysql ? sql.raw('double') : 'double precision',
     int: 'integer',
     bigint: 'bigint',
     tableEnd: mysql ? sql.raw('ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin') : sql.raw(''),

@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type SQLite from 'better-sqlite3';
-import { Kysely, MysqlDialect, SqliteDialect, type SqliteDatabase, sql } from 'kysely';
+import { CompiledQuery, type DatabaseConnection, Kysely, MysqlDialect, SqliteDialect, type SqliteDatabase, sql } from 'kysely';
 import type { Database } from '../../src/shared/schema';
 
 export type SqlDialect = 'sqlite' | 'mysql';
@@ -40,15 +40,27 @@ export function maskPassword(url: string): string {
   return url.replace(/\/\/([^:/@]*):([^@/]*)@/, '//$1:****@');
 }
 
-export interface SqliteTuning {
-  /** Page cache in MiB (it counts toward the process's memory). */
+export interface DatabaseTuning {
+  /** SQLite: page cache in MiB (it counts toward the process's memory). */
   cacheMiB?: number;
+  /**
+   * MySQL: the sql_mode of every pooled connection, set as it is created.
+   * Tests use MySQL 8.0's default on MariaDB, whose own default is laxer
+   * (no ONLY_FULL_GROUP_BY), so SQL that production MySQL would refuse fails
+   * here too. Unset: the server's default.
+   */
+  sqlMode?: string;
 }
 
+/** MySQL 8.0's (and 8.4's) default sql_mode. */
+export const MYSQL8_SQL_MODE = 'ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION';
+
 /** Drivers load on first use: a SQLite deployment never loads mysql2, and the reverse. */
-export async function openDatabase(value: string, tuning: SqliteTuning = {}): Promise<OpenDatabase> {
+export async function openDatabase(value: string, tuning: DatabaseTuning = {}): Promise<OpenDatabase> {
   const target = parseDatabaseTarget(value);
   if (target.dialect === 'mysql') {
+    const { sqlMode } = tuning;
+    if (sqlMode !== undefined && !/^[A-Z_,]*$/.test(sqlMode)) throw new Error(`sql_mode '${sqlMode}' is not a list of mode names`);
     const { createPool } = await import('mysql2');
     const pool = createPool({
       uri: target.location,
@@ -62,7 +74,10 @@ export async function openDatabase(value: string, tuning: SqliteTuning = {}): Pr
       // Notice a vanished database host in seconds, not after the 2 h kernel default.
       keepAliveInitialDelay: 10_000,
     });
-    const db = new Kysely<Database>({ dialect: new MysqlDialect({ pool }) });
+    const setMode = async (connection: DatabaseConnection) => {
+      await connection.executeQuery(CompiledQuery.raw(`SET SESSION sql_mode = '${sqlMode}'`));
+    };
+    const db = new Kysely<Database>({ dialect: new MysqlDialect({ pool, ...(sqlMode === undefined ? {} : { onCreateConnection: setMode }) }) });
     return { db, dialect: 'mysql', description: maskPassword(target.location), url: value, close: () => db.destroy() };
   }
 
