@@ -62,11 +62,12 @@ function workerAction<A extends WorkerArgs>(
   };
 }
 
-/** The body of apply/async-apply/send-task: {args, kwargs, ...options} as JSON. */
+/** The body of apply/async-apply/send-task: {args, kwargs, ...options} as JSON; null is the same as absent (Python's None). */
 async function taskBody(c: C): Promise<{ args: unknown[]; kwargs: Record<string, unknown>; options: Record<string, unknown> }> {
   const body = (await jsonBody(c)) ?? {};
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('invalid options');
-  const { args = [], kwargs = {}, ...options } = body as Record<string, unknown>;
+  const given = Object.fromEntries(Object.entries(body).filter(([, value]) => value !== null));
+  const { args = [], kwargs = {}, ...options } = given;
   if (!Array.isArray(args)) throw badRequest('args must be an array');
   if (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs)) throw badRequest('kwargs must be an object');
   return { args, kwargs: kwargs as Record<string, unknown>, options };
