@@ -2,6 +2,7 @@
 // entry; routes are mounted per area.
 
 import { Hono, type MiddlewareHandler } from 'hono';
+import { BadRequestPage } from '../templates/pages/bad-request';
 import { NotFoundPage } from '../templates/pages/not-found';
 import { authenticate, securityHeaders } from './auth/middleware';
 import { notFound, respondToError } from './errors';
@@ -9,6 +10,7 @@ import { authRoutes } from './routes/auth';
 import { apiRoutes } from './routes/api';
 import { brokerRoutes } from './routes/broker';
 import { controlApiRoutes, controlPageRoutes } from './routes/control';
+import { requestGuard } from './routes/guard';
 import { healthRoutes } from './routes/health';
 import { metricsRoutes } from './routes/metrics';
 import { taskRoutes } from './routes/tasks';
@@ -27,8 +29,8 @@ export interface AppOptions {
    * Worker's edge cache; runs after authentication.
    */
   sharedPages?: MiddlewareHandler<AppEnv>;
-  /** Runs before authentication on every request but static files: the Worker's closed-by-default gate. */
-  guard?: MiddlewareHandler<AppEnv>;
+  /** Runs first on every request but static files: the Worker's closed-by-default gate. */
+  gate?: MiddlewareHandler<AppEnv>;
 }
 
 export function createApp(options: AppOptions): Hono<AppEnv> {
@@ -39,13 +41,17 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     c.set('services', await options.services(c.req.raw, c.env));
     await next();
   });
-  if (options.guard) app.use(options.guard);
+  if (options.gate) app.use(options.gate);
+  // Before authentication: its CSRF check reads form bodies, which must be bounded first.
+  app.use(requestGuard);
   app.use(authenticate);
   const onError = (error: unknown, c: Parameters<Parameters<typeof app.onError>[0]>[1]) => {
     // Outside the URL prefix no middleware ran: there are no services to render with.
     const services = c.get('services') as Services | undefined;
     if (!services) return c.text('Not found', 404);
-    return respondToError(error, c, services.log, (message) => c.html(<NotFoundPage message={message} ui={services.ui} />, 404));
+    return respondToError(error, c, services.log, (message, status) =>
+      status === 404 ? c.html(<NotFoundPage message={message} ui={services.ui} />, 404) : c.html(<BadRequestPage message={message} ui={services.ui} />, 400),
+    );
   };
   app.onError(onError);
   app.notFound((c) => onError(notFound('Not found'), c));

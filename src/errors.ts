@@ -4,7 +4,16 @@
 import type { Context } from 'hono';
 import type { Logger } from './shared/log';
 
-export type ErrorCode = 'BAD_REQUEST' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'UNAVAILABLE' | 'INTERNAL';
+export type ErrorCode =
+  | 'BAD_REQUEST'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'URI_TOO_LONG'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'UNAVAILABLE'
+  | 'INTERNAL';
 
 export class AppError extends Error {
   override name = 'AppError';
@@ -16,7 +25,7 @@ export class AppError extends Error {
   }
 }
 
-export function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 500 | 503 {
+export function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 413 | 414 | 415 | 500 | 503 {
   switch (code) {
     case 'BAD_REQUEST':
       return 400;
@@ -26,6 +35,12 @@ export function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 500 | 503 {
       return 403;
     case 'NOT_FOUND':
       return 404;
+    case 'PAYLOAD_TOO_LARGE':
+      return 413;
+    case 'URI_TOO_LONG':
+      return 414;
+    case 'UNSUPPORTED_MEDIA_TYPE':
+      return 415;
     case 'UNAVAILABLE':
       return 503;
     case 'INTERNAL':
@@ -36,16 +51,33 @@ export function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 500 | 503 {
 export const badRequest = (message: string) => new AppError('BAD_REQUEST', message);
 export const notFound = (message: string) => new AppError('NOT_FOUND', message);
 export const unavailable = (message: string) => new AppError('UNAVAILABLE', message);
+export const payloadTooLarge = (message: string) => new AppError('PAYLOAD_TOO_LARGE', message);
+export const uriTooLong = (message: string) => new AppError('URI_TOO_LONG', message);
+export const unsupportedMediaType = (message: string) => new AppError('UNSUPPORTED_MEDIA_TYPE', message);
+
+/** Text from a client or a parser made safe to show: control characters and broken surrogates as U+FFFD, at most `max` characters. */
+export function printable(text: string, max: number): string {
+  // 2 * max code units hold max code points; a pair cut at the end is beyond them.
+  const clean = text.slice(0, 2 * max + 1).replace(/[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
+  if (text.length <= max) return clean;
+  // Cut by code points, so no surrogate pair is split.
+  const points = Array.from(clean);
+  return points.length <= max ? clean : `${points.slice(0, max).join('')}…`;
+}
+
+/** A client's value as an error message quotes it: short and printable (the message is escaped where it is rendered). */
+export const quoted = (value: string): string => printable(value, 64);
 
 /**
  * JSON `{"error": ...}` under /api; an HTML page for a page that is not
- * found (when the app gives `notFoundPage`); plain text otherwise.
+ * found or was asked for with bad parameters (when the app gives `page`);
+ * plain text otherwise.
  */
 export function respondToError(
   error: unknown,
   c: Context,
   log: Logger,
-  notFoundPage?: (message: string) => Response | Promise<Response>,
+  page?: (message: string, status: 400 | 404) => Response | Promise<Response>,
 ): Response | Promise<Response> {
   const known = error instanceof AppError ? error : undefined;
   const code: ErrorCode = known?.code ?? 'INTERNAL';
@@ -53,6 +85,6 @@ export function respondToError(
   if (!known) log.error(`${c.req.method} ${c.req.path} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   const status = statusOf(code);
   if (new URL(c.req.url).pathname.includes('/api/')) return c.json({ error: message }, status);
-  if (status === 404 && notFoundPage) return notFoundPage(message);
+  if ((status === 404 || status === 400) && page) return page(message, status);
   return c.text(message, status);
 }

@@ -372,7 +372,7 @@ export function buildWorkerApp(env: WorkerEnv): Built {
       prefix: config.ui.prefix,
       staticFiles: prefixedAssets(config.ui.prefix),
       sharedPages: sharedPageCache({ ttlSeconds: 1 }),
-      ...(access.kind === 'closed' ? { guard: closedGuard(config.ui.prefix, access.missing) } : {}),
+      ...(access.kind === 'closed' ? { gate: closedGate(config.ui.prefix, access.missing) } : {}),
     });
     if (access.kind === 'closed') console.error(`stalk: ${access.missing.join(' ')}`);
     value = { ok: true, app };
@@ -387,7 +387,7 @@ export function buildWorkerApp(env: WorkerEnv): Built {
 }
 
 /** No sign-in configured: /healthcheck answers as usual (static files come before this); everything else is the configuration page. */
-function closedGuard(prefix: string, missing: string[]): MiddlewareHandler<AppEnv> {
+function closedGate(prefix: string, missing: string[]): MiddlewareHandler<AppEnv> {
   const error = new ConfigError(missing);
   return async (c, next) => {
     if (c.req.path === `${prefix}/healthcheck`) return next();

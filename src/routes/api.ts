@@ -1,7 +1,7 @@
 // Flower-compatible JSON API (flower/api/tasks.py and workers.py shapes).
 
 import { Hono } from 'hono';
-import { AppError, badRequest, notFound } from '../errors';
+import { AppError, badRequest, notFound, quoted } from '../errors';
 import { childrenOf, getTask, listTasks, SORTABLE_COLUMNS, type SortColumn, taskTypes } from '../queries/tasks';
 import { allCachedInspect } from '../queries/inspect';
 import { currentWorkerRecords, summarize, type WorkerSummary } from '../queries/workers';
@@ -9,11 +9,11 @@ import type { WorkerInspect } from '../shared/inspect';
 import { MAX_COMMAND_SECONDS } from '../shared/control';
 import type { AppEnv } from '../services';
 import type { TaskRow } from '../shared/schema';
-import { parseSearch, SearchSyntaxError } from '../shared/search';
-import { boolParam, filterParam, intParam, localMinuteParam } from './params';
+import { parseSearch, SEARCH_LIMITS, SearchSyntaxError } from '../shared/search';
+import { LIMITS, type Params, pathName, query, stateFilter } from './params';
 
 /** With no `limit`, /api/tasks returns at most this many (Flower's own history cap). */
-export const API_TASKS_DEFAULT_CAP = 100_000;
+export const API_TASKS_DEFAULT_CAP = LIMITS.apiTasks;
 
 /** A task as Flower's `Task.as_dict()` renders it, worker as its hostname. */
 export function flowerTask(row: TaskRow, children: string[]): Record<string, unknown> {
@@ -74,42 +74,52 @@ export function flowerWorker(worker: WorkerSummary, inspect?: WorkerInspect): Re
   };
 }
 
-function sortParam(value: string | undefined): { column: SortColumn; descending: boolean } | undefined {
+/** Flower's sort_by: a task column, '-' first for descending. */
+function sortParam(params: Params): { column: SortColumn; descending: boolean } | undefined {
+  const value = params.one('sort_by');
   if (value === undefined || value === '') return undefined;
   const descending = value.startsWith('-');
   const column = value.replace(/^-/, '');
   if (!(SORTABLE_COLUMNS as readonly string[]).includes(column)) {
-    throw badRequest(`Invalid sort_by '${value}': use one of ${SORTABLE_COLUMNS.join(', ')}, with '-' for descending`);
+    throw badRequest(`Invalid sort_by '${quoted(value)}': use one of ${SORTABLE_COLUMNS.join(', ')}, with '-' for descending`);
   }
   return { column: column as SortColumn, descending };
+}
+
+/** A name filter as Flower takes it: absent, empty or "All" means none. */
+function nameFilter(params: Params, name: string): string | undefined {
+  const value = params.text(name);
+  return value === 'All' ? undefined : value;
 }
 
 export const apiRoutes = new Hono<AppEnv>()
   .get('/tasks', async (c) => {
     const { db, dialect } = c.var.services;
-    const q = c.req.query();
+    const q = query(c);
     let search;
     try {
-      search = parseSearch(q.search ?? '');
+      search = parseSearch(q.raw('search', SEARCH_LIMITS.length));
     } catch (error) {
-      if (error instanceof SearchSyntaxError) return c.json({ error: error.message }, 400);
+      if (error instanceof SearchSyntaxError) throw badRequest(error.message);
       throw error;
     }
-    const limit = intParam('limit', q.limit, 0);
+    const limit = q.int('limit', { min: 0, max: LIMITS.apiTasks });
+    // Flower reads a negative offset as 0.
+    const offset = Math.max(0, q.int('offset', { min: -LIMITS.offset, max: LIMITS.offset }) ?? 0);
     const rows = await listTasks(
       db,
       dialect,
       {
-        state: filterParam(q.state),
-        worker: filterParam(q.workername),
-        name: filterParam(q.taskname),
-        receivedStart: localMinuteParam('received_start', q.received_start),
-        receivedEnd: localMinuteParam('received_end', q.received_end),
+        state: stateFilter(q, 'state'),
+        worker: nameFilter(q, 'workername'),
+        name: nameFilter(q, 'taskname'),
+        receivedStart: q.localMinute('received_start'),
+        receivedEnd: q.localMinute('received_end'),
         search,
       },
-      sortParam(q.sort_by),
+      sortParam(q),
       limit ? limit : API_TASKS_DEFAULT_CAP,
-      Math.max(0, Number(intParam('offset', q.offset, Number.MIN_SAFE_INTEGER) ?? 0)),
+      offset,
     );
     const children = await childrenOf(db, rows.map((r) => r.uuid));
     const body: Record<string, unknown> = {};
@@ -118,18 +128,19 @@ export const apiRoutes = new Hono<AppEnv>()
   })
   .get('/task/info/:id{.+}', async (c) => {
     const { db } = c.var.services;
-    const id = c.req.param('id');
+    const id = pathName(c, 'id');
     const row = await getTask(db, id);
-    if (!row) throw notFound(`Unknown task '${id}'`);
+    if (!row) throw notFound(`Unknown task '${quoted(id)}'`);
     const children = await childrenOf(db, [row.uuid]);
     return c.json(flowerTask(row, children.get(row.uuid) ?? []));
   })
   .get('/task/types', async (c) => c.json({ 'task-types': await taskTypes(c.var.services.db) }))
   .get('/workers', async (c) => {
     const { db, hot, now, control, inspectTimeout } = c.var.services;
-    const status = boolParam('status', c.req.query('status'));
-    const workername = c.req.query('workername') || undefined;
-    if (boolParam('refresh', c.req.query('refresh'))) {
+    const q = query(c);
+    const status = q.bool('status');
+    const workername = q.text('workername');
+    if (q.bool('refresh')) {
       if (!control) throw new AppError('UNAVAILABLE', 'No collector is reachable for commands');
       const outcome = await control.run({ kind: 'inspect', ...(workername ? { worker: workername } : {}) }, c.var.user ?? 'anonymous', Math.min(MAX_COMMAND_SECONDS, inspectTimeout + 5));
       if (!outcome.ok) {
@@ -141,7 +152,7 @@ export const apiRoutes = new Hono<AppEnv>()
     let workers = summarize(await currentWorkerRecords(db, hot), now());
     if (workername !== undefined) workers = workers.filter((w) => w.hostname === workername);
     if (status) return c.json(Object.fromEntries(workers.map((w) => [w.hostname, w.alive])));
-    if (workername && workers.length === 0) throw notFound(`Unknown worker '${workername}'`);
+    if (workername && workers.length === 0) throw notFound(`Unknown worker '${quoted(workername)}'`);
     const inspected = await allCachedInspect(db);
     return c.json(Object.fromEntries(workers.map((w) => [w.hostname, flowerWorker(w, inspected.get(w.hostname))])));
   });

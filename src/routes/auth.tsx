@@ -13,6 +13,7 @@ import { type OAuthStateClaims, pkceChallenge, randomToken, signToken, verifyTok
 import { notFound } from '../errors';
 import type { AppEnv } from '../services';
 import { errorMessage } from '../shared/log';
+import { checkText, form, LIMITS, query } from './params';
 
 const STATE_TTL_SECONDS = 600;
 
@@ -39,18 +40,23 @@ function cookieOptions(c: Context<AppEnv>, maxAge: number) {
 export const authRoutes = new Hono<AppEnv>()
   .get('/login', async (c) => {
     const { auth, ui, log } = c.var.services;
+    const q = query(c);
+    const code = q.text('code', { max: LIMITS.text });
+    const returnedState = q.text('state', { max: LIMITS.text });
+    // The provider sends the user back with ?error=... when it refused (or the user cancelled).
+    const providerError = q.one('error');
+    if (providerError !== undefined) checkText('error', providerError, LIMITS.text);
+    // safeNext() sends a `next` with control characters home rather than refusing the sign-in.
+    const next = q.one('next');
+    if (next !== undefined) checkText('next', next, LIMITS.text, 'judged by the caller');
     const provider = auth.provider;
     if (!provider) {
       if (auth.basic.length > 0) return c.redirect(`${ui.prefix}/`, 302);
       throw notFound('Sign-in is not configured (see --auth-provider)');
     }
-    const code = c.req.query('code');
-    const returnedState = c.req.query('state');
-    // The provider sends the user back with ?error=... when it refused (or the user cancelled).
-    const providerError = c.req.query('error');
     if (!code && providerError === undefined) {
       // Start: remember state, PKCE verifier and where to go next, signed, in a short-lived cookie.
-      const claims: OAuthStateClaims = { state: randomToken(), verifier: randomToken(48), next: safeNext(c, c.req.query('next')) };
+      const claims: OAuthStateClaims = { state: randomToken(), verifier: randomToken(48), next: safeNext(c, next) };
       setCookie(c, OAUTH_COOKIE, await signToken(auth.key, 'oauth-state', { ...claims }, STATE_TTL_SECONDS), cookieOptions(c, STATE_TTL_SECONDS));
       return c.redirect(authorizeUrl(provider, claims.state, await pkceChallenge(claims.verifier)), 302);
     }
@@ -91,8 +97,10 @@ export const authRoutes = new Hono<AppEnv>()
     log.info(`${JSON.stringify(email)} signed in`);
     return c.redirect(safeNext(c, saved.next), 302);
   })
-  .post('/logout', (c) => {
+  .post('/logout', async (c) => {
     const { ui, auth } = c.var.services;
+    // No parameters, but the body is still checked (a form, or nothing).
+    await form(c);
     deleteCookie(c, SESSION_COOKIE, { path: `${ui.prefix}/` });
     return c.html(<LoginPage ui={{ ...ui, user: undefined, csrf: undefined }} provider={auth.provider?.name ?? null} message="You are signed out." next={`${ui.prefix}/`} />);
   });

@@ -1,40 +1,356 @@
-// Query-string parameters as Flower reads them, with 400s instead of 500s.
+// Every request parameter is read here into a typed value: query strings,
+// form fields, path parameters and the options of a JSON body. A value the
+// route does not take is refused with 400 and a message naming the parameter
+// (Flower's wording where Flower has one), so nothing unchecked reaches SQL,
+// the command channel or a template, and nothing malformed becomes a 500.
+// Unknown parameters are ignored, as Flower does (DataTables and caches add
+// their own).
 
-import { badRequest } from '../errors';
+import type { Context } from 'hono';
+import { badRequest, quoted, unsupportedMediaType, uriTooLong } from '../errors';
+import { MAX_COMMAND_SECONDS } from '../shared/control';
+import { TASK_STATES } from '../shared/task-states';
+import { bodyBytes, mediaType, multipartFields, parseJson, utf8 } from './body';
+
+/** The bounds the routes share (README "API" lists them). */
+export const LIMITS = {
+  /** Task, worker and queue names and task ids (Celery's and the command channel's 255). */
+  name: 255,
+  /** Other free text (a sign-in code, a `next` path). */
+  text: 4096,
+  /** Offsets into lists: past any table, and inside every SQL integer type (SQLite, MySQL, a 32-bit INT). */
+  offset: 1_000_000_000,
+  /** /api/tasks?limit: Flower's own history cap (0 means that cap). */
+  apiTasks: 100_000,
+  /** Rows on a page (the tasks page, DataTables). */
+  page: 500,
+  /** Processes to grow or shrink a pool by, and autoscale bounds. */
+  pool: 10_000,
+  /** Seconds for countdowns, expiry, and soft/hard time limits (ten years). */
+  seconds: 10 * 366 * 86_400,
+  /** Seconds a request may wait for a result: the command itself needs the rest of MAX_COMMAND_SECONDS. */
+  wait: MAX_COMMAND_SECONDS - 5,
+  /**
+   * Path and query together. Node refuses longer request lines itself (431,
+   * its 16 KiB header limit) and so does Cloudflare (414): the same answer
+   * here, whoever calls the app.
+   */
+  url: 16 * 1024,
+} as const;
+
+export interface Range {
+  min: number;
+  max: number;
+}
+
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const BROKEN_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * Text as a parameter may hold it: at most `max` characters, well-formed,
+ * and no control characters unless the caller judges them itself.
+ */
+export function checkText(name: string, value: string, max: number, controls: 'refused' | 'judged by the caller' = 'refused'): string {
+  if (value.length > max) throw badRequest(`'${name}' is too long: at most ${max} characters`);
+  if (controls === 'refused' && CONTROL.test(value)) throw badRequest(`'${name}' must not contain control characters`);
+  if (BROKEN_SURROGATE.test(value)) throw badRequest(`'${name}' is not well-formed text`);
+  return value;
+}
+
+const invalid = (name: string, value: string, type: 'int' | 'float' | 'bool') =>
+  badRequest(`Invalid argument '${quoted(value)}' of type '${type}' for '${name}'`);
+
+function inRange(name: string, value: string, type: 'int' | 'float', n: number, range: Range): number {
+  // Below the minimum reads as Flower's refusal of a bad value; the maxima
+  // are Stalk's own, and say so.
+  if (!(n >= range.min)) throw invalid(name, value, type);
+  if (n > range.max) throw badRequest(`'${name}' must be at most ${range.max}`);
+  return n;
+}
+
+/** A decimal integer: no exponent, fraction, NaN or Infinity; in range. */
+export function parseInteger(name: string, value: string, range: Range): number {
+  const text = value.trim();
+  if (!/^[+-]?\d+$/.test(text)) throw invalid(name, value, 'int');
+  // Past 15 significant digits a number is outside every range here, and Number() would round it.
+  const digits = text.replace(/^[+-]?0*/, '');
+  const n = digits.length > 15 ? (text.startsWith('-') ? -Infinity : Infinity) : Number(text);
+  return inRange(name, value, 'int', n, range);
+}
+
+/** A decimal number (`2.5`, `.5`, `3`): no exponent, NaN or Infinity; in range. */
+export function parseDecimal(name: string, value: string, range: Range): number {
+  const text = value.trim();
+  if (!/^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/.test(text)) throw invalid(name, value, 'float');
+  return inRange(name, value, 'float', Number(text), range);
+}
 
 const TRUE = new Set(['1', 'true', 't', 'yes', 'y', 'on']);
 const FALSE = new Set(['0', 'false', 'f', 'no', 'n', 'off', '']);
 
-export function boolParam(name: string, value: string | undefined, fallback = false): boolean {
-  if (value === undefined) return fallback;
+export function parseBool(name: string, value: string): boolean {
   const v = value.trim().toLowerCase();
   if (TRUE.has(v)) return true;
   if (FALSE.has(v)) return false;
-  throw badRequest(`Invalid argument '${value}' of type 'bool' for '${name}'`);
+  throw invalid(name, value, 'bool');
 }
 
-export function intParam(name: string, value: string | undefined, min = 0): number | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (!/^-?\d+$/.test(value.trim())) throw badRequest(`Invalid argument '${value}' of type 'int' for '${name}'`);
-  const n = Number(value);
-  if (n < min) throw badRequest(`'${name}' must be at least ${min}`);
-  return n;
-}
-
-/** Flower's "All" means no filter. */
-export function filterParam(value: string | undefined): string | undefined {
-  return value === undefined || value === '' || value === 'All' ? undefined : value;
-}
-
-/** `%Y-%m-%d %H:%M` in the server's local time, as Flower reads received_start/received_end. */
-export function localMinuteParam(name: string, value: string | undefined): number | undefined {
-  if (value === undefined || value === '') return undefined;
+/** `%Y-%m-%d %H:%M` in the server's local time, as Flower reads received_start/received_end; seconds since the epoch. */
+export function parseLocalMinute(name: string, value: string): number {
   const match = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})$/.exec(value.trim());
-  if (!match) throw badRequest(`Invalid '${name}' '${value}': expected YYYY-MM-DD HH:MM`);
+  if (!match) throw badRequest(`Invalid '${name}' '${quoted(value)}': expected YYYY-MM-DD HH:MM`);
   const [, y, mo, d, h, mi] = match.map(Number) as [number, number, number, number, number, number];
   const date = new Date(y, mo - 1, d, h, mi);
-  if (date.getMonth() !== mo - 1 || date.getDate() !== d || h > 23 || mi > 59) {
-    throw badRequest(`Invalid '${name}' '${value}': no such date or time`);
+  // Date() moves years 0-99 to 1900-1999 and rolls over a 31st of February: both are refused.
+  if (date.getFullYear() !== y || date.getMonth() !== mo - 1 || date.getDate() !== d || h > 23 || mi > 59) {
+    throw badRequest(`Invalid '${name}' '${quoted(value)}': no such date or time`);
   }
   return date.getTime() / 1000;
+}
+
+/** Parameters by name, every value kept, so that a repeated one can be refused. */
+export class Params {
+  constructor(private readonly values: ReadonlyMap<string, readonly string[]>) {}
+
+  /** The value of a parameter given at most once; undefined when absent. */
+  one(name: string): string | undefined {
+    const values = this.values.get(name);
+    if (values === undefined || values.length === 0) return undefined;
+    if (values.length > 1) throw badRequest(`'${name}' was given ${values.length} times: give it once`);
+    return values[0];
+  }
+
+  /** Every value of a parameter that may repeat, each checked as text. */
+  many(name: string, max: number = LIMITS.name): string[] {
+    return (this.values.get(name) ?? []).map((value) => checkText(name, value, max));
+  }
+
+  /** Trimmed text; empty or absent is undefined, or "Missing argument" (Flower's) when required. */
+  text(name: string, options: { max?: number; required: true }): string;
+  text(name: string, options?: { max?: number; required?: boolean }): string | undefined;
+  text(name: string, options: { max?: number; required?: boolean } = {}): string | undefined {
+    const value = this.one(name)?.trim();
+    if (value === undefined || value === '') {
+      if (options.required) throw badRequest(`Missing argument '${name}'`);
+      return undefined;
+    }
+    return checkText(name, value, options.max ?? LIMITS.name);
+  }
+
+  /** Text as given (untrimmed, '' when absent): search queries, filter fields echoed back. */
+  raw(name: string, max: number): string {
+    return checkText(name, this.one(name) ?? '', max);
+  }
+
+  int(name: string, range: Range): number | undefined {
+    const value = this.one(name);
+    return value === undefined || value.trim() === '' ? undefined : parseInteger(name, value, range);
+  }
+
+  requiredInt(name: string, range: Range): number {
+    const n = this.int(name, range);
+    if (n === undefined) throw badRequest(`Missing argument '${name}'`);
+    return n;
+  }
+
+  float(name: string, range: Range): number | undefined {
+    const value = this.one(name);
+    return value === undefined || value.trim() === '' ? undefined : parseDecimal(name, value, range);
+  }
+
+  bool(name: string, fallback = false): boolean {
+    const value = this.one(name);
+    return value === undefined ? fallback : parseBool(name, value);
+  }
+
+  /** One of a closed set of values; absent or empty is undefined. */
+  choice<T extends string>(name: string, options: readonly T[]): T | undefined {
+    const value = this.one(name);
+    if (value === undefined || value === '') return undefined;
+    if (!(options as readonly string[]).includes(value)) throw badRequest(`Invalid ${name} '${quoted(value)}': use one of ${options.join(', ')}`);
+    return value as T;
+  }
+
+  localMinute(name: string): number | undefined {
+    const value = this.one(name);
+    return value === undefined || value.trim() === '' ? undefined : parseLocalMinute(name, value);
+  }
+}
+
+function decodeComponent(text: string, where: string): string {
+  if (!text.includes('%')) return text;
+  try {
+    // Throws on a broken escape (%E0%A4%A), invalid UTF-8, and encoded surrogates (%ED%A0%80).
+    return decodeURIComponent(text);
+  } catch {
+    throw badRequest(`Malformed percent-encoding in the ${where}: '${quoted(text)}'`);
+  }
+}
+
+/** application/x-www-form-urlencoded, decoded strictly (browsers' lenient decoding would hide a broken value). */
+export function parseUrlEncoded(text: string, where: string): [string, string][] {
+  const entries: [string, string][] = [];
+  for (const piece of text.split('&')) {
+    if (piece === '') continue;
+    const eq = piece.indexOf('=');
+    const key = decodeComponent((eq < 0 ? piece : piece.slice(0, eq)).replace(/\+/g, ' '), where);
+    const value = decodeComponent((eq < 0 ? '' : piece.slice(eq + 1)).replace(/\+/g, ' '), where);
+    entries.push([key, value]);
+  }
+  return entries;
+}
+
+function grouped(entries: [string, string][]): Params {
+  const values = new Map<string, string[]>();
+  for (const [key, value] of entries) {
+    const list = values.get(key);
+    if (list) list.push(value);
+    else values.set(key, [value]);
+  }
+  return new Params(values);
+}
+
+const queries = new WeakMap<Context, [string, string][]>();
+
+function queryEntries(c: Context): [string, string][] {
+  let entries = queries.get(c);
+  if (!entries) {
+    entries = parseUrlEncoded(new URL(c.req.url).search.slice(1), 'query string');
+    queries.set(c, entries);
+  }
+  return entries;
+}
+
+/** The query string's parameters. */
+export function query(c: Context): Params {
+  return grouped(queryEntries(c));
+}
+
+/**
+ * Query parameters and, for a POST, the form body's fields, together (as
+ * Flower reads them): a parameter given in both counts as repeated. A body
+ * that is not a form is refused with 415.
+ */
+export async function form(c: Context): Promise<Params> {
+  const entries = [...queryEntries(c)];
+  if (c.req.method === 'POST') {
+    const bytes = await bodyBytes(c);
+    const type = mediaType(c);
+    if (bytes.byteLength === 0) {
+      // An empty body says nothing, whatever its type.
+    } else if (type === 'application/x-www-form-urlencoded') {
+      entries.push(...parseUrlEncoded(utf8(bytes, 'form body'), 'form body'));
+    } else if (type === 'multipart/form-data') {
+      entries.push(...(await multipartFields(c, bytes)));
+    } else {
+      throw unsupportedMediaType(
+        `Unsupported content type '${quoted(type)}': send form fields (application/x-www-form-urlencoded or multipart/form-data) or query parameters`,
+      );
+    }
+  }
+  return grouped(entries);
+}
+
+/**
+ * The URL is well-formed: not over LIMITS.url, and every path segment and
+ * the query string decode strictly. Hono keeps a broken escape as literal
+ * text, which would otherwise reach a lookup or a message as "%ED%A0%80".
+ */
+export function checkUrl(c: Context): void {
+  const url = new URL(c.req.url);
+  if (url.pathname.length + url.search.length > LIMITS.url) throw uriTooLong(`URL too long: at most ${LIMITS.url} characters of path and query`);
+  for (const segment of url.pathname.split('/')) decodeComponent(segment, 'path');
+  queryEntries(c);
+}
+
+/** A path parameter (a task id, a task or worker name): 1 to 255 characters of text. */
+export function pathName(c: Context, name: string): string {
+  const value = c.req.param(name) ?? '';
+  if (value === '') throw badRequest(`Missing '${name}' in the path`);
+  return checkText(name, value, LIMITS.name);
+}
+
+// JSON options (the body of apply/async-apply/send-task): Flower takes a
+// number or a string holding one, and dates as text.
+
+/** A number, or a string holding a decimal number, in range. */
+export function optionNumber(name: string, value: unknown, range: Range): number {
+  if (typeof value === 'string') return parseDecimal(name, value, range);
+  if (typeof value !== 'number') throw badRequest(`Invalid option '${name}': expected a number`);
+  return inRange(name, String(value), 'float', value, range);
+}
+
+/** Non-empty text of at most `max` characters. */
+export function optionText(name: string, value: unknown, max: number = LIMITS.name): string {
+  if (typeof value !== 'string' || value.trim() === '') throw badRequest(`Invalid option '${name}': expected text`);
+  return checkText(name, value, max);
+}
+
+const DATE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?$/i;
+const NUMERIC = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)\s*$/;
+
+/** Milliseconds since the epoch of a strict calendar date (no 31st of February), or NaN. */
+function dateTime(text: string): number {
+  const m = DATE.exec(text);
+  if (!m) return NaN;
+  const [y, mo, d, h = 0, mi = 0, s = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((part) => (part === undefined ? undefined : Number(part)));
+  const fraction = m[7] ? Number(m[7]) * 1000 : 0;
+  const zone = m[8] && m[8].toUpperCase() !== 'Z' ? (m[8].startsWith('-') ? -1 : 1) * (Number(m[8].slice(1, 3)) * 60 + Number(m[8].slice(4, 6))) : 0;
+  const local = Date.UTC(y!, mo! - 1, d!, h, mi, s);
+  const back = new Date(local);
+  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo! - 1 || back.getUTCDate() !== d || h > 23 || mi > 59 || s > 59) return NaN;
+  return local + fraction - zone * 60_000;
+}
+
+/**
+ * A time as an ISO string: seconds from `now` (a number or numeric text), or
+ * a date (Flower's `%Y-%m-%d %H:%M:%S.%f`, taken as UTC, or ISO 8601) from
+ * 1970 to 9999, which every Celery version reads back.
+ */
+export function optionTime(name: string, value: unknown, now: number): string {
+  if (typeof value === 'number' || (typeof value === 'string' && NUMERIC.test(value))) {
+    return new Date((now + optionNumber(name, value, { min: 0, max: LIMITS.seconds })) * 1000).toISOString();
+  }
+  const time = typeof value === 'string' ? dateTime(value.trim()) : NaN;
+  const year = Number.isFinite(time) ? new Date(time).getUTCFullYear() : 0;
+  if (year < 1970 || year > 9999) {
+    throw badRequest(`Invalid option '${name}': expected seconds (0 to ${LIMITS.seconds}) or a date (YYYY-MM-DD HH:MM:SS[.ffffff], or ISO 8601)`);
+  }
+  return new Date(time).toISOString();
+}
+
+/**
+ * A task state filter: absent, empty or "All" is none. Celery's states and
+ * custom ones (a `task-<x>` event gives the state X) are words; any case.
+ */
+export function stateFilter(params: Params, name: string): string | undefined {
+  const value = params.text(name, { max: 64 });
+  if (value === undefined || value === 'All') return undefined;
+  if (!/^[\p{L}\p{N}_.:-]+$/u.test(value)) throw badRequest(`Invalid ${name} '${quoted(value)}': a task state is a word, such as ${TASK_STATES.join(', ')}`);
+  return value.toUpperCase();
+}
+
+/** A form field holding JSON (the send form's args and kwargs); empty is undefined. */
+export function parseJsonField(params: Params, name: string): unknown {
+  const value = params.one(name);
+  return value === undefined || value.trim() === '' ? undefined : parseJson(value, `'${name}'`);
+}
+
+/** The signals a worker can send (Python's `signal` names on Linux and macOS). */
+export const SIGNALS = [
+  'SIGABRT', 'SIGALRM', 'SIGBUS', 'SIGCHLD', 'SIGCONT', 'SIGEMT', 'SIGFPE', 'SIGHUP', 'SIGILL', 'SIGINFO', 'SIGINT', 'SIGIO', 'SIGKILL',
+  'SIGPIPE', 'SIGPROF', 'SIGPWR', 'SIGQUIT', 'SIGSEGV', 'SIGSTOP', 'SIGSYS', 'SIGTERM', 'SIGTRAP', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU',
+  'SIGURG', 'SIGUSR1', 'SIGUSR2', 'SIGVTALRM', 'SIGWINCH', 'SIGXCPU', 'SIGXFSZ',
+] as const;
+
+/**
+ * revoke's `signal`: a signal name, with or without SIG, any case; SIGTERM
+ * when absent. Sent as `SIGNAME`: Celery looks names up upper case only.
+ */
+export function signalParam(params: Params): string {
+  const value = params.text('signal', { max: 16 }) ?? 'SIGTERM';
+  const upper = value.toUpperCase();
+  const name = upper.startsWith('SIG') ? upper : `SIG${upper}`;
+  if (!(SIGNALS as readonly string[]).includes(name)) throw badRequest(`Invalid signal '${quoted(value)}': use a signal name such as SIGTERM, SIGKILL, SIGINT, SIGQUIT, SIGUSR1, SIGHUP`);
+  return name;
 }

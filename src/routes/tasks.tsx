@@ -1,120 +1,168 @@
 // The tasks page (filters, search, sorting, paging, live refresh), the task
 // page, and Flower's DataTables endpoint.
 
+import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { type TaskFilterValues, TasksPage } from '../../templates/pages/tasks';
 import { TaskPage } from '../../templates/pages/task';
 import { TasksPanel, type TasksView } from '../../templates/partials/tasks-panel';
-import { AppError, notFound } from '../errors';
-import { childrenOf, countTasks, getTask, listTasks, SORTABLE_COLUMNS, type SortColumn, type TaskFilters, taskTimeline, taskTypes } from '../queries/tasks';
+import { AppError, badRequest, notFound, quoted } from '../errors';
+import { childrenOf, countTasks, getTask, listTasks, SORTABLE_COLUMNS, type SortColumn, type TaskFilters, type TaskSort, taskTimeline, taskTypes } from '../queries/tasks';
 import { currentWorkerRecords } from '../queries/workers';
 import type { AppEnv } from '../services';
-import { parseSearch, SearchSyntaxError } from '../shared/search';
+import { parseSearch, SEARCH_LIMITS, SearchSyntaxError } from '../shared/search';
 import { TASK_COLUMN_NAMES, type TaskColumnName } from '../ui/context';
 import { flowerTask } from './api';
-import { intParam, localMinuteParam } from './params';
+import { form, LIMITS, type Params, pathName, query, stateFilter } from './params';
 
 const PAGE_SIZE = 25;
-const MAX_PAGE_SIZE = 500;
 const DEFAULT_PAGE_SORT = '-timestamp';
+/** DataTables' draw counter is echoed back; it counts requests, so a 32-bit integer. */
+const MAX_DRAW = 2_147_483_647;
 
-function sortOf(text: string | undefined): { sort: string; column: SortColumn; descending: boolean } {
-  const value = text && text !== '' ? text : DEFAULT_PAGE_SORT;
+const isBadRequest = (error: unknown): error is AppError | SearchSyntaxError =>
+  error instanceof SearchSyntaxError || (error instanceof AppError && error.code === 'BAD_REQUEST');
+
+function sortOf(params: Params): TaskSort & { sort: string } {
+  const value = params.one('sort') || DEFAULT_PAGE_SORT;
   const column = value.replace(/^-/, '');
-  if (!(SORTABLE_COLUMNS as readonly string[]).includes(column)) return sortOf(DEFAULT_PAGE_SORT);
+  if (!(SORTABLE_COLUMNS as readonly string[]).includes(column)) {
+    throw badRequest(`Invalid sort '${quoted(value)}': use one of ${SORTABLE_COLUMNS.join(', ')}, with '-' for descending`);
+  }
   return { sort: value, column: column as SortColumn, descending: value.startsWith('-') };
 }
 
-/** Read the page's filters; a bad value becomes a message on the page, not an error page. */
-function readFilters(query: URLSearchParams): { values: TaskFilterValues; filters: TaskFilters; error: string | null } {
-  const values: TaskFilterValues = {
-    state: query.get('state') ?? '',
-    worker: query.get('worker') ?? '',
-    name: query.get('name') ?? '',
-    receivedStart: query.get('received_start') ?? '',
-    receivedEnd: query.get('received_end') ?? '',
-    q: query.get('q') ?? '',
-  };
-  const filters: TaskFilters = {
-    state: values.state || undefined,
-    worker: values.worker || undefined,
-    name: values.name || undefined,
-  };
+function columnsOf(params: Params, fallback: TaskColumnName[]): TaskColumnName[] {
+  const chosen = params.many('columns');
+  const unknown = chosen.find((c) => !(TASK_COLUMN_NAMES as readonly string[]).includes(c));
+  if (unknown !== undefined) throw badRequest(`Invalid columns '${quoted(unknown)}': use any of ${TASK_COLUMN_NAMES.join(', ')}`);
+  return chosen.length > 0 ? (chosen as TaskColumnName[]) : fallback;
+}
+
+interface PageRequest {
+  filters: TaskFilters;
+  sort: TaskSort & { sort: string };
+  limit: number;
+  offset: number;
+  columns: TaskColumnName[];
+}
+
+/**
+ * The page's parameters. A mistake is shown on the page above an empty
+ * table, with the form as it was filled in, rather than as an error page:
+ * the operator fixes it where it was made.
+ */
+function readPage(params: Params, fallbackColumns: TaskColumnName[]): PageRequest | { error: string } {
   try {
-    filters.receivedStart = localMinuteParam('received_start', values.receivedStart);
-    filters.receivedEnd = localMinuteParam('received_end', values.receivedEnd);
-    filters.search = parseSearch(values.q);
-    return { values, filters, error: null };
+    let search;
+    try {
+      search = parseSearch(params.raw('q', SEARCH_LIMITS.length));
+    } catch (error) {
+      if (error instanceof SearchSyntaxError) return { error: `${error.message} See the search syntax below.` };
+      throw error;
+    }
+    return {
+      filters: {
+        state: stateFilter(params, 'state'),
+        worker: params.text('worker'),
+        name: params.text('name'),
+        receivedStart: params.localMinute('received_start'),
+        receivedEnd: params.localMinute('received_end'),
+        search,
+      },
+      sort: sortOf(params),
+      limit: params.int('limit', { min: 1, max: LIMITS.page }) ?? PAGE_SIZE,
+      offset: params.int('offset', { min: 0, max: LIMITS.offset }) ?? 0,
+      columns: columnsOf(params, fallbackColumns),
+    };
   } catch (error) {
-    if (error instanceof SearchSyntaxError || error instanceof AppError) return { values, filters, error: error.message };
+    if (isBadRequest(error)) return { error: error.message };
     throw error;
   }
 }
 
-function columnsOf(query: URLSearchParams, fallback: TaskColumnName[]): TaskColumnName[] {
-  const chosen = query.getAll('columns').filter((c): c is TaskColumnName => (TASK_COLUMN_NAMES as readonly string[]).includes(c));
-  return chosen.length > 0 ? chosen : fallback;
+/** The form's fields as they were sent (the first of each), to show back; never used to query. */
+function echo(c: Context): TaskFilterValues {
+  const search = new URL(c.req.url).searchParams;
+  const field = (name: string) => search.get(name) ?? '';
+  return { state: field('state'), worker: field('worker'), name: field('name'), receivedStart: field('received_start'), receivedEnd: field('received_end'), q: field('q') };
 }
 
 export const taskRoutes = new Hono<AppEnv>()
   .get('/tasks', async (c) => {
     const { db, dialect, hot, ui, readOnly } = c.var.services;
-    const query = new URL(c.req.url).searchParams;
-    const { values, filters, error } = readFilters(query);
-    const sort = sortOf(query.get('sort') ?? undefined);
-    const limit = Math.min(MAX_PAGE_SIZE, Math.max(1, Number(query.get('limit')) || PAGE_SIZE));
-    const offset = Math.max(0, Number(query.get('offset')) || 0);
+    const request = readPage(query(c), ui.tasksColumns);
+    const ok = 'filters' in request;
+    const limit = ok ? request.limit : PAGE_SIZE;
+    const offset = ok ? request.offset : 0;
     // With a text search, counting every match would cost more than the page:
     // count only what the pager needs.
-    const cap = filters.search ? offset + limit : undefined;
-    const [rows, { count, capped }] = error
-      ? [[], { count: 0, capped: false }]
-      : await Promise.all([listTasks(db, dialect, filters, sort, limit + 1, offset), countTasks(db, dialect, filters, cap)]);
-    const pageQuery = new URLSearchParams(query);
+    const [rows, { count, capped }] = ok
+      ? await Promise.all([
+          listTasks(db, dialect, request.filters, request.sort, limit + 1, offset),
+          countTasks(db, dialect, request.filters, request.filters.search ? offset + limit : undefined),
+        ])
+      : [[], { count: 0, capped: false }];
+    const pageQuery = new URL(c.req.url).searchParams;
     pageQuery.delete('offset');
     const view: TasksView = {
       tasks: rows.slice(0, limit),
-      columns: columnsOf(query, ui.tasksColumns),
+      columns: ok ? request.columns : ui.tasksColumns,
       query: pageQuery,
-      sort: sort.sort,
+      sort: ok ? request.sort.sort : DEFAULT_PAGE_SORT,
       offset,
       limit,
       hasMore: rows.length > limit,
       total: count,
       capped,
-      searchError: error,
+      filterError: ok ? null : request.error,
     };
     c.header('Vary', 'HX-Request');
+    // htmx swaps only a 2xx: the live panel shows the mistake with 200; a page load says 400.
     if (c.req.header('HX-Request')) return c.html(<TasksPanel view={view} ui={ui} />);
     const [taskNames, workers] = await Promise.all([taskTypes(db), currentWorkerRecords(db, hot)]);
-    return c.html(<TasksPage view={view} filters={values} taskNames={taskNames} workerNames={workers.map((w) => w.hostname)} ui={ui} readOnly={readOnly} />);
+    return c.html(
+      <TasksPage view={view} filters={echo(c)} taskNames={taskNames} workerNames={workers.map((w) => w.hostname)} ui={ui} readOnly={readOnly} />,
+      ok ? 200 : 400,
+    );
   })
   // Flower's server-side DataTables protocol (draw, start, length,
-  // search[value], order[0][column], order[0][dir], columns[i][data]).
+  // search[value], order[0][column], order[0][dir], columns[i][data]), by GET
+  // or a form POST. A search syntax error answers 200 with `searchError` (the
+  // table shows it); other bad parameters 400 with DataTables' `error`.
   .on(['GET', 'POST'], '/tasks/datatable', async (c) => {
     const { db, dialect } = c.var.services;
-    const params = new URLSearchParams(new URL(c.req.url).search);
-    if (c.req.method === 'POST') {
-      const body = await c.req.parseBody();
-      for (const [key, value] of Object.entries(body)) if (typeof value === 'string') params.set(key, value);
+    let draw = 0;
+    let request;
+    try {
+      const params = await form(c);
+      draw = params.int('draw', { min: 0, max: MAX_DRAW }) ?? 0;
+      // -1 is DataTables' "all rows": a page's worth here.
+      const length = params.int('length', { min: -1, max: LIMITS.page }) ?? 15;
+      if (length === 0) throw badRequest("'length' must be -1 (all) or 1 to 500");
+      const orderColumn = params.int('order[0][column]', { min: 0, max: 1_000 });
+      request = {
+        start: params.int('start', { min: 0, max: LIMITS.offset }) ?? 0,
+        length: length === -1 ? LIMITS.page : length,
+        column: (orderColumn === undefined ? undefined : params.choice(`columns[${orderColumn}][data]`, SORTABLE_COLUMNS)) ?? 'started',
+        descending: (params.choice('order[0][dir]', ['asc', 'desc']) ?? 'desc') === 'desc',
+        search: params.raw('search[value]', SEARCH_LIMITS.length),
+      };
+    } catch (error) {
+      if (!isBadRequest(error)) throw error;
+      return c.json({ draw, data: [], recordsTotal: 0, recordsFiltered: 0, error: error.message }, 400);
     }
-    const draw = intParam('draw', params.get('draw') ?? undefined) ?? 0;
-    const start = intParam('start', params.get('start') ?? undefined) ?? 0;
-    const length = Math.min(MAX_PAGE_SIZE, Math.max(1, intParam('length', params.get('length') ?? undefined) ?? 15));
-    const orderColumn = params.get('order[0][column]');
-    const sortField = orderColumn !== null ? params.get(`columns[${orderColumn}][data]`) : null;
-    const column = sortField && (SORTABLE_COLUMNS as readonly string[]).includes(sortField) ? (sortField as SortColumn) : 'started';
-    const descending = (params.get('order[0][dir]') ?? 'desc') !== 'asc';
     const totals = await countTasks(db, dialect, {});
     let search;
     try {
-      search = parseSearch(params.get('search[value]') ?? '');
+      search = parseSearch(request.search);
     } catch (error) {
       if (!(error instanceof SearchSyntaxError)) throw error;
       return c.json({ draw, data: [], recordsTotal: totals.count, recordsFiltered: 0, searchError: error.message });
     }
     const filters: TaskFilters = { search };
-    const [rows, filtered] = await Promise.all([listTasks(db, dialect, filters, { column, descending }, length, start), countTasks(db, dialect, filters)]);
+    const sort = { column: request.column, descending: request.descending };
+    const [rows, filtered] = await Promise.all([listTasks(db, dialect, filters, sort, request.length, request.start), countTasks(db, dialect, filters)]);
     const children = await childrenOf(db, rows.map((r) => r.uuid));
     return c.json({
       draw,
@@ -125,9 +173,9 @@ export const taskRoutes = new Hono<AppEnv>()
   })
   .get('/task/:id{.+}', async (c) => {
     const { db, ui, readOnly } = c.var.services;
-    const id = c.req.param('id');
+    const id = pathName(c, 'id');
     const task = await getTask(db, id);
-    if (!task) throw notFound(`Unknown task '${id}'`);
+    if (!task) throw notFound(`Unknown task '${quoted(id)}'`);
     const [children, timeline] = await Promise.all([childrenOf(db, [task.uuid]), taskTimeline(db, task.uuid)]);
     return c.html(<TaskPage task={task} childIds={children.get(task.uuid) ?? []} timeline={timeline} ui={ui} readOnly={readOnly} />);
   });

@@ -6,10 +6,10 @@ import { WorkersPage } from '../../templates/pages/workers';
 import { WorkersPanel } from '../../templates/partials/workers-panel';
 import { WorkerTabs } from '../../templates/partials/worker-tabs';
 import { cachedInspect } from '../queries/inspect';
-import { notFound } from '../errors';
+import { notFound, quoted } from '../errors';
 import { currentWorkerRecords, summarize, taskCountsForWorker } from '../queries/workers';
 import type { AppEnv } from '../services';
-import { boolParam } from './params';
+import { form, pathName, query } from './params';
 
 /** Flower's /workers?json=1 row: every event count, the worker's fields, and status. */
 function flowerDashboardRow(worker: ReturnType<typeof summarize>[number]): Record<string, unknown> {
@@ -33,7 +33,7 @@ function flowerDashboardRow(worker: ReturnType<typeof summarize>[number]): Recor
 const dashboard = new Hono<AppEnv>().get('/', async (c) => {
   const { db, hot, now, ui, purgeOfflineWorkers } = c.var.services;
   const workers = summarize(await currentWorkerRecords(db, hot), now(), purgeOfflineWorkers);
-  if (boolParam('json', c.req.query('json'))) return c.json({ data: workers.map(flowerDashboardRow) });
+  if (query(c).bool('json')) return c.json({ data: workers.map(flowerDashboardRow) });
   c.header('Vary', 'HX-Request');
   if (c.req.header('HX-Request')) return c.html(<WorkersPanel workers={workers} ui={ui} generatedAt={now()} />);
   return c.html(<WorkersPage workers={workers} ui={ui} generatedAt={now()} />);
@@ -44,18 +44,20 @@ export const workerRoutes = new Hono<AppEnv>()
   .route('/workers', dashboard)
   .get('/worker/:name', async (c) => {
     const { db, hot, now, ui, readOnly } = c.var.services;
-    const name = c.req.param('name');
+    const name = pathName(c, 'name');
     const worker = summarize(await currentWorkerRecords(db, hot), now()).find((w) => w.hostname === name);
-    if (!worker) throw notFound(`Unknown worker '${name}'`);
+    if (!worker) throw notFound(`Unknown worker '${quoted(name)}'`);
     const [counts, inspect] = await Promise.all([taskCountsForWorker(db, name), cachedInspect(db, name)]);
     return c.html(<WorkerPage worker={worker} counts={counts} inspect={inspect} ui={ui} readOnly={readOnly} />);
   })
   // Fresh inspect replies for the worker page's tabs (htmx swaps the tabs).
   .post('/worker/:name/inspect', async (c) => {
     const { db, hot, now, ui, readOnly, control, inspectTimeout } = c.var.services;
-    const name = c.req.param('name');
+    const name = pathName(c, 'name');
+    // No parameters, but the body is still checked (a form, or nothing).
+    await form(c);
     const worker = summarize(await currentWorkerRecords(db, hot), now()).find((w) => w.hostname === name);
-    if (!worker) throw notFound(`Unknown worker '${name}'`);
+    if (!worker) throw notFound(`Unknown worker '${quoted(name)}'`);
     let inspectError: string | null = null;
     if (!control) inspectError = 'No collector is reachable for commands.';
     else {

@@ -17,7 +17,8 @@ export interface TasksView {
   /** Matching tasks, counted up to a cap; `capped` when there are more. */
   total: number;
   capped: boolean;
-  searchError: string | null;
+  /** Why the filters could not be applied (a search syntax error, a bad value), shown above the empty table. */
+  filterError: string | null;
 }
 
 const LABELS: Record<TaskColumnName, string> = {
@@ -108,9 +109,9 @@ export function TasksPanel({ view, ui }: { view: TasksView; ui: UiOptions }) {
     <section id="tasks-panel" hx-get={here} hx-trigger={poll} hx-swap="outerHTML">
       {/* The current sort travels with the filter form (form=) and is replaced with the panel. */}
       <input type="hidden" name="sort" value={view.sort} form="task-filters" />
-      {view.searchError ? (
+      {view.filterError ? (
         <p class="error" role="alert">
-          {`${view.searchError} See the search syntax below.`}
+          {view.filterError}
         </p>
       ) : null}
       <div class="scroll">

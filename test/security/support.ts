@@ -34,7 +34,8 @@ export function recordingControl(): RecordingControl {
     commands,
     run: async (command, user) => {
       commands.push({ command, user });
-      return { ok: true, result: command.kind === 'send' ? { 'task-id': 'sent-1' } : 'ok' };
+      // Shaped as the collector answers where a route reads the result (a task id, a list of queues).
+      return { ok: true, result: command.kind === 'send' ? { 'task-id': 'sent-1' } : command.kind === 'queues' ? [] : 'ok' };
     },
   };
 }
