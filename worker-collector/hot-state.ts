@@ -90,7 +90,8 @@ export function pacingDecision(lastAt: number | null, lastFingerprint: string | 
 /**
  * A publisher behind pacingDecision. One publish at a time, so snapshots
  * never overtake each other on the way; a change held back is published
- * when its time comes, from the newest state.
+ * when its time comes, from the newest state, and a timer republishes
+ * HOT_STATE_REFRESH_SECONDS after the last publish whatever the flushes do.
  */
 export class PacedHotState {
   private lastAt: number | null = null;
@@ -98,6 +99,7 @@ export class PacedHotState {
   private lastFingerprint: string | null = null;
   private latest: (() => WorkersSnapshot) | null = null;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private timerAt = 0;
   private inFlight = false;
   private offeredWhileInFlight = false;
   private closed = false;
@@ -121,13 +123,19 @@ export class PacedHotState {
     const now = this.now();
     const decision = pacingDecision(this.lastAt, this.lastFingerprint, fingerprint, now);
     if (decision.publish === 'now') void this.publish(snapshot, fingerprint, now);
-    else if (decision.publish === 'later' && !this.timer) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        if (this.latest) this.offer(this.latest);
-      }, decision.at - now);
-      this.timer.unref?.();
-    }
+    else if (decision.publish === 'later') this.offerAt(decision.at);
+  }
+
+  /** Offer the newest state again at `at` (ms), unless an earlier offer is due already. */
+  private offerAt(at: number): void {
+    if (this.closed || (this.timer && this.timerAt <= at)) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.latest) this.offer(this.latest);
+    }, Math.max(0, at - this.now()));
+    this.timer.unref?.();
   }
 
   private async publish(snapshot: WorkersSnapshot, fingerprint: string, now: number): Promise<void> {
@@ -141,6 +149,7 @@ export class PacedHotState {
     } finally {
       this.inFlight = false;
     }
+    this.offerAt(now + HOT_STATE_REFRESH_SECONDS * 1000);
     if (this.offeredWhileInFlight && this.latest) {
       this.offeredWhileInFlight = false;
       this.offer(this.latest);

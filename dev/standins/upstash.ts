@@ -25,6 +25,8 @@ export interface UpstashStandInOptions {
   host?: string;
   /** The token clients must present (UPSTASH_REDIS_REST_TOKEN). */
   token: string;
+  /** Told the (lower-case) names of the commands in each authorised request, before they run: for counting what clients cost. */
+  onCommands?: (names: string[]) => void;
 }
 
 type Arg = string | Buffer;
@@ -90,6 +92,7 @@ export async function startUpstashStandIn(options: UpstashStandInOptions): Promi
   // callBuffer keeps values binary-safe.
   const call = (command: Arg[]) => redis.callBuffer(String(command[0]).toUpperCase(), command.slice(1)) as Promise<Reply>;
 
+  const observe = (commands: Arg[][]) => options.onCommands?.(commands.map((command) => String(command[0]).toLowerCase()));
   let blocking = 0;
   const dedicated = new Set<Redis>();
 
@@ -174,9 +177,14 @@ export async function startUpstashStandIn(options: UpstashStandInOptions): Promi
       let parsed: unknown;
       try {
         parsed = JSON.parse(raw.toString('utf8'));
-        if (path === '') return respond(...(await single(toCommand(parsed), gone.signal)));
+        if (path === '') {
+          const command = toCommand(parsed);
+          observe([command]);
+          return respond(...(await single(command, gone.signal)));
+        }
         if (!Array.isArray(parsed) || parsed.length === 0) throw new Error(`ERR ${path.slice(1)} takes a non-empty JSON array of commands`);
         const commands = parsed.map(toCommand);
+        observe(commands);
         if (path === '/pipeline') return respond(200, await pipeline(commands));
         return respond(...(await multiExec(commands)));
       } catch (e) {
@@ -187,6 +195,7 @@ export async function startUpstashStandIn(options: UpstashStandInOptions): Promi
     const command: Arg[] = path.split('/').slice(1).map(decodeURIComponent);
     if (command.length === 0) return respond(400, { error: 'ERR no command given' });
     if (req.method === 'POST' && raw.length > 0) command.push(raw);
+    observe([command]);
     return respond(...(await single(command, gone.signal)));
   }
 
