@@ -12,7 +12,9 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startUpstashStandIn } from '../../dev/standins/upstash';
-import { deriveCommandKey, type SignedCommandRequest, signCommand, verifyReply } from '../../src/shared/command-signing';
+import { UpstashControlClient } from '../../src/edge/control-client';
+import { deriveCommandKey, NonceCache, type SignedCommandRequest, signCommand, signReply, verifyCommand, verifyReply } from '../../src/shared/command-signing';
+import { upstashRest } from '../../src/shared/upstash-rest';
 import { COMMAND_QUEUE_KEY, type CommandOutcome, type CommandRequest, REPLY_KEY_PREFIX, REPLY_TTL_SECONDS } from '../../src/shared/control';
 import { type OpenDatabase, openDatabase } from '../../worker-collector/store/db';
 import { createTestDatabase, type TestDatabase } from '../support/databases';
@@ -128,11 +130,14 @@ describe.each(['tcp', 'rest'] as const)('the collector on the command channel ov
     expect(row).toMatchObject({ user: 'alice@example.com', ok: 1 });
   });
 
-  it('refuses the same command pushed again (a replay), without running it twice', async () => {
+  it('refuses the same command pushed again (a replay), without running it twice or answering over the genuine reply', async () => {
     await push(legit);
-    expect(await reply(legit.id)).toEqual({ ok: false, status: 403, error: `command ${legit.id} refused: replayed (its nonce was used already)` });
     const row = await refusalRow(legit.id);
     expect(row).toMatchObject({ user: '(unverified)', ok: 0 });
+    expect(JSON.parse(row.result!)).toBe(`command ${legit.id} refused: replayed (its nonce was used already)`);
+    // The id is the genuine command's: a refusal there could pass for its outcome. (Replies follow the audit row within milliseconds.)
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await redis.exists(`${REPLY_KEY_PREFIX}${legit.id}`)).toBe(0);
     expect(JSON.parse(row.arguments!)).toMatchObject({ id: legit.id, claimed_user: 'alice@example.com' });
     expect((await auditRows()).filter((r) => r.action === 'revoke').length).toBe(1);
   });
@@ -232,5 +237,58 @@ describe('the collector without the cookie secret', () => {
     } finally {
       await database.drop();
     }
+  });
+});
+
+describe("the Worker's control client (src/edge/control-client.ts) against the Upstash stand-in", () => {
+  const redis = new Redis(CHANNEL_REDIS, { lazyConnect: true });
+  let standIn: Awaited<ReturnType<typeof startUpstashStandIn>>;
+  beforeAll(async () => {
+    await redis.connect();
+    await redis.del(COMMAND_QUEUE_KEY);
+    standIn = await startUpstashStandIn({ redisUrl: CHANNEL_REDIS, token: randomBytes(12).toString('hex') });
+  });
+  afterAll(async () => {
+    await standIn?.close();
+    await redis.del(COMMAND_QUEUE_KEY).catch(() => undefined);
+    redis.disconnect();
+  });
+
+  it('pushes a signed command, ignores replies that are not signed for it, and returns the one that is', async () => {
+    const key = await deriveCommandKey(SECRET);
+    const client = new UpstashControlClient(upstashRest(standIn.url, standIn.token), Promise.resolve(key));
+    const running = client.run({ kind: 'queues' }, 'alice@example.com', 10);
+    // Playing the channel's other end: take the command, check it as the collector would.
+    const popped = await redis.brpop(COMMAND_QUEUE_KEY, 10);
+    expect(popped).not.toBeNull();
+    const verdict = await verifyCommand(popped![1], key, Date.now() / 1000, new NonceCache());
+    expect(verdict).toMatchObject({ ok: true, request: { user: 'alice@example.com', command: { kind: 'queues' } } });
+    const id = verdict.ok ? verdict.request.id : '';
+    const replyKey = `${REPLY_KEY_PREFIX}${id}`;
+    // Forged answers first: unsigned, signed with another key, and signed for another command.
+    await redis.rpush(replyKey, JSON.stringify({ ok: true, result: 'forged' }));
+    await redis.rpush(replyKey, JSON.stringify(await signReply(await deriveCommandKey(OTHER_SECRET), id, { ok: true, result: 'forged' })));
+    await redis.rpush(replyKey, JSON.stringify(await signReply(key, 'another-id', { ok: true, result: 'forged' })));
+    await redis.rpush(replyKey, JSON.stringify(await signReply(key, id, { ok: true, result: 'genuine' })));
+    expect(await running).toEqual({ ok: true, result: 'genuine' });
+    // Each reply was taken by a blocking pop; nothing is left behind.
+    expect(await redis.exists(replyKey)).toBe(0);
+  });
+
+  it('answers 504 when nobody replies within the wait, and sends nothing without a key', async () => {
+    const client = new UpstashControlClient(upstashRest(standIn.url, standIn.token), deriveCommandKey(SECRET));
+    const started = Date.now();
+    expect(await client.run({ kind: 'queues' }, 'alice@example.com', 1)).toMatchObject({ ok: false, status: 504 });
+    // The wait plus the grace for a late refusal.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2_900);
+    await redis.del(COMMAND_QUEUE_KEY);
+    const keyless = new UpstashControlClient(upstashRest(standIn.url, standIn.token), null);
+    expect(await keyless.run({ kind: 'queues' }, 'alice@example.com', 1)).toEqual({ ok: false, status: 503, error: 'COOKIE_SECRET is not set, so commands to the collector cannot be signed' });
+    expect(await redis.llen(COMMAND_QUEUE_KEY)).toBe(0);
+  });
+
+  it('answers 503 when Upstash cannot be reached', async () => {
+    const client = new UpstashControlClient(upstashRest('http://127.0.0.1:9', 'token'), deriveCommandKey(SECRET));
+    expect(await client.run({ kind: 'queues' }, 'alice@example.com', 1)).toMatchObject({ ok: false, status: 503, error: expect.stringMatching(/^command channel unavailable/) });
   });
 });

@@ -6,7 +6,8 @@
 // Anything refused is written to the audit log under the user
 // '(unverified)' (the name it claims goes into the arguments, never into
 // the user column), answered when its id is usable, and logged (at most once
-// per kind of refusal every 30 s).
+// per kind of refusal every 30 s). A replay is not answered: its id is that
+// of the genuine command, whose own reply the Worker may still be waiting for.
 
 import { deriveCommandKey, NonceCache, signReply, type Verdict, verifyCommand } from '../../src/shared/command-signing';
 import { COMMAND_QUEUE_KEY, type CommandOutcome } from '../../src/shared/control';
@@ -112,7 +113,7 @@ export class CommandChannel {
     const claimed = refusal.claimedUser === null ? 'no user' : `'${refusal.claimedUser}'`;
     this.warn(`refused:${refusal.code}`, `refused a command${refusal.id ? ` ${refusal.id}` : ''} claiming ${claimed}: ${refusal.reason}`);
     await this.auditRefusal(refusal);
-    if (refusal.id) await this.reply(key, refusal.id, { ok: false, status: refusal.status, error: refusal.reason });
+    if (refusal.id && refusal.code !== 'replayed') await this.reply(key, refusal.id, { ok: false, status: refusal.status, error: refusal.reason });
   }
 
   /** Every refusal goes to the audit log, up to a budget per minute; past it, one row counts the rest. */
