@@ -11,8 +11,12 @@
 //
 //   npm run dev:edge -- [--broker URL] [--mysql URL] [--redis URL] [--port 8787]
 //     [--inspector-port 9229] [--planetscale-port 8784] [--upstash-port 8785]
+//     [--cookie-secret S]
 //
 // The broker also comes from CELERY_BROKER_URL (default redis://localhost:6379/0).
+// The cookie secret (the Worker's COOKIE_SECRET and the collector's
+// --cookie-secret: it signs sessions and keys the command channel) also comes
+// from FLOWER_COOKIE_SECRET; without either, one is generated and printed.
 // The Worker's secrets go to wrangler through a temporary env file, never the repo.
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -39,7 +43,9 @@ const USAGE = `usage: npm run dev:edge -- [options]
   --port N                wrangler dev port (default 8787)
   --inspector-port N      wrangler dev inspector port (default 9229)
   --planetscale-port N    PlanetScale stand-in port (default 8784; 0 picks a free one)
-  --upstash-port N        Upstash stand-in port (default 8785; 0 picks a free one)`;
+  --upstash-port N        Upstash stand-in port (default 8785; 0 picks a free one)
+  --cookie-secret S       the secret both the Worker and the collector get (32+ characters; default
+                          $FLOWER_COOKIE_SECRET, or a new random one, printed)`;
 
 const { values: flags } = parseArgs({
   options: {
@@ -50,6 +56,7 @@ const { values: flags } = parseArgs({
     'inspector-port': { type: 'string', default: '9229' },
     'planetscale-port': { type: 'string', default: '8784' },
     'upstash-port': { type: 'string', default: '8785' },
+    'cookie-secret': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -68,6 +75,13 @@ function port(name: 'port' | 'inspector-port' | 'planetscale-port' | 'upstash-po
 }
 
 const broker = flags.broker ?? (process.env.CELERY_BROKER_URL || 'redis://localhost:6379/0');
+const givenSecret = flags['cookie-secret'] ?? process.env.FLOWER_COOKIE_SECRET;
+if (givenSecret !== undefined && givenSecret.length < 32) {
+  console.error('dev:edge: --cookie-secret must be at least 32 characters');
+  process.exit(2);
+}
+/** One secret for both sides: the Worker signs commands with a key derived from it, the collector checks them with the same. */
+const cookieSecret = givenSecret ?? randomBytes(24).toString('base64url');
 const mysqlUrl = flags.mysql;
 const log = createLogger('dev:edge');
 
@@ -203,11 +217,13 @@ async function main(): Promise<void> {
   delete childEnv.CELERY_BROKER_URL;
   delete childEnv.UPSTASH_REDIS_REST_URL;
   delete childEnv.UPSTASH_REDIS_REST_TOKEN;
+  delete childEnv.FLOWER_COOKIE_SECRET;
   collector = start(
     'collector',
     process.execPath,
+    // The secret goes by environment, not argv, where `ps` would show it.
     ['--import', 'tsx', 'worker-collector/main.ts', '--db', mysqlUrl, '--state-url', upstash.url, '--state-token', upstash.token, '--broker', broker],
-    childEnv,
+    { ...childEnv, FLOWER_COOKIE_SECRET: cookieSecret },
   );
   collector.once('exit', (code, signal) => {
     if (!stopping) {
@@ -224,6 +240,7 @@ async function main(): Promise<void> {
       `DATABASE_URL=${planetscale.url}`,
       `UPSTASH_REDIS_REST_URL=${upstash.url}`,
       `UPSTASH_REDIS_REST_TOKEN=${upstash.token}`,
+      `COOKIE_SECRET=${cookieSecret}`,
       // Local development: the API is open like the pages (set BASIC_AUTH etc. in your environment to try auth).
       'UNAUTHENTICATED_API=true',
       '',
@@ -264,6 +281,7 @@ Stalk at the edge, locally:
   broker        ${maskPassword(broker)} (collector)
   database      ${maskPassword(mysqlUrl)} (via ${maskPassword(planetscale.url)})
   hot state     ${maskPassword(flags.redis)} (via ${upstash.url})
+  cookie secret ${givenSecret === undefined ? `${cookieSecret} (generated for this run; pass --cookie-secret to keep sessions across runs)` : '(as given)'}
 Ctrl-C stops everything.
 `);
 }

@@ -110,7 +110,7 @@ export const OPTION_SPECS = {
     kind: 'string',
     default: '',
     env: ['FLOWER_COOKIE_SECRET'],
-    help: 'key (32+ characters) that signs sessions and API tokens; default: random per process, so sessions end at restart',
+    help: 'key (32+ characters) that signs sessions and API tokens, and keys the command channel (the collector needs the Worker\'s COOKIE_SECRET with --state-url); default: random per process, so sessions end at restart',
   },
   'session-ttl': { kind: 'duration', default: '12h', help: 'how long a sign-in lasts' },
   'unauthenticated-api': {
@@ -142,7 +142,7 @@ export const OPTION_SPECS = {
     kind: 'string',
     default: '',
     env: ['UPSTASH_REDIS_REST_URL'],
-    help: 'collector: publish hot state (workers) to this Redis (redis://, rediss://) or Upstash REST URL (https://)',
+    help: 'collector: publish hot state (workers) and take signed commands from the Worker at this Redis (redis://, or rediss://default:TOKEN@host:6379 for Upstash over TLS) or Upstash REST URL (https://); needs --cookie-secret',
   },
   'state-token': { kind: 'string', default: '', env: ['UPSTASH_REDIS_REST_TOKEN'], help: 'collector: the Upstash REST token for --state-url' },
   'log-level': { kind: 'level', default: 'info', help: 'debug, info, warn or error' },

@@ -5,7 +5,8 @@
 //                             mysql://user:password@host/db form PlanetScale shows works too;
 //                             http:// only for the local stand-in)
 //   UPSTASH_REDIS_REST_URL    Upstash REST endpoint, where the collector publishes hot state
-//   UPSTASH_REDIS_REST_TOKEN  its token (a read-only token is enough here)
+//   UPSTASH_REDIS_REST_TOKEN  its token: the read-write one, to push commands (read-only is
+//                             enough with PUBLIC_READ_ONLY or READ_ONLY)
 // Optional vars (wrangler.toml [vars]), parsed like the Node entry's options:
 //   URL_PREFIX, NATURAL_TIME, TASKS_COLUMNS, AUTO_REFRESH (duration, seconds by default),
 //   PURGE_OFFLINE_WORKERS (duration), TASK_RUNTIME_METRIC_BUCKETS, READ_ONLY, INSPECT_TIMEOUT (milliseconds), LOG_LEVEL,
@@ -24,6 +25,8 @@
 
 import { Redis } from '@upstash/redis/cloudflare';
 import { UpstashControlClient } from './edge/control-client';
+import { deriveCommandKey } from './shared/command-signing';
+import { upstashRest } from './shared/upstash-rest';
 import type { Hono, MiddlewareHandler } from 'hono';
 import { Kysely } from 'kysely';
 import { PlanetScaleDialect } from 'kysely-planetscale';
@@ -262,17 +265,18 @@ export function readConfig(env: WorkerEnv): WorkerConfig {
   };
 }
 
-/** Commands to the collector through Upstash (a separate client: it must wait longer than the hot state's 2 s). */
+/**
+ * Commands to the collector through Upstash, signed with the key derived
+ * from COOKIE_SECRET (the collector derives the same one from its
+ * --cookie-secret). Plain REST calls: waiting for a reply is a blocking
+ * BLPOP, which @upstash/redis does not offer. Without COOKIE_SECRET the
+ * client refuses to send (the key would be random per isolate).
+ */
 function upstashControl(config: WorkerConfig): ControlClient {
-  const redis = new Redis({
-    url: config.redisUrl,
-    token: config.redisToken,
-    automaticDeserialization: false,
-    enableTelemetry: false,
-    readYourWrites: false,
-    retry: false,
-  });
-  return new UpstashControlClient(redis);
+  const key = config.auth.ephemeralKey ? null : deriveCommandKey(config.auth.key);
+  // Derivation of a valid key does not fail; a failure surfaces on the first command.
+  key?.catch(() => undefined);
+  return new UpstashControlClient(upstashRest(config.redisUrl, config.redisToken), key);
 }
 
 /** Hot state from Upstash: the collector's workers snapshot, or null (stale, missing, Upstash down) so routes ask the database. */

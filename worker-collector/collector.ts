@@ -16,10 +16,10 @@ import type { OpenDatabase } from './store/db';
 import { type RetentionOptions, RetentionPruner } from './store/retention';
 import { eventCountsByWorker, type WorkerRecord } from '../src/queries/workers';
 import type { ControlClient } from '../src/services';
-import { CommandChannel } from './control/channel';
+import { CommandChannel, type CommandChannelSettings } from './control/channel';
 import { type BrokerControl, ControlExecutor } from './control/executor';
 import { InProcessControl } from './control/in-process';
-import type { HotStatePublisher } from './hot-state';
+import { type HotStatePublisher, PacedHotState } from './hot-state';
 import { LruMap } from './store/lru';
 import { buildFlushPayload, type TaskRef } from './store/payload';
 import { DatabaseUnavailableError, StoreWriter } from './store/writer';
@@ -53,8 +53,8 @@ export interface CollectorOptions {
   inspectTimeoutMs?: number;
   /** Measure queue lengths this often (ms; 0: never). */
   queuePollIntervalMs?: number;
-  /** Read commands from this Redis/Upstash (the edge's command channel). */
-  commandChannel?: { url: string; token: string };
+  /** Read signed commands from this Redis/Upstash (the edge's command channel). */
+  commandChannel?: CommandChannelSettings;
   /** For tests: a transport other than the broker URL's. */
   transport?: (handlers: Parameters<typeof createEventTransport>[1]) => EventTransport;
 }
@@ -90,7 +90,7 @@ export class Collector {
   /** Events counted per worker and type since the database began: the dashboard's numbers. */
   private readonly workerEvents = new Map<string, Record<string, number>>();
   private readonly warnHotState: (key: string, message: string) => void;
-  private hotStatePublishedAt = 0;
+  private readonly hotState: PacedHotState | undefined;
   private executor: ControlExecutor | undefined;
   private channel: CommandChannel | undefined;
   private measuring = false;
@@ -125,6 +125,9 @@ export class Collector {
     this.warnDrop = createRateLimitedLog((m) => log.warn(m));
     this.warnDatabase = createRateLimitedLog((m) => log.error(m), 10_000);
     this.warnHotState = createRateLimitedLog((m) => log.warn(m));
+    if (options.hotState) {
+      this.hotState = new PacedHotState(options.hotState, (error) => this.warnHotState('publish', `publishing hot state failed: ${errorMessage(error)}`));
+    }
     const handlers = { onMessage: (decoded: Decoded) => this.accept(decoded) };
     this.transport = options.transport
       ? options.transport(handlers)
@@ -174,7 +177,7 @@ export class Collector {
     void this.inspectRound(undefined);
     this.every(INSPECT_ROUND_MS, () => this.inspectNewWorkers());
     if (this.options.commandChannel) {
-      this.channel = new CommandChannel(this.options.commandChannel.url, this.options.commandChannel.token, this.executor, log);
+      this.channel = new CommandChannel(this.options.commandChannel, this.executor, log);
       this.channel.start();
     }
   }
@@ -362,16 +365,9 @@ export class Collector {
     return records;
   }
 
+  /** Offer the workers to the hot state, which publishes as often as it is worth (PacedHotState). */
   private publishHotState(): void {
-    const publisher = this.options.hotState;
-    if (!publisher) return;
-    // At most one publish a second: readers cache for about that long anyway.
-    const now = Date.now();
-    if (now - this.hotStatePublishedAt < 1_000) return;
-    this.hotStatePublishedAt = now;
-    publisher.publish({ updated_at: now / 1000, workers: this.workerRecords() }).catch((error: unknown) => {
-      this.warnHotState('publish', `publishing hot state failed: ${errorMessage(error)}`);
-    });
+    this.hotState?.offer(() => ({ updated_at: Date.now() / 1000, workers: this.workerRecords() }));
   }
 
   private statusRow(): CollectorStatusTable {
@@ -409,7 +405,7 @@ export class Collector {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     await this.transport.stop();
     await this.pruner.stop();
-    await this.options.hotState?.close();
+    await this.hotState?.close();
     await this.channel?.stop();
     await this.options.control?.close();
     const deadline = Date.now() + SHUTDOWN_FLUSH_DEADLINE_MS;

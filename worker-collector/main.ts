@@ -1,9 +1,9 @@
 // The collector on its own (`npm run collector`, and the container's entry):
 // broker events into the database named by --db. Same options as `npm start`.
 
-import { helpText, OptionError, parseOptions } from '../src/options';
+import { helpText, parseOptions } from '../src/options';
 import { createLogger, errorMessage } from '../src/shared/log';
-import { collectorFromOptions, onShutdownSignal, openMigratedDatabase } from './setup';
+import { collectorFromOptions, commandChannelFromOptions, onShutdownSignal, openMigratedDatabase } from './setup';
 import { parseBrokerUrl } from './transport/broker-url';
 
 async function main(): Promise<void> {
@@ -16,9 +16,11 @@ async function main(): Promise<void> {
   try {
     options = parseOptions(argv, process.env);
     parseBrokerUrl(options.broker);
+    // Checked before anything starts: one line, no stack, exit 2.
+    commandChannelFromOptions(options);
   } catch (error) {
     console.error(`stalk-collector: ${errorMessage(error)}`);
-    process.exit(error instanceof OptionError ? 2 : 1);
+    process.exit(2);
   }
   const log = createLogger('collector', options.logLevel);
   let database;

@@ -3,6 +3,7 @@
 import type { StalkOptions } from '../src/options';
 import { errorMessage, type Logger } from '../src/shared/log';
 import { Collector } from './collector';
+import type { CommandChannelSettings } from './control/channel';
 import { createHotStatePublisher } from './hot-state';
 import { createAmqpControl } from './control/amqp';
 import type { BrokerControl } from './control/executor';
@@ -79,13 +80,28 @@ export function brokerControlFromOptions(broker: BrokerUrl, options: StalkOption
   };
 }
 
+/**
+ * The edge's command channel, on with --state-url. Commands on it must be
+ * signed with the key derived from the cookie secret the Worker has
+ * (COOKIE_SECRET), so the collector cannot run it without that secret.
+ */
+export function commandChannelFromOptions(options: StalkOptions): CommandChannelSettings | undefined {
+  if (!options.stateUrl) return undefined;
+  if (!options.cookieSecret) {
+    throw new Error('--state-url needs --cookie-secret (or FLOWER_COOKIE_SECRET): the Worker\'s COOKIE_SECRET, which signs the commands it sends');
+  }
+  if (options.cookieSecret.length < 32) throw new Error('--cookie-secret must be at least 32 characters (the Worker\'s COOKIE_SECRET)');
+  return { url: options.stateUrl, token: options.stateToken, secret: options.cookieSecret };
+}
+
 export function collectorFromOptions(options: StalkOptions, database: OpenDatabase, log: Logger): Collector {
   const broker = parseBrokerUrl(options.broker);
+  const commandChannel = commandChannelFromOptions(options);
   return new Collector({
     control: brokerControlFromOptions(broker, options, log.child('control')),
     inspectTimeoutMs: options.inspectTimeout,
     queuePollIntervalMs: options.queuePollInterval * 1000,
-    ...(options.stateUrl ? { commandChannel: { url: options.stateUrl, token: options.stateToken } } : {}),
+    ...(commandChannel ? { commandChannel } : {}),
     broker,
     database,
     log,

@@ -4,6 +4,12 @@
 // ?_token=). Commands go to a real Redis through ioredis. The role of Upstash's
 // serverless-redis-http, which cannot be built here. For development and tests
 // only, never production.
+//
+// Blocking commands (BLPOP, BRPOP, ...) are held as Upstash holds them: the
+// HTTP request stays open until the reply. Each runs on a connection of its
+// own, opened for it and closed after, so it never holds up the shared one;
+// a client that goes away mid-wait takes its connection (and Redis's blocked
+// client) with it, so a pop nobody waits for any more cannot swallow an element.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -19,29 +25,43 @@ export interface UpstashStandInOptions {
   host?: string;
   /** The token clients must present (UPSTASH_REDIS_REST_TOKEN). */
   token: string;
+  /** Told the (lower-case) names of the commands in each authorised request, before they run: for counting what clients cost. */
+  onCommands?: (names: string[]) => void;
 }
 
 type Arg = string | Buffer;
 type Reply = Buffer | string | number | null | Error | Reply[];
 type Outcome = { result: unknown } | { error: string };
 
+/** Commands that block until data arrives or their timeout passes: run one by one on a connection of their own. */
+const BLOCKING = new Set(['blpop', 'brpop', 'brpoplpush', 'blmove', 'blmpop', 'bzpopmin', 'bzpopmax', 'bzmpop']);
+
 /**
- * Commands that would block or change the state of the one shared connection.
- * Upstash's REST API has no such commands either (it streams subscribe over
- * SSE, which this stand-in does not do).
+ * Commands that would change the state of the one shared connection, or
+ * stream. Upstash's REST API has no such commands either (it streams
+ * subscribe over SSE, which this stand-in does not do).
  */
 const REFUSED = new Set([
-  'blpop', 'brpop', 'brpoplpush', 'blmove', 'blmpop', 'bzpopmin', 'bzpopmax', 'bzmpop', 'wait', 'waitaof',
+  'wait', 'waitaof',
   'subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe', 'monitor',
   'multi', 'exec', 'discard', 'watch', 'unwatch', 'select', 'auth', 'hello', 'quit', 'reset',
 ]);
 
-function refusal(command: Arg[]): string | undefined {
+/** Blocking connections open at once, at most; past that a blocking request is refused (503) rather than exhaust Redis. */
+const MAX_BLOCKING = 64;
+
+function isBlocking(command: Arg[]): boolean {
   const name = String(command[0]).toLowerCase();
-  const blockingRead = (name === 'xread' || name === 'xreadgroup') && command.some((a) => String(a).toLowerCase() === 'block');
-  if (REFUSED.has(name) || blockingRead) {
-    return `ERR '${name}' is not supported by the Upstash stand-in (blocking, pub/sub and connection-state commands would tie up its shared Redis connection)`;
+  return BLOCKING.has(name) || ((name === 'xread' || name === 'xreadgroup') && command.some((a) => String(a).toLowerCase() === 'block'));
+}
+
+/** Why a command cannot run here; `alone` is false inside /pipeline and /multi-exec, where a blocking command would hold up the rest. */
+function refusal(command: Arg[], alone: boolean): string | undefined {
+  const name = String(command[0]).toLowerCase();
+  if (REFUSED.has(name)) {
+    return `ERR '${name}' is not supported by the Upstash stand-in (pub/sub and connection-state commands would tie up its shared Redis connection)`;
   }
+  if (!alone && isBlocking(command)) return `ERR blocking command '${name}' is not supported in a pipeline or transaction by the Upstash stand-in; send it alone`;
 }
 
 /** A JSON command array -> Redis arguments. The client sends numbers and booleans as JSON values; Redis wants strings. */
@@ -72,12 +92,38 @@ export async function startUpstashStandIn(options: UpstashStandInOptions): Promi
   // callBuffer keeps values binary-safe.
   const call = (command: Arg[]) => redis.callBuffer(String(command[0]).toUpperCase(), command.slice(1)) as Promise<Reply>;
 
-  async function single(command: Arg[]): Promise<[number, Outcome]> {
-    const refused = refusal(command);
+  const observe = (commands: Arg[][]) => options.onCommands?.(commands.map((command) => String(command[0]).toLowerCase()));
+  let blocking = 0;
+  const dedicated = new Set<Redis>();
+
+  /** A blocking command on a fresh connection, dropped as soon as the reply is in or the client leaves. */
+  async function callBlocking(command: Arg[], clientGone: AbortSignal): Promise<Reply> {
+    if (blocking >= MAX_BLOCKING) throw Object.assign(new Error(`ERR the Upstash stand-in holds ${MAX_BLOCKING} blocking requests already`), { name: 'Busy' });
+    blocking += 1;
+    const connection = new Redis(options.redisUrl, { protocol: 2, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false });
+    connection.on('error', () => undefined);
+    dedicated.add(connection);
+    const drop = () => connection.disconnect();
+    clientGone.addEventListener('abort', drop, { once: true });
+    try {
+      await connection.connect();
+      if (clientGone.aborted) throw new Error('ERR the client went away');
+      return (await connection.callBuffer(String(command[0]).toUpperCase(), command.slice(1))) as Reply;
+    } finally {
+      clientGone.removeEventListener('abort', drop);
+      dedicated.delete(connection);
+      blocking -= 1;
+      connection.disconnect();
+    }
+  }
+
+  async function single(command: Arg[], clientGone: AbortSignal): Promise<[number, Outcome]> {
+    const refused = refusal(command, true);
     if (refused) return [400, { error: refused }];
     try {
-      return [200, { result: await call(command) }];
+      return [200, { result: await (isBlocking(command) ? callBlocking(command, clientGone) : call(command)) }];
     } catch (e) {
+      if ((e as Error).name === 'Busy') return [503, { error: (e as Error).message }];
       // Redis refused the command (400, as Upstash answers); anything else is the stand-in's problem (500).
       return [(e as Error).name === 'ReplyError' ? 400 : 500, { error: (e as Error).message }];
     }
@@ -86,11 +132,11 @@ export async function startUpstashStandIn(options: UpstashStandInOptions): Promi
   /** Non-atomic: each command answers for itself. */
   async function pipeline(commands: Arg[][]): Promise<Outcome[]> {
     const batch = redis.pipeline();
-    for (const command of commands) if (!refusal(command)) batch.callBuffer(String(command[0]).toUpperCase(), command.slice(1));
+    for (const command of commands) if (!refusal(command, false)) batch.callBuffer(String(command[0]).toUpperCase(), command.slice(1));
     const replies = batch.length > 0 ? ((await batch.exec()) ?? []) : [];
     let next = 0;
     return commands.map((command): Outcome => {
-      const refused = refusal(command);
+      const refused = refusal(command, false);
       if (refused) return { error: refused };
       const [error, result] = replies[next++] ?? [new Error('ERR no reply')];
       return error ? { error: error.message } : { result };
@@ -99,7 +145,7 @@ export async function startUpstashStandIn(options: UpstashStandInOptions): Promi
 
   /** MULTI ... EXEC in one write on the shared connection, so nothing interleaves. A command Redis refuses to queue aborts all of them (400). */
   async function multiExec(commands: Arg[][]): Promise<[number, Outcome[] | Outcome]> {
-    const refused = commands.map(refusal).find(Boolean);
+    const refused = commands.map((command) => refusal(command, false)).find(Boolean);
     if (refused) return [400, { error: refused }];
     const batch = redis.pipeline().callBuffer('MULTI');
     for (const command of commands) batch.callBuffer(String(command[0]).toUpperCase(), command.slice(1));
@@ -111,6 +157,11 @@ export async function startUpstashStandIn(options: UpstashStandInOptions): Promi
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
+    // Aborted when the client closes the connection before the answer went out.
+    const gone = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
     const url = new URL(req.url ?? '/', 'http://standin');
     const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? url.searchParams.get('_token');
     if (token === null || !safeEqual(token, options.token)) return send(res, 401, { error: 'Unauthorized' });
@@ -126,9 +177,14 @@ export async function startUpstashStandIn(options: UpstashStandInOptions): Promi
       let parsed: unknown;
       try {
         parsed = JSON.parse(raw.toString('utf8'));
-        if (path === '') return respond(...(await single(toCommand(parsed))));
+        if (path === '') {
+          const command = toCommand(parsed);
+          observe([command]);
+          return respond(...(await single(command, gone.signal)));
+        }
         if (!Array.isArray(parsed) || parsed.length === 0) throw new Error(`ERR ${path.slice(1)} takes a non-empty JSON array of commands`);
         const commands = parsed.map(toCommand);
+        observe(commands);
         if (path === '/pipeline') return respond(200, await pipeline(commands));
         return respond(...(await multiExec(commands)));
       } catch (e) {
@@ -139,7 +195,8 @@ export async function startUpstashStandIn(options: UpstashStandInOptions): Promi
     const command: Arg[] = path.split('/').slice(1).map(decodeURIComponent);
     if (command.length === 0) return respond(400, { error: 'ERR no command given' });
     if (req.method === 'POST' && raw.length > 0) command.push(raw);
-    return respond(...(await single(command)));
+    observe([command]);
+    return respond(...(await single(command, gone.signal)));
   }
 
   const server = createServer((req, res) => {
@@ -159,6 +216,7 @@ export async function startUpstashStandIn(options: UpstashStandInOptions): Promi
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const connection of dedicated) connection.disconnect();
       await redis.quit().catch(() => redis.disconnect());
     },
   };

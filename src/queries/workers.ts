@@ -26,6 +26,8 @@ export interface WorkerRecord {
   first_seen: number;
   offline_at: number | null;
   events: Record<string, number>;
+  /** From a hot-state snapshot only: judge aliveness at this time (its heartbeat times may be seconds old; see readWorkersSnapshot). */
+  alive_as_of?: number;
 }
 
 export interface WorkerSummary extends WorkerRecord {
@@ -33,9 +35,10 @@ export interface WorkerSummary extends WorkerRecord {
   alive: boolean;
 }
 
-export function isWorkerAlive(row: Pick<WorkerRecord, 'status' | 'last_heartbeat' | 'freq'>, now: number): boolean {
+export function isWorkerAlive(row: Pick<WorkerRecord, 'status' | 'last_heartbeat' | 'freq' | 'alive_as_of'>, now: number): boolean {
   if (row.status !== 'online' || row.last_heartbeat === null) return false;
-  return now < row.last_heartbeat + (row.freq ?? DEFAULT_FREQ) * 2;
+  const at = row.alive_as_of === undefined ? now : Math.min(now, row.alive_as_of);
+  return at < row.last_heartbeat + (row.freq ?? DEFAULT_FREQ) * 2;
 }
 
 function numbers(text: string | null): number[] | null {

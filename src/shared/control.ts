@@ -1,7 +1,8 @@
 // The control vocabulary the web app and the collector share: what can be
 // asked, how a request travels (id, user, deadline), and what comes back.
 // The web app never talks to the broker; it sends these to the collector
-// (in-process locally, through Redis at the edge) and waits for the outcome.
+// (in-process locally, through Redis at the edge, signed: see
+// command-signing.ts) and waits for the outcome.
 
 export const WORKER_ACTIONS = ['shutdown', 'pool_restart', 'pool_grow', 'pool_shrink', 'autoscale', 'add_consumer', 'cancel_consumer'] as const;
 export type WorkerAction = (typeof WORKER_ACTIONS)[number];
@@ -32,10 +33,11 @@ export type CommandErrorStatus = 400 | 403 | 404 | 503 | 504;
 
 export type CommandOutcome = { ok: true; result: unknown } | { ok: false; status: CommandErrorStatus; error: string };
 
-/** The key the collector reads commands from, and the prefix of reply keys (Redis / Upstash). */
+/** The list the collector reads commands from (Redis / Upstash). */
 export const COMMAND_QUEUE_KEY = 'stalk:commands';
+/** Each command's reply is pushed onto its own list, `stalk:reply:<id>`, that the Worker waits on (BLPOP). */
 export const REPLY_KEY_PREFIX = 'stalk:reply:';
-/** Replies wait this long for the web app to collect them. */
+/** A reply list expires this long after the collector wrote it, collected or not. */
 export const REPLY_TTL_SECONDS = 60;
 /** The longest a web request waits for the collector. */
 export const MAX_COMMAND_SECONDS = 60;
@@ -43,7 +45,8 @@ export const MAX_COMMAND_SECONDS = 60;
 const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 255;
 const isNumberOrNull = (v: unknown): v is number | null => v === null || (typeof v === 'number' && Number.isFinite(v) && v >= 0);
 
-function commandError(command: Record<string, unknown>): string | null {
+/** Why a command is malformed, or null when it is one Stalk knows. */
+export function validateCommand(command: Record<string, unknown>): string | null {
   switch (command.kind) {
     case 'inspect':
       return command.worker === undefined || isString(command.worker) ? null : 'worker must be a name';
@@ -74,15 +77,3 @@ function commandError(command: Record<string, unknown>): string | null {
   }
 }
 
-/** Check a request that arrived over the command channel; a string says why it is refused. */
-export function validateRequest(raw: unknown, now: number): CommandRequest | string {
-  if (typeof raw !== 'object' || raw === null) return 'malformed command: not an object';
-  const request = raw as Record<string, unknown>;
-  if (!isString(request.id)) return 'malformed command: missing id';
-  if (typeof request.user !== 'string') return 'malformed command: missing user';
-  if (typeof request.deadline !== 'number' || !Number.isFinite(request.deadline)) return 'malformed command: missing deadline';
-  if (request.deadline < now) return `command ${request.id} expired before it could run`;
-  if (typeof request.command !== 'object' || request.command === null) return 'malformed command: missing command';
-  const error = commandError(request.command as Record<string, unknown>);
-  return error === null ? (raw as CommandRequest) : `malformed command: ${error}`;
-}

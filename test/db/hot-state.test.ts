@@ -2,8 +2,8 @@
 
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HOT_STATE_MAX_AGE_SECONDS, HOT_WORKERS_KEY, readWorkersSnapshot } from '../../src/shared/hot-state';
-import { createHotStatePublisher } from '../../worker-collector/hot-state';
+import { HOT_STATE_MAX_AGE_SECONDS, HOT_WORKERS_KEY, readWorkersSnapshot, type WorkersSnapshot } from '../../src/shared/hot-state';
+import { createHotStatePublisher, type HotStatePublisher, PacedHotState } from '../../worker-collector/hot-state';
 
 const REDIS = 'redis://127.0.0.1:6379/14';
 
@@ -28,8 +28,48 @@ describe('hot state', () => {
       return reader.get(HOT_WORKERS_KEY);
     }, { timeout: 5_000 }).not.toBeNull();
     expect(await reader.ttl(HOT_WORKERS_KEY)).toBeGreaterThan(0);
-    expect(readWorkersSnapshot(await reader.get(HOT_WORKERS_KEY), now + 1)).toEqual([worker]);
+    // Online workers come back judged alive as of the snapshot's time (see readWorkersSnapshot).
+    expect(readWorkersSnapshot(await reader.get(HOT_WORKERS_KEY), now + 1)).toEqual([{ ...worker, alive_as_of: now }]);
     await publisher.close();
+  });
+
+  it('is paced: a change at once, the next change a second later, heartbeat-only changes not before the refresh interval', async () => {
+    const real = createHotStatePublisher(REDIS, '');
+    // The real publisher, counted on its way.
+    const sent: WorkersSnapshot[] = [];
+    const counted: HotStatePublisher = { publish: (s) => (sent.push(s), real.publish(s)), close: () => real.close() };
+    const errors: unknown[] = [];
+    const paced = new PacedHotState(counted, (error) => errors.push(error));
+    const t = Date.now() / 1000;
+    const record = (processed: number, lastHeartbeat: number) => ({
+      hostname: 'paced@host', status: 'online', pid: 1, freq: 2, clock: 1, active: 0, processed, loadavg: null,
+      sw_ident: null, sw_ver: null, sw_sys: null, utcoffset: null, heartbeats: [lastHeartbeat], last_heartbeat: lastHeartbeat,
+      first_seen: t, offline_at: null, events: {},
+    });
+    try {
+      // Redis connects lazily: wait for the first snapshot to land.
+      await expect.poll(async () => {
+        paced.offer(() => ({ updated_at: Date.now() / 1000, workers: [record(1, t)] }));
+        return reader.get(HOT_WORKERS_KEY).then((text) => text?.includes('paced@host') ?? false);
+      }, { timeout: 5_000, interval: 1_100 }).toBe(true);
+      const landed = sent.length;
+      // Publishes before the connection was up failed (and were retried); none may fail from here on.
+      errors.length = 0;
+      // Heartbeats only: nothing goes out.
+      for (let i = 1; i <= 5; i++) paced.offer(() => ({ updated_at: Date.now() / 1000, workers: [record(1, t + i)] }));
+      // A task processed: held back to a second after the last publish, then sent with the newest state.
+      paced.offer(() => ({ updated_at: Date.now() / 1000, workers: [record(2, t + 6)] }));
+      expect(sent.length).toBe(landed);
+      await expect.poll(() => sent.length, { timeout: 3_000 }).toBe(landed + 1);
+      expect(sent.at(-1)!.workers[0]!.processed).toBe(2);
+      expect(JSON.parse((await reader.get(HOT_WORKERS_KEY))!).workers[0].processed).toBe(2);
+      paced.offer(() => ({ updated_at: Date.now() / 1000, workers: [record(2, t + 8)] }));
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      expect(sent.length).toBe(landed + 1);
+      expect(errors).toEqual([]);
+    } finally {
+      await paced.close();
+    }
   });
 
   it('ignores stale or malformed snapshots', () => {

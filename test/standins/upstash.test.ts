@@ -213,8 +213,8 @@ describe('Upstash stand-in over raw HTTP', () => {
     expect(await notJson.json()).toEqual({ error: 'ERR request body is not JSON' });
   });
 
-  it('refuses blocking and connection-state commands with a clear error', async () => {
-    for (const command of [['blpop', k('l'), '0'], ['subscribe', 'chan'], ['select', '1'], ['xread', 'BLOCK', '0', 'STREAMS', k('s'), '$']]) {
+  it('refuses connection-state and pub/sub commands with a clear error, and blocking ones inside pipelines and transactions', async () => {
+    for (const command of [['subscribe', 'chan'], ['select', '1'], ['monitor']]) {
       const response = await post('', command);
       expect(response.status).toBe(400);
       expect(((await response.json()) as { error: string }).error).toMatch(/not supported by the Upstash stand-in/);
@@ -223,7 +223,7 @@ describe('Upstash stand-in over raw HTTP', () => {
     const pipelined = await post('/pipeline', [['set', k('pl'), 'v'], ['blpop', k('l'), '0'], ['get', k('pl')]]);
     const results = (await pipelined.json()) as { result?: unknown; error?: string }[];
     expect(results[0]).toEqual({ result: 'OK' });
-    expect(results[1]?.error).toMatch(/not supported/);
+    expect(results[1]?.error).toMatch(/blocking command 'blpop' is not supported in a pipeline/);
     expect(results[2]).toEqual({ result: 'v' });
     const transacted = await post('/multi-exec', [['set', k('tx'), 'v'], ['brpop', k('l'), '0']]);
     expect(transacted.status).toBe(400);
@@ -236,5 +236,87 @@ describe('Upstash stand-in over raw HTTP', () => {
     expect(response.status).toBe(400);
     expect(((await response.json()) as { error: string }).error).toMatch(/wrong number of arguments/);
     expect(await (await post('', ['exists', k('abort')])).json()).toEqual({ result: 0 });
+  });
+});
+
+describe('Upstash stand-in: blocking commands', () => {
+  const k = (key: string) => `${PREFIX}block:${key}`;
+  const direct = new IORedis(REDIS_URL);
+  afterAll(() => direct.disconnect());
+  const post = (body: unknown, signal?: AbortSignal) =>
+    fetch(standIn.url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      ...(signal ? { signal } : {}),
+    });
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('holds BLPOP until an element arrives, then answers with the key and the element', async () => {
+    const started = Date.now();
+    const waiting = post(['blpop', k('list'), 10]);
+    await sleep(500);
+    await direct.lpush(k('list'), 'hello');
+    const response = await waiting;
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ result: [k('list'), 'hello'] });
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(450);
+    expect(took).toBeLessThan(5_000);
+    expect(await direct.llen(k('list'))).toBe(0);
+  });
+
+  it('answers null when the timeout passes (fractional seconds too), and BRPOP path-style', async () => {
+    const started = Date.now();
+    expect(await (await post(['blpop', k('empty'), 0.5])).json()).toEqual({ result: null });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+    await direct.rpush(k('path'), 'a', 'b');
+    const path = await fetch(`${standIn.url}/brpop/${encodeURIComponent(k('path'))}/1`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(await path.json()).toEqual({ result: [k('path'), 'b'] });
+  });
+
+  it('answers in base64 when asked, as for any command', async () => {
+    await direct.rpush(k('b64'), 'x');
+    const response = await fetch(standIn.url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'upstash-encoding': 'base64' },
+      body: JSON.stringify(['brpop', k('b64'), 1]),
+    });
+    expect(await response.json()).toEqual({ result: [Buffer.from(k('b64')).toString('base64'), Buffer.from('x').toString('base64')] });
+  });
+
+  it('runs each blocking command on its own connection: other commands are answered meanwhile', async () => {
+    const blocked = [1, 2, 3].map((i) => post(['brpop', k(`idle-${i}`), 5]));
+    await sleep(300);
+    const started = Date.now();
+    expect(await (await post(['set', k('meanwhile'), 'v'])).json()).toEqual({ result: 'OK' });
+    expect(await (await post(['get', k('meanwhile')])).json()).toEqual({ result: 'v' });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    // Each blocked pop is served by the push to its own list.
+    await direct.lpush(k('idle-2'), 'two');
+    expect(await (await blocked[1]!).json()).toEqual({ result: [k('idle-2'), 'two'] });
+    await Promise.all([direct.lpush(k('idle-1'), 'one'), direct.lpush(k('idle-3'), 'three')]);
+    expect(await (await blocked[0]!).json()).toEqual({ result: [k('idle-1'), 'one'] });
+    expect(await (await blocked[2]!).json()).toEqual({ result: [k('idle-3'), 'three'] });
+  });
+
+  it('drops the blocked pop when the client goes away, so it cannot swallow a later element', async () => {
+    const aborting = new AbortController();
+    const waiting = post(['brpop', k('abandoned'), 20], aborting.signal).catch((error: unknown) => error);
+    await sleep(300);
+    aborting.abort();
+    expect(await waiting).toBeInstanceOf(Error);
+    // Redis forgets a blocked client when its connection closes; a pop still blocked would take the element.
+    await sleep(300);
+    await direct.lpush(k('abandoned'), 'kept');
+    await sleep(300);
+    expect(await direct.lrange(k('abandoned'), 0, -1)).toEqual(['kept']);
+  });
+
+  it('reports Redis errors from a blocking command', async () => {
+    await direct.set(k('not-a-list'), 'x');
+    const response = await post(['blpop', k('not-a-list'), 1]);
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: string }).error).toMatch(/WRONGTYPE/);
   });
 });

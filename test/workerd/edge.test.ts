@@ -5,7 +5,10 @@
 // the Miniflare API, reads it back through the PlanetScale and Upstash
 // stand-ins. Every page and API the dashboard needs is checked through the
 // Worker, as are the hot state, the shared-page cache, static assets and the
-// configuration check.
+// configuration check. The Worker runs with Basic auth and a cookie secret
+// (the collector has the same secret): control commands from the Worker
+// are signed, reach the real Celery worker, and come back on their reply
+// list within a handful of subrequests, while forged ones are refused.
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -15,6 +18,8 @@ import { createConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPlanetScaleStandIn } from '../../dev/standins/planetscale';
 import { startUpstashStandIn } from '../../dev/standins/upstash';
+import { deriveCommandKey, signCommand, verifyReply } from '../../src/shared/command-signing';
+import { COMMAND_QUEUE_KEY, REPLY_KEY_PREFIX } from '../../src/shared/control';
 import { HOT_WORKERS_KEY } from '../../src/shared/hot-state';
 import { type CeleryWorker, runScenario, type ScenarioIds, startWorker, uniqueWorkerName } from '../support/celery';
 import { createTestDatabase, type TestDatabase } from '../support/databases';
@@ -31,6 +36,11 @@ import { buildWorker, type CountingProxy, startCountingProxy, startWorkerd, type
 const BROKER = 'redis://localhost:6379/10';
 /** Where the Upstash stand-in keeps the hot state: a Redis database no other test uses, so the key is this file's alone. */
 const HOT_STATE_REDIS = 'redis://127.0.0.1:6379/11';
+
+/** Auth for the Worker: one Basic user, and the cookie secret that also keys the command channel. */
+const BASIC_PASSWORD = randomBytes(12).toString('hex');
+const AUTH = { Authorization: `Basic ${Buffer.from(`admin:${BASIC_PASSWORD}`).toString('base64')}` };
+const COOKIE_SECRET = randomBytes(24).toString('hex');
 
 /** The state every scenario task ends in. */
 const FINAL_STATES: Record<keyof ScenarioIds, string> = {
@@ -52,6 +62,9 @@ interface Setup {
   ids: ScenarioIds;
   workerd: Workerd;
   proxy: CountingProxy;
+  /** The URL of every subrequest the Worker made so far. */
+  subrequests: string[];
+  upstashUrl: string;
   /** The Worker's bindings that point at the stand-ins. */
   secrets: Record<string, string>;
   build: WorkerBuild;
@@ -137,7 +150,10 @@ beforeAll(async () => {
   const collector = spawnManaged(
     'collector',
     process.execPath,
-    ['--import', 'tsx', 'worker-collector/main.ts', '--db', database.url, '--state-url', upstash.url, '--state-token', upstash.token, '--broker', BROKER],
+    [
+      '--import', 'tsx', 'worker-collector/main.ts',
+      '--db', database.url, '--state-url', upstash.url, '--state-token', upstash.token, '--cookie-secret', COOKIE_SECRET, '--broker', BROKER,
+    ],
     { cwd: REPO_ROOT, env },
   );
   // Subscribed before the worker starts, so worker-online and every task event are seen.
@@ -146,8 +162,15 @@ beforeAll(async () => {
   const ids = await runScenario({ broker: BROKER });
 
   const build = await building;
-  const secrets = { DATABASE_URL: proxy.url, UPSTASH_REDIS_REST_URL: upstash.url, UPSTASH_REDIS_REST_TOKEN: upstash.token, UNAUTHENTICATED_API: 'true' };
-  const workerd = await startWorkerd(build.script, secrets);
+  const secrets = {
+    DATABASE_URL: proxy.url,
+    UPSTASH_REDIS_REST_URL: upstash.url,
+    UPSTASH_REDIS_REST_TOKEN: upstash.token,
+    BASIC_AUTH: `admin:${BASIC_PASSWORD}`,
+    COOKIE_SECRET,
+  };
+  const subrequests: string[] = [];
+  const workerd = await startWorkerd(build.script, secrets, { headers: AUTH, onSubrequest: (url) => subrequests.push(url) });
   cleanups.push(() => workerd.dispose());
 
   // Every scenario task in its final state, as the Worker reads it.
@@ -165,7 +188,7 @@ beforeAll(async () => {
   ).catch((error: unknown) => {
     throw new Error(`${error instanceof Error ? error.message : String(error)}; pending: ${pending.join('; ')}\n--- collector ---\n${collector.output()}\n--- worker ---\n${worker.process.output().slice(-5000)}\n--- workerd ---\n${workerd.stderr()}`);
   });
-  setup = { database, collector, worker, ids, workerd, proxy, secrets, build };
+  setup = { database, collector, worker, ids, workerd, proxy, subrequests, upstashUrl: upstash.url, secrets, build };
 }, 150_000);
 
 afterAll(async () => {
@@ -340,26 +363,33 @@ describe('the Worker under workerd, fed by the real collector', () => {
     expect(proxy.queries().length).toBeGreaterThan(tasksBefore);
   });
 
-  /** The broker page's data changes under the cache (the collector, which rewrites the queues table as it measures, held still). */
+  /**
+   * The broker panel's data changes under the cache (the collector, which
+   * rewrites the queues table as it measures, held still). What is shared is
+   * the htmx fragment: a signed-in viewer's full page carries their name and
+   * CSRF token, so it is never shared.
+   */
   async function sharedCacheChecks(workerd: Workerd, proxy: CountingProxy, database: TestDatabase, collector: ManagedProcess): Promise<void> {
     const path = `/broker?${fresh()}`;
+    const fragment = { 'HX-Request': 'true' };
     const queue = `edge-probe-${randomBytes(4).toString('hex')}`;
 
-    const first = await workerd.fetch(path);
+    const first = await workerd.fetch(path, fragment);
     expect(first.status).toBe(200);
     expect(first.headers.get('x-stalk-cache')).toBe('MISS');
+    expect(first.text).not.toContain('<html');
     expect(first.text).not.toContain(queue);
     const firstAt = Date.now();
     // The entry is stored after the response went out (waitUntil): wait until it is there.
-    await waitFor(async () => (await workerd.fetch(path)).headers.get('x-stalk-cache') === 'HIT', 600, 'the page in the cache', 20);
+    await waitFor(async () => (await workerd.fetch(path, fragment)).headers.get('x-stalk-cache') === 'HIT', 600, 'the fragment in the cache', 20);
 
-    // Change what the page shows, directly in the database.
+    // Change what the panel shows, directly in the database.
     await sqlWithCollectorPaused(collector, database, 'INSERT INTO queues (name, messages, ready, unacked, consumers, measured_at) VALUES (?, 42, NULL, NULL, NULL, ?)', [
       queue,
       Date.now() / 1000,
     ]);
     const queriesBefore = proxy.queries().length;
-    const second = await workerd.fetch(path);
+    const second = await workerd.fetch(path, fragment);
     expect(Date.now() - firstAt, 'the second request came within the second').toBeLessThan(1_000);
     expect(second.headers.get('x-stalk-cache')).toBe('HIT');
     expect(second.text).toBe(first.text);
@@ -367,17 +397,17 @@ describe('the Worker under workerd, fed by the real collector', () => {
     expect(second.headers.get('vary')).toBe('HX-Request');
     expect(proxy.queries().slice(queriesBefore)).toEqual([]);
 
-    // The fragment is its own entry (the HX-Request header is part of the key): rendered now, with the new row.
-    const fragment = await workerd.fetch(path, { 'HX-Request': 'true' });
-    expect(fragment.headers.get('x-stalk-cache')).toBe('MISS');
-    expect(fragment.text).not.toContain('<html');
-    expect(fragment.text).toContain(`data-queue="${queue}"`);
+    // The signed-in viewer's full page is never shared: rendered now, with the new row.
+    const page = await workerd.fetch(path);
+    expect(page.headers.get('x-stalk-cache')).toBeNull();
+    expect(page.text).toContain('<html');
+    expect(page.text).toContain(`data-queue="${queue}"`);
     expect(proxy.queries().length).toBeGreaterThan(queriesBefore);
 
-    // After the second is over, the page is rendered again from the database.
+    // After the second is over, the fragment is rendered again from the database.
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1_200 - (Date.now() - firstAt))));
     const queriesThen = proxy.queries().length;
-    const third = await workerd.fetch(path);
+    const third = await workerd.fetch(path, fragment);
     expect(third.headers.get('x-stalk-cache')).toBe('MISS');
     expect(third.text).toContain(`data-queue="${queue}"`);
     expect(proxy.queries().length).toBeGreaterThan(queriesThen);
@@ -385,7 +415,7 @@ describe('the Worker under workerd, fed by the real collector', () => {
 
   it('serves everything under URL_PREFIX, static files included', async () => {
     const { build, secrets, worker } = ready();
-    const prefixed = await startWorkerd(build.script, { ...secrets, URL_PREFIX: '/flower/' });
+    const prefixed = await startWorkerd(build.script, { ...secrets, URL_PREFIX: '/flower/' }, { headers: AUTH });
     try {
       expect((await prefixed.fetch('/flower/healthcheck')).text).toBe('OK');
       const page = await prefixed.fetch('/flower/workers');
@@ -451,14 +481,23 @@ describe('the Worker with bad bindings', () => {
 describe('control from the edge, through Upstash and the collector', () => {
   const post = async (path: string) => {
     const { workerd } = ready();
-    const response = await workerd.mf.dispatchFetch(`http://localhost${path}`, { method: 'POST' });
-    return { status: response.status, text: await response.text() };
+    const { status, text } = await workerd.fetch(path, {}, 'POST');
+    return { status, text };
   };
+  /** Subrequests to Upstash while `act` runs. */
+  async function upstashRequests<T>(act: () => Promise<T>): Promise<{ result: T; requests: number }> {
+    const { subrequests, upstashUrl } = ready();
+    const before = subrequests.length;
+    const result = await act();
+    return { result, requests: subrequests.slice(before).filter((url) => url.startsWith(upstashUrl)).length };
+  }
 
-  it('carries a command from the Worker to the Celery worker and back', async () => {
+  it('carries a signed command from the Worker to the Celery worker and its reply back, in two Upstash subrequests', async () => {
     const { worker, workerd } = ready();
-    const grown = await post(`/api/worker/pool/grow/${encodeURIComponent(worker.hostname)}?n=1`);
+    const { result: grown, requests } = await upstashRequests(() => post(`/api/worker/pool/grow/${encodeURIComponent(worker.hostname)}?n=1`));
     expect(grown).toEqual({ status: 200, text: JSON.stringify({ message: `Growing '${worker.hostname}' worker's pool by 1` }) });
+    // The push, and one blocking pop that the reply ends.
+    expect(requests).toBe(2);
     // pool_grow adds a process (max-concurrency stays the configured -c); it takes a moment to start.
     await waitFor(
       async () => {
@@ -474,7 +513,7 @@ describe('control from the edge, through Upstash and the collector', () => {
     const shrunk = await post(`/api/worker/pool/shrink/${encodeURIComponent(worker.hostname)}?n=1`);
     expect(shrunk.status).toBe(200);
     const audit = await workerd.fetch('/audit');
-    expect(audit.text).toContain('pool_grow');
+    expect(audit.text).toMatch(/<td>admin<\/td><td>pool_grow<\/td>/);
   });
 
   it('times out on a destination that does not answer', async () => {
@@ -491,22 +530,50 @@ describe('control from the edge, through Upstash and the collector', () => {
     expect(Date.now() - started).toBeLessThan(8_000);
   });
 
-  it('refuses malformed and expired commands on the channel, answering under their id', async () => {
+  it('waits out a command nobody answers with a few blocking pops, not a poll every moment', async () => {
+    const { collector } = ready();
+    collector.signal('SIGSTOP');
+    try {
+      const started = Date.now();
+      const { result, requests } = await upstashRequests(() => post('/api/task/revoke/edge-unanswered-1'));
+      // Flower's answer to a failed revoke is 403 with the reason.
+      expect(result.status).toBe(403);
+      expect(result.text).toContain('the collector did not answer in time');
+      // inspect timeout (1 s) + 5 s to wait, +2 s for a late refusal.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(7_500);
+      expect(requests).toBeGreaterThanOrEqual(2);
+      expect(requests).toBeLessThanOrEqual(3);
+    } finally {
+      collector.signal('SIGCONT');
+    }
+  });
+
+  it('refuses forged commands pushed straight onto the list, answering them signed and auditing them as unverified', async () => {
     const redis = new Redis(HOT_STATE_REDIS);
     try {
+      const key = await deriveCommandKey(COOKIE_SECRET);
       const now = Date.now() / 1000;
-      await redis.lpush('stalk:commands', JSON.stringify({ id: 'edge-bad-1', user: 'mallory', deadline: now + 30, command: { kind: 'explode' } }));
-      await redis.lpush('stalk:commands', JSON.stringify({ id: 'edge-late-1', user: 'mallory', deadline: now - 5, command: { kind: 'queues' } }));
-      await redis.lpush('stalk:commands', 'not json at all');
+      const forgedTask = `edge-forged-${randomBytes(3).toString('hex')}`;
+      await redis.lpush(COMMAND_QUEUE_KEY, JSON.stringify({ id: 'edge-unsigned-1', user: 'mallory', deadline: now + 30, command: { kind: 'revoke', task: forgedTask, terminate: false, signal: 'SIGTERM' } }));
+      const wrongKey = await deriveCommandKey(`not-the-cookie-secret-${randomBytes(16).toString('hex')}`);
+      const other = await signCommand(wrongKey, { id: 'edge-wrong-key-1', user: 'mallory', deadline: now + 30, command: { kind: 'queues' } }, now);
+      await redis.lpush(COMMAND_QUEUE_KEY, JSON.stringify(other));
+      await redis.lpush(COMMAND_QUEUE_KEY, 'not json at all');
       const reply = async (id: string) => {
-        let text: string | null = null;
-        await waitFor(async () => (text = await redis.get(`stalk:reply:${id}`)) !== null, 10_000, `the reply to ${id}`);
-        return JSON.parse(text!) as { ok: boolean; status: number; error: string };
+        const popped = await redis.blpop(`${REPLY_KEY_PREFIX}${id}`, 10);
+        if (!popped) throw new Error(`no reply to ${id}`);
+        return verifyReply(key, id, popped[1]);
       };
-      expect(await reply('edge-bad-1')).toEqual({ ok: false, status: 400, error: "malformed command: unknown command 'explode'" });
-      expect(await reply('edge-late-1')).toEqual({ ok: false, status: 504, error: 'command edge-late-1 expired before it could run' });
+      expect(await reply('edge-unsigned-1')).toMatchObject({ ok: false, status: 403, error: expect.stringMatching(/^unsigned command refused/) });
+      expect(await reply('edge-wrong-key-1')).toMatchObject({ ok: false, status: 403, error: expect.stringMatching(/^bad signature/) });
       // The garbage line was dropped, and the channel still works.
       expect((await post('/api/task/revoke/edge-nothing-1')).status).toBe(200);
+      const audit = await ready().workerd.fetch('/audit');
+      expect(audit.text).toMatch(/<td>\(unverified\)<\/td><td>refused<\/td>/);
+      expect(audit.text).toContain('mallory');
+      expect(audit.text).not.toMatch(/<td>mallory<\/td>/);
+      // Nothing forged ran.
+      expect(audit.text).not.toMatch(new RegExp(`<td>revoke</td><td>${forgedTask}</td>`));
     } finally {
       redis.disconnect();
     }

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { Miniflare } from 'miniflare';
+import { Miniflare, fetch as outboundFetch } from 'miniflare';
 import { describeExit, spawnManaged } from '../support/processes';
 import { REPO_ROOT } from '../support/stalk';
 
@@ -42,11 +42,18 @@ export async function buildWorker(): Promise<WorkerBuild> {
 
 export interface Workerd {
   readonly mf: Miniflare;
-  /** A request to the Worker (through the assets router, as on Cloudflare). */
-  fetch(path: string, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; text: string }>;
+  /** A request to the Worker (through the assets router, as on Cloudflare), with the default headers under `headers`. */
+  fetch(path: string, headers?: Record<string, string>, method?: 'GET' | 'POST'): Promise<{ status: number; headers: Headers; text: string }>;
   /** What the Worker wrote to stderr (console.error, console.warn) so far. */
   stderr(): string;
   dispose(): Promise<void>;
+}
+
+export interface WorkerdOptions {
+  /** Sent with every request `fetch` makes (e.g. Basic credentials), unless a request names the header itself. */
+  headers?: Record<string, string>;
+  /** Called with the URL of every subrequest the Worker makes (its fetch() calls), before it goes out. */
+  onSubrequest?: (url: string) => void;
 }
 
 /**
@@ -55,7 +62,7 @@ export interface Workerd {
  * translation to Miniflare options; `bindings` are added to (or, when
  * undefined, taken out of) the vars, as secrets would be.
  */
-export async function startWorkerd(script: string, bindings: Record<string, string | undefined>): Promise<Workerd> {
+export async function startWorkerd(script: string, bindings: Record<string, string | undefined>, options: WorkerdOptions = {}): Promise<Workerd> {
   Object.assign(process.env, WRANGLER_ENV);
   const { unstable_getMiniflareWorkerOptions } = await import('wrangler');
   const { workerOptions } = unstable_getMiniflareWorkerOptions(WRANGLER_TOML);
@@ -75,6 +82,15 @@ export async function startWorkerd(script: string, bindings: Record<string, stri
     bindings: vars,
     // A user Worker behind the assets router: unmatched paths go to the Worker (edge-notes §2).
     assets: { ...workerOptions.assets, routerConfig: { ...workerOptions.assets.routerConfig, has_user_worker: true } },
+    // Every fetch() of the Worker passes through here on its way out: the subrequests Cloudflare counts.
+    ...(options.onSubrequest
+      ? {
+          outboundService: (request: Parameters<typeof outboundFetch>[0] & { url: string }) => {
+            options.onSubrequest?.(request.url);
+            return outboundFetch(request);
+          },
+        }
+      : {}),
     handleRuntimeStdio(out: Readable, err: Readable) {
       out.resume();
       err.setEncoding('utf8');
@@ -91,8 +107,8 @@ export async function startWorkerd(script: string, bindings: Record<string, stri
   }
   return {
     mf,
-    async fetch(path, headers = {}) {
-      const response = await mf.dispatchFetch(new URL(path, 'http://stalk.test').toString(), { headers });
+    async fetch(path, headers = {}, method = 'GET') {
+      const response = await mf.dispatchFetch(new URL(path, 'http://stalk.test').toString(), { method, headers: { ...options.headers, ...headers } });
       const text = await response.text();
       return { status: response.status, headers: new Headers([...response.headers.entries()]), text };
     },

@@ -1,89 +1,55 @@
-// The command channel at the edge: the Worker pushes a CommandRequest onto
-// a Redis list; the collector takes it, runs it, and leaves the outcome
-// under a reply key with a TTL for the Worker to collect. Over TCP the
-// collector blocks on the list (BRPOP); over Upstash REST it polls (LPOP).
+// The command channel at the edge: the Worker pushes signed commands onto a
+// Redis list; the collector takes each one (command-source.ts), checks it
+// (src/shared/command-signing.ts: MAC, age, deadline, nonce, shape), runs
+// it, and answers on the command's reply list with a signed reply.
+//
+// Anything refused is written to the audit log under the user
+// '(unverified)' (the name it claims goes into the arguments, never into
+// the user column), answered when its id is usable, and logged (at most once
+// per kind of refusal every 30 s). A replay is not answered: its id is that
+// of the genuine command, whose own reply the Worker may still be waiting for.
 
-import { Redis } from 'ioredis';
-import { COMMAND_QUEUE_KEY, type CommandOutcome, REPLY_KEY_PREFIX, REPLY_TTL_SECONDS, validateRequest } from '../../src/shared/control';
+import { deriveCommandKey, NonceCache, signReply, type Verdict, verifyCommand } from '../../src/shared/command-signing';
+import { COMMAND_QUEUE_KEY, type CommandOutcome } from '../../src/shared/control';
 import { createRateLimitedLog, errorMessage, type Logger } from '../../src/shared/log';
+import { maskPassword } from '../store/db';
 import { createBackoff } from '../transport/backoff';
+import { type CommandSource, createCommandSource } from './command-source';
 import type { ControlExecutor } from './executor';
 
-interface CommandSource {
-  /** The next raw request, or null when none came within a second. */
-  next(): Promise<string | null>;
-  reply(id: string, outcome: CommandOutcome): Promise<void>;
-  close(): Promise<void>;
+export interface CommandChannelSettings {
+  /** redis://, rediss:// or an Upstash https:// URL. */
+  url: string;
+  /** The Upstash REST token (https:// only). */
+  token: string;
+  /** The cookie secret the Worker has too: the command key is derived from it. */
+  secret: string;
 }
 
-class RedisSource implements CommandSource {
-  private readonly reader: Redis;
-  private readonly writer: Redis;
-  constructor(url: string) {
-    const options = { lazyConnect: false, maxRetriesPerRequest: null, retryStrategy: () => createBackoff().next() };
-    this.reader = new Redis(url, options);
-    this.writer = new Redis(url, options);
-    this.reader.on('error', () => undefined);
-    this.writer.on('error', () => undefined);
-  }
-  async next(): Promise<string | null> {
-    const popped = await this.reader.brpop(COMMAND_QUEUE_KEY, 1);
-    return popped ? popped[1] : null;
-  }
-  async reply(id: string, outcome: CommandOutcome): Promise<void> {
-    await this.writer.set(`${REPLY_KEY_PREFIX}${id}`, JSON.stringify(outcome), 'EX', REPLY_TTL_SECONDS);
-  }
-  async close(): Promise<void> {
-    this.reader.disconnect();
-    this.writer.disconnect();
-  }
-}
-
-class UpstashSource implements CommandSource {
-  constructor(
-    private readonly url: string,
-    private readonly token: string,
-  ) {}
-  private async command(args: (string | number)[]): Promise<unknown> {
-    const response = await fetch(this.url, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(args),
-      signal: AbortSignal.timeout(5_000),
-    });
-    const body = (await response.json().catch(() => ({}))) as { result?: unknown; error?: string };
-    if (!response.ok || body.error) throw new Error(`Upstash answered ${response.status}: ${body.error ?? 'no result'}`);
-    return body.result;
-  }
-  async next(): Promise<string | null> {
-    const popped = await this.command(['RPOP', COMMAND_QUEUE_KEY]);
-    if (typeof popped === 'string') return popped;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    return null;
-  }
-  async reply(id: string, outcome: CommandOutcome): Promise<void> {
-    await this.command(['SET', `${REPLY_KEY_PREFIX}${id}`, JSON.stringify(outcome), 'EX', REPLY_TTL_SECONDS]);
-  }
-  async close(): Promise<void> {}
-}
+type Refusal = Extract<Verdict, { ok: false }>;
 
 /** Commands run concurrently up to this many; more wait in the list. */
 const CONCURRENCY = 8;
+/** Refusals written to the audit log per minute; a flood beyond that is counted in one row, not written row by row. */
+const REFUSALS_AUDITED_PER_MINUTE = 100;
 
 export class CommandChannel {
   private readonly source: CommandSource;
+  private readonly nonces = new NonceCache();
   private running = 0;
   private stopped = false;
   private loop: Promise<void> | undefined;
   private readonly warn: (key: string, message: string) => void;
+  private refusalWindow = { startedAt: 0, audited: 0, unaudited: 0 };
+  /** Cuts the loop's pauses short when the channel stops. */
+  private readonly stopping = new AbortController();
 
   constructor(
-    url: string,
-    token: string,
+    private readonly settings: CommandChannelSettings,
     private readonly executor: ControlExecutor,
     private readonly log: Logger,
   ) {
-    this.source = /^https?:\/\//i.test(url) ? new UpstashSource(url.replace(/\/+$/, ''), token) : new RedisSource(url);
+    this.source = createCommandSource(settings.url, settings.token);
     this.warn = createRateLimitedLog((m) => log.warn(m), 30_000);
   }
 
@@ -92,10 +58,18 @@ export class CommandChannel {
   }
 
   private async run(): Promise<void> {
+    let key: CryptoKey;
+    try {
+      key = await deriveCommandKey(this.settings.secret);
+    } catch (error) {
+      this.log.error(`command channel off: ${errorMessage(error)}`);
+      return;
+    }
+    this.log.info(`command channel: taking signed commands from ${COMMAND_QUEUE_KEY} at ${maskPassword(this.settings.url)}`);
     const backoff = createBackoff(500, 10_000);
     while (!this.stopped) {
       if (this.running >= CONCURRENCY) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await this.pause(50);
         continue;
       }
       let raw: string | null;
@@ -104,31 +78,30 @@ export class CommandChannel {
         backoff.reset();
       } catch (error) {
         this.warn('read', `command channel unavailable: ${errorMessage(error)}`);
-        await new Promise((resolve) => setTimeout(resolve, backoff.next()));
+        await this.pause(backoff.next());
         continue;
       }
-      if (raw !== null) void this.handle(raw);
+      if (raw !== null && !this.stopped) void this.handle(key, raw);
     }
   }
 
-  private async handle(raw: string): Promise<void> {
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.stopping.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    });
+  }
+
+  private async handle(key: CryptoKey, raw: string): Promise<void> {
     this.running += 1;
     try {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(raw);
-      } catch {
-        parsed = null;
-      }
-      const request = validateRequest(parsed, Date.now() / 1000);
-      const id = typeof (parsed as { id?: unknown } | null)?.id === 'string' ? (parsed as { id: string }).id : null;
-      if (typeof request === 'string') {
-        this.warn(request, `refused a command: ${request}`);
-        if (id) await this.source.reply(id, { ok: false, status: request.includes('expired') ? 504 : 400, error: request });
+      const verdict = await verifyCommand(raw, key, Date.now() / 1000, this.nonces);
+      if (!verdict.ok) {
+        await this.refuse(key, verdict);
         return;
       }
-      const outcome = await this.executor.execute(request);
-      await this.source.reply(request.id, outcome);
+      const outcome = await this.executor.execute(verdict.request);
+      await this.reply(key, verdict.request.id, outcome);
     } catch (error) {
       this.warn('reply', `could not answer a command: ${errorMessage(error)}`);
     } finally {
@@ -136,9 +109,39 @@ export class CommandChannel {
     }
   }
 
+  private async refuse(key: CryptoKey, refusal: Refusal): Promise<void> {
+    const claimed = refusal.claimedUser === null ? 'no user' : `'${refusal.claimedUser}'`;
+    this.warn(`refused:${refusal.code}`, `refused a command${refusal.id ? ` ${refusal.id}` : ''} claiming ${claimed}: ${refusal.reason}`);
+    await this.auditRefusal(refusal);
+    if (refusal.id && refusal.code !== 'replayed') await this.reply(key, refusal.id, { ok: false, status: refusal.status, error: refusal.reason });
+  }
+
+  /** Every refusal goes to the audit log, up to a budget per minute; past it, one row counts the rest. */
+  private async auditRefusal(refusal: Refusal): Promise<void> {
+    const now = Date.now();
+    const window = this.refusalWindow;
+    if (now - window.startedAt >= 60_000) {
+      if (window.unaudited > 0) await this.executor.auditRefusalFlood(window.unaudited);
+      this.refusalWindow = { startedAt: now, audited: 0, unaudited: 0 };
+    }
+    if (this.refusalWindow.audited >= REFUSALS_AUDITED_PER_MINUTE) {
+      this.refusalWindow.unaudited += 1;
+      return;
+    }
+    this.refusalWindow.audited += 1;
+    await this.executor.auditRefusal(refusal);
+  }
+
+  private async reply(key: CryptoKey, id: string, outcome: CommandOutcome): Promise<void> {
+    await this.source.reply(id, JSON.stringify(await signReply(key, id, outcome)));
+  }
+
+  /** Stop taking commands at once (a pop in progress is abandoned); commands already running finish on their own. */
   async stop(): Promise<void> {
     this.stopped = true;
-    await this.loop;
+    this.stopping.abort();
     await this.source.close();
+    await this.loop;
+    if (this.refusalWindow.unaudited > 0) await this.executor.auditRefusalFlood(this.refusalWindow.unaudited);
   }
 }

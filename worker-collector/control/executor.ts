@@ -3,11 +3,11 @@
 // sending, result lookups and queue lengths. Every action that changes
 // something is written to the audit log with who asked and how it went.
 
-import type { Kysely } from 'kysely';
+import type { Insertable, Kysely } from 'kysely';
 import type { CommandOutcome, CommandRequest, ControlCommand } from '../../src/shared/control';
 import { asRecord, type WorkerInspect } from '../../src/shared/inspect';
 import { errorMessage, type Logger } from '../../src/shared/log';
-import type { Database } from '../../src/shared/schema';
+import type { AuditLogTable, Database } from '../../src/shared/schema';
 import type { SqlDialect } from '../store/db';
 import { BulkWrite, newerAssignments, replaceAssignments } from '../store/upsert';
 import type { Mailbox, QueueLength, QueueProbe, Replies, ResultBackend, TaskPublisher } from './types';
@@ -29,6 +29,9 @@ export interface ExecutorOptions {
 
 /** The inspect methods that fill the worker page (Flower's eight). */
 export const INSPECT_METHODS = ['stats', 'active_queues', 'registered', 'scheduled', 'active', 'reserved', 'revoked', 'conf'] as const;
+
+/** The audit log's user for refused commands: their claimed user is not believed. */
+export const UNVERIFIED_USER = '(unverified)';
 
 const READS = new Set<ControlCommand['kind']>(['inspect', 'result', 'queues']);
 
@@ -96,21 +99,50 @@ export class ControlExecutor {
     const { command } = request;
     const target = 'worker' in command ? command.worker : 'task' in command ? command.task : 'name' in command ? command.name : null;
     const action = command.kind === 'worker' ? command.action : command.kind;
+    await this.writeAudit({
+      user: request.user.slice(0, 255),
+      action,
+      target: target?.slice(0, 255) ?? null,
+      arguments: JSON.stringify(command),
+      ok: outcome.ok ? 1 : 0,
+      result: JSON.stringify(outcome.ok ? outcome.result : outcome.error).slice(0, 65_536),
+    });
+  }
+
+  /**
+   * A command the channel refused (src/shared/command-signing.ts). Nothing
+   * it claims is verified, so the user column says so; the claimed user, id
+   * and command go into the arguments, cut to a size that cannot swamp the log.
+   */
+  async auditRefusal(refusal: { reason: string; id: string | null; claimedUser: string | null; claimedCommand: unknown }): Promise<void> {
+    let command: unknown = refusal.claimedCommand;
     try {
-      await this.db
-        .insertInto('audit_log')
-        .values({
-          at: this.now(),
-          user: request.user.slice(0, 255),
-          action,
-          target: target?.slice(0, 255) ?? null,
-          arguments: JSON.stringify(command),
-          ok: outcome.ok ? 1 : 0,
-          result: JSON.stringify(outcome.ok ? outcome.result : outcome.error).slice(0, 65_536),
-        })
-        .execute();
+      const text = JSON.stringify(command) ?? 'null';
+      if (text.length > 2_048) command = `${text.slice(0, 2_048)}…`;
+    } catch {
+      command = String(command).slice(0, 2_048);
+    }
+    const claimed = { id: refusal.id, claimed_user: refusal.claimedUser, command };
+    await this.writeAudit({ user: UNVERIFIED_USER, action: 'refused', target: null, arguments: JSON.stringify(claimed), ok: 0, result: JSON.stringify(refusal.reason) });
+  }
+
+  /** Refusals past the audit budget, counted in one row. */
+  async auditRefusalFlood(count: number): Promise<void> {
+    await this.writeAudit({
+      user: UNVERIFIED_USER,
+      action: 'refused',
+      target: null,
+      arguments: null,
+      ok: 0,
+      result: JSON.stringify(`${count} more commands refused within a minute (not written one by one; see the collector's log)`),
+    });
+  }
+
+  private async writeAudit(row: Omit<Insertable<AuditLogTable>, 'at' | 'id'>): Promise<void> {
+    try {
+      await this.db.insertInto('audit_log').values({ at: this.now(), ...row }).execute();
     } catch (error) {
-      this.log.error(`audit log write failed for ${action} by ${request.user}: ${errorMessage(error)}`);
+      this.log.error(`audit log write failed for ${row.action} by ${row.user}: ${errorMessage(error)}`);
     }
   }
 
