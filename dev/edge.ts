@@ -11,12 +11,15 @@
 //
 //   npm run dev:edge -- [--broker URL] [--mysql URL] [--redis URL] [--port 8787]
 //     [--inspector-port 9229] [--planetscale-port 8784] [--upstash-port 8785]
-//     [--cookie-secret S]
+//     [--cookie-secret S] [--basic-auth user:password]
 //
 // The broker also comes from CELERY_BROKER_URL (default redis://localhost:6379/0).
 // The cookie secret (the Worker's COOKIE_SECRET and the collector's
 // --cookie-secret: it signs sessions and keys the command channel) also comes
 // from FLOWER_COOKIE_SECRET; without either, one is generated and printed.
+// The Worker serves nothing but /healthcheck and /static/* without a sign-in
+// method, so it gets Basic auth: --basic-auth, FLOWER_BASIC_AUTH, or a
+// generated admin password, printed.
 // The Worker's secrets go to wrangler through a temporary env file, never the repo.
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -45,7 +48,9 @@ const USAGE = `usage: npm run dev:edge -- [options]
   --planetscale-port N    PlanetScale stand-in port (default 8784; 0 picks a free one)
   --upstash-port N        Upstash stand-in port (default 8785; 0 picks a free one)
   --cookie-secret S       the secret both the Worker and the collector get (32+ characters; default
-                          $FLOWER_COOKIE_SECRET, or a new random one, printed)`;
+                          $FLOWER_COOKIE_SECRET, or a new random one, printed)
+  --basic-auth U:P        the Worker's sign-in (default $FLOWER_BASIC_AUTH, or admin with a new
+                          random password, printed)`;
 
 const { values: flags } = parseArgs({
   options: {
@@ -57,6 +62,7 @@ const { values: flags } = parseArgs({
     'planetscale-port': { type: 'string', default: '8784' },
     'upstash-port': { type: 'string', default: '8785' },
     'cookie-secret': { type: 'string' },
+    'basic-auth': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -82,6 +88,8 @@ if (givenSecret !== undefined && givenSecret.length < 32) {
 }
 /** One secret for both sides: the Worker signs commands with a key derived from it, the collector checks them with the same. */
 const cookieSecret = givenSecret ?? randomBytes(24).toString('base64url');
+const givenBasicAuth = flags['basic-auth'] ?? process.env.FLOWER_BASIC_AUTH;
+const basicAuth = givenBasicAuth ?? `admin:${randomBytes(12).toString('base64url')}`;
 const mysqlUrl = flags.mysql;
 const log = createLogger('dev:edge');
 
@@ -241,8 +249,8 @@ async function main(): Promise<void> {
       `UPSTASH_REDIS_REST_URL=${upstash.url}`,
       `UPSTASH_REDIS_REST_TOKEN=${upstash.token}`,
       `COOKIE_SECRET=${cookieSecret}`,
-      // Local development: the API is open like the pages (set BASIC_AUTH etc. in your environment to try auth).
-      'UNAUTHENTICATED_API=true',
+      // Closed by default without a sign-in method: Basic auth for pages and API alike.
+      `BASIC_AUTH=${basicAuth}`,
       '',
     ].join('\n'),
     { mode: 0o600 },
@@ -281,6 +289,7 @@ Stalk at the edge, locally:
   broker        ${maskPassword(broker)} (collector)
   database      ${maskPassword(mysqlUrl)} (via ${maskPassword(planetscale.url)})
   hot state     ${maskPassword(flags.redis)} (via ${upstash.url})
+  sign in       ${givenBasicAuth === undefined ? `${basicAuth} (generated for this run; pass --basic-auth to choose)` : '(as given)'}
   cookie secret ${givenSecret === undefined ? `${cookieSecret} (generated for this run; pass --cookie-secret to keep sessions across runs)` : '(as given)'}
 Ctrl-C stops everything.
 `);
