@@ -287,6 +287,31 @@ export interface TimelineEvent {
   data: Record<string, unknown> | null;
 }
 
+/**
+ * One stored timeline entry as the page reads it. Timelines are JSON text that
+ * another writer (or an older version) may have filled with anything, so each
+ * field is taken only with the type the page expects.
+ */
+function timelineEvent(value: unknown): TimelineEvent | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const entry = value as Record<string, unknown>;
+  const data = entry.data;
+  return {
+    type: typeof entry.type === 'string' ? entry.type : '',
+    timestamp: typeof entry.timestamp === 'number' ? entry.timestamp : Number.NaN,
+    hostname: typeof entry.hostname === 'string' ? entry.hostname : '',
+    clock: typeof entry.clock === 'number' && Number.isFinite(entry.clock) ? entry.clock : 0,
+    data: typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : null,
+  };
+}
+
+/** Time order, entries without a usable time last (a comparator must never answer NaN). */
+function byTime(a: TimelineEvent, b: TimelineEvent): number {
+  const at = Number.isFinite(a.timestamp) ? a.timestamp : Number.MAX_VALUE;
+  const bt = Number.isFinite(b.timestamp) ? b.timestamp : Number.MAX_VALUE;
+  return at - bt || a.clock - b.clock;
+}
+
 /** A task's events in time order; an event delivered twice appears once. */
 export async function taskTimeline(db: Kysely<Database>, uuid: string): Promise<TimelineEvent[]> {
   const rows = await db.selectFrom('task_events').select('events').where('task_id', '=', uuid).orderBy('id').execute();
@@ -300,12 +325,14 @@ export async function taskTimeline(db: Kysely<Database>, uuid: string): Promise<
       continue;
     }
     if (!Array.isArray(parsed)) continue;
-    for (const event of parsed as TimelineEvent[]) {
+    for (const item of parsed) {
+      const event = timelineEvent(item);
+      if (!event) continue;
       const key = `${event.type}\0${event.timestamp}\0${event.clock}`;
       if (seen.has(key)) continue;
       seen.add(key);
       events.push(event);
     }
   }
-  return events.sort((a, b) => a.timestamp - b.timestamp || a.clock - b.clock);
+  return events.sort(byTime);
 }
