@@ -1,7 +1,7 @@
 // Read-only task queries. Filters map onto the indexes created by the first
 // migration: (state|name|worker, timestamp), received, started, timestamp.
 
-import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
+import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, SqliteAdapter, sql } from 'kysely';
 import type { Database, TaskRow } from '../shared/schema';
 import type { SearchNode } from '../shared/search';
 
@@ -242,8 +242,29 @@ export async function countTasks(
   return count > cap ? { count: cap, capped: true } : { count, capped: false };
 }
 
+/**
+ * Before decode made ids well formed, SQLite's driver stored a lone surrogate
+ * as three bytes that are not UTF-8, read back as three U+FFFD: the id on the
+ * page then no longer equals the stored one. Such an id is found by a GLOB
+ * (case-sensitive) in which each of those triples matches the one stored
+ * character; MySQL stored U+FFFD itself, so the exact match finds it there.
+ */
+const SQLITE_LONE_SURROGATE = '\ufffd\ufffd\ufffd';
+
+function sqliteLegacyPattern(uuid: string): string {
+  return uuid.replace(/[*?[]/g, (c) => `[${c}]`).replaceAll(SQLITE_LONE_SURROGATE, '?');
+}
+
 export async function getTask(db: Kysely<Database>, uuid: string): Promise<TaskRow | undefined> {
-  return db.selectFrom('tasks').selectAll().where('uuid', '=', uuid).executeTakeFirst();
+  const row = await db.selectFrom('tasks').selectAll().where('uuid', '=', uuid).executeTakeFirst();
+  if (row || !uuid.includes(SQLITE_LONE_SURROGATE) || !(db.getExecutor().adapter instanceof SqliteAdapter)) return row;
+  return db
+    .selectFrom('tasks')
+    .selectAll()
+    .where(sql<SqlBool>`uuid GLOB ${sqliteLegacyPattern(uuid)}`)
+    .orderBy('id')
+    .limit(1)
+    .executeTakeFirst();
 }
 
 /** Child task ids of each given task, oldest first. */

@@ -37,6 +37,9 @@ describe.each(DIALECTS)('hostile rows on %s', (dialect) => {
     // Written straight into the table, as an older version or another writer could.
     await store(database, succeedingTask({ uuid: 'far-1', name: 'tasks.far' }, NOW - 100));
     await database.db.updateTable('tasks').set({ timestamp: 1e20, received: 1e20, started: -1e20, runtime: -5 }).where('uuid', '=', 'far-1').execute();
+    // A row from before decode sanitized: its id holds a lone surrogate as it came.
+    await store(database, succeedingTask({ uuid: 'legacy-1', name: 'tasks.legacy' }, NOW - 200));
+    await database.db.updateTable('tasks').set({ uuid: 'legacy-\ud800-1' }).where('uuid', '=', 'legacy-1').execute();
   });
   afterAll(async () => {
     await database?.drop();
@@ -65,6 +68,17 @@ describe.each(DIALECTS)('hostile rows on %s', (dialect) => {
     const response = await app.request('/api/task/info/lone-1');
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ name: 'n\ufffdame', args: 'a\ufffdb', worker: 'a\ufffd@x' });
+  });
+
+  it('a row stored with a lone surrogate in its id (before the fix): the list links to its page, and the page opens', async () => {
+    const app = testApp(database, { now: NOW + 2 });
+    const list = await (await app.request('/tasks?name=tasks.legacy')).text();
+    // SQLite's driver wrote the surrogate as three bytes that read back as three U+FFFD; MariaDB stored one U+FFFD.
+    const link = /href="(\/task\/legacy-[^"]+)"/.exec(list)?.[1];
+    expect(link).toMatch(/^\/task\/legacy-(%EF%BF%BD)+-1$/);
+    const page = await app.request(link!);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('tasks.legacy');
   });
 
   it('a task time outside Date’s range: the task lists and the task page answer, showing a placeholder with the stored value', async () => {
