@@ -3,11 +3,13 @@
 // text, the envelope's body, the decoded body and its values), most of it in
 // V8's large-object space and in Buffers outside the heap. V8 collects it
 // only when the program allocates again, and a collector that goes quiet
-// after the message allocates little: RSS stayed 130 MiB above its baseline
-// for more than 20 s in bench/big-message.ts. When the runtime exposes the
-// collector (`node --expose-gc`, as the npm scripts and the container start
-// the collector), one full collection a second after large messages gives
-// the memory back at once; otherwise V8's memory reducer does, eventually.
+// after the message allocates little: in bench/big-message.ts RSS stayed up
+// to 180 MiB above its baseline for 20 s and more. When the runtime exposes
+// the collector (`node --expose-gc`, as the npm scripts and the container
+// start it), one full collection a second after large messages gives the
+// memory back within 2 s; otherwise V8's memory reducer does, eventually.
+// (What glibc keeps of the freed socket chunks is the container's
+// MALLOC_MMAP_THRESHOLD_, see the Dockerfile.)
 
 /** Messages from this size on are worth a collection afterwards (bytes). */
 export const LARGE_MESSAGE_BYTES = 1024 * 1024;
