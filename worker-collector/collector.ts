@@ -42,6 +42,8 @@ export interface CollectorOptions {
   enableEventsIntervalMs: number;
   retention: RetentionOptions;
   amqpQueue?: AmqpQueueOptions;
+  /** Broker messages larger than this are counted as too-large and never parsed (default 1 MiB). */
+  maxEventBytes?: number;
   /** Identifies this collector's status row. */
   collectorId?: string;
   runtimeBuckets?: number[];
@@ -131,7 +133,7 @@ export class Collector {
     const handlers = { onMessage: (decoded: Decoded) => this.accept(decoded) };
     this.transport = options.transport
       ? options.transport(handlers)
-      : createEventTransport(options.broker, handlers, log.child('broker'), options.amqpQueue);
+      : createEventTransport(options.broker, handlers, log.child('broker'), options.amqpQueue, options.maxEventBytes);
     // One thread does everything. A store thread was tried: on a busy 2-core
     // machine, handing each flush across (JSON both ways) cost more CPU than
     // the parallel SQL saved (bench/ingest.ts, see README).

@@ -109,6 +109,7 @@ export function collectorFromOptions(options: StalkOptions, database: OpenDataba
     flushIntervalMs: options.flushInterval * 1000,
     flushMaxEvents: options.flushSize,
     maxBufferedEvents: options.maxBufferedEvents,
+    maxEventBytes: options.maxEventBytes,
     enableEventsIntervalMs: options.enableEvents ? 5_000 : 0,
     retention: {
       maxTasks: options.maxTasks,

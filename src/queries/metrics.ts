@@ -81,13 +81,22 @@ export interface MetricsState {
 /** Databases reached over HTTP return BIGINT and DOUBLE as strings: every number goes through these. */
 const num = (v: unknown) => Number(v);
 const maybe = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+/**
+ * A stored count as a counter can take it: prom-client refuses a negative or
+ * infinite increment (and the scrape would fail), so a count that no
+ * collector writes (another writer's, a damaged row) reads as 0.
+ */
+const tally = (v: unknown) => {
+  const n = Number(v);
+  return Number.isFinite(n) && n >= 0 ? n : 0;
+};
 
 function droppedCounts(text: string): Record<string, number> {
   try {
     const value: unknown = JSON.parse(text);
     if (!value || typeof value !== 'object' || Array.isArray(value)) return {};
     const counts: Record<string, number> = {};
-    for (const [reason, n] of Object.entries(value)) if (Number.isFinite(Number(n))) counts[reason] = Number(n);
+    for (const [reason, n] of Object.entries(value)) if (Number.isFinite(Number(n)) && Number(n) >= 0) counts[reason] = Number(n);
     return counts;
   } catch {
     return {};
@@ -113,9 +122,9 @@ export async function readMetricsState(db: Kysely<Database>): Promise<MetricsSta
     db.selectFrom('collector_status').selectAll().orderBy('updated_at', 'desc').limit(1).executeTakeFirst(),
   ]);
   return {
-    counters: counters.map((r) => ({ ...r, count: num(r.count) })),
-    buckets: buckets.map((r) => ({ ...r, count: num(r.count) })),
-    totals: totals.map((r) => ({ ...r, sum: num(r.sum), count: num(r.count) })),
+    counters: counters.map((r) => ({ ...r, count: tally(r.count) })),
+    buckets: buckets.map((r) => ({ ...r, count: tally(r.count) })),
+    totals: totals.map((r) => ({ ...r, sum: num(r.sum), count: tally(r.count) })),
     workers: workers.map((r) => ({
       hostname: r.hostname,
       status: r.status,
@@ -134,7 +143,7 @@ export async function readMetricsState(db: Kysely<Database>): Promise<MetricsSta
           updated_at: num(status.updated_at),
           broker_connected: num(status.broker_connected) === 1,
           last_event_at: maybe(status.last_event_at),
-          events_total: num(status.events_total),
+          events_total: tally(status.events_total),
           dropped: droppedCounts(status.dropped),
           lag_seconds: maybe(status.lag_seconds),
           flush_seconds: maybe(status.flush_seconds),

@@ -1,7 +1,7 @@
 // Read-only task queries. Filters map onto the indexes created by the first
 // migration: (state|name|worker, timestamp), received, started, timestamp.
 
-import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
+import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, SqliteAdapter, sql } from 'kysely';
 import type { Database, TaskRow } from '../shared/schema';
 import type { SearchNode } from '../shared/search';
 
@@ -262,8 +262,29 @@ export async function countTasks(
   return count > cap ? { count: cap, capped: true } : { count, capped: false };
 }
 
+/**
+ * Before decode made ids well formed, SQLite's driver stored a lone surrogate
+ * as three bytes that are not UTF-8, read back as three U+FFFD: the id on the
+ * page then no longer equals the stored one. Such an id is found by a GLOB
+ * (case-sensitive) in which each of those triples matches the one stored
+ * character; MySQL stored U+FFFD itself, so the exact match finds it there.
+ */
+const SQLITE_LONE_SURROGATE = '\ufffd\ufffd\ufffd';
+
+function sqliteLegacyPattern(uuid: string): string {
+  return uuid.replace(/[*?[]/g, (c) => `[${c}]`).replaceAll(SQLITE_LONE_SURROGATE, '?');
+}
+
 export async function getTask(db: Kysely<Database>, uuid: string): Promise<TaskRow | undefined> {
-  return db.selectFrom('tasks').selectAll().where('uuid', '=', uuid).executeTakeFirst();
+  const row = await db.selectFrom('tasks').selectAll().where('uuid', '=', uuid).executeTakeFirst();
+  if (row || !uuid.includes(SQLITE_LONE_SURROGATE) || !(db.getExecutor().adapter instanceof SqliteAdapter)) return row;
+  return db
+    .selectFrom('tasks')
+    .selectAll()
+    .where(sql<SqlBool>`uuid GLOB ${sqliteLegacyPattern(uuid)}`)
+    .orderBy('id')
+    .limit(1)
+    .executeTakeFirst();
 }
 
 /** Child task ids of each given task, oldest first. */
@@ -307,6 +328,31 @@ export interface TimelineEvent {
   data: Record<string, unknown> | null;
 }
 
+/**
+ * One stored timeline entry as the page reads it. Timelines are JSON text that
+ * another writer (or an older version) may have filled with anything, so each
+ * field is taken only with the type the page expects.
+ */
+function timelineEvent(value: unknown): TimelineEvent | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const entry = value as Record<string, unknown>;
+  const data = entry.data;
+  return {
+    type: typeof entry.type === 'string' ? entry.type : '',
+    timestamp: typeof entry.timestamp === 'number' ? entry.timestamp : Number.NaN,
+    hostname: typeof entry.hostname === 'string' ? entry.hostname : '',
+    clock: typeof entry.clock === 'number' && Number.isFinite(entry.clock) ? entry.clock : 0,
+    data: typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : null,
+  };
+}
+
+/** Time order, entries without a usable time last (a comparator must never answer NaN). */
+function byTime(a: TimelineEvent, b: TimelineEvent): number {
+  const at = Number.isFinite(a.timestamp) ? a.timestamp : Number.MAX_VALUE;
+  const bt = Number.isFinite(b.timestamp) ? b.timestamp : Number.MAX_VALUE;
+  return at - bt || a.clock - b.clock;
+}
+
 /** A task's events in time order; an event delivered twice appears once. */
 export async function taskTimeline(db: Kysely<Database>, uuid: string): Promise<TimelineEvent[]> {
   const rows = await db.selectFrom('task_events').select('events').where('task_id', '=', uuid).orderBy('id').execute();
@@ -320,12 +366,14 @@ export async function taskTimeline(db: Kysely<Database>, uuid: string): Promise<
       continue;
     }
     if (!Array.isArray(parsed)) continue;
-    for (const event of parsed as TimelineEvent[]) {
+    for (const item of parsed) {
+      const event = timelineEvent(item);
+      if (!event) continue;
       const key = `${event.type}\0${event.timestamp}\0${event.clock}`;
       if (seen.has(key)) continue;
       seen.add(key);
       events.push(event);
     }
   }
-  return events.sort((a, b) => a.timestamp - b.timestamp || a.clock - b.clock);
+  return events.sort(byTime);
 }

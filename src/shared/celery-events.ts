@@ -2,10 +2,15 @@
 // Everything here is untrusted input from the broker, so each field is
 // type-checked and bounded before it can reach a row.
 
+import { cutText, wellFormed } from './text';
+
+// Lengths are in UTF-16 code units (JavaScript's string length): a character
+// outside the BMP counts two, and a cut never splits one (text.ts).
 /** Longest id, name or hostname kept; longer ids are refused, longer names cut. */
 export const MAX_KEY_LENGTH = 255;
-/** Longest args/kwargs/result/exception/traceback text kept (characters). */
+/** Longest args/kwargs/result/exception/traceback text kept; longer text is cut. */
 export const MAX_TEXT_LENGTH = 65_536;
+/** Longest type, eta, expires, signum and worker software strings kept. */
 const MAX_SHORT_LENGTH = 64;
 
 export interface BaseEvent {
@@ -72,12 +77,45 @@ export type InvalidEventReason =
   | 'event-missing-type'
   | 'event-missing-uuid'
   | 'event-uuid-too-long'
-  | 'event-missing-hostname';
+  | 'event-missing-hostname'
+  | 'bad-timestamp';
 
 export interface InvalidEvent {
   kind: 'invalid';
   reason: InvalidEventReason;
 }
+
+// The sane window for an event's time. Before 2000-01-01 is a clock that
+// never synced (a board without a real-time clock starts at 1970; Celery
+// itself dates from 2009). More than a day ahead of the collector's clock is
+// beyond any clock skew (timestamps are epoch seconds, so time zones do not
+// shift them), and a claim from the future would hold a task's state (the
+// state key orders by time) and its place in retention for that long.
+/** Earliest believable event time: 2000-01-01T00:00:00Z, seconds. */
+export const EARLIEST_EVENT_TIME = 946_684_800;
+/** How far ahead of the collector's clock an event time may be, seconds. */
+export const FUTURE_EVENT_WINDOW = 86_400;
+
+export function isSaneEventTime(seconds: number, now: number): boolean {
+  return seconds >= EARLIEST_EVENT_TIME && seconds <= now + FUTURE_EVENT_WINDOW;
+}
+
+// Bounds of the numeric fields: what the columns hold (INT is 32-bit signed;
+// BIGINT and DOUBLE are read back as JavaScript numbers, exact up to 2^53)
+// and what Celery can mean. A value outside its bounds is not clamped to
+// them but becomes null (unknown), because a clamped count or interval would
+// be a made-up fact; only the Lamport clock, which is only compared, is clamped.
+const INT_MAX = 2_147_483_647;
+/** Ten years: no task runs longer, and a negative runtime cannot happen. */
+const MAX_RUNTIME_SECONDS = 315_360_000;
+/** Heartbeat interval: Celery's default is 2 s; a day is far beyond any setting. */
+const MAX_FREQ_SECONDS = 86_400;
+/** Process ids are 32-bit unsigned on every OS Celery runs on. */
+const MAX_PID = 4_294_967_295;
+/** UTC offsets lie within -12..+14 hours; allow a day either way. */
+const MAX_UTCOFFSET_HOURS = 24;
+/** A load average beyond this is no machine's. */
+const MAX_LOADAVG = 1_000_000;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -87,32 +125,39 @@ function finite(value: unknown): number | null {
   return typeof value === 'number' && Number.isFinite(value) ? value : null;
 }
 
-function cut(text: string, max: number): string {
-  return text.length > max ? text.slice(0, max) : text;
+/** A finite number within [min, max], else null. */
+function within(value: unknown, min: number, max: number): number | null {
+  const n = finite(value);
+  return n !== null && n >= min && n <= max ? n : null;
+}
+
+/** A whole number (fractions dropped) within [0, max], else null. */
+function count(value: unknown, max: number): number | null {
+  const n = finite(value);
+  if (n === null) return null;
+  const whole = Math.trunc(n);
+  return whole >= 0 && whole <= max ? whole : null;
 }
 
 /** Celery sends reprs as strings; other producers send JSON values. Keep both readable. */
 function asText(value: unknown, max: number): string | null {
   if (value === null || value === undefined) return null;
-  if (typeof value === 'string') return cut(value, max);
+  if (typeof value === 'string') return cutText(value, max);
   try {
-    return cut(JSON.stringify(value) ?? String(value), max);
+    // JSON.stringify escapes lone surrogates, so its output is well formed.
+    return cutText(JSON.stringify(value) ?? String(value), max);
   } catch {
+    // Nesting too deep for the stack: unreadable, not fatal.
     return null;
   }
 }
 
 function key(value: unknown): string | null {
-  return typeof value === 'string' ? cut(value, MAX_KEY_LENGTH) : null;
+  return typeof value === 'string' ? cutText(value, MAX_KEY_LENGTH) : null;
 }
 
 function short(value: unknown): string | null {
-  return typeof value === 'string' ? cut(value, MAX_SHORT_LENGTH) : null;
-}
-
-function int(value: unknown): number | null {
-  const n = finite(value);
-  return n === null ? null : Math.trunc(n);
+  return typeof value === 'string' ? cutText(value, MAX_SHORT_LENGTH) : null;
 }
 
 function flag(value: unknown): boolean | null {
@@ -121,35 +166,69 @@ function flag(value: unknown): boolean | null {
 }
 
 function signal(value: unknown): string | null {
-  return typeof value === 'number' || typeof value === 'string' ? cut(String(value), MAX_SHORT_LENGTH) : null;
+  if (typeof value === 'number') return Number.isFinite(value) ? cutText(String(value), MAX_SHORT_LENGTH) : null;
+  return typeof value === 'string' ? cutText(value, MAX_SHORT_LENGTH) : null;
 }
 
-function readBase(body: Record<string, unknown>, type: string, localReceived: number): BaseEvent {
-  const hostname = typeof body.hostname === 'string' ? cut(body.hostname, MAX_KEY_LENGTH) : '';
+/** Up to three load averages, each a finite number in [0, MAX_LOADAVG]; anything else is no reading. */
+function loadAverages(value: unknown): number[] | null {
+  if (!Array.isArray(value) || value.length === 0) return null;
+  const first = value.slice(0, 3).map((n) => within(n, 0, MAX_LOADAVG));
+  return first.every((n): n is number => n !== null) ? first : null;
+}
+
+/**
+ * The event's time: its own when it is a number in the sane window, the
+ * collector's receive time when it sent none (or no number), and null when it
+ * sent a number outside the window.
+ */
+function eventTime(value: unknown, localReceived: number): number | null {
+  if (typeof value !== 'number') return localReceived;
+  return isSaneEventTime(value, localReceived) ? value : null;
+}
+
+/** The sender's Lamport clock. Only compared (ordering, duplicates), so clamped to [0, 2^53) rather than refused; 0 when there is none. */
+function lamportClock(value: unknown): number {
+  if (typeof value !== 'number' || Number.isNaN(value)) return 0;
+  return Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.trunc(value)));
+}
+
+function readBase(body: Record<string, unknown>, type: string, timestamp: number, localReceived: number): BaseEvent {
   return {
     type,
-    hostname,
-    timestamp: finite(body.timestamp) ?? localReceived,
-    clock: Math.trunc(finite(body.clock) ?? 0),
-    utcoffset: finite(body.utcoffset),
-    pid: finite(body.pid),
+    hostname: key(body.hostname) ?? '',
+    timestamp,
+    clock: lamportClock(body.clock),
+    utcoffset: within(body.utcoffset, -MAX_UTCOFFSET_HOURS, MAX_UTCOFFSET_HOURS),
+    pid: count(body.pid, MAX_PID),
     localReceived,
   };
 }
 
-/** Turn one decoded event object into a typed event, or say why it cannot be used. */
+/**
+ * Turn one decoded event object into a typed event, or say why it cannot be
+ * used. This is where broker input is sanitized, once: every string comes out
+ * well formed and within its length, every number finite and within its
+ * field's bounds (see above), so no later step meets a value it cannot store,
+ * encode or render.
+ */
 export function parseEvent(body: unknown, localReceived: number): CeleryEvent | InvalidEvent {
   if (!isRecord(body)) return { kind: 'invalid', reason: 'event-not-object' };
-  const type = body.type;
-  if (typeof type !== 'string' || type.length === 0 || type.length > MAX_SHORT_LENGTH) {
+  const rawType = body.type;
+  if (typeof rawType !== 'string' || rawType.length === 0 || rawType.length > MAX_SHORT_LENGTH) {
     return { kind: 'invalid', reason: 'event-missing-type' };
   }
-  const base = readBase(body, type, localReceived);
+  const type = wellFormed(rawType);
+  const sentAt = eventTime(body.timestamp, localReceived);
 
   if (type.startsWith('task-')) {
-    const uuid = body.uuid;
-    if (typeof uuid !== 'string' || uuid.length === 0) return { kind: 'invalid', reason: 'event-missing-uuid' };
-    if (uuid.length > MAX_KEY_LENGTH) return { kind: 'invalid', reason: 'event-uuid-too-long' };
+    const rawUuid = body.uuid;
+    if (typeof rawUuid !== 'string' || rawUuid.length === 0) return { kind: 'invalid', reason: 'event-missing-uuid' };
+    if (rawUuid.length > MAX_KEY_LENGTH) return { kind: 'invalid', reason: 'event-uuid-too-long' };
+    // A task event's time is stored as the task's times and orders its
+    // states: one outside the window cannot be trusted, nor replaced.
+    if (sentAt === null) return { kind: 'invalid', reason: 'bad-timestamp' };
+    const base = readBase(body, type, sentAt, localReceived);
     return {
       kind: 'task',
       type: base.type,
@@ -159,20 +238,21 @@ export function parseEvent(body: unknown, localReceived: number): CeleryEvent | 
       utcoffset: base.utcoffset,
       pid: base.pid,
       localReceived,
-      uuid,
+      uuid: wellFormed(rawUuid),
       name: key(body.name),
       args: asText(body.args, MAX_TEXT_LENGTH),
       kwargs: asText(body.kwargs, MAX_TEXT_LENGTH),
       root_id: key(body.root_id),
       parent_id: key(body.parent_id),
-      retries: int(body.retries),
+      retries: count(body.retries, INT_MAX),
+      // ISO 8601 text as Celery sends it; read (or found unreadable) where used.
       eta: short(body.eta),
       expires: short(body.expires),
       queue: key(body.queue),
       exchange: key(body.exchange),
       routing_key: key(body.routing_key),
       result: asText(body.result, MAX_TEXT_LENGTH),
-      runtime: finite(body.runtime),
+      runtime: within(body.runtime, 0, MAX_RUNTIME_SECONDS),
       exception: asText(body.exception, MAX_TEXT_LENGTH),
       traceback: asText(body.traceback, MAX_TEXT_LENGTH),
       terminated: flag(body.terminated),
@@ -182,21 +262,22 @@ export function parseEvent(body: unknown, localReceived: number): CeleryEvent | 
     };
   }
 
+  // Worker and other events' own times are not stored (heartbeats are kept
+  // in the collector's clock, as Celery does), so a worker whose clock is off
+  // stays visible: its events take the receive time instead.
+  const base = readBase(body, type, sentAt ?? localReceived, localReceived);
   if (type.startsWith('worker-')) {
     if (base.hostname === '') return { kind: 'invalid', reason: 'event-missing-hostname' };
-    const loadavg = Array.isArray(body.loadavg)
-      ? body.loadavg.slice(0, 3).map((n) => finite(n) ?? 0)
-      : null;
     return {
       ...base,
       kind: 'worker',
-      freq: finite(body.freq),
+      freq: within(body.freq, Number.MIN_VALUE, MAX_FREQ_SECONDS),
       sw_ident: short(body.sw_ident),
       sw_ver: short(body.sw_ver),
       sw_sys: short(body.sw_sys),
-      loadavg,
-      active: finite(body.active),
-      processed: finite(body.processed),
+      loadavg: loadAverages(body.loadavg),
+      active: count(body.active, INT_MAX),
+      processed: count(body.processed, Number.MAX_SAFE_INTEGER),
     };
   }
 

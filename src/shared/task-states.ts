@@ -17,6 +17,8 @@
 //      decides here because a task legitimately goes STARTED -> RETRY ->
 //      RECEIVED -> STARTED when it retries.
 
+import { cutText } from './text';
+
 export const PENDING = 'PENDING';
 export const RECEIVED = 'RECEIVED';
 export const STARTED = 'STARTED';
@@ -52,9 +54,16 @@ export const TASK_TIME_FIELDS = [
 ] as const;
 export type TaskTimeField = (typeof TASK_TIME_FIELDS)[number];
 
-/** The state a task event implies; unknown `task-<x>` events give the custom state `X`, as in Celery. */
+/** Longest state kept: the width of the tasks.state column (migration 001). */
+export const MAX_STATE_LENGTH = 32;
+
+/**
+ * The state a task event implies; unknown `task-<x>` events give the custom
+ * state `X`, as in Celery, cut to fit its column (a type may be 64
+ * characters, and upper-casing can lengthen text: 'ß' becomes 'SS').
+ */
 export function stateForEvent(type: string): string {
-  return EVENT_STATE[type]?.state ?? type.slice('task-'.length).toUpperCase();
+  return EVENT_STATE[type]?.state ?? cutText(type.slice('task-'.length).toUpperCase(), MAX_STATE_LENGTH);
 }
 
 export function timeFieldForEvent(type: string): TaskTimeField | undefined {

@@ -1,26 +1,72 @@
 // Small pieces every page shows: times, durations, state badges, links.
 // Everything goes through JSX, so every value from Celery is escaped.
 
+import { cutText, pathSegment } from '../../src/shared/text';
 import type { UiOptions } from '../../src/ui/context';
 
+// Every page must render every row the database can hold, including rows
+// written before decode sanitized its input or by another writer: times that
+// Date cannot hold (1e20 seconds), infinities (SQLite keeps them), negative
+// runtimes, lone surrogates. Nothing here throws on such a value; it shows a
+// visible placeholder with the raw value in the title instead.
+
+/** Years a time is shown for: the four-digit years of ISO 8601 (and HTML's datetime attribute). */
+const FIRST_SHOWN = Date.parse('0000-01-01T00:00:00.000Z');
+const LAST_SHOWN = Date.parse('9999-12-31T23:59:59.999Z');
+
+/** Seconds since the epoch as a Date, or null for anything that is not a time with a four-digit year. */
+function dateOf(seconds: unknown): Date | null {
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds)) return null;
+  const ms = seconds * 1000;
+  return ms >= FIRST_SHOWN && ms <= LAST_SHOWN ? new Date(ms) : null;
+}
+
+/** The raw value, for the title of a placeholder. */
+function raw(value: unknown): string {
+  return typeof value === 'string' ? cutText(value, 200) : String(value);
+}
+
 /** 2026-11-24 09:00:01.123 UTC: a fixed, sortable form; the browser may localise it (static/stalk.js). */
-export function formatTime(seconds: number): string {
-  return new Date(seconds * 1000).toISOString().replace('T', ' ').replace('Z', ' UTC');
+export function formatTime(seconds: unknown): string {
+  const date = dateOf(seconds);
+  return date ? date.toISOString().replace('T', ' ').replace('Z', ' UTC') : `(invalid time: ${raw(seconds)})`;
 }
 
 export function Time({ at, ui }: { at: number | null | undefined; ui: UiOptions }) {
   if (at === null || at === undefined) return <span class="muted">—</span>;
-  const iso = new Date(at * 1000).toISOString();
+  const date = dateOf(at);
+  if (!date) {
+    return (
+      <span class="muted invalid" title={`stored value: ${raw(at)}`}>
+        (invalid time)
+      </span>
+    );
+  }
+  const text = formatTime(at);
   return (
-    <time datetime={iso} data-natural={ui.naturalTime ? '1' : undefined} title={formatTime(at)}>
-      {formatTime(at)}
+    <time datetime={date.toISOString()} data-natural={ui.naturalTime ? '1' : undefined} title={text}>
+      {text}
     </time>
   );
 }
 
 export function Duration({ seconds }: { seconds: number | null | undefined }) {
   if (seconds === null || seconds === undefined) return <span class="muted">—</span>;
-  return <span>{seconds < 1 ? `${(seconds * 1000).toFixed(1)} ms` : `${seconds.toFixed(2)} s`}</span>;
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds)) {
+    return (
+      <span class="muted invalid" title={`stored value: ${raw(seconds)}`}>
+        (invalid)
+      </span>
+    );
+  }
+  // A negative runtime cannot happen, but a stored one is shown as it is.
+  return <span>{Math.abs(seconds) < 1 ? `${(seconds * 1000).toFixed(1)} ms` : `${seconds.toFixed(2)} s`}</span>;
+}
+
+/** A number from a stored row for a table cell: '—' when absent, the value as text otherwise. */
+export function fixed(value: unknown, digits: number): string {
+  if (value === null || value === undefined) return '—';
+  return typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : raw(value);
 }
 
 const STATE_CLASS: Record<string, string> = {
@@ -35,7 +81,9 @@ const STATE_CLASS: Record<string, string> = {
 };
 
 export function StateBadge({ state }: { state: string }) {
-  return <span class={`badge ${STATE_CLASS[state] ?? 'info'}`}>{state}</span>;
+  // Own keys only: a stored state may be any text ('constructor', '__proto__').
+  const kind = Object.hasOwn(STATE_CLASS, state) ? STATE_CLASS[state] : 'info';
+  return <span class={`badge ${kind}`}>{state}</span>;
 }
 
 export function OnlineBadge({ alive }: { alive: boolean }) {
@@ -46,7 +94,7 @@ export function OnlineBadge({ alive }: { alive: boolean }) {
 export function Clip({ text, max = 80 }: { text: string | null | undefined; max?: number }) {
   if (text === null || text === undefined || text === '') return <span class="muted">—</span>;
   if (text.length <= max) return <code>{text}</code>;
-  return <code title={text}>{`${text.slice(0, max)}…`}</code>;
+  return <code title={text}>{`${cutText(text, max)}…`}</code>;
 }
 
 export function href(ui: UiOptions, path: string): string {
@@ -54,9 +102,9 @@ export function href(ui: UiOptions, path: string): string {
 }
 
 export function taskHref(ui: UiOptions, id: string): string {
-  return href(ui, `/task/${encodeURIComponent(id)}`);
+  return href(ui, `/task/${pathSegment(id)}`);
 }
 
 export function workerHref(ui: UiOptions, hostname: string): string {
-  return href(ui, `/worker/${encodeURIComponent(hostname)}`);
+  return href(ui, `/worker/${pathSegment(hostname)}`);
 }

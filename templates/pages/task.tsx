@@ -2,6 +2,7 @@ import type { TimelineEvent } from '../../src/queries/tasks';
 import type { TaskRow } from '../../src/shared/schema';
 import type { UiOptions } from '../../src/ui/context';
 import { display } from '../../src/shared/inspect';
+import { pathSegment } from '../../src/shared/text';
 import { Action } from '../components/action';
 import { Duration, StateBadge, taskHref, Time, workerHref } from '../components/format';
 import { Page as Layout } from '../overrides';
@@ -27,7 +28,7 @@ const FINAL = ['SUCCESS', 'FAILURE', 'REVOKED'];
 
 function TaskActions({ task, ui }: { task: TaskRow; ui: UiOptions }) {
   if (FINAL.includes(task.state)) return null;
-  const id = encodeURIComponent(task.uuid);
+  const id = pathSegment(task.uuid);
   return (
     <div class="actions" id="task-actions">
       <Action ui={ui} path={`/api/task/revoke/${id}`} label="Revoke" confirm="Revoke this task? Workers will discard it.">

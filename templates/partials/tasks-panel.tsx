@@ -2,6 +2,7 @@
 // by htmx (same URL, HX-Request) to keep the visible page live.
 
 import type { TaskRow } from '../../src/shared/schema';
+import { cutText } from '../../src/shared/text';
 import type { TaskColumnName, UiOptions } from '../../src/ui/context';
 import { Clip, Duration, href, StateBadge, taskHref, Time, workerHref } from '../components/format';
 
@@ -58,7 +59,7 @@ function Cell({ task, column, ui }: { task: TaskRow; column: TaskColumnName; ui:
     case 'uuid':
       return (
         <a href={taskHref(ui, task.uuid)} title={task.uuid}>
-          <code>{task.uuid.length > 13 ? `${task.uuid.slice(0, 8)}…` : task.uuid}</code>
+          <code>{task.uuid.length > 13 ? `${cutText(task.uuid, 8)}…` : task.uuid}</code>
         </a>
       );
     case 'state':

@@ -6,7 +6,8 @@
 import { asList, asRecord, display, type WorkerInspect } from '../../src/shared/inspect';
 import type { TaskCountsByName, WorkerSummary } from '../../src/queries/workers';
 import type { UiOptions } from '../../src/ui/context';
-import { Clip, formatTime, href, OnlineBadge, taskHref, Time } from '../components/format';
+import { pathSegment } from '../../src/shared/text';
+import { Clip, fixed, formatTime, href, OnlineBadge, taskHref, Time } from '../components/format';
 import { Action } from '../components/action';
 import { KeyValues } from '../components/kv';
 
@@ -55,7 +56,7 @@ function Overview({ worker, counts, ui }: { worker: WorkerSummary; counts: TaskC
           </tr>
           <tr>
             <th scope="row">Load average</th>
-            <td>{worker.loadavg ? worker.loadavg.map((n) => n.toFixed(2)).join(' / ') : '—'}</td>
+            <td>{worker.loadavg ? worker.loadavg.map((n) => fixed(n, 2)).join(' / ') : '—'}</td>
           </tr>
           <tr>
             <th scope="row">Active / processed (heartbeat)</th>
@@ -117,7 +118,7 @@ function Broker({ stats }: { stats: Record<string, unknown> }) {
 }
 
 function Queues({ queues, worker, ui, readOnly }: { queues: Record<string, unknown>[]; worker: string; ui: UiOptions; readOnly: boolean }) {
-  const path = (what: string) => `/api/worker/queue/${what}/${encodeURIComponent(worker)}`;
+  const path = (what: string) => `/api/worker/queue/${what}/${pathSegment(worker)}`;
   return (
     <>
       {queues.length === 0 ? (
@@ -211,7 +212,7 @@ function TaskRequests({ title, items, ui }: { title: string; items: Record<strin
 }
 
 function Tasks({ inspect, ui }: { inspect: WorkerInspect; ui: UiOptions }) {
-  const total = asRecord(inspect.stats?.total);
+  const total = asRecord(asRecord(inspect.stats)?.total);
   return (
     <>
       <KeyValues data={total} caption="Processed tasks (since the worker started)" />
@@ -250,7 +251,7 @@ function Limits({ registered, worker, ui, readOnly }: { registered: string[]; wo
             <td>{name}{limits ? <span class="muted"> {limits}</span> : null}</td>
             {readOnly ? null : (
               <td>
-                <Action ui={ui} path={`/api/task/rate-limit/${encodeURIComponent(name)}`} label="Apply">
+                <Action ui={ui} path={`/api/task/rate-limit/${pathSegment(name)}`} label="Apply">
                   <input type="hidden" name="workername" value={worker} />
                   <input type="text" name="ratelimit" size={7} required placeholder="10/s" aria-label={`Rate limit of ${name}`} />
                 </Action>
@@ -258,7 +259,7 @@ function Limits({ registered, worker, ui, readOnly }: { registered: string[]; wo
             )}
             {readOnly ? null : (
               <td>
-                <Action ui={ui} path={`/api/task/timeout/${encodeURIComponent(name)}`} label="Apply">
+                <Action ui={ui} path={`/api/task/timeout/${pathSegment(name)}`} label="Apply">
                   <input type="hidden" name="workername" value={worker} />
                   <input type="number" name="soft" min="0" step="any" size={5} placeholder="soft" aria-label={`Soft time limit of ${name}`} />
                   <input type="number" name="hard" min="0" step="any" size={5} placeholder="hard" aria-label={`Hard time limit of ${name}`} />
@@ -274,7 +275,7 @@ function Limits({ registered, worker, ui, readOnly }: { registered: string[]; wo
 }
 
 function WorkerActions({ worker, ui }: { worker: string; ui: UiOptions }) {
-  const w = encodeURIComponent(worker);
+  const w = pathSegment(worker);
   return (
     <div class="actions" id="worker-actions">
       <Action ui={ui} path={`/api/worker/pool/grow/${w}`} label="Grow pool">
@@ -312,8 +313,12 @@ export function WorkerTabs({
   /** Ask for fresh inspect replies as soon as the page loads (first visit). */
   autoInspect?: boolean;
 }) {
-  const refresh = `/worker/${encodeURIComponent(worker.hostname)}/inspect`;
-  const stats = inspect?.stats;
+  const refresh = `/worker/${pathSegment(worker.hostname)}/inspect`;
+  // Stored replies are untrusted JSON of any shape: each part is read only when it has the expected one.
+  const stats = asRecord(inspect?.stats);
+  const queues = Array.isArray(inspect?.active_queues) ? inspect.active_queues.map((q) => asRecord(q) ?? {}) : undefined;
+  const registered = Array.isArray(inspect?.registered) ? inspect.registered.map(display) : undefined;
+  const conf = asRecord(inspect?.conf);
   const panel = (id: (typeof WORKER_TABS)[number], body: unknown) => (
     <section class="tab-panel" id={`tab-${id}`} aria-labelledby={`tab-link-${id}`}>
       <h2>{id[0]!.toUpperCase() + id.slice(1)}</h2>
@@ -348,10 +353,10 @@ export function WorkerTabs({
       {panel('overview', <Overview worker={worker} counts={counts} ui={ui} />)}
       {panel('pool', stats ? <Pool stats={stats} /> : <NoInspect />)}
       {panel('broker', stats ? <Broker stats={stats} /> : <NoInspect />)}
-      {panel('queues', inspect?.active_queues ? <Queues queues={inspect.active_queues} worker={worker.hostname} ui={ui} readOnly={readOnly} /> : <NoInspect />)}
+      {panel('queues', queues ? <Queues queues={queues} worker={worker.hostname} ui={ui} readOnly={readOnly} /> : <NoInspect />)}
       {panel('tasks', inspect ? <Tasks inspect={inspect} ui={ui} /> : <NoInspect />)}
-      {panel('limits', inspect?.registered ? <Limits registered={inspect.registered} worker={worker.hostname} ui={ui} readOnly={readOnly} /> : <NoInspect />)}
-      {panel('config', inspect?.conf ? <KeyValues data={inspect.conf} /> : <NoInspect />)}
+      {panel('limits', registered ? <Limits registered={registered} worker={worker.hostname} ui={ui} readOnly={readOnly} /> : <NoInspect />)}
+      {panel('config', conf ? <KeyValues data={conf} /> : <NoInspect />)}
       {panel('system', stats ? <KeyValues data={asRecord(stats.rusage)} caption="Resource usage" /> : <NoInspect />)}
     </div>
   );

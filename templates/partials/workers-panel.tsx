@@ -4,7 +4,7 @@
 
 import type { WorkerSummary } from '../../src/queries/workers';
 import type { UiOptions } from '../../src/ui/context';
-import { formatTime, href, OnlineBadge, Time, workerHref } from '../components/format';
+import { fixed, formatTime, href, OnlineBadge, Time, workerHref } from '../components/format';
 
 export interface WorkerTotals {
   online: number;
@@ -36,7 +36,7 @@ function Count({ n, to, ui }: { n: number; to: string; ui: UiOptions }) {
 
 function Load({ worker }: { worker: WorkerSummary }) {
   if (!worker.alive || !worker.loadavg) return <span class="muted">N/A</span>;
-  return <span>{worker.loadavg.map((n) => n.toFixed(2)).join(' / ')}</span>;
+  return <span>{worker.loadavg.map((n) => fixed(n, 2)).join(' / ')}</span>;
 }
 
 export function WorkersPanel({ workers, ui, generatedAt }: { workers: WorkerSummary[]; ui: UiOptions; generatedAt: number }) {

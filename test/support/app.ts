@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { createApp } from '../../src/app';
 import { type AuthInput, authSettings } from '../../src/auth/config';
-import { type ControlClient, type HealthReport, NO_HOT_STATE, type Services } from '../../src/services';
+import { type ControlClient, type HealthReport, type HotState, NO_HOT_STATE, type Services } from '../../src/services';
 import { DEFAULT_UI, type UiOptions } from '../../src/ui/context';
 import type { TaskEvent } from '../../src/shared/celery-events';
 import { createLogger } from '../../src/shared/log';
@@ -56,6 +56,8 @@ export function testApp(
     ui?: Partial<UiOptions>;
     purgeOfflineWorkers?: number;
     control?: ControlClient | null;
+    /** The collector's published workers (default: none, so pages read the database). */
+    hot?: HotState;
     readOnly?: boolean;
     auth?: Partial<AuthInput>;
     /** Keep every log line here (none printed); default: errors printed. */
@@ -67,7 +69,7 @@ export function testApp(
   const services: Services = {
     db: database.db,
     dialect: database.dialect,
-    hot: NO_HOT_STATE,
+    hot: options.hot ?? NO_HOT_STATE,
     control: options.control ?? null,
     readOnly: options.readOnly ?? false,
     // Tests reach the API without credentials unless they configure auth.

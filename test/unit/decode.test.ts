@@ -41,7 +41,7 @@ describe('decoding captured Celery messages', () => {
 });
 
 describe('refusing what cannot be read, without throwing', () => {
-  const event = { type: 'task-started', uuid: 'u1', hostname: 'w1@h', timestamp: 1, clock: 1 };
+  const event = { type: 'task-started', uuid: 'u1', hostname: 'w1@h', timestamp: NOW - 1, clock: 1 };
 
   it.each([
     ['not JSON at all', 'garbage{', 'envelope-invalid'],

@@ -6,6 +6,7 @@
 import { type CeleryEvent, type InvalidEventReason, parseEvent } from '../../src/shared/celery-events';
 
 export type MessageErrorReason =
+  | 'too-large'
   | 'envelope-invalid'
   | 'body-encoding-unsupported'
   | 'compression-unsupported'
@@ -17,6 +18,9 @@ export type MessageErrorReason =
   | 'body-not-event';
 
 export type DropReason = MessageErrorReason | InvalidEventReason;
+
+/** `--max-event-bytes`'s default: a Celery event message is a few kilobytes; a task.multi batch rarely 100. */
+export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
 
 export interface Decoded {
   events: CeleryEvent[];
@@ -60,11 +64,17 @@ function eventsFromBody(text: string, localReceived: number): Decoded {
   return decoded;
 }
 
-/** A message as published on Redis: the kombu JSON envelope around a (base64) body. */
-export function decodeRedisMessage(raw: string, localReceived: number): Decoded {
+/**
+ * A message as published on Redis: the kombu JSON envelope around a (base64)
+ * body. `raw` is the message as the socket delivered it (a Buffer); one
+ * larger than `maxBytes` is refused before anything copies or parses it.
+ */
+export function decodeRedisMessage(raw: Buffer | string, localReceived: number, maxBytes = DEFAULT_MAX_EVENT_BYTES): Decoded {
+  const size = typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.length;
+  if (size > maxBytes) return fail('too-large');
   let envelope: unknown;
   try {
-    envelope = JSON.parse(raw);
+    envelope = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
   } catch {
     return fail('envelope-invalid');
   }
@@ -79,6 +89,7 @@ export function decodeRedisMessage(raw: string, localReceived: number): Decoded 
   const encoding =
     typeof properties === 'object' && properties !== null ? (properties as Record<string, unknown>).body_encoding : undefined;
   let text: string;
+  // Invalid UTF-8 in the body becomes U+FFFD here (one per bad sequence).
   if (encoding === 'base64') text = Buffer.from(body, 'base64').toString('utf8');
   else if (encoding === undefined || encoding === null) text = body;
   else return fail('body-encoding-unsupported');
@@ -91,8 +102,14 @@ export interface AmqpMessageProperties {
   headers?: Record<string, unknown> | undefined;
 }
 
-/** A message as delivered by RabbitMQ: the raw body, typed by its properties. */
-export function decodeAmqpMessage(content: Buffer, properties: AmqpMessageProperties, localReceived: number): Decoded {
+/** A message as delivered by RabbitMQ: the raw body, typed by its properties; one larger than `maxBytes` is never read. */
+export function decodeAmqpMessage(
+  content: Buffer,
+  properties: AmqpMessageProperties,
+  localReceived: number,
+  maxBytes = DEFAULT_MAX_EVENT_BYTES,
+): Decoded {
+  if (content.length > maxBytes) return fail('too-large');
   if (properties.headers && 'compression' in properties.headers) return fail('compression-unsupported');
   const serializer = serializerOf(properties.contentType);
   if (serializer !== 'json') return fail(serializer);

@@ -4,6 +4,7 @@ import type { TaskEvent } from '../../src/shared/celery-events';
 import type { NewTaskRow } from '../../src/shared/schema';
 import { mergeTaskRowInto } from './merge';
 import { stateForEvent, stateKey, timeFieldForEvent } from '../../src/shared/task-states';
+import { cutText } from '../../src/shared/text';
 
 /** The row one event alone says about its task (written into `into` when given, to spare an allocation). */
 export function taskRowFromEvent(event: TaskEvent, into?: NewTaskRow): NewTaskRow {
@@ -88,7 +89,7 @@ export function timelineEntry(event: TaskEvent): TimelineEntry {
   if (event.expires !== null) (data ??= {}).expires = event.expires;
   if (event.queue !== null) (data ??= {}).queue = event.queue;
   if (event.runtime !== null) (data ??= {}).runtime = event.runtime;
-  if (event.exception !== null) (data ??= {}).exception = event.exception.slice(0, TIMELINE_TEXT_LIMIT);
+  if (event.exception !== null) (data ??= {}).exception = cutText(event.exception, TIMELINE_TEXT_LIMIT);
   if (event.terminated !== null) (data ??= {}).terminated = event.terminated;
   if (event.signum !== null) (data ??= {}).signum = event.signum;
   if (event.expired !== null) (data ??= {}).expired = event.expired;

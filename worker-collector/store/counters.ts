@@ -6,6 +6,7 @@
 // back-offs are not counted as waiting).
 
 import { bucketFor } from '../../src/shared/histograms';
+import { cutText } from '../../src/shared/text';
 import { type EventCountersTable, type HistogramBucketsTable, type HistogramTotalsTable, KEY } from '../../src/shared/schema';
 import { exceptionClass } from '../fold/task';
 import type { TimelineEntry } from '../fold/task';
@@ -20,9 +21,8 @@ export interface TaskRef {
   eta: string | null;
 }
 
-function cut(text: string, max: number): string {
-  return text.length > max ? text.slice(0, max) : text;
-}
+// Label values are cut to their key columns without splitting a surrogate pair.
+const cut = cutText;
 
 export interface MetricDeltas {
   counters: EventCountersTable[];

@@ -3,6 +3,7 @@
 
 import type { Kysely } from 'kysely';
 import { errorMessage, type Logger } from '../../src/shared/log';
+import { FUTURE_EVENT_WINDOW } from '../../src/shared/celery-events';
 import type { Database } from '../../src/shared/schema';
 
 export interface RetentionOptions {
@@ -19,15 +20,15 @@ export interface PruneReport {
   tasks: number;
 }
 
-/** Delete tasks (and their events) older than `cutoff` (or as old, when `inclusive`), a chunk at a time. */
-async function deleteOlderThan(db: Kysely<Database>, cutoff: number, budget: number, inclusive = false): Promise<number> {
+/** Delete tasks (and their events) whose timestamp compares with `cutoff` as `op` says, a chunk at a time. */
+async function deleteWhere(db: Kysely<Database>, op: '<' | '<=' | '>', cutoff: number, budget: number): Promise<number> {
   let deleted = 0;
   while (deleted < budget) {
     const victims = await db
       .selectFrom('tasks')
       .select(['uuid'])
-      .where('timestamp', inclusive ? '<=' : '<', cutoff)
-      .orderBy('timestamp')
+      .where('timestamp', op, cutoff)
+      .orderBy('timestamp', op === '>' ? 'desc' : 'asc')
       .limit(Math.min(CHUNK, budget - deleted))
       .execute();
     if (victims.length === 0) break;
@@ -45,7 +46,12 @@ async function deleteOlderThan(db: Kysely<Database>, cutoff: number, budget: num
 
 export async function pruneOnce(db: Kysely<Database>, options: RetentionOptions, now: number, budget = 200_000): Promise<PruneReport> {
   let tasks = 0;
-  if (options.maxAgeSeconds > 0) tasks += await deleteOlderThan(db, now - options.maxAgeSeconds, budget);
+  // A task dated beyond the window decode accepts (stored before decode
+  // checked, or by another writer) would never grow old enough for the age
+  // rule and would count as the newest for the count rule, holding its place
+  // forever: whenever either rule is on, it goes first.
+  if (options.maxAgeSeconds > 0 || options.maxTasks > 0) tasks += await deleteWhere(db, '>', now + FUTURE_EVENT_WINDOW, budget);
+  if (options.maxAgeSeconds > 0) tasks += await deleteWhere(db, '<', now - options.maxAgeSeconds, budget);
   if (options.maxTasks > 0) {
     // The timestamp of the newest task that no longer fits; it and anything
     // as old goes (ties at that instant are rare and err on keeping fewer).
@@ -56,7 +62,7 @@ export async function pruneOnce(db: Kysely<Database>, options: RetentionOptions,
       .limit(1)
       .offset(options.maxTasks)
       .executeTakeFirst();
-    if (boundary) tasks += await deleteOlderThan(db, boundary.timestamp, budget, true);
+    if (boundary) tasks += await deleteWhere(db, '<=', boundary.timestamp, budget);
   }
   return { tasks };
 }

@@ -10,8 +10,9 @@ import { hostname } from 'node:os';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Logger } from '../../src/shared/log';
 import { pyAmqpTable } from '../control/amqp';
-import { decodeAmqpMessage } from '../decode';
+import { DEFAULT_MAX_EVENT_BYTES, decodeAmqpMessage } from '../decode';
 import { createBackoff } from './backoff';
+import { LargeMessageReclaimer } from './large-messages';
 import type { BrokerUrl } from './broker-url';
 import type { EventTransport, PidboxMessage, TransportHandlers } from './types';
 
@@ -52,6 +53,7 @@ export class AmqpEventTransport implements EventTransport {
   private ackTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly backoff = createBackoff();
+  private readonly reclaimer = new LargeMessageReclaimer();
   private readonly queueName: string;
 
   constructor(
@@ -59,6 +61,7 @@ export class AmqpEventTransport implements EventTransport {
     private readonly handlers: TransportHandlers,
     private readonly log: Logger,
     private readonly options: AmqpQueueOptions = DEFAULT_AMQP_QUEUE,
+    private readonly maxEventBytes = DEFAULT_MAX_EVENT_BYTES,
   ) {
     this.queueName = options.queueName ?? `stalk.events.${hostname()}.${randomUUID().slice(0, 8)}`;
   }
@@ -113,8 +116,9 @@ export class AmqpEventTransport implements EventTransport {
     }
     const { contentType, contentEncoding, headers } = message.properties;
     this.handlers.onMessage(
-      decodeAmqpMessage(message.content, { contentType, contentEncoding, headers }, Date.now() / 1000),
+      decodeAmqpMessage(message.content, { contentType, contentEncoding, headers }, Date.now() / 1000, this.maxEventBytes),
     );
+    this.reclaimer.noteMessage(message.content.length);
     this.unacked = message;
     this.unackedCount += 1;
     if (this.paused) return;
@@ -166,6 +170,7 @@ export class AmqpEventTransport implements EventTransport {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.reclaimer.stop();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.flushAcks();
     await this.connection?.close().catch(() => undefined);

@@ -1,6 +1,7 @@
 // The broker URL's scheme picks the transport.
 
 import type { Logger } from '../../src/shared/log';
+import { DEFAULT_MAX_EVENT_BYTES } from '../decode';
 import { type AmqpQueueOptions, AmqpEventTransport, DEFAULT_AMQP_QUEUE } from './amqp';
 import type { BrokerUrl } from './broker-url';
 import { RedisEventTransport } from './redis';
@@ -11,10 +12,12 @@ export function createEventTransport(
   handlers: TransportHandlers,
   log: Logger,
   amqpQueue: AmqpQueueOptions = DEFAULT_AMQP_QUEUE,
+  /** Larger messages are counted as too-large and never parsed (`--max-event-bytes`). */
+  maxEventBytes = DEFAULT_MAX_EVENT_BYTES,
 ): EventTransport {
   return broker.kind === 'redis'
-    ? new RedisEventTransport(broker, handlers, log)
-    : new AmqpEventTransport(broker, handlers, log, amqpQueue);
+    ? new RedisEventTransport(broker, handlers, log, maxEventBytes)
+    : new AmqpEventTransport(broker, handlers, log, amqpQueue, maxEventBytes);
 }
 
 export type { EventTransport, TransportHandlers } from './types';

@@ -6,8 +6,9 @@
 import { Redis } from 'ioredis';
 import type { Logger } from '../../src/shared/log';
 import { redisEnvelope } from '../control/pidbox';
-import { decodeRedisMessage } from '../decode';
+import { DEFAULT_MAX_EVENT_BYTES, decodeRedisMessage } from '../decode';
 import { createBackoff } from './backoff';
+import { LargeMessageReclaimer } from './large-messages';
 import type { BrokerUrl } from './broker-url';
 import type { EventTransport, PidboxMessage, TransportHandlers } from './types';
 
@@ -18,6 +19,7 @@ export class RedisEventTransport implements EventTransport {
   private publisher: Redis | undefined;
   private connected = false;
   private stopping = false;
+  private readonly reclaimer = new LargeMessageReclaimer();
   /** One per connection: the events and control clients reconnect independently. */
   private readonly backoffs = { events: createBackoff(), control: createBackoff() };
 
@@ -25,6 +27,7 @@ export class RedisEventTransport implements EventTransport {
     private readonly broker: BrokerUrl,
     private readonly handlers: TransportHandlers,
     private readonly log: Logger,
+    private readonly maxEventBytes = DEFAULT_MAX_EVENT_BYTES,
   ) {}
 
   get eventPattern(): string {
@@ -53,8 +56,12 @@ export class RedisEventTransport implements EventTransport {
     this.subscriber = subscriber;
     this.publisher = this.client('control');
 
-    subscriber.on('pmessage', (_pattern: string, _channel: string, message: string) => {
-      this.handlers.onMessage(decodeRedisMessage(message, Date.now() / 1000));
+    // The Buffer event, not 'pmessage': ioredis converts a message to a string
+    // only for 'pmessage' listeners, and an oversized message must be refused
+    // by its byte length before any copy of it is made (decode checks first).
+    subscriber.on('pmessageBuffer', (_pattern: string, _channel: Buffer, message: Buffer) => {
+      this.handlers.onMessage(decodeRedisMessage(message, Date.now() / 1000, this.maxEventBytes));
+      this.reclaimer.noteMessage(message.length);
     });
     subscriber.on('ready', () => this.setConnected(true));
     subscriber.on('close', () => this.setConnected(false));
@@ -84,6 +91,7 @@ export class RedisEventTransport implements EventTransport {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.reclaimer.stop();
     await Promise.allSettled([this.subscriber?.quit(), this.publisher?.quit()]);
     this.subscriber?.disconnect();
     this.publisher?.disconnect();
