@@ -88,7 +88,7 @@ function sortParam(params: Params): { column: SortColumn; descending: boolean } 
 
 /** A name filter as Flower takes it: absent, empty or "All" means none. */
 function nameFilter(params: Params, name: string): string | undefined {
-  const value = params.text(name);
+  const value = params.name(name);
   return value === 'All' ? undefined : value;
 }
 
@@ -139,7 +139,7 @@ export const apiRoutes = new Hono<AppEnv>()
     const { db, hot, now, control, inspectTimeout } = c.var.services;
     const q = query(c);
     const status = q.bool('status');
-    const workername = q.text('workername');
+    const workername = q.name('workername');
     if (q.bool('refresh')) {
       if (!control) throw new AppError('UNAVAILABLE', 'No collector is reachable for commands');
       const outcome = await control.run({ kind: 'inspect', ...(workername ? { worker: workername } : {}) }, c.var.user ?? 'anonymous', Math.min(MAX_COMMAND_SECONDS, inspectTimeout + 5));

@@ -121,10 +121,10 @@ export const controlPageRoutes = new Hono<AppEnv>()
       const kwargs = parseJsonField(p, 'kwargs') ?? {};
       if (!Array.isArray(args)) throw badRequest('args must be a JSON array');
       if (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs)) throw badRequest('kwargs must be a JSON object');
-      const queue = p.text('queue');
+      const queue = p.text('queue', { controls: 'allowed' });
       const countdown = p.float('countdown', { min: 0, max: LIMITS.seconds });
       const options = publishOptions({ ...(queue ? { queue } : {}), ...(countdown ? { countdown } : {}) }, c.var.services.now());
-      outcome = await run(c, { kind: 'send', name: p.text('name', { required: true }), args, kwargs: kwargs as Record<string, unknown>, ...options });
+      outcome = await run(c, { kind: 'send', name: p.text('name', { required: true, controls: 'allowed' }), args, kwargs: kwargs as Record<string, unknown>, ...options });
     } catch (error) {
       // The form shows what was wrong in place (htmx swaps only a 2xx).
       if (!(error instanceof AppError) || error.code !== 'BAD_REQUEST') throw error;
@@ -181,11 +181,11 @@ export const controlApiRoutes = new Hono<AppEnv>()
   )
   .post(
     '/worker/queue/add-consumer/:name{.+}',
-    workerAction('add_consumer', (p) => ({ queue: p.text('queue', { required: true }) }), (_w, _a, result) => String(result), (w, a, reason) => `Failed to add '${a.queue}' consumer to '${w}' worker: ${reason}`),
+    workerAction('add_consumer', (p) => ({ queue: p.text('queue', { required: true, controls: 'allowed' }) }), (_w, _a, result) => String(result), (w, a, reason) => `Failed to add '${a.queue}' consumer to '${w}' worker: ${reason}`),
   )
   .post(
     '/worker/queue/cancel-consumer/:name{.+}',
-    workerAction('cancel_consumer', (p) => ({ queue: p.text('queue', { required: true }) }), (_w, _a, result) => String(result), (w, a, reason) => `Failed to cancel '${a.queue}' consumer from '${w}' worker: ${reason}`),
+    workerAction('cancel_consumer', (p) => ({ queue: p.text('queue', { required: true, controls: 'allowed' }) }), (_w, _a, result) => String(result), (w, a, reason) => `Failed to cancel '${a.queue}' consumer from '${w}' worker: ${reason}`),
   )
   .post('/task/revoke/:id{.+}', async (c) => {
     const task = pathName(c, 'id');
@@ -205,7 +205,7 @@ export const controlApiRoutes = new Hono<AppEnv>()
   .post('/task/timeout/:name{.+}', async (c) => {
     const task = pathName(c, 'name');
     const p = await form(c);
-    const worker = p.text('workername', { required: true });
+    const worker = p.name('workername', { required: true });
     const soft = p.float('soft', TIME_LIMIT) ?? null;
     const hard = p.float('hard', TIME_LIMIT) ?? null;
     const outcome = await run(c, { kind: 'time_limit', task, worker, soft, hard });
@@ -214,7 +214,7 @@ export const controlApiRoutes = new Hono<AppEnv>()
   .post('/task/rate-limit/:name{.+}', async (c) => {
     const task = pathName(c, 'name');
     const p = await form(c);
-    const worker = p.text('workername', { required: true });
+    const worker = p.name('workername', { required: true });
     const rate = p.text('ratelimit', { required: true, max: 32 });
     if (!/^\d+(\.\d+)?(\/[smh])?$/.test(rate)) throw badRequest(`Invalid rate limit '${quoted(rate)}' (e.g. 100, 10/s, 100/m, 1000/h)`);
     const outcome = await run(c, { kind: 'rate_limit', task, worker, rate });

@@ -14,8 +14,14 @@ import { bodyBytes, mediaType, multipartFields, parseJson, utf8 } from './body';
 
 /** The bounds the routes share (README "API" lists them). */
 export const LIMITS = {
-  /** Task, worker and queue names and task ids (Celery's and the command channel's 255). */
+  /** Task, worker and queue names and task ids sent on (Celery's, AMQP's and the command channel's 255). */
   name: 255,
+  /**
+   * Names and ids that look up stored rows (paths, filters): longer, because a
+   * row stored before decode sanitized its strings may read back longer than
+   * 255 (SQLite gives three U+FFFD for each lone surrogate it was given).
+   */
+  storedName: 1024,
   /** Other free text (a sign-in code, a `next` path). */
   text: 4096,
   /** Offsets into lists: past any table, and inside every SQL integer type (SQLite, MySQL, a 32-bit INT). */
@@ -48,9 +54,11 @@ const BROKEN_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff]
 
 /**
  * Text as a parameter may hold it: at most `max` characters, well-formed,
- * and no control characters unless the caller judges them itself.
+ * and no control characters unless allowed (names and ids: Celery sends any
+ * text, decode keeps it, and every stored name must stay reachable) or the
+ * caller judges them itself.
  */
-export function checkText(name: string, value: string, max: number, controls: 'refused' | 'judged by the caller' = 'refused'): string {
+export function checkText(name: string, value: string, max: number, controls: 'refused' | 'allowed' | 'judged by the caller' = 'refused'): string {
   if (value.length > max) throw badRequest(`'${name}' is too long: at most ${max} characters`);
   if (controls === 'refused' && CONTROL.test(value)) throw badRequest(`'${name}' must not contain control characters`);
   if (BROKEN_SURROGATE.test(value)) throw badRequest(`'${name}' is not well-formed text`);
@@ -108,6 +116,12 @@ export function parseLocalMinute(name: string, value: string): number {
   return date.getTime() / 1000;
 }
 
+interface TextOptions {
+  max?: number;
+  required?: boolean;
+  controls?: 'refused' | 'allowed';
+}
+
 /** Parameters by name, every value kept, so that a repeated one can be refused. */
 export class Params {
   constructor(private readonly values: ReadonlyMap<string, readonly string[]>) {}
@@ -126,15 +140,22 @@ export class Params {
   }
 
   /** Trimmed text; empty or absent is undefined, or "Missing argument" (Flower's) when required. */
-  text(name: string, options: { max?: number; required: true }): string;
-  text(name: string, options?: { max?: number; required?: boolean }): string | undefined;
-  text(name: string, options: { max?: number; required?: boolean } = {}): string | undefined {
+  text(name: string, options: TextOptions & { required: true }): string;
+  text(name: string, options?: TextOptions): string | undefined;
+  text(name: string, options: TextOptions = {}): string | undefined {
     const value = this.one(name)?.trim();
     if (value === undefined || value === '') {
       if (options.required) throw badRequest(`Missing argument '${name}'`);
       return undefined;
     }
-    return checkText(name, value, options.max ?? LIMITS.name);
+    return checkText(name, value, options.max ?? LIMITS.name, options.controls ?? 'refused');
+  }
+
+  /** The name or id of something stored (a worker, a task name): text, control characters included (any name Celery sends must stay reachable). */
+  name(name: string, options: { required: true }): string;
+  name(name: string, options?: { required?: boolean }): string | undefined;
+  name(name: string, options: { required?: boolean } = {}): string | undefined {
+    return this.text(name, { ...options, max: LIMITS.storedName, controls: 'allowed' });
   }
 
   /** Text as given (untrimmed, '' when absent): search queries, filter fields echoed back. */
@@ -263,11 +284,11 @@ export function checkUrl(c: Context): void {
   queryEntries(c);
 }
 
-/** A path parameter (a task id, a task or worker name): 1 to 255 characters of text. */
+/** A path parameter (a task id, a task or worker name): well-formed text of a stored name's length, control characters included. */
 export function pathName(c: Context, name: string): string {
   const value = c.req.param(name) ?? '';
   if (value === '') throw badRequest(`Missing '${name}' in the path`);
-  return checkText(name, value, LIMITS.name);
+  return checkText(name, value, LIMITS.storedName, 'allowed');
 }
 
 // JSON options (the body of apply/async-apply/send-task): Flower takes a
@@ -283,7 +304,8 @@ export function optionNumber(name: string, value: unknown, range: Range): number
 /** Non-empty text of at most `max` characters. */
 export function optionText(name: string, value: unknown, max: number = LIMITS.name): string {
   if (typeof value !== 'string' || value.trim() === '') throw badRequest(`Invalid option '${name}': expected text`);
-  return checkText(name, value, max);
+  // A queue name: any well-formed text, as names are.
+  return checkText(name, value, max, 'allowed');
 }
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?$/i;

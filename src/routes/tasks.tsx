@@ -64,8 +64,8 @@ function readPage(params: Params, fallbackColumns: TaskColumnName[]): PageReques
     return {
       filters: {
         state: stateFilter(params, 'state'),
-        worker: params.text('worker'),
-        name: params.text('name'),
+        worker: params.name('worker'),
+        name: params.name('name'),
         receivedStart: params.localMinute('received_start'),
         receivedEnd: params.localMinute('received_end'),
         search,

@@ -117,10 +117,23 @@ describe('control actions in headless Chromium (Redis broker)', () => {
     const { stalk, database } = setup();
     await waitUntilAnswering(stalk, hostname);
     // A worker never inspected before: forget the replies Stalk has (the collector inspects
-    // workers as they come online, and the line above did too).
+    // workers as they come online, and the line above did too). A round already under way
+    // writes its replies when they are in (within the inspect timeout): forget those too,
+    // until the row has stayed away for longer than a round takes.
     const sqlite = new Sqlite(database.url);
     sqlite.pragma('busy_timeout = 5000');
-    expect(sqlite.prepare('DELETE FROM worker_inspect WHERE hostname = ?').run(hostname).changes).toBe(1);
+    const forget = sqlite.prepare('DELETE FROM worker_inspect WHERE hostname = ?');
+    expect(forget.run(hostname).changes).toBe(1);
+    let quietSince = Date.now();
+    await waitFor(
+      () => {
+        if (forget.run(hostname).changes > 0) quietSince = Date.now();
+        return Date.now() - quietSince > 2 * INSPECT_TIMEOUT_MS + 500;
+      },
+      30_000,
+      'no inspect reply written for the worker',
+      100,
+    );
     sqlite.close();
 
     const { page } = await open();

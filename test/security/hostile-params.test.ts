@@ -67,8 +67,15 @@ interface RouteSpec {
 
 const q = (kind: Kind, valid?: string): Param => ({ in: 'query', kind, ...(valid !== undefined ? { valid } : {}) });
 const f = (kind: Kind, valid?: string): Param => ({ in: 'form', kind, ...(valid !== undefined ? { valid } : {}) });
-const path = (kind: Kind = { kind: 'text', max: 255, required: true }): Param => ({ in: 'path', kind });
-const name = (required = false): Kind => ({ kind: 'text', max: 255, required });
+/**
+ * Names and ids take any well-formed text, control characters included:
+ * every name Celery sends must stay reachable. Those that look up stored rows
+ * (paths, filters) may be as long as a stored one reads back (1024); those
+ * sent on (queues, a task to send) at most 255.
+ */
+const path = (kind: Kind = { kind: 'text', max: 1024, required: true, controls: 'allowed' }): Param => ({ in: 'path', kind });
+const name = (required = false): Kind => ({ kind: 'text', max: 1024, required, controls: 'allowed' });
+const sentName = (required = false): Kind => ({ kind: 'text', max: 255, required, controls: 'allowed' });
 const int = (min: number, max: number, extra: { required?: boolean; except?: number[] } = {}): Kind => ({ kind: 'int', min, max, ...extra });
 const bool: Kind = { kind: 'bool' };
 
@@ -140,8 +147,8 @@ const ROUTES: Record<string, RouteSpec> = {
   'POST /api/worker/pool/grow/:name{.+}': action({ n: f(int(1, 10_000)) }),
   'POST /api/worker/pool/shrink/:name{.+}': action({ n: f(int(1, 10_000)) }),
   'POST /api/worker/pool/autoscale/:name{.+}': action({ min: f(int(0, 10_000, { required: true }), '0'), max: f(int(0, 10_000, { required: true }), '10000') }),
-  'POST /api/worker/queue/add-consumer/:name{.+}': action({ queue: f(name(true), 'celery') }),
-  'POST /api/worker/queue/cancel-consumer/:name{.+}': action({ queue: f(name(true), 'celery') }),
+  'POST /api/worker/queue/add-consumer/:name{.+}': action({ queue: f(sentName(true), 'celery') }),
+  'POST /api/worker/queue/cancel-consumer/:name{.+}': action({ queue: f(sentName(true), 'celery') }),
   'POST /api/task/revoke/:id{.+}': taskAction({ terminate: f(bool), signal: f({ kind: 'signal' }) }),
   'POST /api/task/abort/:id{.+}': taskAction(),
   'POST /api/task/timeout/:name{.+}': action({ workername: f(name(true), 'w1@host'), soft: f({ kind: 'float', min: 0, max: TEN_YEARS }), hard: f({ kind: 'float', min: 0, max: TEN_YEARS }) }),
@@ -181,10 +188,10 @@ const ROUTES: Record<string, RouteSpec> = {
     command: 'always',
     inline: true,
     params: {
-      name: f(name(true), 'tasks.add'),
+      name: f(sentName(true), 'tasks.add'),
       args: f({ kind: 'json-field', shape: 'array' }),
       kwargs: f({ kind: 'json-field', shape: 'object' }),
-      queue: f(name()),
+      queue: f(sentName()),
       countdown: f({ kind: 'float', min: 0, max: TEN_YEARS }),
     },
   },
@@ -309,7 +316,8 @@ function takesJson(kind: JsonKind, text: string): boolean {
     case 'object':
       return typeof value === 'object' && value !== null && !Array.isArray(value);
     case 'text':
-      return typeof value === 'string' && value.trim() !== '' && value.length <= 255 && !CONTROL.test(value) && !/[\ud800-\udfff]/.test(value);
+      // A queue name: any well-formed text, control characters included.
+      return typeof value === 'string' && value.trim() !== '' && value.length <= 255 && !/[\ud800-\udfff]/.test(value);
     case 'seconds': {
       const n = typeof value === 'number' ? value : typeof value === 'string' && /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/.test(value.trim()) ? Number(value) : NaN;
       return n >= 0 && n <= kind.max;
