@@ -2,8 +2,7 @@
 // entry; routes are mounted per area.
 
 import { Hono, type MiddlewareHandler } from 'hono';
-import { BadRequestPage } from '../templates/pages/bad-request';
-import { NotFoundPage } from '../templates/pages/not-found';
+import { ErrorPage } from '../templates/pages/error';
 import { authenticate, securityHeaders } from './auth/middleware';
 import { notFound, respondToError } from './errors';
 import { authRoutes } from './routes/auth';
@@ -50,7 +49,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     const services = c.get('services') as Services | undefined;
     if (!services) return c.text('Not found', 404);
     return respondToError(error, c, services.log, (message, status) =>
-      status === 404 ? c.html(<NotFoundPage message={message} ui={services.ui} />, 404) : c.html(<BadRequestPage message={message} ui={services.ui} />, 400),
+      c.html(<ErrorPage title={status === 404 ? 'Not found' : 'Bad request'} message={message} ui={services.ui} />, status),
     );
   };
   app.onError(onError);
