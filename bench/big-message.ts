@@ -22,6 +22,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseBytes } from '../src/options';
 import { openDatabase } from '../worker-collector/store/db';
 import { CLIENT, envelope, RespPublisher, taskSent, WORKER } from './celery-wire';
 
@@ -34,12 +35,11 @@ interface Args {
   nodeArgs: string[];
 }
 
+/** A size as the options read it (src/options.ts: 1048576, 512KiB, 14MiB). */
 function bytes(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(b|kib|kb|k|mib|mb|m)?$/i.exec(text.trim());
-  if (!match) throw new Error(`not a size: ${text}`);
-  const unit = (match[2] ?? 'b').toLowerCase();
-  const factor = unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 * 1024 : 1;
-  return Math.round(Number(match[1]) * factor);
+  const n = parseBytes(text);
+  if (n === undefined) throw new Error(`not a size: ${text}`);
+  return n;
 }
 
 function readArgs(argv: string[]): Args {
