@@ -121,15 +121,17 @@ const AUTH_NAMES = [
  * read-only (PUBLIC_READ_ONLY=true), or nobody yet (`closed`: only
  * /healthcheck and /static/* are served, with `missing` saying what to set).
  */
-export type Access = { kind: 'auth' } | { kind: 'public-read-only' } | { kind: 'closed'; missing: string[] };
+export type Access = { kind: 'auth' } | { kind: 'public-read-only' } | { kind: 'closed' };
 
-/** What to set when no sign-in method is configured (shown on the configuration page). */
-export const CLOSED_BY_DEFAULT = [
-  'No sign-in is configured, so this Worker serves only /healthcheck and /static/*. Set one of:',
-  'BASIC_AUTH (user:password[,user:password]) and COOKIE_SECRET (32+ random characters), as secrets',
-  'AUTH_PROVIDER (google, github, gitlab or okta) with AUTH, OAUTH2_KEY, OAUTH2_SECRET, OAUTH2_REDIRECT_URI and COOKIE_SECRET',
-  'PUBLIC_READ_ONLY=true: pages, the read API and /metrics for anyone, every action refused',
-];
+/** What the configuration page says while no sign-in method is configured. */
+export const CLOSED_BY_DEFAULT = {
+  lead: 'No sign-in is configured, so this Worker serves only /healthcheck and /static/*. Set one of:',
+  items: [
+    'BASIC_AUTH (user:password[,user:password]) and COOKIE_SECRET (32+ random characters), as secrets',
+    'AUTH_PROVIDER (google, github, gitlab or okta) with AUTH, OAUTH2_KEY, OAUTH2_SECRET, OAUTH2_REDIRECT_URI and COOKIE_SECRET',
+    'PUBLIC_READ_ONLY=true: pages, the read API and /metrics for anyone, every action refused',
+  ],
+} as const;
 
 export interface WorkerConfig {
   access: Access;
@@ -149,8 +151,12 @@ export interface WorkerConfig {
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
-  constructor(readonly problems: string[]) {
-    super(`Stalk is not configured: ${problems.join('; ')}`);
+  /** `lead` introduces the list (otherwise: the bindings need fixing). */
+  constructor(
+    readonly problems: string[],
+    readonly lead?: string,
+  ) {
+    super(`Stalk is not configured: ${lead ? `${lead} ` : ''}${problems.join('; ')}`);
   }
 }
 
@@ -248,7 +254,7 @@ export function readConfig(env: WorkerEnv): WorkerConfig {
   }
 
   if (problems.length > 0 || !auth) throw new ConfigError(problems);
-  const access: Access = authConfigured(auth) ? { kind: 'auth' } : publicReadOnly ? { kind: 'public-read-only' } : { kind: 'closed', missing: CLOSED_BY_DEFAULT };
+  const access: Access = authConfigured(auth) ? { kind: 'auth' } : publicReadOnly ? { kind: 'public-read-only' } : { kind: 'closed' };
   return {
     access,
     // Public read-only: the read API is as open as the pages are.
@@ -376,9 +382,9 @@ export function buildWorkerApp(env: WorkerEnv): Built {
       prefix: config.ui.prefix,
       staticFiles: prefixedAssets(config.ui.prefix),
       sharedPages: sharedPageCache({ ttlSeconds: 1 }),
-      ...(access.kind === 'closed' ? { gate: closedGate(config.ui.prefix, access.missing) } : {}),
+      ...(access.kind === 'closed' ? { gate: closedGate(config.ui.prefix) } : {}),
     });
-    if (access.kind === 'closed') console.error(`stalk: ${access.missing.join(' ')}`);
+    if (access.kind === 'closed') console.error(`stalk: ${new ConfigError([...CLOSED_BY_DEFAULT.items], CLOSED_BY_DEFAULT.lead).message}`);
     value = { ok: true, app };
   } catch (caught) {
     // A client refusing its settings is a configuration problem too (its message names no secret).
@@ -391,8 +397,8 @@ export function buildWorkerApp(env: WorkerEnv): Built {
 }
 
 /** No sign-in configured: /healthcheck answers as usual (static files come before this); everything else is the configuration page. */
-function closedGate(prefix: string, missing: string[]): MiddlewareHandler<AppEnv> {
-  const error = new ConfigError(missing);
+function closedGate(prefix: string): MiddlewareHandler<AppEnv> {
+  const error = new ConfigError([...CLOSED_BY_DEFAULT.items], CLOSED_BY_DEFAULT.lead);
   return async (c, next) => {
     if (c.req.path === `${prefix}/healthcheck`) return next();
     return configErrorResponse(c.req.raw, error);
@@ -406,7 +412,7 @@ export function configErrorResponse(request: Request, error: ConfigError): Respo
     return Response.json({ error: error.message, problems: error.problems }, { status: 500, headers });
   }
   if (path.endsWith('/healthcheck')) return new Response(`${error.message}\n`, { status: 500, headers });
-  const html = `<!doctype html>${String(ConfigErrorPage({ problems: error.problems }))}`;
+  const html = `<!doctype html>${String(ConfigErrorPage({ problems: error.problems, lead: error.lead }))}`;
   return new Response(html, { status: 500, headers: { ...headers, 'Content-Type': 'text/html; charset=utf-8' } });
 }
 
