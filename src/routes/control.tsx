@@ -13,7 +13,8 @@ import { AuditPage } from '../../templates/pages/audit';
 import { href } from '../../templates/components/format';
 import { auditLog } from '../queries/inspect';
 import { jsonBody } from './body';
-import { form, LIMITS, optionNumber, optionText, optionTime, type Params, parseJsonField, pathName, query, signalParam } from './params';
+import { form, LIMITS, type Params, parseJsonField, pathName, query, signalParam } from './params';
+import { optionNumber, optionText, optionTime } from './task-options';
 
 type C = Context<AppEnv>;
 
