@@ -4,6 +4,9 @@
 // audience, so one can never stand in for another.
 
 import { jwtVerify, SignJWT } from 'jose';
+import { base64url } from '../shared/base64url';
+
+export { randomToken } from '../shared/base64url';
 
 export const ALGORITHM = 'HS256';
 const ISSUER = 'stalk';
@@ -46,15 +49,6 @@ export async function verifyToken<T>(key: Uint8Array, kind: TokenKind, token: st
   } catch {
     return null;
   }
-}
-
-/** Base64url without padding (RFC 4648 §5), as tokens and PKCE use it. */
-function base64url(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-export function randomToken(bytes = 24): string {
-  return base64url(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
 /** PKCE (RFC 7636): the S256 challenge of a verifier. */

@@ -8,6 +8,7 @@
 //
 // WebCrypto only (crypto.subtle), so workerd and Node run the same code.
 
+import { base64url, randomToken } from './base64url';
 import { type CommandErrorStatus, type CommandOutcome, type CommandRequest, type ControlCommand, validateCommand } from './control';
 
 /** The label the command key is derived under: never the session key itself, and a new label when the format changes. */
@@ -46,12 +47,6 @@ export interface SignedReply {
 }
 
 const encoder = new TextEncoder();
-
-function base64url(bytes: Uint8Array): string {
-  let binary = '';
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
 
 function fromBase64url(text: string): Uint8Array<ArrayBuffer> {
   const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
@@ -127,7 +122,7 @@ async function macMatches(key: CryptoKey, message: Uint8Array<ArrayBuffer>, sig:
 }
 
 export function newNonce(): string {
-  return base64url(crypto.getRandomValues(new Uint8Array(NONCE_BYTES)));
+  return randomToken(NONCE_BYTES);
 }
 
 /** Sign a request now (`now` in seconds since the epoch). */
