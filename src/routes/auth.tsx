@@ -48,7 +48,7 @@ export const authRoutes = new Hono<AppEnv>()
     if (providerError !== undefined) checkText('error', providerError, LIMITS.text);
     // safeNext() sends a `next` with control characters home rather than refusing the sign-in.
     const next = q.one('next');
-    if (next !== undefined) checkText('next', next, LIMITS.text, 'judged by the caller');
+    if (next !== undefined) checkText('next', next, LIMITS.text, 'allowed');
     const provider = auth.provider;
     if (!provider) {
       if (auth.basic.length > 0) return c.redirect(`${ui.prefix}/`, 302);

@@ -50,18 +50,17 @@ export interface Range {
 }
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
-const BROKEN_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /**
  * Text as a parameter may hold it: at most `max` characters, well-formed,
  * and no control characters unless allowed (names and ids: Celery sends any
- * text, decode keeps it, and every stored name must stay reachable) or the
- * caller judges them itself.
+ * text, decode keeps it, and every stored name must stay reachable; or a
+ * value the caller judges itself).
  */
-export function checkText(name: string, value: string, max: number, controls: 'refused' | 'allowed' | 'judged by the caller' = 'refused'): string {
+export function checkText(name: string, value: string, max: number, controls: 'refused' | 'allowed' = 'refused'): string {
   if (value.length > max) throw badRequest(`'${name}' is too long: at most ${max} characters`);
   if (controls === 'refused' && CONTROL.test(value)) throw badRequest(`'${name}' must not contain control characters`);
-  if (BROKEN_SURROGATE.test(value)) throw badRequest(`'${name}' is not well-formed text`);
+  if (!value.isWellFormed()) throw badRequest(`'${name}' is not well-formed text`);
   return value;
 }
 
