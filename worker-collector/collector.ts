@@ -78,7 +78,7 @@ const WORKER_CHECK_MS = 1_000;
 const STATUS_EVERY_MS = 5_000;
 const SHUTDOWN_FLUSH_DEADLINE_MS = 10_000;
 /** At most one inspect round (eight broadcasts) for newly online workers this often. */
-export const INSPECT_ROUND_MS = 2_000;
+const INSPECT_ROUND_MS = 2_000;
 /** A round names at most this many workers; more, and it asks every worker instead. */
 const INSPECT_ROUND_MAX_NAMED = 32;
 
@@ -99,8 +99,6 @@ export class Collector {
   /** Workers that came online since the last inspect round (their pages fill by themselves); bounded. */
   private readonly toInspect = new Set<string>();
   private inspecting = false;
-  /** Inspect rounds started (each is eight broadcasts), for tests and status. */
-  inspectRounds = 0;
   private readonly pruner: RetentionPruner;
   private readonly dropped = new Map<string, number>();
   private readonly warnDrop: (key: string, message: string) => void;
@@ -201,7 +199,6 @@ export class Collector {
   private async inspectRound(destination: string[] | undefined): Promise<void> {
     if (!this.executor) return;
     this.inspecting = true;
-    this.inspectRounds += 1;
     try {
       await this.executor.inspectRound(destination);
     } catch (error) {

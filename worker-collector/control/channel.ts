@@ -85,10 +85,19 @@ export class CommandChannel {
     }
   }
 
+  /** Wait `ms`, or less if the channel stops; the abort listener goes when the wait ends, so pauses never pile listeners up. */
   private pause(ms: number): Promise<void> {
+    const signal = this.stopping.signal;
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.stopping.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+      const onAbort = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 
