@@ -7,7 +7,8 @@
 
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, MIGRATIONS, type StalkMigration } from './list';
-import { isMysql, markerFor, markerPresent } from './markers';
+import { isMysql } from './dialect';
+import { markerFor, markerPresent } from './markers';
 
 export interface MigrationReport {
   /** Migrations run now. */

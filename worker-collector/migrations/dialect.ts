@@ -15,8 +15,13 @@ export interface ColumnTypes {
   tableEnd: Expression<unknown>;
 }
 
+/** Whether `db` speaks MySQL (MySQL, MariaDB, PlanetScale, the printing recorder's MySQL mode) rather than SQLite. */
+export function isMysql(db: Kysely<any>): boolean {
+  return db.getExecutor().adapter instanceof MysqlAdapter;
+}
+
 export function columnTypes(db: Kysely<unknown>): ColumnTypes {
-  const mysql = db.getExecutor().adapter instanceof MysqlAdapter;
+  const mysql = isMysql(db);
   return {
     mysql,
     key: (n) => (mysql ? sql.raw(`varchar(${n})`) : 'text'),

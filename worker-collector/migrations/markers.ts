@@ -4,7 +4,8 @@
 // deploy request carries DDL, never the stalk_migrations row), and it is read
 // with plain SELECTs, so `--migrate check` can use it on a production branch.
 
-import { type Kysely, MysqlAdapter, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
+import { isMysql } from './dialect';
 
 export type Marker =
   | { kind: 'table'; name: string }
@@ -17,10 +18,6 @@ export const trigger = (name: string): Marker => ({ kind: 'trigger', name });
 
 /** One marker for both dialects, or one each when they build different objects (SQLite FTS5 vs a MySQL FULLTEXT index). */
 export type Markers = Marker | { mysql: Marker; sqlite: Marker };
-
-export function isMysql(db: Kysely<any>): boolean {
-  return db.getExecutor().adapter instanceof MysqlAdapter;
-}
 
 export function markerFor(markers: Markers, mysql: boolean): Marker {
   return 'kind' in markers ? markers : mysql ? markers.mysql : markers.sqlite;

@@ -4,7 +4,8 @@
 
 import { type Kysely, sql } from 'kysely';
 import { MIGRATION_TABLE, MIGRATIONS, type StalkMigration } from './list';
-import { isMysql, markerFor, markerPresent, tableExists } from './markers';
+import { isMysql } from './dialect';
+import { markerFor, markerPresent, tableExists } from './markers';
 
 export interface MigrationState {
   name: string;
