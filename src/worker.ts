@@ -119,7 +119,7 @@ const AUTH_NAMES = [
 /**
  * Who may use the Worker: signed-in users (auth configured), anyone but
  * read-only (PUBLIC_READ_ONLY=true), or nobody yet (`closed`: only
- * /healthcheck and /static/* are served, with `missing` saying what to set).
+ * /healthcheck and /static/* are served; CLOSED_BY_DEFAULT says what to set).
  */
 export type Access = { kind: 'auth' } | { kind: 'public-read-only' } | { kind: 'closed' };
 
