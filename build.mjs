@@ -16,6 +16,8 @@ const result = await build({
   entryPoints: {
     node: 'src/node.ts',
     collector: 'worker-collector/main.ts',
+    'store-thread': 'worker-collector/store/thread-entry.ts',
+    'redis-reader': 'worker-collector/transport/redis-reader.ts',
     healthcheck: 'worker-collector/healthcheck.ts',
     migrate: 'worker-collector/migrate.ts',
   },

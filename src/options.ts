@@ -39,11 +39,11 @@ export const OPTION_SPECS = {
   'retention-interval': { kind: 'duration', default: '60s', help: 'how often retention runs' },
   'flush-interval': { kind: 'duration', default: '500ms', help: 'write buffered events at least this often' },
   'flush-size': { kind: 'int', default: '20000', min: 1, help: 'write as soon as this many events are buffered' },
-  'max-buffered-events': {
+  'max-buffer-mb': {
     kind: 'int',
-    default: '100000',
-    min: 1000,
-    help: 'bound on events held while the database is slow or down (AMQP: pause the broker; Redis: drop and count)',
+    default: '48',
+    min: 4,
+    help: 'memory the collector may hold for events not yet written (MiB); past it, RabbitMQ is paused and on Redis new tasks are shed (counted in the metrics, dropped as overload)',
   },
   'max-event-bytes': {
     kind: 'bytes',
@@ -162,7 +162,8 @@ export interface StalkOptions extends AuthInput {
   retentionInterval: number;
   flushInterval: number;
   flushSize: number;
-  maxBufferedEvents: number;
+  /** MiB. */
+  maxBufferMb: number;
   /** Bytes. */
   maxEventBytes: number;
   migrate: 'auto' | 'check' | 'off';

@@ -4,16 +4,17 @@
 // fold into the next one.
 
 import { hostname } from 'node:os';
-import type { CeleryEvent } from '../src/shared/celery-events';
+import { getHeapSpaceStatistics } from 'node:v8';
+import type { CeleryEvent, TaskEvent } from '../src/shared/celery-events';
 import { STORED_BUCKETS } from '../src/shared/histograms';
-import { createRateLimitedLog, errorMessage, type Logger } from '../src/shared/log';
+import { createRateLimitedLog, errorMessage, type Logger, type LogLevel } from '../src/shared/log';
 import type { CollectorStatusTable } from '../src/shared/schema';
 import { pidboxMessage } from './control/pidbox';
 import type { Decoded, DropReason } from './decode';
 import { EventBatch } from './fold/batch';
 import { type WorkerState, expireWorkers, workerFromRow, workerToRow } from './fold/worker';
-import type { OpenDatabase } from './store/db';
-import { type RetentionOptions, RetentionPruner } from './store/retention';
+import { COLLECTOR_BUSY_TIMEOUT_MS, type OpenDatabase, parseDatabaseTarget } from './store/db';
+import type { RetentionOptions } from './store/retention';
 import { eventCountsByWorker, type WorkerRecord } from '../src/queries/workers';
 import type { ControlClient } from '../src/services';
 import { CommandChannel, type CommandChannelSettings } from './control/channel';
@@ -22,7 +23,8 @@ import { InProcessControl } from './control/in-process';
 import { type HotStatePublisher, PacedHotState } from './hot-state';
 import { LruMap } from './store/lru';
 import { buildFlushPayload, type TaskRef } from './store/payload';
-import { DatabaseUnavailableError, StoreWriter } from './store/writer';
+import { type FlushStore, InlineStore, StoreThread } from './store/thread';
+import { DatabaseUnavailableError } from './store/writer';
 import { createBackoff } from './transport/backoff';
 import type { BrokerUrl } from './transport/broker-url';
 import { type EventTransport, createEventTransport } from './transport';
@@ -36,11 +38,21 @@ export interface CollectorOptions {
   flushIntervalMs: number;
   /** Write as soon as this many events are waiting. */
   flushMaxEvents: number;
-  /** Above this many buffered events: pause the broker (AMQP) or drop and count (Redis). */
-  maxBufferedEvents: number;
+  /**
+   * Memory the collector may hold for events not yet written (bytes, as
+   * EventBatch estimates it, the batch being written included). Past it an
+   * AMQP broker is paused; on Redis, events of tasks not already buffered
+   * are shed, and past 125 % every task event: shed events are counted in
+   * the metrics but have no row or timeline (dropped as `overload`).
+   */
+  maxBufferBytes: number;
   /** Broadcast `enable_events` every this many ms (0: never), as Flower does. */
   enableEventsIntervalMs: number;
   retention: RetentionOptions;
+  /** The store thread logs at this level (default info). */
+  logLevel?: LogLevel;
+  /** SQLite page cache of the store thread's connection, MiB (default 16). */
+  storeCacheMiB?: number;
   amqpQueue?: AmqpQueueOptions;
   /** Broker messages larger than this are counted as too-large and never parsed (default 1 MiB). */
   maxEventBytes?: number;
@@ -86,7 +98,7 @@ export class Collector {
   private batch = new EventBatch();
   private readonly workers = new Map<string, WorkerState>();
   private readonly transport: EventTransport;
-  private readonly writer: StoreWriter;
+  private readonly store: FlushStore;
   /** Names and queues of recent tasks, so later events of a task are counted under its name. */
   private readonly taskRefs = new LruMap<string, TaskRef>(100_000);
   /** Events counted per worker and type since the database began: the dashboard's numbers. */
@@ -99,7 +111,6 @@ export class Collector {
   /** Workers that came online since the last inspect round (their pages fill by themselves); bounded. */
   private readonly toInspect = new Set<string>();
   private inspecting = false;
-  private readonly pruner: RetentionPruner;
   private readonly dropped = new Map<string, number>();
   private readonly warnDrop: (key: string, message: string) => void;
   private readonly warnDatabase: (key: string, message: string) => void;
@@ -108,6 +119,8 @@ export class Collector {
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private paused = false;
+  /** Estimated bytes of the batch the store is writing (EventBatch.bytes). */
+  private writingBytes = 0;
   private stopped = false;
   private eventsTotal = 0;
   private lastEventAt: number | null = null;
@@ -131,18 +144,34 @@ export class Collector {
     const handlers = { onMessage: (decoded: Decoded) => this.accept(decoded) };
     this.transport = options.transport
       ? options.transport(handlers)
-      : createEventTransport(options.broker, handlers, log.child('broker'), options.amqpQueue, options.maxEventBytes);
-    // One thread does everything. A store thread was tried: on a busy 2-core
-    // machine, handing each flush across (JSON both ways) cost more CPU than
-    // the parallel SQL saved (bench/ingest.ts, see README).
-    this.writer = new StoreWriter(options.database, log.child('store'));
-    this.pruner = new RetentionPruner(options.database.db, options.retention, log.child('retention'));
+      : createEventTransport(
+          options.broker,
+          handlers,
+          log.child('broker'),
+          options.amqpQueue,
+          options.maxEventBytes,
+          // A third of the memory budget for messages read and not decoded yet (Redis).
+          Math.max(4 * 1024 * 1024, Math.round(options.maxBufferBytes / 3)),
+        );
+    // Reading, decoding and folding happen here; writing on the store thread
+    // (store/thread.ts), so the broker socket is read whatever the database does.
+    const inMemory = parseDatabaseTarget(options.database.url).location === ':memory:';
+    // This thread's own SQLite writes (control results, the audit log) wait
+    // a few ms for the store thread's lock, then retry later (retryWhileBusy).
+    if (!inMemory) options.database.sqlite?.pragma(`busy_timeout = ${COLLECTOR_BUSY_TIMEOUT_MS}`);
+    this.store = inMemory
+      ? new InlineStore(options.database, options.retention, log.child('store'))
+      : new StoreThread(
+          { url: options.database.url, retention: options.retention, logLevel: options.logLevel ?? 'info', cacheMiB: options.storeCacheMiB ?? 16 },
+          log.child('store'),
+        );
   }
 
   async start(): Promise<void> {
     const known = await this.options.database.db.selectFrom('workers').selectAll().execute();
     for (const row of known) this.workers.set(row.hostname, workerFromRow(row));
     for (const [hostname, counts] of await eventCountsByWorker(this.options.database.db)) this.workerEvents.set(hostname, counts);
+    if (this.store instanceof StoreThread) await this.store.started();
     await this.transport.start();
     this.startControl();
     this.every(WORKER_CHECK_MS, () => this.checkWorkers());
@@ -150,7 +179,6 @@ export class Collector {
       void this.enableEvents();
       this.every(this.options.enableEventsIntervalMs, () => void this.enableEvents());
     }
-    this.pruner.start();
     this.scheduleFlush(this.options.flushIntervalMs);
   }
 
@@ -232,17 +260,9 @@ export class Collector {
   }
 
   private acceptEvent(event: CeleryEvent): void {
-    if (this.batch.eventCount >= this.options.maxBufferedEvents) {
-      if (this.transport.holdsMessagesWhenPaused) {
-        if (!this.paused) {
-          this.paused = true;
-          this.transport.pause();
-          this.options.log.warn(`buffer full (${this.batch.eventCount} events pending); pausing the broker until the database catches up`);
-        }
-      } else {
-        this.drop('buffer-full');
-        return;
-      }
+    if (event.kind === 'task' && this.mustShed(event)) {
+      this.shed(event);
+      return;
     }
     this.eventsTotal += 1;
     this.lastEventAt = event.localReceived;
@@ -252,7 +272,47 @@ export class Collector {
     if (this.batch.eventCount >= this.options.flushMaxEvents && !this.flushing) this.scheduleFlush(0);
   }
 
-  private drop(reason: DropReason | 'buffer-full' | 'db-rejected'): void {
+  /** Bytes held for events not written yet: the batch folding now and the one being written. */
+  private heldBytes(): number {
+    return this.batch.bytes + this.writingBytes;
+  }
+
+  /**
+   * Past the memory budget (--max-buffer-mb): AMQP pauses the broker, which
+   * keeps what it has not delivered; Redis cannot hold anything, so the
+   * collector sheds. First the events of tasks not already buffered (the
+   * tasks it has begun still get their final state), then, past 125 %,
+   * every task event. Worker events are always kept (they are few).
+   */
+  private mustShed(event: TaskEvent): boolean {
+    const held = this.heldBytes();
+    const budget = this.options.maxBufferBytes;
+    if (held < budget) return false;
+    if (this.transport.holdsMessagesWhenPaused) {
+      if (!this.paused) {
+        this.paused = true;
+        this.transport.pause();
+        this.options.log.warn(`buffer full (${Math.round(held / 1048576)} MiB held); pausing the broker until the database catches up`);
+      }
+      return false;
+    }
+    return held >= budget * 1.25 || !this.batch.hasTask(event.uuid);
+  }
+
+  /** Count a shed event in the metrics (under its task's name when known), keep nothing else. */
+  private shed(event: TaskEvent): void {
+    this.eventsTotal += 1;
+    this.lastEventAt = event.localReceived;
+    const known = this.taskRefs.get(event.uuid);
+    const ref = known ?? { name: event.name, queue: event.queue, sent: null, eta: null };
+    if (!known && event.name !== null) {
+      this.taskRefs.set(event.uuid, { ...ref, sent: event.type === 'task-sent' ? event.timestamp : null, eta: event.eta });
+    }
+    this.batch.shedTaskEvent(event, ref, this.options.runtimeBuckets ?? STORED_BUCKETS);
+    this.drop('overload');
+  }
+
+  private drop(reason: DropReason | 'overload' | 'db-rejected'): void {
     this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + 1);
     this.warnDrop(reason, `dropped a message or event: ${reason} (${this.dropped.get(reason)} so far)`);
   }
@@ -298,6 +358,8 @@ export class Collector {
       return;
     }
     this.batch = new EventBatch();
+    // The batch stays until the write is confirmed, and its payload (about as large again) with it.
+    this.writingBytes = batch.bytes * 1.75;
     const started = performance.now();
     let nextDelay = this.options.flushIntervalMs;
     try {
@@ -308,7 +370,8 @@ export class Collector {
         statusDue ? this.statusRow() : null,
         this.options.runtimeBuckets ?? STORED_BUCKETS,
       );
-      const result = await this.writer.write(payload);
+      const result = await this.store.write(payload);
+      this.writingBytes = 0;
       for (const [uuid, ref] of learned) this.taskRefs.set(uuid, ref);
       for (const [uuid, ref] of result.resolved) this.taskRefs.set(uuid, ref);
       for (let i = 0; i < result.rejectedRows; i++) this.drop('db-rejected');
@@ -325,14 +388,18 @@ export class Collector {
         this.lastStatusAt = now;
         const m = process.memoryUsage();
         const mib = (n: number) => Math.round(n / 1048576);
+        const spaces = getHeapSpaceStatistics()
+          .filter((space) => space.space_used_size > 1048576)
+          .map((space) => `${space.space_name.replace(/_space$/, '')} ${mib(space.space_used_size)}/${mib(space.space_size)}`)
+          .join(', ');
         this.options.log.debug(
-          `status: ${this.eventsTotal} events, flush ${Math.round((this.flushSeconds ?? 0) * 1000)} ms, rss ${mib(m.rss)} MiB (heap ${mib(m.heapUsed)}/${mib(m.heapTotal)}, external ${mib(m.external)}, buffers ${mib(m.arrayBuffers)})`,
+          `status: ${this.eventsTotal} events, held ${mib(this.heldBytes())} MiB, flush ${Math.round((this.flushSeconds ?? 0) * 1000)} ms, rss ${mib(m.rss)} MiB (heap ${mib(m.heapUsed)}/${mib(m.heapTotal)}: ${spaces}; external ${mib(m.external)}, buffers ${mib(m.arrayBuffers)})`,
         );
       }
       if (this.databaseError) this.options.log.info('database is back; buffered events written');
       this.databaseError = null;
       this.dbBackoff.reset();
-      if (this.paused && this.batch.eventCount < this.options.maxBufferedEvents / 2) {
+      if (this.paused && this.batch.bytes < this.options.maxBufferBytes / 2) {
         this.paused = false;
         this.transport.resume();
         this.options.log.info('buffer drained; resuming the broker');
@@ -341,6 +408,7 @@ export class Collector {
       if (this.batch.eventCount >= this.options.flushMaxEvents) nextDelay = 0;
     } catch (error) {
       this.batch.absorb(batch);
+      this.writingBytes = 0;
       this.databaseError = errorMessage(error);
       nextDelay = this.dbBackoff.next();
       const what = error instanceof DatabaseUnavailableError ? error.message : `flush failed: ${this.databaseError}`;
@@ -403,7 +471,6 @@ export class Collector {
     for (const timer of this.timers) clearInterval(timer);
     if (this.flushTimer) clearTimeout(this.flushTimer);
     await this.transport.stop();
-    await this.pruner.stop();
     await this.hotState?.close();
     await this.channel?.stop();
     await this.options.control?.close();
@@ -416,6 +483,7 @@ export class Collector {
       if (this.batch.eventCount === 0 && this.batch.dirtyWorkers.size === 0) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     } while (Date.now() < deadline);
+    await this.store.close();
     const left = this.batch.eventCount;
     if (left > 0) this.options.log.error(`shutting down with ${left} events not written (database unavailable)`);
     else this.options.log.info(`stopped; ${this.eventsTotal} events taken in this run, all written`);

@@ -108,9 +108,10 @@ export function collectorFromOptions(options: StalkOptions, database: OpenDataba
     ...(options.stateUrl ? { hotState: createHotStatePublisher(options.stateUrl, options.stateToken) } : {}),
     flushIntervalMs: options.flushInterval * 1000,
     flushMaxEvents: options.flushSize,
-    maxBufferedEvents: options.maxBufferedEvents,
+    maxBufferBytes: options.maxBufferMb * 1024 * 1024,
     maxEventBytes: options.maxEventBytes,
     enableEventsIntervalMs: options.enableEvents ? 5_000 : 0,
+    logLevel: options.logLevel,
     retention: {
       maxTasks: options.maxTasks,
       maxAgeSeconds: options.maxTaskAge,

@@ -83,7 +83,11 @@ const INNODB_STOPWORDS = new Set(
   'a about an are as at be by com de en for from how i in is it la of on or that the this to und was what when where who will with www'.split(' '),
 );
 
-/** States the SQLite text index leaves out (it covers final tasks, migration 003): searched through the state index. */
+/**
+ * States the SQLite text index leaves out (it covers final tasks, migration
+ * 003): searched through the state index. Final tasks not indexed yet wait
+ * in search_queue (migration 006), a small table searched directly.
+ */
 const IN_FLIGHT_STATES = ['PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'REJECTED'];
 
 /** The index query for a text term, or null when it has no word to look up. */
@@ -173,8 +177,9 @@ function textMatch(
   const query = indexQuery(family, column, text, extraWords);
   if (query === null || dense.has(query)) return like;
   if (family === 'mysql') return eb.and([indexCondition(family, query), like]);
-  // SQLite's index holds final tasks only; the few in flight are found by state.
-  return eb.and([like, eb.or([indexCondition(family, query), eb('tasks.state', 'in', IN_FLIGHT_STATES)])]);
+  // SQLite's index holds final tasks only; the few in flight are found by state, the few not indexed yet by the queue.
+  const queued = sql<SqlBool>`tasks.id IN (SELECT task_id FROM search_queue)`;
+  return eb.and([like, eb.or([indexCondition(family, query), eb('tasks.state', 'in', IN_FLIGHT_STATES), queued])]);
 }
 
 /**

@@ -165,6 +165,14 @@ export interface Database {
   queues: QueuesTable;
   worker_inspect: WorkerInspectTable;
   audit_log: AuditLogTable;
+  search_queue: SearchQueueTable;
+}
+
+/** SQLite: final tasks waiting for the text index (migration 006; store/search-index.ts). */
+export interface SearchQueueTable {
+  task_id: number;
+  /** 1 when the task may already be indexed (its old entry is removed first). */
+  reindex: number;
 }
 
 export type TaskRow = Selectable<TasksTable>;

@@ -8,7 +8,7 @@ import type { CommandOutcome, CommandRequest, ControlCommand } from '../../src/s
 import { asRecord, type WorkerInspect } from '../../src/shared/inspect';
 import { errorMessage, type Logger } from '../../src/shared/log';
 import type { AuditLogTable, Database } from '../../src/shared/schema';
-import type { SqlDialect } from '../store/db';
+import { retryWhileBusy, type SqlDialect } from '../store/db';
 import { BulkWrite, newerAssignments, replaceAssignments } from '../store/upsert';
 import type { Mailbox, QueueLength, QueueProbe, Replies, ResultBackend, TaskPublisher } from './types';
 
@@ -140,7 +140,7 @@ export class ControlExecutor {
 
   private async writeAudit(row: Omit<Insertable<AuditLogTable>, 'at' | 'id'>): Promise<void> {
     try {
-      await this.db.insertInto('audit_log').values({ at: this.now(), ...row }).execute();
+      await retryWhileBusy(() => this.db.insertInto('audit_log').values({ at: this.now(), ...row }).execute());
     } catch (error) {
       this.log.error(`audit log write failed for ${row.action} by ${row.user}: ${errorMessage(error)}`);
     }
@@ -250,7 +250,7 @@ export class ControlExecutor {
       if (broker) delete broker.alternates;
     }
     const rows = Object.entries(byWorker).map(([hostname, entry]) => [hostname, JSON.stringify(entry), at]);
-    if (rows.length > 0) await this.db.transaction().execute((trx) => this.inspectRows.run(trx, rows));
+    if (rows.length > 0) await retryWhileBusy(() => this.db.transaction().execute((trx) => this.inspectRows.run(trx, rows)));
     return byWorker;
   }
 
@@ -276,11 +276,13 @@ export class ControlExecutor {
     const lengths = await this.broker.queues.lengths(await this.queueNames());
     const at = this.now();
     const rows = lengths.map((q) => [q.name, q.messages, q.ready, q.unacked, q.consumers, at]);
-    await this.db.transaction().execute(async (trx) => {
-      // Queues no longer measured (no consumer, no tasks) leave the table.
-      await trx.deleteFrom('queues').where('measured_at', '<', at).execute();
-      await this.queueRows.run(trx, rows);
-    });
+    await retryWhileBusy(() =>
+      this.db.transaction().execute(async (trx) => {
+        // Queues no longer measured (no consumer, no tasks) leave the table.
+        await trx.deleteFrom('queues').where('measured_at', '<', at).execute();
+        await this.queueRows.run(trx, rows);
+      }),
+    );
     return lengths;
   }
 

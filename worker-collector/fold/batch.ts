@@ -3,6 +3,7 @@
 
 import type { CeleryEvent, TaskEvent } from '../../src/shared/celery-events';
 import type { NewTaskRow } from '../../src/shared/schema';
+import { MetricTally, type TaskRef } from '../store/counters';
 import { mergeTaskRowInto } from './merge';
 import { type TimelineEntry, taskRowFromEvent, timelineEntry } from './task';
 import { type WorkerState, foldWorkerEvent, touchWorker } from './worker';
@@ -24,13 +25,37 @@ function isDuplicate(events: TimelineEntry[], event: TaskEvent): boolean {
   return false;
 }
 
+// What a buffered task and each of its events cost in memory, roughly (V8
+// objects, measured with bench/exp-mem.ts' method: a heap snapshot after a
+// full collection), plus the length of its texts. The collector bounds the
+// sum of these (--max-buffer-mb), not a count of events.
+const TASK_BYTES = 900;
+const EVENT_BYTES = 160;
+
+function textBytes(event: TaskEvent): number {
+  return (
+    (event.args?.length ?? 0) +
+    (event.kwargs?.length ?? 0) +
+    (event.result?.length ?? 0) +
+    (event.exception?.length ?? 0) * 2 +
+    (event.traceback?.length ?? 0)
+  );
+}
+
 export class EventBatch {
   readonly tasks = new Map<string, PendingTask>();
   /** Non-task events counted by `hostname \0 type`. */
   readonly otherEventCounts = new Map<string, number>();
   readonly dirtyWorkers = new Set<string>();
-  /** Events folded (duplicates included): what the buffer bound counts. */
+  /** Events folded (duplicates included). */
   eventCount = 0;
+  /** Estimated memory held by this batch's tasks and events (bytes). */
+  bytes = 0;
+  /**
+   * Events shed under overload (the collector's choice): no task row or
+   * timeline, but counted in the metrics as if they had been folded.
+   */
+  shed: MetricTally | undefined;
   duplicateCount = 0;
   /** Largest sender timestamp seen, for lag. */
   newestTimestamp = 0;
@@ -57,12 +82,14 @@ export class EventBatch {
     const pending = this.tasks.get(event.uuid);
     if (!pending) {
       this.tasks.set(event.uuid, { row: taskRowFromEvent(event), events: [timelineEntry(event)] });
+      this.bytes += TASK_BYTES + textBytes(event);
     } else if (isDuplicate(pending.events, event)) {
       this.duplicateCount += 1;
       return;
     } else {
       mergeTaskRowInto(pending.row, taskRowFromEvent(event, this.scratch));
       pending.events.push(timelineEntry(event));
+      this.bytes += EVENT_BYTES + textBytes(event);
     }
 
     if (event.type !== 'task-sent' && event.hostname) {
@@ -73,6 +100,17 @@ export class EventBatch {
         this.dirtyWorkers.add(event.hostname);
       }
     }
+  }
+
+  /** Whether this batch already holds events of the task. */
+  hasTask(uuid: string): boolean {
+    return this.tasks.has(uuid);
+  }
+
+  /** Count a task event without keeping it (overload): `ref` is what is known of its task. */
+  shedTaskEvent(event: TaskEvent, ref: TaskRef, runtimeBounds: number[]): void {
+    this.eventCount += 1;
+    (this.shed ??= new MetricTally(runtimeBounds)).taskEvents([timelineEntry(event)], ref);
   }
 
   /** Take back a batch that could not be written, so that nothing in it is lost. */
@@ -89,6 +127,11 @@ export class EventBatch {
     for (const [key, n] of older.otherEventCounts) this.otherEventCounts.set(key, (this.otherEventCounts.get(key) ?? 0) + n);
     for (const host of older.dirtyWorkers) this.dirtyWorkers.add(host);
     this.eventCount += older.eventCount;
+    this.bytes += older.bytes;
+    if (older.shed) {
+      if (this.shed) this.shed.absorb(older.shed);
+      else this.shed = older.shed;
+    }
     this.duplicateCount += older.duplicateCount;
     this.newestTimestamp = Math.max(this.newestTimestamp, older.newestTimestamp);
   }

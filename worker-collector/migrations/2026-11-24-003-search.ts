@@ -12,8 +12,8 @@ import { columnTypes } from './dialect';
 // only tasks in a final state are indexed, once; the few tasks still in
 // flight are searched through the (state, timestamp) index instead.
 
-const SEARCHED = ['uuid', 'name', 'worker', 'args', 'kwargs', 'result', 'exception'];
-const FINAL = "('SUCCESS', 'FAILURE', 'REVOKED')";
+export const SEARCHED = ['uuid', 'name', 'worker', 'args', 'kwargs', 'result', 'exception'];
+export const FINAL = "('SUCCESS', 'FAILURE', 'REVOKED')";
 
 export async function up(db: Kysely<unknown>): Promise<void> {
   const t = columnTypes(db);
@@ -28,20 +28,28 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     return;
   }
   const cols = SEARCHED.join(', ');
-  const add = (row: 'new') => `INSERT INTO tasks_search(rowid, ${cols}) VALUES (${row}.id, ${SEARCHED.map((c) => `${row}.${c}`).join(', ')});`;
-  const changed = SEARCHED.map((c) => `old.${c} IS NOT new.${c}`).join(' OR ');
   const statements = [
     `CREATE VIRTUAL TABLE tasks_search USING fts5(${cols}, tokenize="unicode61 tokenchars '_'", content='', contentless_delete=1)`,
     `INSERT INTO tasks_search(rowid, ${cols}) SELECT id, ${cols} FROM tasks WHERE state IN ${FINAL}`,
+    ...indexingTriggers(),
+    `CREATE TRIGGER tasks_search_delete AFTER DELETE ON tasks WHEN old.state IN ${FINAL} BEGIN DELETE FROM tasks_search WHERE rowid = old.id; END`,
+  ];
+  for (const statement of statements) await sql.raw(statement).execute(db);
+}
+
+/** The triggers that index a task as it reaches (or changes in) a final state; migration 006 replaces them. */
+export function indexingTriggers(): string[] {
+  const cols = SEARCHED.join(', ');
+  const add = (row: 'new') => `INSERT INTO tasks_search(rowid, ${cols}) VALUES (${row}.id, ${SEARCHED.map((c) => `${row}.${c}`).join(', ')});`;
+  const changed = SEARCHED.map((c) => `old.${c} IS NOT new.${c}`).join(' OR ');
+  return [
     `CREATE TRIGGER tasks_search_insert AFTER INSERT ON tasks WHEN new.state IN ${FINAL} BEGIN ${add('new')} END`,
     // Leaving, entering or changing within the final states.
     `CREATE TRIGGER tasks_search_update AFTER UPDATE OF state, ${cols} ON tasks ` +
       `WHEN (old.state IN ${FINAL}) <> (new.state IN ${FINAL}) OR (new.state IN ${FINAL} AND (${changed})) BEGIN ` +
       `DELETE FROM tasks_search WHERE rowid = old.id AND old.state IN ${FINAL}; ` +
       `INSERT INTO tasks_search(rowid, ${cols}) SELECT new.id, ${SEARCHED.map((c) => `new.${c}`).join(', ')} WHERE new.state IN ${FINAL}; END`,
-    `CREATE TRIGGER tasks_search_delete AFTER DELETE ON tasks WHEN old.state IN ${FINAL} BEGIN DELETE FROM tasks_search WHERE rowid = old.id; END`,
   ];
-  for (const statement of statements) await sql.raw(statement).execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {

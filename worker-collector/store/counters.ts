@@ -39,31 +39,59 @@ export class MetricTally {
   constructor(private readonly bounds: number[]) {}
 
   count(hostname: string, taskName: string, queue: string, type: string, exception: string, n = 1): void {
-    const row = {
+    // Keyed by the values as they come (cut only when a series is new): this runs for every event.
+    const key = `${hostname}\0${taskName}\0${queue}\0${type}\0${exception}`;
+    const existing = this.counters.get(key);
+    if (existing) {
+      existing.count += n;
+      return;
+    }
+    this.counters.set(key, {
       hostname: cut(hostname, KEY.host),
       task_name: cut(taskName, KEY.name),
       queue: cut(queue, KEY.queue),
       type: cut(type, KEY.type),
       exception: cut(exception, KEY.exception),
-    };
-    const key = `${row.hostname}\0${row.task_name}\0${row.queue}\0${row.type}\0${row.exception}`;
-    const existing = this.counters.get(key);
-    if (existing) existing.count += n;
-    else this.counters.set(key, { ...row, count: n });
+      count: n,
+    });
   }
 
   observe(metric: string, hostname: string, taskName: string, queue: string, value: number, bounds: number[]): void {
-    const labels = { metric, hostname: cut(hostname, KEY.host), task_name: cut(taskName, KEY.name), queue: cut(queue, KEY.queue) };
-    const series = `${labels.metric}\0${labels.hostname}\0${labels.task_name}\0${labels.queue}`;
+    const series = `${metric}\0${hostname}\0${taskName}\0${queue}`;
     const le = bucketFor(value, bounds);
     const bucket = this.buckets.get(`${series}\0${le}`);
     if (bucket) bucket.count += 1;
-    else this.buckets.set(`${series}\0${le}`, { ...labels, le, count: 1 });
+    else this.buckets.set(`${series}\0${le}`, { ...this.labels(metric, hostname, taskName, queue), le, count: 1 });
     const total = this.totals.get(series);
     if (total) {
       total.sum += value;
       total.count += 1;
-    } else this.totals.set(series, { ...labels, sum: value, count: 1 });
+    } else this.totals.set(series, { ...this.labels(metric, hostname, taskName, queue), sum: value, count: 1 });
+  }
+
+  private labels(metric: string, hostname: string, taskName: string, queue: string) {
+    return { metric, hostname: cut(hostname, KEY.host), task_name: cut(taskName, KEY.name), queue: cut(queue, KEY.queue) };
+  }
+
+  /** Add another tally's counts to this one's. */
+  absorb(other: MetricTally): void {
+    for (const [key, row] of other.counters) {
+      const mine = this.counters.get(key);
+      if (mine) mine.count += row.count;
+      else this.counters.set(key, { ...row });
+    }
+    for (const [key, row] of other.buckets) {
+      const mine = this.buckets.get(key);
+      if (mine) mine.count += row.count;
+      else this.buckets.set(key, { ...row });
+    }
+    for (const [key, row] of other.totals) {
+      const mine = this.totals.get(key);
+      if (mine) {
+        mine.sum += row.sum;
+        mine.count += row.count;
+      } else this.totals.set(key, { ...row });
+    }
   }
 
   /**

@@ -16,6 +16,8 @@ export interface OpenDatabase {
   description: string;
   /** What was opened (`--db`). */
   url: string;
+  /** SQLite: the connection Kysely runs on, for the store's synchronous bulk writes (store/upsert.ts). */
+  sqlite?: SQLite.Database;
   close(): Promise<void>;
 }
 
@@ -97,7 +99,7 @@ export async function openDatabase(value: string, tuning: DatabaseTuning = {}): 
   sqlite.pragma(`cache_size = -${Math.round((tuning.cacheMiB ?? 32) * 1024)}`);
   sqlite.pragma('foreign_keys = OFF');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-  return { db, dialect: 'sqlite', description: target.location, url: value, close: () => db.destroy() };
+  return { db, dialect: 'sqlite', description: target.location, url: value, sqlite, close: () => db.destroy() };
 }
 
 /**
@@ -127,3 +129,29 @@ function withStatementCache(sqlite: SQLite.Database, size = 64): SqliteDatabase 
 export async function pingDatabase(db: Kysely<Database>): Promise<void> {
   await sql`select 1`.execute(db);
 }
+
+/** SQLite's "another connection holds the write lock" (SQLITE_BUSY and its extended codes). */
+export function isBusyError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && /^SQLITE_BUSY/.test(String((error as { code?: unknown }).code));
+}
+
+/**
+ * Run a write from the collector's own thread, where SQLite must never wait
+ * long for the store thread's lock (the broker socket is read there): the
+ * connection gives up after a few milliseconds (COLLECTOR_BUSY_TIMEOUT_MS)
+ * and the write is tried again after a pause, for up to `withinMs`.
+ */
+export async function retryWhileBusy<T>(write: () => Promise<T>, withinMs = 10_000): Promise<T> {
+  const deadline = Date.now() + withinMs;
+  for (let pause = 10; ; pause = Math.min(pause * 2, 250)) {
+    try {
+      return await write();
+    } catch (error) {
+      if (!isBusyError(error) || Date.now() + pause > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, pause * (0.5 + Math.random())));
+    }
+  }
+}
+
+/** How long the collector thread's own SQLite connection waits for a lock before retryWhileBusy takes over. */
+export const COLLECTOR_BUSY_TIMEOUT_MS = 20;

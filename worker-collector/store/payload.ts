@@ -72,6 +72,7 @@ export function buildFlushPayload(
       },
     ]);
   }
+  if (batch.shed) tally.absorb(batch.shed);
   for (const [key, n] of batch.otherEventCounts) {
     const [hostname = '', type = ''] = key.split('\0');
     tally.count(hostname, '', '', type, '', n);

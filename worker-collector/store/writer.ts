@@ -5,7 +5,7 @@
 
 import { createRateLimitedLog, errorMessage, type Logger } from '../../src/shared/log';
 import type { SqlDialect } from './db';
-import { type OpenDatabase, pingDatabase } from './db';
+import { isBusyError, type OpenDatabase, pingDatabase } from './db';
 import { TASK_COLUMNS } from '../fold/merge';
 import { MetricTally } from './counters';
 import type { FlushPayload, TaskRef } from './payload';
@@ -66,9 +66,10 @@ function values<T extends object>(rows: T[], columns: readonly string[]): unknow
 function statements(database: OpenDatabase) {
   const { db, dialect } = database;
   const d: SqlDialect = dialect;
+  const direct = { sqlite: database.sqlite };
   return {
-    tasks: new BulkWrite(db, d, 'tasks', TASK_COLUMNS, { columns: ['uuid'], assignments: taskMergeAssignments }),
-    timelines: new BulkWrite(db, d, 'task_events', ['task_id', 'events']),
+    tasks: new BulkWrite(db, d, 'tasks', TASK_COLUMNS, { columns: ['uuid'], assignments: taskMergeAssignments }, direct),
+    timelines: new BulkWrite(db, d, 'task_events', ['task_id', 'events'], undefined, direct),
     workers: new BulkWrite(db, d, 'workers', WORKER_COLUMNS, {
       columns: ['hostname'],
       assignments: replaceAssignments(WORKER_COLUMNS.filter((c) => c !== 'hostname' && c !== 'first_seen')),
@@ -153,6 +154,8 @@ export class StoreWriter {
       await this.writeAll(payload);
       return 0;
     } catch (error) {
+      // A lock held too long (SQLite's busy timeout) says nothing about the rows: try again later.
+      if (isBusyError(error)) throw new DatabaseUnavailableError(error);
       try {
         await pingDatabase(this.database.db);
       } catch {

@@ -1,84 +1,117 @@
 // Celery events over Redis: kombu publishes the `celeryev` fanout exchange on
 // pub/sub channels `/{db}.celeryev/<routing key>`, so one PSUBSCRIBE reads
-// every event. Pub/sub keeps nothing for a slow reader, so this transport
-// only reads and decodes; folding and storing happen off the socket's path.
+// every event. Pub/sub keeps nothing for a slow reader, and Redis cuts a
+// subscriber whose output buffer passes its limit, losing everything in
+// flight: the subscription lives on its own thread (transport/redis-reader.ts),
+// which only moves messages, so the socket is read whatever this thread is
+// doing. This side decodes what it hands over; control broadcasts go out on
+// an ordinary connection from here.
 
+import { Worker } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 import type { Logger } from '../../src/shared/log';
 import { redisEnvelope } from '../control/pidbox';
-import { DEFAULT_MAX_EVENT_BYTES, decodeRedisMessage } from '../decode';
+import { DEFAULT_MAX_EVENT_BYTES, type DropReason, decodeRedisMessage } from '../decode';
+import { threadEntry } from '../threads';
 import { createBackoff } from './backoff';
 import { LargeMessageReclaimer } from './large-messages';
 import type { BrokerUrl } from './broker-url';
+import type { FromReader, ReaderData, ToReader } from './redis-reader';
 import type { EventTransport, PidboxMessage, TransportHandlers } from './types';
+
+/** The reader's default bound on messages handed over and not decoded yet. */
+export const DEFAULT_MAX_BACKLOG_BYTES = 16 * 1024 * 1024;
 
 export class RedisEventTransport implements EventTransport {
   readonly kind = 'redis' as const;
   readonly holdsMessagesWhenPaused = false;
-  private subscriber: Redis | undefined;
+  private reader: Worker | undefined;
   private publisher: Redis | undefined;
   private connected = false;
   private stopping = false;
   private readonly reclaimer = new LargeMessageReclaimer();
-  /** One per connection: the events and control clients reconnect independently. */
-  private readonly backoffs = { events: createBackoff(), control: createBackoff() };
+  private readonly backoff = createBackoff();
 
   constructor(
     private readonly broker: BrokerUrl,
     private readonly handlers: TransportHandlers,
     private readonly log: Logger,
     private readonly maxEventBytes = DEFAULT_MAX_EVENT_BYTES,
+    private readonly maxBacklogBytes = DEFAULT_MAX_BACKLOG_BYTES,
   ) {}
 
   get eventPattern(): string {
     return `/${this.broker.db}.celeryev/*`;
   }
 
-  private client(role: 'events' | 'control'): Redis {
-    const backoff = this.backoffs[role];
-    const client = new Redis(this.broker.url, {
+  async start(): Promise<void> {
+    const data: ReaderData = {
+      url: this.broker.url,
+      tls: this.broker.tls,
+      pattern: this.eventPattern,
+      maxEventBytes: this.maxEventBytes,
+      maxBacklogBytes: this.maxBacklogBytes,
+    };
+    const reader = new Worker(threadEntry(import.meta.url, './redis-reader.ts', 'redis-reader.js'), { workerData: data });
+    this.reader = reader;
+    const started = new Promise<void>((resolve) => {
+      reader.on('message', (message: FromReader) => {
+        if (message.kind === 'started' || message.kind === 'stopped') resolve();
+        else this.onReader(message);
+      });
+      reader.on('exit', () => resolve());
+    });
+    reader.on('error', (error) => this.log.error(`redis reader thread failed: ${error.stack ?? error.message}`));
+    reader.on('exit', (code) => {
+      this.setConnected(false);
+      if (!this.stopping) this.log.error(`redis reader thread exited (code ${code}); no events are read`);
+    });
+
+    const publisher = new Redis(this.broker.url, {
       lazyConnect: true,
-      maxRetriesPerRequest: role === 'events' ? null : 1,
-      enableOfflineQueue: role === 'events',
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
       connectTimeout: 5_000,
-      retryStrategy: () => (this.stopping ? null : backoff.next()),
+      retryStrategy: () => (this.stopping ? null : this.backoff.next()),
       ...(this.broker.tls ? { tls: {} } : {}),
     });
-    client.on('ready', () => backoff.reset());
-    client.on('error', (error: Error) => {
-      if (role === 'events') this.log.debug(`redis ${role} connection error: ${error.message}`);
-    });
-    return client;
+    publisher.on('ready', () => this.backoff.reset());
+    publisher.on('error', () => undefined);
+    this.publisher = publisher;
+    publisher.connect().catch(() => undefined);
+    await started;
   }
 
-  async start(): Promise<void> {
-    const subscriber = this.client('events');
-    this.subscriber = subscriber;
-    this.publisher = this.client('control');
-
-    // The Buffer event, not 'pmessage': ioredis converts a message to a string
-    // only for 'pmessage' listeners, and an oversized message must be refused
-    // by its byte length before any copy of it is made (decode checks first).
-    subscriber.on('pmessageBuffer', (_pattern: string, _channel: Buffer, message: Buffer) => {
-      this.handlers.onMessage(decodeRedisMessage(message, Date.now() / 1000, this.maxEventBytes));
-      this.reclaimer.noteMessage(message.length);
-    });
-    subscriber.on('ready', () => this.setConnected(true));
-    subscriber.on('close', () => this.setConnected(false));
-    subscriber.on('reconnecting', (delay: number) => {
-      this.log.warn(`broker ${this.broker.display} unreachable; reconnecting in ${delay} ms`);
-    });
-
-    try {
-      await subscriber.connect();
-      await subscriber.psubscribe(this.eventPattern);
-    } catch (error) {
-      // ioredis keeps retrying with retryStrategy and re-subscribes when it
-      // reconnects, so a broker that is down at start is not fatal.
-      this.log.warn(`broker ${this.broker.display} unreachable at start (${(error as Error).message}); retrying`);
-      if (!this.stopping) subscriber.psubscribe(this.eventPattern).catch(() => undefined);
+  private onReader(message: Exclude<FromReader, { kind: 'started' | 'stopped' }>): void {
+    switch (message.kind) {
+      case 'frames':
+        this.decodeFrames(message.frames, message.tooLarge, message.shed);
+        this.reader?.postMessage({ kind: 'consumed', bytes: message.bytes } satisfies ToReader);
+        break;
+      case 'connection':
+        if (message.delayMs !== undefined) this.log.warn(`broker ${this.broker.display} unreachable; reconnecting in ${message.delayMs} ms`);
+        this.setConnected(message.connected);
+        break;
+      case 'log':
+        this.log[message.level](message.message);
+        break;
     }
-    this.publisher.connect().catch(() => undefined);
+  }
+
+  private decodeFrames(frames: ArrayBuffer, tooLarge: number, shed: number): void {
+    const view = Buffer.from(frames);
+    const now = Date.now() / 1000;
+    for (let offset = 0; offset < view.length; ) {
+      const length = view.readUInt32LE(offset);
+      const message = view.subarray(offset + 4, offset + 4 + length);
+      offset += 4 + length;
+      this.handlers.onMessage(decodeRedisMessage(message, now, this.maxEventBytes));
+      this.reclaimer.noteMessage(length);
+    }
+    if (tooLarge + shed > 0) {
+      const dropped: DropReason[] = [...Array<DropReason>(tooLarge).fill('too-large'), ...Array<DropReason>(shed).fill('overload')];
+      this.handlers.onMessage({ events: [], dropped });
+    }
   }
 
   private setConnected(connected: boolean): void {
@@ -92,8 +125,18 @@ export class RedisEventTransport implements EventTransport {
   async stop(): Promise<void> {
     this.stopping = true;
     this.reclaimer.stop();
-    await Promise.allSettled([this.subscriber?.quit(), this.publisher?.quit()]);
-    this.subscriber?.disconnect();
+    const reader = this.reader;
+    if (reader) {
+      const stopped = new Promise<void>((resolve) => {
+        reader.on('message', (message: FromReader) => message.kind === 'stopped' && resolve());
+        reader.on('exit', () => resolve());
+        setTimeout(resolve, 3_000).unref();
+      });
+      reader.postMessage({ kind: 'stop' } satisfies ToReader);
+      await stopped;
+      await reader.terminate();
+    }
+    await this.publisher?.quit().catch(() => undefined);
     this.publisher?.disconnect();
     this.connected = false;
   }

@@ -1,0 +1,75 @@
+// Everything that writes to the database on the collector's behalf: flushes
+// (StoreWriter), the search index catching up after them (SearchIndexer,
+// SQLite only) and retention. It runs on the store thread (store/thread.ts),
+// so that nothing it waits for ever stops the broker socket from being read;
+// or, for an in-memory SQLite database that no other thread can open, in
+// the collector's own thread.
+
+import { getHeapStatistics } from 'node:v8';
+import type { Logger } from '../../src/shared/log';
+import { errorMessage } from '../../src/shared/log';
+import type { OpenDatabase } from './db';
+import type { FlushPayload } from './payload';
+import { type RetentionOptions, RetentionPruner } from './retention';
+import { SearchIndexer } from './search-index';
+import { StoreWriter, type WriteResult } from './writer';
+
+/** Tasks indexed per chunk: about 50 ms of work, so a flush never waits long behind one. */
+const INDEX_CHUNK = 5_000;
+
+export class StoreService {
+  private readonly writer: StoreWriter;
+  private readonly indexer: SearchIndexer | undefined;
+  private readonly pruner: RetentionPruner;
+  private indexing = false;
+  private closed = false;
+
+  constructor(
+    private readonly database: OpenDatabase,
+    retention: RetentionOptions,
+    private readonly log: Logger,
+    /** Close the database with the service (the store thread opened its own). */
+    private readonly ownsDatabase: boolean,
+  ) {
+    this.writer = new StoreWriter(database, log);
+    this.indexer = database.dialect === 'sqlite' ? new SearchIndexer(database.db) : undefined;
+    this.pruner = new RetentionPruner(database.db, retention, log.child('retention'));
+    this.pruner.start();
+  }
+
+  async write(payload: FlushPayload): Promise<WriteResult> {
+    const started = performance.now();
+    const result = await this.writer.write(payload);
+    const heap = getHeapStatistics();
+    this.log.debug(
+      `flush: ${payload.tasks.length} tasks in ${Math.round(performance.now() - started)} ms (heap ${Math.round(heap.used_heap_size / 1048576)}/${Math.round(heap.total_heap_size / 1048576)} MiB)`,
+    );
+    return result;
+  }
+
+  /**
+   * Index one chunk of queued tasks. Returns whether more may be waiting;
+   * the caller runs it again when it has nothing more urgent to do.
+   */
+  async indexSome(): Promise<boolean> {
+    if (!this.indexer || this.indexing || this.closed) return false;
+    this.indexing = true;
+    try {
+      const started = performance.now();
+      const indexed = await this.indexer.runChunk(INDEX_CHUNK);
+      if (indexed > 0) this.log.debug(`search index: ${indexed} tasks in ${Math.round(performance.now() - started)} ms`);
+      return indexed >= INDEX_CHUNK;
+    } catch (error) {
+      this.log.warn(`search index: catching up failed (${errorMessage(error)}); will try again`);
+      return false;
+    } finally {
+      this.indexing = false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.pruner.stop();
+    if (this.ownsDatabase) await this.database.close();
+  }
+}
