@@ -62,6 +62,14 @@ export const OPTION_SPECS = {
   'event-queue-ttl': { kind: 'duration', default: '60s', help: 'RabbitMQ: message TTL of the event queue (Celery uses 5 s)' },
   'event-queue-max-length': { kind: 'int', default: '1000000', min: 1, help: 'RabbitMQ: bound on events waiting in the event queue' },
   'event-queue-expires': { kind: 'duration', default: '1h', help: 'RabbitMQ: a named event queue is deleted after being unused this long' },
+  lease: {
+    kind: 'choice',
+    default: 'auto',
+    choices: ['auto', 'on', 'off'],
+    help: 'one collector writes, others on the same database stand by (a lease in the database); auto: on, except for RabbitMQ with --event-queue (competing consumers)',
+  },
+  'lease-name': { kind: 'string', default: 'collector', help: 'collectors that back each other up share this lease name' },
+  'lease-ttl': { kind: 'duration', default: '8s', min: 3, help: 'a standby takes over this long after the active collector stopped renewing (it renews every flush, at least every 2 s)' },
   collector: { kind: 'bool', default: 'true', help: 'run the collector in this process (npm start); --no-collector serves stored data only' },
   'inspect-timeout': { kind: 'int', default: '1000', min: 10, help: 'milliseconds to collect inspect and control replies (Flower\'s inspect_timeout)' },
   'result-backend': {
@@ -172,6 +180,10 @@ export interface StalkOptions extends AuthInput {
   eventQueueTtl: number;
   eventQueueMaxLength: number;
   eventQueueExpires: number;
+  lease: 'auto' | 'on' | 'off';
+  leaseName: string;
+  /** Seconds. */
+  leaseTtl: number;
   collector: boolean;
   inspectTimeout: number;
   resultBackend: string;
@@ -224,6 +236,7 @@ const FALSE = new Set(['0', 'false', 'f', 'no', 'n', 'off']);
 function convert(name: string, spec: OptionSpec, raw: string): string | number | boolean | number[] {
   switch (spec.kind) {
     case 'string':
+      if (name === 'lease-name' && (raw.trim() === '' || raw.length > 191)) throw new OptionError(`--lease-name: must be 1 to 191 characters`);
       return raw;
     case 'int': {
       const n = Number(raw);
@@ -241,6 +254,7 @@ function convert(name: string, spec: OptionSpec, raw: string): string | number |
     case 'duration': {
       const seconds = parseDuration(raw);
       if (seconds === undefined) throw new OptionError(`--${name}: '${raw}' is not a duration (e.g. 500ms, 30s, 5m, 7d)`);
+      if (spec.min !== undefined && seconds < spec.min) throw new OptionError(`--${name}: must be at least ${spec.min} s`);
       return seconds;
     }
     case 'level': {

@@ -20,6 +20,7 @@ import type { ControlClient } from '../src/services';
 import { CommandChannel, type CommandChannelSettings } from './control/channel';
 import { type BrokerControl, ControlExecutor } from './control/executor';
 import { InProcessControl } from './control/in-process';
+import { foldWhileStandby, LeaseKeeper, type LeaseSettings } from './lease';
 import { type HotStatePublisher, PacedHotState } from './hot-state';
 import { LruMap } from './store/lru';
 import { buildFlushPayload, type TaskRef } from './store/payload';
@@ -69,6 +70,8 @@ export interface CollectorOptions {
   queuePollIntervalMs?: number;
   /** Read signed commands from this Redis/Upstash (the edge's command channel). */
   commandChannel?: CommandChannelSettings;
+  /** Write only while holding this lease, standing by otherwise (lease.ts); without it, always write. */
+  lease?: LeaseSettings;
   /** For tests: a transport other than the broker URL's. */
   transport?: (handlers: Parameters<typeof createEventTransport>[1]) => EventTransport;
 }
@@ -83,6 +86,8 @@ export interface CollectorHealth {
   bufferedEvents: number;
   dropped: Record<string, number>;
   lagSeconds: number | null;
+  /** Standby while another collector holds the lease: it writes nothing but its status row. */
+  role: 'active' | 'standby';
 }
 
 const WORKER_CHECK_MS = 1_000;
@@ -111,6 +116,7 @@ export class Collector {
   /** Workers that came online since the last inspect round (their pages fill by themselves); bounded. */
   private readonly toInspect = new Set<string>();
   private inspecting = false;
+  private readonly lease: LeaseKeeper | undefined;
   private readonly dropped = new Map<string, number>();
   private readonly warnDrop: (key: string, message: string) => void;
   private readonly warnDatabase: (key: string, message: string) => void;
@@ -165,6 +171,14 @@ export class Collector {
           { url: options.database.url, retention: options.retention, logLevel: options.logLevel ?? 'info', cacheMiB: options.storeCacheMiB ?? 16 },
           log.child('store'),
         );
+    this.lease = options.lease && new LeaseKeeper({
+      ...options.lease,
+      db: options.database.db,
+      collectorId: this.id,
+      log: log.child('lease'),
+      onActive: () => this.becameActive(),
+      onStandby: () => this.becameStandby(),
+    });
   }
 
   async start(): Promise<void> {
@@ -172,6 +186,7 @@ export class Collector {
     for (const row of known) this.workers.set(row.hostname, workerFromRow(row));
     for (const [hostname, counts] of await eventCountsByWorker(this.options.database.db)) this.workerEvents.set(hostname, counts);
     if (this.store instanceof StoreThread) await this.store.started();
+    await this.lease?.start();
     await this.transport.start();
     this.startControl();
     this.every(WORKER_CHECK_MS, () => this.checkWorkers());
@@ -260,6 +275,11 @@ export class Collector {
   }
 
   private acceptEvent(event: CeleryEvent): void {
+    if (this.lease && !this.lease.active) {
+      this.lastEventAt = event.localReceived;
+      foldWhileStandby(event, this.workers);
+      return;
+    }
     if (event.kind === 'task' && this.mustShed(event)) {
       this.shed(event);
       return;
@@ -312,8 +332,8 @@ export class Collector {
     this.drop('overload');
   }
 
-  private drop(reason: DropReason | 'overload' | 'db-rejected'): void {
-    this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + 1);
+  private drop(reason: DropReason | 'overload' | 'db-rejected' | 'lease-lost', count = 1): void {
+    this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + count);
     this.warnDrop(reason, `dropped a message or event: ${reason} (${this.dropped.get(reason)} so far)`);
   }
 
@@ -350,6 +370,8 @@ export class Collector {
   }
 
   private async flushOnce(): Promise<void> {
+    if (this.lease && !this.lease.active) return this.flushStandby();
+    const lease = this.lease?.claim ?? undefined;
     const now = Date.now();
     const statusDue = now - this.lastStatusAt >= STATUS_EVERY_MS;
     const batch = this.batch;
@@ -370,8 +392,11 @@ export class Collector {
         statusDue ? this.statusRow() : null,
         this.options.runtimeBuckets ?? STORED_BUCKETS,
       );
+      if (lease) payload.lease = lease;
       const result = await this.store.write(payload);
       this.writingBytes = 0;
+      // Renewed inside the write, so no earlier than `now`.
+      if (lease) this.lease?.renewed(lease, now / 1000);
       for (const [uuid, ref] of learned) this.taskRefs.set(uuid, ref);
       for (const [uuid, ref] of result.resolved) this.taskRefs.set(uuid, ref);
       for (let i = 0; i < result.rejectedRows; i++) this.drop('db-rejected');
@@ -407,6 +432,15 @@ export class Collector {
       // More than a flush's worth arrived while writing: go again at once.
       if (this.batch.eventCount >= this.options.flushMaxEvents) nextDelay = 0;
     } catch (error) {
+      // (The error crossed from the store thread: it is known by its name.)
+      if (lease && error instanceof Error && error.name === 'LeaseLostError') {
+        // Written by nobody, but the new holder has been writing the same stream since: keeping it would count it twice.
+        this.writingBytes = 0;
+        this.drop('lease-lost', batch.eventCount);
+        this.lease?.lost(lease);
+        this.scheduleFlush(this.options.flushIntervalMs);
+        return;
+      }
       this.batch.absorb(batch);
       this.writingBytes = 0;
       this.databaseError = errorMessage(error);
@@ -415,6 +449,52 @@ export class Collector {
       this.warnDatabase('flush', `${what}; keeping ${this.batch.eventCount} buffered events, retrying in ${nextDelay} ms`);
     }
     this.scheduleFlush(nextDelay);
+  }
+
+  /**
+   * Standby: the event stream is the active collector's to write. Only the
+   * status row is written (outside the fence, as often as when active), so
+   * health checks see a live collector.
+   */
+  private async flushStandby(): Promise<void> {
+    // Only worker expiries (checkWorkers) land here while standby; the registry keeps them.
+    if (this.batch.eventCount > 0 || this.batch.dirtyWorkers.size > 0) this.batch = new EventBatch();
+    const now = Date.now();
+    if (now - this.lastStatusAt >= STATUS_EVERY_MS) {
+      try {
+        await this.store.write(buildFlushPayload(new EventBatch(), () => undefined, this.workers, this.statusRow()).payload);
+        this.lastStatusAt = now;
+        this.lastFlushAt = now / 1000;
+        this.databaseError = null;
+      } catch (error) {
+        this.databaseError = errorMessage(error);
+        this.warnDatabase('status', `writing the standby status failed: ${this.databaseError}`);
+      }
+    }
+    this.scheduleFlush(this.options.flushIntervalMs);
+  }
+
+  /** Took the lease over: write the warm worker registry at once, and count on from what the last holder stored. */
+  private becameActive(): void {
+    this.batch = new EventBatch();
+    for (const hostname of this.workers.keys()) this.batch.dirtyWorkers.add(hostname);
+    eventCountsByWorker(this.options.database.db).then(
+      (counts) => {
+        this.workerEvents.clear();
+        for (const [hostname, c] of counts) this.workerEvents.set(hostname, c);
+      },
+      (error: unknown) => this.options.log.debug(`reloading event counts failed: ${errorMessage(error)}`),
+    );
+  }
+
+  /** Lost the lease: what was folded but not written is dropped (the new holder writes it). */
+  private becameStandby(): void {
+    if (this.batch.eventCount > 0) this.drop('lease-lost', this.batch.eventCount);
+    this.batch = new EventBatch();
+    if (this.paused) {
+      this.paused = false;
+      this.transport.resume();
+    }
   }
 
   /** The workers dashboard as of the last flush (the in-process hot state). */
@@ -462,6 +542,7 @@ export class Collector {
       bufferedEvents: this.batch.eventCount,
       dropped: Object.fromEntries(this.dropped),
       lagSeconds: this.lagSeconds,
+      role: this.lease?.role ?? 'active',
     };
   }
 
@@ -484,6 +565,7 @@ export class Collector {
       await new Promise((resolve) => setTimeout(resolve, 200));
     } while (Date.now() < deadline);
     await this.store.close();
+    await this.lease?.stop();
     const left = this.batch.eventCount;
     if (left > 0) this.options.log.error(`shutting down with ${left} events not written (database unavailable)`);
     else this.options.log.info(`stopped; ${this.eventsTotal} events taken in this run, all written`);

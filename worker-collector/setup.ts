@@ -5,6 +5,7 @@ import { errorMessage, type Logger } from '../src/shared/log';
 import { Collector } from './collector';
 import type { CommandChannelSettings } from './control/channel';
 import { createHotStatePublisher } from './hot-state';
+import { type LeaseSettings, leaseWanted } from './lease';
 import { createAmqpControl } from './control/amqp';
 import type { BrokerControl } from './control/executor';
 import { createRedisControl } from './control/redis';
@@ -94,10 +95,24 @@ export function commandChannelFromOptions(options: StalkOptions): CommandChannel
   return { url: options.stateUrl, token: options.stateToken, secret: options.cookieSecret };
 }
 
+/** The lease as --lease, --lease-name and --lease-ttl say (undefined: off), with a line saying what was chosen. */
+export function leaseFromOptions(broker: BrokerUrl, options: StalkOptions, log: Logger): LeaseSettings | undefined {
+  if (!leaseWanted(options.lease, broker.kind, options.eventQueue)) {
+    log.info(`lease off${options.lease === 'auto' ? ': collectors sharing the named event queue are competing consumers, each writes what it receives' : ''}`);
+    return undefined;
+  }
+  if (broker.kind === 'amqp' && options.eventQueue) {
+    log.warn(`--lease on with --event-queue ${options.eventQueue}: give each collector its own queue name; a standby discards the events it takes from a shared queue`);
+  }
+  return { name: options.leaseName, ttlSeconds: options.leaseTtl };
+}
+
 export function collectorFromOptions(options: StalkOptions, database: OpenDatabase, log: Logger): Collector {
   const broker = parseBrokerUrl(options.broker);
   const commandChannel = commandChannelFromOptions(options);
+  const lease = leaseFromOptions(broker, options, log.child('lease'));
   return new Collector({
+    ...(lease ? { lease } : {}),
     control: brokerControlFromOptions(broker, options, log.child('control')),
     inspectTimeoutMs: options.inspectTimeout,
     queuePollIntervalMs: options.queuePollInterval * 1000,

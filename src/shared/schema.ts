@@ -154,6 +154,19 @@ export interface AuditLogTable {
   result: string | null;
 }
 
+/**
+ * Who may write: one row per lease name (collectors that back each other up
+ * share a name). The holder writes while it renews the row; a standby takes
+ * the row over once `expires_at` has passed (worker-collector/lease.ts).
+ */
+export interface CollectorLeasesTable {
+  name: string;
+  /** `<collector id>/<pid>/<random>`: unique per process and per term. */
+  holder: string;
+  acquired_at: number;
+  expires_at: number;
+}
+
 export interface Database {
   tasks: TasksTable;
   task_events: TaskEventsTable;
@@ -166,6 +179,7 @@ export interface Database {
   worker_inspect: WorkerInspectTable;
   audit_log: AuditLogTable;
   search_queue: SearchQueueTable;
+  collector_leases: CollectorLeasesTable;
 }
 
 /** SQLite: final tasks waiting for the text index (migration 006; store/search-index.ts). */

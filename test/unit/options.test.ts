@@ -51,6 +51,16 @@ describe('options', () => {
     expect(parseOptions(['--allow-anonymous-control'], {}).allowAnonymousControl).toBe(true);
   });
 
+  it('reads the lease options: auto, shared name, a ttl of at least 3 s', () => {
+    expect(parseOptions([], {})).toMatchObject({ lease: 'auto', leaseName: 'collector', leaseTtl: 8 });
+    expect(parseOptions(['--lease', 'off', '--lease-name', 'eu-1', '--lease-ttl', '15s'], {})).toMatchObject({ lease: 'off', leaseName: 'eu-1', leaseTtl: 15 });
+    expect(parseOptions([], { STALK_LEASE: 'on', STALK_LEASE_TTL: '5' })).toMatchObject({ lease: 'on', leaseTtl: 5 });
+    expect(() => parseOptions(['--lease', 'maybe'], {})).toThrow("--lease: 'maybe' is not one of auto, on, off");
+    expect(() => parseOptions(['--lease-ttl', '2s'], {})).toThrow('--lease-ttl: must be at least 3 s');
+    expect(() => parseOptions(['--lease-name', ' '], {})).toThrow('--lease-name: must be 1 to 191 characters');
+    expect(() => parseOptions(['--lease-name', 'x'.repeat(192)], {})).toThrow('--lease-name: must be 1 to 191 characters');
+  });
+
   it('parses durations', () => {
     expect(parseDuration('500ms')).toBe(0.5);
     expect(parseDuration('7d')).toBe(604800);

@@ -10,6 +10,7 @@ import * as initial from './2026-11-24-001-initial';
 import * as queues from './2026-11-24-002-queues';
 import * as search from './2026-11-24-003-search';
 import * as control from './2026-11-24-004-control';
+import * as lease from './2026-12-02-005-lease';
 import * as searchQueue from './2026-12-02-006-search-queue';
 import { index, type Markers, table, trigger } from './markers';
 
@@ -28,6 +29,7 @@ export const MIGRATIONS: readonly StalkMigration[] = [
     marker: { mysql: index('tasks', 'tasks_search'), sqlite: trigger('tasks_search_delete') },
   },
   { name: '2026-11-24-004-control', migration: control, marker: index('audit_log', 'audit_log_at') },
+  { name: '2026-12-02-005-lease', migration: lease, marker: table('collector_leases') },
   {
     name: '2026-12-02-006-search-queue',
     migration: searchQueue,

@@ -13,6 +13,7 @@ import { TASK_COLUMNS } from '../fold/merge';
 import type { TimelineEntry } from '../fold/task';
 import { type WorkerState, workerToRow } from '../fold/worker';
 import { type MetricDeltas, MetricTally, type TaskRef } from './counters';
+import type { LeaseClaim } from '../lease';
 
 export type { TaskRef } from './counters';
 
@@ -32,6 +33,8 @@ export interface FlushPayload extends MetricDeltas {
   status: CollectorStatusTable | null;
   /** Stored bucket bounds of both histograms (runtime and queue wait). */
   runtimeBounds: number[];
+  /** Write only while this claim still holds the lease (renewed first in the flush's transaction). */
+  lease?: LeaseClaim;
 }
 
 export function buildFlushPayload(

@@ -2,6 +2,9 @@
 // DatabaseUnavailableError (the collector keeps the batch and retries); a
 // database that is up but refuses some rows gets the flush halved until the
 // refused rows are found, and only those are dropped, counted and logged.
+// A flush that carries a lease claim renews it first, in its transaction: a
+// collector that lost the lease writes nothing (LeaseLostError, never
+// isolated or halved: the whole flush is refused, not some rows).
 
 import { createRateLimitedLog, errorMessage, type Logger } from '../../src/shared/log';
 import type { SqlDialect } from './db';
@@ -9,6 +12,7 @@ import { isBusyError, type OpenDatabase, pingDatabase } from './db';
 import { TASK_COLUMNS } from '../fold/merge';
 import { MetricTally } from './counters';
 import type { FlushPayload, TaskRef } from './payload';
+import { LeaseLostError, renewInTransaction } from '../lease';
 import { addAssignments, BulkWrite, replaceAssignments, taskMergeAssignments } from './upsert';
 
 export class DatabaseUnavailableError extends Error {
@@ -154,6 +158,7 @@ export class StoreWriter {
       await this.writeAll(payload);
       return 0;
     } catch (error) {
+      if (error instanceof LeaseLostError) throw error;
       // A lock held too long (SQLite's busy timeout) says nothing about the rows: try again later.
       if (isBusyError(error)) throw new DatabaseUnavailableError(error);
       try {
@@ -178,10 +183,12 @@ export class StoreWriter {
     }
   }
 
-  /** Everything in one transaction. */
+  /** Everything in one transaction, behind the lease's fence when the payload carries a claim. */
   private async writeAll(payload: FlushPayload): Promise<void> {
     const b = this.bulk;
+    const lease = payload.lease;
     await this.database.db.transaction().execute(async (trx) => {
+      if (lease && !(await renewInTransaction(trx, lease))) throw new LeaseLostError(lease);
       await b.tasks.run(trx, payload.tasks);
       await b.timelines.run(trx, payload.timelines);
       await b.workers.run(trx, values(payload.workers, WORKER_COLUMNS));
