@@ -16,6 +16,7 @@ interface OptionSpec {
   /** Extra env names read after STALK_<NAME>. */
   env?: string[];
   min?: number;
+  max?: number;
   /** The values a 'choice' option takes. */
   choices?: readonly string[];
 }
@@ -62,6 +63,13 @@ export const OPTION_SPECS = {
   'event-queue-ttl': { kind: 'duration', default: '60s', help: 'RabbitMQ: message TTL of the event queue (Celery uses 5 s)' },
   'event-queue-max-length': { kind: 'int', default: '1000000', min: 1, help: 'RabbitMQ: bound on events waiting in the event queue' },
   'event-queue-expires': { kind: 'duration', default: '1h', help: 'RabbitMQ: a named event queue is deleted after being unused this long' },
+  'event-prefetch': {
+    kind: 'int',
+    default: '20000',
+    min: 10,
+    max: 65535,
+    help: 'RabbitMQ: event messages delivered ahead of acknowledgements (acks follow the database writes; this bounds what one flush interval can take in)',
+  },
   collector: { kind: 'bool', default: 'true', help: 'run the collector in this process (npm start); --no-collector serves stored data only' },
   'inspect-timeout': { kind: 'int', default: '1000', min: 10, help: 'milliseconds to collect inspect and control replies (Flower\'s inspect_timeout)' },
   'result-backend': {
@@ -171,6 +179,7 @@ export interface StalkOptions extends AuthInput {
   eventQueueTtl: number;
   eventQueueMaxLength: number;
   eventQueueExpires: number;
+  eventPrefetch: number;
   collector: boolean;
   inspectTimeout: number;
   resultBackend: string;
@@ -228,6 +237,7 @@ function convert(name: string, spec: OptionSpec, raw: string): string | number |
       const n = Number(raw);
       if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n)) throw new OptionError(`--${name}: '${raw}' is not a whole number`);
       if (spec.min !== undefined && n < spec.min) throw new OptionError(`--${name}: must be at least ${spec.min}`);
+      if (spec.max !== undefined && n > spec.max) throw new OptionError(`--${name}: must be at most ${spec.max}`);
       if (name === 'port' && n > 65535) throw new OptionError(`--port: ${n} is not a port number`);
       return n;
     }

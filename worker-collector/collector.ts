@@ -128,7 +128,13 @@ export class Collector {
     if (options.hotState) {
       this.hotState = new PacedHotState(options.hotState, (error) => this.warnHotState('publish', `publishing hot state failed: ${errorMessage(error)}`));
     }
-    const handlers = { onMessage: (decoded: Decoded) => this.accept(decoded) };
+    const handlers = {
+      onMessage: (decoded: Decoded) => this.accept(decoded),
+      // The broker holds back deliveries until a commit: flush now (a failing database keeps its backoff).
+      onBacklog: () => {
+        if (!this.flushing && this.databaseError === null) this.scheduleFlush(0);
+      },
+    };
     this.transport = options.transport
       ? options.transport(handlers)
       : createEventTransport(options.broker, handlers, log.child('broker'), options.amqpQueue, options.maxEventBytes);
@@ -294,10 +300,14 @@ export class Collector {
     const statusDue = now - this.lastStatusAt >= STATUS_EVERY_MS;
     const batch = this.batch;
     if (batch.eventCount === 0 && batch.dirtyWorkers.size === 0 && !statusDue) {
+      // Nothing buffered and no write in flight: what was delivered is written or was dropped.
+      this.transport.commit(this.transport.checkpoint());
       this.scheduleFlush(this.options.flushIntervalMs);
       return;
     }
     this.batch = new EventBatch();
+    // Every message delivered so far is in `batch` (or was written or dropped before).
+    const token = this.transport.checkpoint();
     const started = performance.now();
     let nextDelay = this.options.flushIntervalMs;
     try {
@@ -309,6 +319,7 @@ export class Collector {
         this.options.runtimeBuckets ?? STORED_BUCKETS,
       );
       const result = await this.writer.write(payload);
+      this.transport.commit(token);
       for (const [uuid, ref] of learned) this.taskRefs.set(uuid, ref);
       for (const [uuid, ref] of result.resolved) this.taskRefs.set(uuid, ref);
       for (let i = 0; i < result.rejectedRows; i++) this.drop('db-rejected');
@@ -416,6 +427,8 @@ export class Collector {
       if (this.batch.eventCount === 0 && this.batch.dirtyWorkers.size === 0) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     } while (Date.now() < deadline);
+    // After the last commit: what is still unacknowledged goes back to the broker's queue.
+    await this.transport.close();
     const left = this.batch.eventCount;
     if (left > 0) this.options.log.error(`shutting down with ${left} events not written (database unavailable)`);
     else this.options.log.info(`stopped; ${this.eventsTotal} events taken in this run, all written`);
