@@ -33,8 +33,8 @@ export function taskSent(uuid: string, n: number, name = `bench.task_${n % 20}`)
   return `${head('task-sent', CLIENT, uuid)}, "root_id": "${uuid}", "parent_id": null, "name": ${str(name)}, "args": "(${n}, 'order-${n}')", "kwargs": "{'customer': 'c${n % 1000}', 'priority': ${n % 3}}", "retries": 0, "eta": null, "expires": null, "queue": "celery", "exchange": "", "routing_key": "celery"}`;
 }
 
-export function taskReceived(uuid: string, n: number): string {
-  return `${head('task-received', WORKER, uuid)}, "name": "bench.task_${n % 20}", "args": "(${n}, 'order-${n}')", "kwargs": "{'customer': 'c${n % 1000}', 'priority': ${n % 3}}", "root_id": "${uuid}", "parent_id": null, "retries": 0, "eta": null, "expires": null}`;
+export function taskReceived(uuid: string, n: number, name = `bench.task_${n % 20}`): string {
+  return `${head('task-received', WORKER, uuid)}, "name": ${str(name)}, "args": "(${n}, 'order-${n}')", "kwargs": "{'customer': 'c${n % 1000}', 'priority': ${n % 3}}", "root_id": "${uuid}", "parent_id": null, "retries": 0, "eta": null, "expires": null}`;
 }
 
 export function taskStarted(uuid: string): string {

@@ -16,6 +16,7 @@ interface OptionSpec {
   /** Extra env names read after STALK_<NAME>. */
   env?: string[];
   min?: number;
+  max?: number;
   /** The values a 'choice' option takes. */
   choices?: readonly string[];
 }
@@ -70,6 +71,13 @@ export const OPTION_SPECS = {
   },
   'lease-name': { kind: 'string', default: 'collector', help: 'collectors that back each other up share this lease name' },
   'lease-ttl': { kind: 'duration', default: '8s', min: 3, help: 'a standby takes over this long after the active collector stopped renewing (it renews every flush, at least every 2 s)' },
+  'event-prefetch': {
+    kind: 'int',
+    default: '20000',
+    min: 10,
+    max: 65535,
+    help: 'RabbitMQ: event messages delivered ahead of acknowledgements (acks follow the database writes; this bounds what one flush interval can take in)',
+  },
   collector: { kind: 'bool', default: 'true', help: 'run the collector in this process (npm start); --no-collector serves stored data only' },
   'inspect-timeout': { kind: 'int', default: '1000', min: 10, help: 'milliseconds to collect inspect and control replies (Flower\'s inspect_timeout)' },
   'result-backend': {
@@ -184,6 +192,7 @@ export interface StalkOptions extends AuthInput {
   leaseName: string;
   /** Seconds. */
   leaseTtl: number;
+  eventPrefetch: number;
   collector: boolean;
   inspectTimeout: number;
   resultBackend: string;
@@ -242,6 +251,7 @@ function convert(name: string, spec: OptionSpec, raw: string): string | number |
       const n = Number(raw);
       if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n)) throw new OptionError(`--${name}: '${raw}' is not a whole number`);
       if (spec.min !== undefined && n < spec.min) throw new OptionError(`--${name}: must be at least ${spec.min}`);
+      if (spec.max !== undefined && n > spec.max) throw new OptionError(`--${name}: must be at most ${spec.max}`);
       if (name === 'port' && n > 65535) throw new OptionError(`--port: ${n} is not a port number`);
       return n;
     }

@@ -147,7 +147,13 @@ export class Collector {
     if (options.hotState) {
       this.hotState = new PacedHotState(options.hotState, (error) => this.warnHotState('publish', `publishing hot state failed: ${errorMessage(error)}`));
     }
-    const handlers = { onMessage: (decoded: Decoded) => this.accept(decoded) };
+    const handlers = {
+      onMessage: (decoded: Decoded) => this.accept(decoded),
+      // The broker holds back deliveries until a commit: flush now (a failing database keeps its backoff).
+      onBacklog: () => {
+        if (!this.flushing && this.databaseError === null) this.scheduleFlush(0);
+      },
+    };
     this.transport = options.transport
       ? options.transport(handlers)
       : createEventTransport(
@@ -376,12 +382,16 @@ export class Collector {
     const statusDue = now - this.lastStatusAt >= STATUS_EVERY_MS;
     const batch = this.batch;
     if (batch.eventCount === 0 && batch.dirtyWorkers.size === 0 && !statusDue) {
+      // Nothing buffered and no write in flight: what was delivered is written or was dropped.
+      this.transport.commit(this.transport.checkpoint());
       this.scheduleFlush(this.options.flushIntervalMs);
       return;
     }
     this.batch = new EventBatch();
     // The batch stays until the write is confirmed, and its payload (about as large again) with it.
     this.writingBytes = batch.bytes * 1.75;
+    // Every message delivered so far is in `batch` (or was written or dropped before).
+    const token = this.transport.checkpoint();
     const started = performance.now();
     let nextDelay = this.options.flushIntervalMs;
     try {
@@ -394,6 +404,7 @@ export class Collector {
       );
       if (lease) payload.lease = lease;
       const result = await this.store.write(payload);
+      this.transport.commit(token);
       this.writingBytes = 0;
       // Renewed inside the write, so no earlier than `now`.
       if (lease) this.lease?.renewed(lease, now / 1000);
@@ -437,6 +448,7 @@ export class Collector {
         // Written by nobody, but the new holder has been writing the same stream since: keeping it would count it twice.
         this.writingBytes = 0;
         this.drop('lease-lost', batch.eventCount);
+        this.transport.commit(token);
         this.lease?.lost(lease);
         this.scheduleFlush(this.options.flushIntervalMs);
         return;
@@ -459,6 +471,8 @@ export class Collector {
   private async flushStandby(): Promise<void> {
     // Only worker expiries (checkWorkers) land here while standby; the registry keeps them.
     if (this.batch.eventCount > 0 || this.batch.dirtyWorkers.size > 0) this.batch = new EventBatch();
+    // What a standby was delivered is discarded by rule: acknowledge it, or RabbitMQ stops at the prefetch.
+    this.transport.commit(this.transport.checkpoint());
     const now = Date.now();
     if (now - this.lastStatusAt >= STATUS_EVERY_MS) {
       try {
@@ -566,6 +580,8 @@ export class Collector {
     } while (Date.now() < deadline);
     await this.store.close();
     await this.lease?.stop();
+    // After the last commit: what is still unacknowledged goes back to the broker's queue.
+    await this.transport.close();
     const left = this.batch.eventCount;
     if (left > 0) this.options.log.error(`shutting down with ${left} events not written (database unavailable)`);
     else this.options.log.info(`stopped; ${this.eventsTotal} events taken in this run, all written`);

@@ -137,7 +137,7 @@ export function collectorFromOptions(options: StalkOptions, database: OpenDataba
       messageTtlMs: options.eventQueueTtl * 1000,
       maxLength: options.eventQueueMaxLength,
       expiresMs: options.eventQueueExpires * 1000,
-      prefetch: 2_000,
+      prefetch: options.eventPrefetch,
     },
   });
 }

@@ -25,6 +25,9 @@ describe('options', () => {
     [['stray'], "unexpected argument 'stray' (options look like --name value)"],
     [['--task-runtime-metric-buckets', '1,fast'], "--task-runtime-metric-buckets: 'fast' is not a positive number of seconds (or inf)"],
     [['--task-runtime-metric-buckets', '3'], '--task-runtime-metric-buckets: 3 is not a stored bucket bound'],
+    // RabbitMQ's basic.qos prefetch-count is 16 bits.
+    [['--event-prefetch', '70000'], '--event-prefetch: must be at most 65535'],
+    [['--event-prefetch', '5'], '--event-prefetch: must be at least 10'],
   ])('refuses %j with one clear line', (argv, message) => {
     expect(() => parseOptions(argv, {})).toThrow(message);
   });
@@ -49,6 +52,8 @@ describe('options', () => {
     expect(parseOptions([], { FLOWER_XHEADERS: 'true' }).trustProxy).toBe(true);
     expect(parseOptions([], {}).trustProxy).toBe(false);
     expect(parseOptions(['--allow-anonymous-control'], {}).allowAnonymousControl).toBe(true);
+    expect(parseOptions([], {}).eventPrefetch).toBe(20000);
+    expect(parseOptions(['--event_prefetch=65535'], {}).eventPrefetch).toBe(65535);
   });
 
   it('reads the lease options: auto, shared name, a ttl of at least 3 s', () => {

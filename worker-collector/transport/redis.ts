@@ -141,8 +141,18 @@ export class RedisEventTransport implements EventTransport {
     this.connected = false;
   }
 
+  /** Pub/sub keeps nothing: stop() already let go of everything. */
+  async close(): Promise<void> {}
+
   pause(): void {}
   resume(): void {}
+
+  /** Pub/sub has nothing to acknowledge. */
+  checkpoint(): unknown {
+    return undefined;
+  }
+
+  commit(_token: unknown): void {}
 
   isConnected(): boolean {
     return this.connected;
