@@ -39,6 +39,7 @@
 //                         (a named --event-queue is deleted before and after the run, so that it starts empty)
 //   --node-args "…"       the collector's node flags (default "--expose-gc", as `npm run collector`);
 //                         BENCH_NODE_ARGS adds more, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+//   BENCH_COLLECTOR_LOG=<file> (env) writes the collector's output there.
 //   --keep                keep the database (and a named event queue) afterwards
 //
 // Examples:
@@ -589,6 +590,8 @@ async function bench(args: BenchArgs, cleanup: Cleanup): Promise<void> {
   console.log(`taken              ${stored} events in ${runSeconds.toFixed(1)} s = ${Math.round(taken)} events/s (first publish to last event stored)`);
   console.log(`lost               ${lost} events (${lostPct.toFixed(3)} %)`);
   const disconnects = collectorLog.split('\n').filter((line) => line.includes('lost connection to')).length;
+  // BENCH_COLLECTOR_LOG=<file>: the collector's whole output (with --collector-args "--log-level debug": its memory and flush lines).
+  if (process.env.BENCH_COLLECTOR_LOG) (await import('node:fs')).writeFileSync(process.env.BENCH_COLLECTOR_LOG, collectorLog);
   console.log(`collector dropped  ${status?.dropped ?? '(no status row)'}; it lost the broker connection ${disconnects} times`);
   if (disconnects > 0 && brokerKind(args.broker) === 'redis') {
     console.log('                   (Redis closes a subscriber whose output buffer passes client-output-buffer-limit pubsub: what it held is lost)');

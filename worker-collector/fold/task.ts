@@ -6,6 +6,21 @@ import { mergeTaskRowInto } from './merge';
 import { stateForEvent, stateKey, timeFieldForEvent } from '../../src/shared/task-states';
 import { cutText } from '../../src/shared/text';
 
+// Task names, hostnames and queues repeat across thousands of buffered
+// tasks, but every decoded event carries its own copy of each: buffered rows
+// keep one shared copy instead (a bounded table, emptied when full).
+const SHARED_LIMIT = 10_000;
+const shared = new Map<string, string>();
+
+function share(text: string | null): string | null {
+  if (text === null || text.length > 255) return text;
+  const known = shared.get(text);
+  if (known !== undefined) return known;
+  if (shared.size >= SHARED_LIMIT) shared.clear();
+  shared.set(text, text);
+  return text;
+}
+
 /** The row one event alone says about its task (written into `into` when given, to spare an allocation). */
 export function taskRowFromEvent(event: TaskEvent, into?: NewTaskRow): NewTaskRow {
   const state = stateForEvent(event.type);
@@ -14,7 +29,7 @@ export function taskRowFromEvent(event: TaskEvent, into?: NewTaskRow): NewTaskRo
   const at = event.timestamp;
   const row = into ?? ({} as NewTaskRow);
   row.uuid = event.uuid;
-  row.name = event.name;
+  row.name = share(event.name);
   row.state = state;
   row.state_key = stateKey(state, at);
   row.timestamp = at;
@@ -32,17 +47,17 @@ export function taskRowFromEvent(event: TaskEvent, into?: NewTaskRow): NewTaskRo
   row.result = event.result;
   row.exception = event.exception;
   row.traceback = event.traceback;
-  row.worker = sentByClient ? null : event.hostname || null;
-  row.client = sentByClient ? event.hostname || null : null;
+  row.worker = sentByClient ? null : share(event.hostname || null);
+  row.client = sentByClient ? share(event.hostname || null) : null;
   row.runtime = event.runtime;
   row.retries = event.retries;
   row.eta = event.eta;
   row.expires = event.expires;
   row.root_id = event.root_id;
   row.parent_id = event.parent_id;
-  row.queue = event.queue;
-  row.exchange = event.exchange;
-  row.routing_key = event.routing_key;
+  row.queue = share(event.queue);
+  row.exchange = share(event.exchange);
+  row.routing_key = share(event.routing_key);
   return row;
 }
 
@@ -94,7 +109,7 @@ export function timelineEntry(event: TaskEvent): TimelineEntry {
   if (event.signum !== null) (data ??= {}).signum = event.signum;
   if (event.expired !== null) (data ??= {}).expired = event.expired;
   if (event.requeue !== null) (data ??= {}).requeue = event.requeue;
-  return { type: event.type, timestamp: event.timestamp, hostname: event.hostname, clock: event.clock, data };
+  return { type: event.type, timestamp: event.timestamp, hostname: share(event.hostname)!, clock: event.clock, data };
 }
 
 /** `ValueError('x')` -> `ValueError`; the class name is the label metrics use for failures. */

@@ -5,7 +5,7 @@
 // task's sent time and its eta, clamped at 0, so countdowns and retry
 // back-offs are not counted as waiting).
 
-import { bucketFor } from '../../src/shared/histograms';
+import { formatLe } from '../../src/shared/histograms';
 import { cutText } from '../../src/shared/text';
 import { type EventCountersTable, type HistogramBucketsTable, type HistogramTotalsTable, KEY } from '../../src/shared/schema';
 import { exceptionClass } from '../fold/task';
@@ -30,68 +30,63 @@ export interface MetricDeltas {
   histogramTotals: HistogramTotalsTable[];
 }
 
+/** A (hostname, task name, queue) series' counts by event type and exception, and its histograms. */
+interface Series {
+  hostname: string;
+  taskName: string;
+  queue: string;
+  /** `type` (or `type\0exception` for failures) -> count. */
+  counts: Map<string, number>;
+  histograms: Map<string, { sum: number; count: number; buckets: number[] }>;
+}
+
+// This runs for every event the collector takes (tens of thousands a
+// second): events are grouped by series without building a key string per
+// event, and bucket labels are formatted once per bound.
 export class MetricTally {
-  private readonly counters = new Map<string, EventCountersTable>();
-  private readonly buckets = new Map<string, HistogramBucketsTable>();
-  private readonly totals = new Map<string, HistogramTotalsTable>();
+  private readonly series = new Map<string, Series>();
+  private readonly labels: string[];
 
   /** `bounds`: the stored bucket bounds (STORED_BUCKETS unless a test says otherwise). */
-  constructor(private readonly bounds: number[]) {}
+  constructor(private readonly bounds: number[]) {
+    this.labels = [...bounds.map(formatLe), '+Inf'];
+  }
+
+  private seriesFor(hostname: string, taskName: string, queue: string): Series {
+    const key = `${hostname}\0${taskName}\0${queue}`;
+    let found = this.series.get(key);
+    if (!found) {
+      found = { hostname, taskName, queue, counts: new Map(), histograms: new Map() };
+      this.series.set(key, found);
+    }
+    return found;
+  }
+
+  private countIn(series: Series, type: string, exception: string, n: number): void {
+    const key = exception === '' ? type : `${type}\0${exception}`;
+    series.counts.set(key, (series.counts.get(key) ?? 0) + n);
+  }
+
+  private observeIn(series: Series, metric: string, value: number): void {
+    let histogram = series.histograms.get(metric);
+    if (!histogram) {
+      histogram = { sum: 0, count: 0, buckets: new Array<number>(this.labels.length).fill(0) };
+      series.histograms.set(metric, histogram);
+    }
+    let index = 0;
+    while (index < this.bounds.length && value > this.bounds[index]!) index += 1;
+    histogram.buckets[index]! += 1;
+    histogram.sum += value;
+    histogram.count += 1;
+  }
 
   count(hostname: string, taskName: string, queue: string, type: string, exception: string, n = 1): void {
-    // Keyed by the values as they come (cut only when a series is new): this runs for every event.
-    const key = `${hostname}\0${taskName}\0${queue}\0${type}\0${exception}`;
-    const existing = this.counters.get(key);
-    if (existing) {
-      existing.count += n;
-      return;
-    }
-    this.counters.set(key, {
-      hostname: cut(hostname, KEY.host),
-      task_name: cut(taskName, KEY.name),
-      queue: cut(queue, KEY.queue),
-      type: cut(type, KEY.type),
-      exception: cut(exception, KEY.exception),
-      count: n,
-    });
+    this.countIn(this.seriesFor(hostname, taskName, queue), type, exception, n);
   }
 
-  observe(metric: string, hostname: string, taskName: string, queue: string, value: number, bounds: number[]): void {
-    const series = `${metric}\0${hostname}\0${taskName}\0${queue}`;
-    const le = bucketFor(value, bounds);
-    const bucket = this.buckets.get(`${series}\0${le}`);
-    if (bucket) bucket.count += 1;
-    else this.buckets.set(`${series}\0${le}`, { ...this.labels(metric, hostname, taskName, queue), le, count: 1 });
-    const total = this.totals.get(series);
-    if (total) {
-      total.sum += value;
-      total.count += 1;
-    } else this.totals.set(series, { ...this.labels(metric, hostname, taskName, queue), sum: value, count: 1 });
-  }
-
-  private labels(metric: string, hostname: string, taskName: string, queue: string) {
-    return { metric, hostname: cut(hostname, KEY.host), task_name: cut(taskName, KEY.name), queue: cut(queue, KEY.queue) };
-  }
-
-  /** Add another tally's counts to this one's. */
-  absorb(other: MetricTally): void {
-    for (const [key, row] of other.counters) {
-      const mine = this.counters.get(key);
-      if (mine) mine.count += row.count;
-      else this.counters.set(key, { ...row });
-    }
-    for (const [key, row] of other.buckets) {
-      const mine = this.buckets.get(key);
-      if (mine) mine.count += row.count;
-      else this.buckets.set(key, { ...row });
-    }
-    for (const [key, row] of other.totals) {
-      const mine = this.totals.get(key);
-      if (mine) {
-        mine.sum += row.sum;
-        mine.count += row.count;
-      } else this.totals.set(key, { ...row });
-    }
+  /** One observation of `metric` (the tally's own bounds). */
+  observe(metric: string, hostname: string, taskName: string, queue: string, value: number): void {
+    this.observeIn(this.seriesFor(hostname, taskName, queue), metric, value);
   }
 
   /**
@@ -105,9 +100,11 @@ export class MetricTally {
     const queue = ref.queue ?? '';
     let sent = ref.sent;
     let eta = ref.eta;
+    let series: Series | undefined;
     for (const entry of events) {
+      if (series?.hostname !== entry.hostname) series = this.seriesFor(entry.hostname, name, queue);
       const exception = entry.type === 'task-failed' ? exceptionClass(entry.data?.exception) : '';
-      this.count(entry.hostname, name, queue, entry.type, exception);
+      this.countIn(series, entry.type, exception, 1);
       if (entry.type === 'task-sent') {
         sent = sent === null ? entry.timestamp : Math.max(sent, entry.timestamp);
         eta = entry.data?.eta ?? null;
@@ -116,21 +113,55 @@ export class MetricTally {
       } else if (entry.type === 'task-started' && sent !== null) {
         const etaAt = etaSeconds(eta);
         const baseline = etaAt === null ? sent : Math.max(sent, etaAt);
-        this.observe('queue_wait', entry.hostname, name, queue, Math.max(0, entry.timestamp - baseline), this.bounds);
+        this.observeIn(series, 'queue_wait', Math.max(0, entry.timestamp - baseline));
       }
       const runtime = entry.data?.runtime;
-      if (entry.type === 'task-succeeded' && typeof runtime === 'number') {
-        this.observe('runtime', entry.hostname, name, queue, runtime, this.bounds);
+      if (entry.type === 'task-succeeded' && typeof runtime === 'number') this.observeIn(series, 'runtime', runtime);
+    }
+  }
+
+  /** Add another tally's counts to this one's (both with the same bounds). */
+  absorb(other: MetricTally): void {
+    for (const theirs of other.series.values()) {
+      const mine = this.seriesFor(theirs.hostname, theirs.taskName, theirs.queue);
+      for (const [key, n] of theirs.counts) mine.counts.set(key, (mine.counts.get(key) ?? 0) + n);
+      for (const [metric, histogram] of theirs.histograms) {
+        const target = mine.histograms.get(metric);
+        if (!target) {
+          mine.histograms.set(metric, { sum: histogram.sum, count: histogram.count, buckets: [...histogram.buckets] });
+          continue;
+        }
+        target.sum += histogram.sum;
+        target.count += histogram.count;
+        histogram.buckets.forEach((n, i) => (target.buckets[i]! += n));
       }
     }
   }
 
+  /** Rows for the store, with label values cut to their key columns. */
   deltas(): MetricDeltas {
-    return {
-      counters: [...this.counters.values()],
-      histogramBuckets: [...this.buckets.values()],
-      histogramTotals: [...this.totals.values()],
-    };
+    const counters = new Map<string, EventCountersTable>();
+    const buckets: HistogramBucketsTable[] = [];
+    const totals: HistogramTotalsTable[] = [];
+    for (const series of this.series.values()) {
+      const labels = { hostname: cut(series.hostname, KEY.host), task_name: cut(series.taskName, KEY.name), queue: cut(series.queue, KEY.queue) };
+      for (const [key, n] of series.counts) {
+        const [type = '', exception = ''] = key.split('\0');
+        const row = { ...labels, type: cut(type, KEY.type), exception: cut(exception, KEY.exception), count: n };
+        // Values that differ only past their column's length become one row.
+        const id = `${row.hostname}\0${row.task_name}\0${row.queue}\0${row.type}\0${row.exception}`;
+        const existing = counters.get(id);
+        if (existing) existing.count += n;
+        else counters.set(id, row);
+      }
+      for (const [metric, histogram] of series.histograms) {
+        histogram.buckets.forEach((n, i) => {
+          if (n > 0) buckets.push({ metric, ...labels, le: this.labels[i]!, count: n });
+        });
+        totals.push({ metric, ...labels, sum: histogram.sum, count: histogram.count });
+      }
+    }
+    return { counters: [...counters.values()], histogramBuckets: buckets, histogramTotals: totals };
   }
 }
 

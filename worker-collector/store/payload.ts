@@ -7,6 +7,7 @@
 // its task-sent still measures the queue wait.
 
 import { STORED_BUCKETS } from '../../src/shared/histograms';
+import { isFinalState } from '../../src/shared/task-states';
 import type { CollectorStatusTable, WorkerRow } from '../../src/shared/schema';
 import type { EventBatch } from '../fold/batch';
 import { TASK_COLUMNS } from '../fold/merge';
@@ -64,6 +65,9 @@ export function buildFlushPayload(
     }
     // Sent time and eta as they were before this flush: the events update them in order.
     tally.taskEvents(pending.events, { name, queue, sent: known?.sent ?? null, eta: known?.eta ?? null });
+    // A task that ended in this flush rarely has more events to come; the
+    // store looks the odd late one up (resolve), so the cache keeps the rest.
+    if (known === undefined && facts.state !== undefined && isFinalState(facts.state)) continue;
     const sent = facts.sent ?? null;
     learned.push([
       uuid,
