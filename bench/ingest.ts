@@ -37,7 +37,8 @@
 //   --flush-interval D    the collector's --flush-interval (500ms)
 //   --collector-args "…"  more collector flags, e.g. "--event-queue stalk-bench --max-buffered-events 200000"
 //                         (a named --event-queue is deleted before and after the run, so that it starts empty)
-//   --node-args "…"       the collector's node flags (default "--expose-gc", as `npm run collector`);
+//   --node-args "…"       the collector's node flags (default "--expose-gc --max-semi-space-size=4
+//                         --max-old-space-size=192" and the malloc settings, as `npm run collector`);
 //                         BENCH_NODE_ARGS adds more, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
 //   BENCH_COLLECTOR_LOG=<file> (env) writes the collector's output there.
 //   --keep                keep the database (and a named event queue) afterwards
@@ -100,7 +101,7 @@ function readArgs(argv: string[]): BenchArgs {
     broker: 'redis://localhost:6379/15',
     flushInterval: '500ms',
     collectorArgs: [],
-    nodeArgs: ['--expose-gc'],
+    nodeArgs: ['--expose-gc', '--max-semi-space-size=4', '--max-old-space-size=192'],
     keep: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -394,7 +395,9 @@ async function bench(args: BenchArgs, cleanup: Cleanup): Promise<void> {
   // The collector.
   const nodeFlags = [...args.nodeArgs, ...(process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean), '--enable-source-maps'];
   const collectorFlags = ['--broker', args.broker, '--db', dbUrl, '--no-enable-events', '--max-task-age', '0', '--flush-interval', args.flushInterval, ...args.collectorArgs];
-  const collector = spawn(process.execPath, [...nodeFlags, COLLECTOR, ...collectorFlags], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The malloc settings of `npm run collector` and the image (README, Memory), unless the caller set its own.
+  const env = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '65536', ...process.env };
+  const collector = spawn(process.execPath, [...nodeFlags, COLLECTOR, ...collectorFlags], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   cleanup.add(() => stopChild(collector, 30_000));
   let collectorLog = '';
   const ready = new Promise<void>((resolve, reject) => {

@@ -16,6 +16,9 @@ import { StoreWriter, type WriteResult } from './writer';
 
 /** Tasks indexed per chunk: about 50 ms of work, so a flush never waits long behind one. */
 const INDEX_CHUNK = 5_000;
+/** A flush this large means events are pouring in: the index waits, bar one chunk per BUSY_INDEX_EVERY_MS. */
+const BUSY_FLUSH_TASKS = 2_000;
+const BUSY_INDEX_EVERY_MS = 5_000;
 
 export class StoreService {
   private readonly writer: StoreWriter;
@@ -23,6 +26,8 @@ export class StoreService {
   private readonly pruner: RetentionPruner;
   private indexing = false;
   private closed = false;
+  private busy = false;
+  private lastIndexedAt = 0;
 
   constructor(
     private readonly database: OpenDatabase,
@@ -40,6 +45,7 @@ export class StoreService {
   async write(payload: FlushPayload): Promise<WriteResult> {
     const started = performance.now();
     const result = await this.writer.write(payload);
+    this.busy = payload.tasks.length >= BUSY_FLUSH_TASKS;
     const heap = getHeapStatistics();
     this.log.debug(
       `flush: ${payload.tasks.length} tasks in ${Math.round(performance.now() - started)} ms (heap ${Math.round(heap.used_heap_size / 1048576)}/${Math.round(heap.total_heap_size / 1048576)} MiB)`,
@@ -53,6 +59,9 @@ export class StoreService {
    */
   async indexSome(): Promise<boolean> {
     if (!this.indexer || this.indexing || this.closed) return false;
+    // Under a flood, every core goes to taking events in; the index catches up after (searches see queued tasks meanwhile).
+    if (this.busy && Date.now() - this.lastIndexedAt < BUSY_INDEX_EVERY_MS) return false;
+    this.lastIndexedAt = Date.now();
     this.indexing = true;
     try {
       const started = performance.now();

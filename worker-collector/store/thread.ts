@@ -55,21 +55,48 @@ export function errorFromThread(name: string, message: string): Error {
 }
 
 
+/**
+ * The store thread's heap: young generation small (flushes are garbage a
+ * moment after they are written), old generation bounded. A thread past its
+ * bound is ended by Node and started again by the next write; the flush it
+ * held is retried from the collector's copy, so nothing is lost.
+ */
+const THREAD_LIMITS = { maxYoungGenerationSizeMb: 12, maxOldGenerationSizeMb: 192 };
+
+interface Running {
+  worker: Worker;
+  ready: Promise<void>;
+  closed: Promise<void>;
+  exited: Error | undefined;
+}
+
 export class StoreThread implements FlushStore {
-  private readonly worker: Worker;
   private readonly waiting = new Map<number, { resolve: (r: WriteResult) => void; reject: (e: Error) => void }>();
   private nextId = 1;
-  private exited: Error | undefined;
-  private readonly ready: Promise<void>;
-  private readonly closedSignal: Promise<void>;
+  private current: Running;
+  private closing = false;
 
-  constructor(data: StoreThreadData, private readonly log: Logger) {
-    this.worker = new Worker(threadEntry(import.meta.url, './thread-entry.ts', 'store-thread.js'), { workerData: data });
+  constructor(
+    private readonly data: StoreThreadData,
+    private readonly log: Logger,
+  ) {
+    this.current = this.spawn();
+  }
+
+  private spawn(): Running {
+    const worker = new Worker(threadEntry(import.meta.url, './thread-entry.ts', 'store-thread.js'), {
+      workerData: this.data,
+      resourceLimits: THREAD_LIMITS,
+    });
     let markReady!: () => void;
     let markClosed!: () => void;
-    this.ready = new Promise((resolve) => (markReady = resolve));
-    this.closedSignal = new Promise((resolve) => (markClosed = resolve));
-    this.worker.on('message', (message: FromThread) => {
+    const running: Running = {
+      worker,
+      ready: new Promise((resolve) => (markReady = resolve)),
+      closed: new Promise((resolve) => (markClosed = resolve)),
+      exited: undefined,
+    };
+    worker.on('message', (message: FromThread) => {
       switch (message.kind) {
         case 'ready':
           markReady();
@@ -88,14 +115,16 @@ export class StoreThread implements FlushStore {
           break;
       }
     });
-    this.worker.on('error', (error) => this.log.error(`store thread failed: ${error.stack ?? error.message}`));
-    this.worker.on('exit', (code) => {
-      this.exited = new Error(`the store thread exited (code ${code})`);
-      for (const waiter of this.waiting.values()) waiter.reject(this.exited);
+    worker.on('error', (error) => this.log.error(`store thread failed: ${error.stack ?? error.message}`));
+    worker.on('exit', (code) => {
+      running.exited = new Error(`the store thread exited (code ${code})`);
+      // Whatever it held comes back to the collector, which keeps the batch and retries.
+      for (const waiter of this.waiting.values()) waiter.reject(running.exited);
       this.waiting.clear();
       markReady();
       markClosed();
     });
+    return running;
   }
 
   private settle(id: number) {
@@ -106,25 +135,32 @@ export class StoreThread implements FlushStore {
 
   /** Resolves once the thread has its database open (or has failed). */
   async started(): Promise<void> {
-    await this.ready;
-    if (this.exited) throw this.exited;
+    await this.current.ready;
+    if (this.current.exited) throw this.current.exited;
   }
 
   write(payload: FlushPayload): Promise<WriteResult> {
-    if (this.exited) return Promise.reject(this.exited);
+    if (this.current.exited && !this.closing) {
+      this.log.warn(`${this.current.exited.message}; starting it again`);
+      this.current = this.spawn();
+    }
+    const { worker, exited } = this.current;
+    if (exited) return Promise.reject(exited);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.worker.postMessage({ kind: 'write', id, payload } satisfies ToThread);
+      worker.postMessage({ kind: 'write', id, payload } satisfies ToThread);
     });
   }
 
   async close(): Promise<void> {
-    if (this.exited) return;
-    this.worker.postMessage({ kind: 'close' } satisfies ToThread);
+    this.closing = true;
+    const { worker, exited, closed } = this.current;
+    if (exited) return;
+    worker.postMessage({ kind: 'close' } satisfies ToThread);
     const deadline = new Promise((resolve) => setTimeout(resolve, 5_000).unref());
-    await Promise.race([this.closedSignal, deadline]);
-    await this.worker.terminate();
+    await Promise.race([closed, deadline]);
+    await worker.terminate();
   }
 }
 
