@@ -41,6 +41,7 @@
 //                         --max-old-space-size=192" and the malloc settings, as `npm run collector`);
 //                         BENCH_NODE_ARGS adds more, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
 //   BENCH_COLLECTOR_LOG=<file> (env) writes the collector's output there.
+//   --without-search-index  drop the text index first, to measure what it costs
 //   --keep                keep the database (and a named event queue) afterwards
 //
 // Examples:
@@ -88,6 +89,8 @@ interface BenchArgs {
   collectorArgs: string[];
   nodeArgs: string[];
   keep: boolean;
+  /** Diagnosis: drop the text index before the load (MySQL's FULLTEXT, SQLite's queue triggers). */
+  withoutSearchIndex: boolean;
 }
 
 function readArgs(argv: string[]): BenchArgs {
@@ -103,11 +106,16 @@ function readArgs(argv: string[]): BenchArgs {
     collectorArgs: [],
     nodeArgs: ['--expose-gc', '--max-semi-space-size=4', '--max-old-space-size=192'],
     keep: false,
+    withoutSearchIndex: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const [, flag = '', inline] = /^-*([^=]*)(?:=(.*))?$/s.exec(argv[i]!)!;
     if (flag === 'keep') {
       args.keep = true;
+      continue;
+    }
+    if (flag === 'without-search-index') {
+      args.withoutSearchIndex = true;
       continue;
     }
     if (flag === 'help') {
@@ -416,6 +424,13 @@ async function bench(args: BenchArgs, cleanup: Cleanup): Promise<void> {
 
   const reader = await openDatabase(dbUrl);
   cleanup.add(() => reader.close());
+  if (args.withoutSearchIndex) {
+    // What the text index costs: the collector has migrated; no event has arrived yet.
+    const statements =
+      reader.dialect === 'mysql' ? ['ALTER TABLE tasks DROP INDEX tasks_search'] : ['DROP TRIGGER tasks_search_queue_insert', 'DROP TRIGGER tasks_search_queue_update'];
+    for (const statement of statements) await sql.raw(statement).execute(reader.db);
+    console.log('search index  dropped (--without-search-index)');
+  }
   const probes: EventPublisher = await openEventPublisher(args.broker, 'stalk-bench-probes');
   cleanup.add(() => probes.close());
   const brokerSource = await brokerCpu(args, cleanup);

@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
 import { serveStatic } from '@hono/node-server/serve-static';
-import { collectorFromOptions, commandChannelFromOptions, onShutdownSignal, openMigratedDatabase } from '../worker-collector/setup';
+import { checkHeapForBuffer, collectorFromOptions, commandChannelFromOptions, onShutdownSignal, openMigratedDatabase } from '../worker-collector/setup';
 import type { Collector } from '../worker-collector/collector';
 import { parseBrokerUrl } from '../worker-collector/transport/broker-url';
 import { createApp } from './app';
@@ -27,7 +27,10 @@ function readOptions(): { options: StalkOptions; ui: UiOptions; auth: AuthSettin
   try {
     const options = parseOptions(argv, process.env);
     parseBrokerUrl(options.broker);
-    if (options.collector) commandChannelFromOptions(options);
+    if (options.collector) {
+      commandChannelFromOptions(options);
+      checkHeapForBuffer(options.maxBufferMb);
+    }
     if (options.staticPath && !existsSync(options.staticPath)) throw new Error(`--static-path: ${options.staticPath} does not exist`);
     const ui: UiOptions = {
       prefix: normalizePrefix(options.urlPrefix),

@@ -54,6 +54,8 @@ export interface CollectorOptions {
   logLevel?: LogLevel;
   /** SQLite page cache of the store thread's connection, MiB (default 16). */
   storeCacheMiB?: number;
+  /** The store thread's old-generation bound, MiB (default 192): it holds one flush at a time. */
+  storeHeapMiB?: number;
   amqpQueue?: AmqpQueueOptions;
   /** Broker messages larger than this are counted as too-large and never parsed (default 1 MiB). */
   maxEventBytes?: number;
@@ -174,7 +176,13 @@ export class Collector {
     this.store = inMemory
       ? new InlineStore(options.database, options.retention, log.child('store'))
       : new StoreThread(
-          { url: options.database.url, retention: options.retention, logLevel: options.logLevel ?? 'info', cacheMiB: options.storeCacheMiB ?? 16 },
+          {
+            url: options.database.url,
+            retention: options.retention,
+            logLevel: options.logLevel ?? 'info',
+            cacheMiB: options.storeCacheMiB ?? 16,
+            heapMiB: options.storeHeapMiB ?? 192,
+          },
           log.child('store'),
         );
     this.lease = options.lease && new LeaseKeeper({

@@ -3,7 +3,7 @@
 
 import { helpText, parseOptions } from '../src/options';
 import { createLogger, errorMessage } from '../src/shared/log';
-import { collectorFromOptions, commandChannelFromOptions, onShutdownSignal, openMigratedDatabase } from './setup';
+import { checkHeapForBuffer, collectorFromOptions, commandChannelFromOptions, onShutdownSignal, openMigratedDatabase } from './setup';
 import { parseBrokerUrl } from './transport/broker-url';
 
 async function main(): Promise<void> {
@@ -18,6 +18,7 @@ async function main(): Promise<void> {
     parseBrokerUrl(options.broker);
     // Checked before anything starts: one line, no stack, exit 2.
     commandChannelFromOptions(options);
+    checkHeapForBuffer(options.maxBufferMb);
   } catch (error) {
     console.error(`stalk-collector: ${errorMessage(error)}`);
     process.exit(2);

@@ -1,5 +1,6 @@
 // Start-up shared by `npm run collector` and the local all-in-one mode.
 
+import { getHeapStatistics } from 'node:v8';
 import type { StalkOptions } from '../src/options';
 import { errorMessage, type Logger } from '../src/shared/log';
 import { Collector } from './collector';
@@ -107,6 +108,28 @@ export function leaseFromOptions(broker: BrokerUrl, options: StalkOptions, log: 
   return { name: options.leaseName, ttlSeconds: options.leaseTtl };
 }
 
+/**
+ * The V8 heap the collector needs for `--max-buffer-mb` (MiB): the buffered
+ * batch, the one being written and its payload, garbage between collections,
+ * and a baseline (code, caches). The npm scripts and the image give node
+ * 192 MiB, enough for the default 32 MiB budget.
+ */
+export function heapNeededMiB(maxBufferMb: number): number {
+  return maxBufferMb * 3 + 96;
+}
+
+/** Refuse a budget the heap cannot hold: V8 would end the process when the budget fills. */
+export function checkHeapForBuffer(maxBufferMb: number, heapLimitBytes = getHeapStatistics().heap_size_limit): void {
+  const needed = heapNeededMiB(maxBufferMb);
+  const limit = Math.floor(heapLimitBytes / 1048576);
+  if (limit < needed) {
+    throw new Error(
+      `--max-buffer-mb ${maxBufferMb} needs a heap of about ${needed} MiB, and node was started with ${limit} MiB: ` +
+        `start it with --max-old-space-size=${needed} (or more), or give a smaller --max-buffer-mb`,
+    );
+  }
+}
+
 export function collectorFromOptions(options: StalkOptions, database: OpenDatabase, log: Logger): Collector {
   const broker = parseBrokerUrl(options.broker);
   const commandChannel = commandChannelFromOptions(options);
@@ -124,6 +147,7 @@ export function collectorFromOptions(options: StalkOptions, database: OpenDataba
     flushIntervalMs: options.flushInterval * 1000,
     flushMaxEvents: options.flushSize,
     maxBufferBytes: options.maxBufferMb * 1024 * 1024,
+    storeHeapMiB: heapNeededMiB(options.maxBufferMb),
     maxEventBytes: options.maxEventBytes,
     enableEventsIntervalMs: options.enableEvents ? 5_000 : 0,
     logLevel: options.logLevel,

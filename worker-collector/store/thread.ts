@@ -31,6 +31,8 @@ export interface StoreThreadData {
   logLevel: LogLevel;
   /** SQLite page cache of the thread's connection (MiB). */
   cacheMiB: number;
+  /** Bound of the thread's old generation (MiB). */
+  heapMiB: number;
 }
 
 export type ToThread = { kind: 'write'; id: number; payload: FlushPayload } | { kind: 'close' };
@@ -61,7 +63,7 @@ export function errorFromThread(name: string, message: string): Error {
  * bound is ended by Node and started again by the next write; the flush it
  * held is retried from the collector's copy, so nothing is lost.
  */
-const THREAD_LIMITS = { maxYoungGenerationSizeMb: 12, maxOldGenerationSizeMb: 192 };
+const YOUNG_GENERATION_MIB = 12;
 
 interface Running {
   worker: Worker;
@@ -86,7 +88,7 @@ export class StoreThread implements FlushStore {
   private spawn(): Running {
     const worker = new Worker(threadEntry(import.meta.url, './thread-entry.ts', 'store-thread.js'), {
       workerData: this.data,
-      resourceLimits: THREAD_LIMITS,
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MIB, maxOldGenerationSizeMb: this.data.heapMiB },
     });
     let markReady!: () => void;
     let markClosed!: () => void;
