@@ -10,13 +10,13 @@
 // here, the collector only decodes and folds; flushes, the search index and
 // retention take the other core.
 
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Logger, LogLevel } from '../../src/shared/log';
 import type { FlushPayload } from './payload';
 import type { RetentionOptions } from './retention';
 import { StoreService } from './service';
 import type { OpenDatabase } from './db';
-import { threadEntry } from '../threads';
+import { startThread } from '../threads';
 import { DatabaseUnavailableError, type WriteResult } from './writer';
 
 /** Where flushes go: a store thread, or (in-memory SQLite) the collector's own thread. */
@@ -86,7 +86,7 @@ export class StoreThread implements FlushStore {
   }
 
   private spawn(): Running {
-    const worker = new Worker(threadEntry(import.meta.url, './thread-entry.ts', 'store-thread.js'), {
+    const worker = startThread(import.meta.url, './thread-entry.ts', 'store-thread.js', {
       workerData: this.data,
       resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MIB, maxOldGenerationSizeMb: this.data.heapMiB },
     });

@@ -7,12 +7,12 @@
 // doing. This side decodes what it hands over; control broadcasts go out on
 // an ordinary connection from here.
 
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 import type { Logger } from '../../src/shared/log';
 import { redisEnvelope } from '../control/pidbox';
 import { DEFAULT_MAX_EVENT_BYTES, type DropReason, decodeRedisMessage } from '../decode';
-import { threadEntry } from '../threads';
+import { startThread } from '../threads';
 import { createBackoff } from './backoff';
 import { LargeMessageReclaimer } from './large-messages';
 import type { BrokerUrl } from './broker-url';
@@ -52,7 +52,7 @@ export class RedisEventTransport implements EventTransport {
       maxEventBytes: this.maxEventBytes,
       maxBacklogBytes: this.maxBacklogBytes,
     };
-    const reader = new Worker(threadEntry(import.meta.url, './redis-reader.ts', 'redis-reader.js'), { workerData: data });
+    const reader = startThread(import.meta.url, './redis-reader.ts', 'redis-reader.js', { workerData: data });
     this.reader = reader;
     const started = new Promise<void>((resolve) => {
       reader.on('message', (message: FromReader) => {
