@@ -22,6 +22,7 @@ import { TASK_COLUMNS } from '../worker-collector/fold/merge';
 import { migrateToLatest } from '../worker-collector/migrations';
 import { type OpenDatabase, openDatabase } from '../worker-collector/store/db';
 import { StoreWriter } from '../worker-collector/store/writer';
+import { SearchIndexer } from '../worker-collector/store/search-index';
 import { foldWorkerEvent, workerToRow } from '../worker-collector/fold/worker';
 
 interface Args {
@@ -128,6 +129,8 @@ async function seed(database: OpenDatabase, total: number): Promise<void> {
     if ((from / chunk) % 10 === 0) process.stdout.write(`  seeded ${from + rows.length}\r`);
   }
   console.log(`  seeded ${total - existing} tasks in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  // SQLite's text index is filled after the writes, as the collector's store thread does between flushes.
+  if (database.dialect === 'sqlite') await new SearchIndexer(database.db).drain();
 }
 
 function percentile(sorted: number[], p: number): number {

@@ -129,6 +129,8 @@ export class Collector {
   private paused = false;
   /** Estimated bytes of the batch the store is writing (EventBatch.bytes). */
   private writingBytes = 0;
+  /** The batch the store is writing, until the write is done. */
+  private writing: EventBatch | undefined;
   private stopped = false;
   private eventsTotal = 0;
   private lastEventAt: number | null = null;
@@ -337,10 +339,17 @@ export class Collector {
   private shed(event: TaskEvent): void {
     this.eventsTotal += 1;
     this.lastEventAt = event.localReceived;
+    // What is known of the task: written (the cache), or still buffered (this batch or the one being written).
     const known = this.taskRefs.get(event.uuid);
-    const ref = known ?? { name: event.name, queue: event.queue, sent: null, eta: null };
-    if (!known && event.name !== null) {
-      this.taskRefs.set(event.uuid, { ...ref, sent: event.type === 'task-sent' ? event.timestamp : null, eta: event.eta });
+    const pending = (this.batch.tasks.get(event.uuid) ?? this.writing?.tasks.get(event.uuid))?.row;
+    const ref = {
+      name: known?.name ?? pending?.name ?? event.name,
+      queue: known?.queue ?? pending?.queue ?? event.queue,
+      sent: known?.sent ?? pending?.sent ?? null,
+      eta: known?.eta ?? pending?.eta ?? null,
+    };
+    if (!known && ref.name !== null) {
+      this.taskRefs.set(event.uuid, { ...ref, sent: event.type === 'task-sent' ? event.timestamp : ref.sent, eta: event.eta ?? ref.eta });
     }
     this.batch.shedTaskEvent(event, ref, this.options.runtimeBuckets ?? STORED_BUCKETS);
     this.drop('overload');
@@ -398,6 +407,7 @@ export class Collector {
     this.batch = new EventBatch();
     // The batch stays until the write is confirmed, and its payload (about as large again) with it.
     this.writingBytes = batch.bytes * 1.75;
+    this.writing = batch;
     // Every message delivered so far is in `batch` (or was written or dropped before).
     const token = this.transport.checkpoint();
     const started = performance.now();
@@ -414,6 +424,7 @@ export class Collector {
       const result = await this.store.write(payload);
       this.transport.commit(token);
       this.writingBytes = 0;
+      this.writing = undefined;
       // Renewed inside the write, so no earlier than `now`.
       if (lease) this.lease?.renewed(lease, now / 1000);
       for (const [uuid, ref] of learned) this.taskRefs.set(uuid, ref);
@@ -455,6 +466,7 @@ export class Collector {
       if (lease && error instanceof Error && error.name === 'LeaseLostError') {
         // Written by nobody, but the new holder has been writing the same stream since: keeping it would count it twice.
         this.writingBytes = 0;
+        this.writing = undefined;
         this.drop('lease-lost', batch.eventCount);
         this.transport.commit(token);
         this.lease?.lost(lease);
@@ -463,6 +475,7 @@ export class Collector {
       }
       this.batch.absorb(batch);
       this.writingBytes = 0;
+      this.writing = undefined;
       this.databaseError = errorMessage(error);
       nextDelay = this.dbBackoff.next();
       const what = error instanceof DatabaseUnavailableError ? error.message : `flush failed: ${this.databaseError}`;
