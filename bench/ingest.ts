@@ -37,8 +37,8 @@
 //   --flush-interval D    the collector's --flush-interval (500ms)
 //   --collector-args "…"  more collector flags, e.g. "--event-queue stalk-bench --max-buffered-events 200000"
 //                         (a named --event-queue is deleted before and after the run, so that it starts empty)
-//   --node-args "…"       the collector's node flags (default "--expose-gc --max-semi-space-size=4
-//                         --max-old-space-size=192" and the malloc settings, as `npm run collector`);
+//   --node-args "…"       the collector's node flags (default "--expose-gc --max-old-space-size=192"
+//                         and the malloc settings, as `npm run collector`);
 //                         BENCH_NODE_ARGS adds more, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
 //   BENCH_COLLECTOR_LOG=<file> (env) writes the collector's output there.
 //   --without-search-index  drop the text index first, to measure what it costs
@@ -104,7 +104,7 @@ function readArgs(argv: string[]): BenchArgs {
     broker: 'redis://localhost:6379/15',
     flushInterval: '500ms',
     collectorArgs: [],
-    nodeArgs: ['--expose-gc', '--max-semi-space-size=4', '--max-old-space-size=192'],
+    nodeArgs: ['--expose-gc', '--max-old-space-size=192'],
     keep: false,
     withoutSearchIndex: false,
   };

@@ -15,9 +15,13 @@ export class SearchIndexer {
 
   /** Index up to `limit` queued tasks; returns how many left the queue. */
   async runChunk(limit: number): Promise<number> {
+    // Read before the transaction: one that begins with a read and then
+    // writes fails at once (SQLITE_BUSY, no waiting) if another connection
+    // wrote in between. Only this connection's flushes add to the queue, so
+    // the bound still holds inside.
+    const last = await this.db.selectFrom('search_queue').select('task_id').orderBy('task_id').offset(limit - 1).limit(1).executeTakeFirst();
+    const upTo = last ? Number(last.task_id) : Number.MAX_SAFE_INTEGER;
     return this.db.transaction().execute(async (trx) => {
-      const last = await trx.selectFrom('search_queue').select('task_id').orderBy('task_id').offset(limit - 1).limit(1).executeTakeFirst();
-      const upTo = last ? Number(last.task_id) : Number.MAX_SAFE_INTEGER;
       const through = sql`(SELECT task_id FROM search_queue WHERE task_id <= ${upTo})`;
       await sql`DELETE FROM tasks_search WHERE rowid IN (SELECT task_id FROM search_queue WHERE task_id <= ${upTo} AND reindex = 1)`.execute(trx);
       await sql`INSERT INTO tasks_search(rowid, ${sql.raw(COLUMNS)}) SELECT id, ${sql.raw(COLUMNS)} FROM tasks WHERE id IN ${through} AND state IN ${sql.raw(FINAL)}`.execute(trx);
