@@ -6,7 +6,6 @@
 // test cuts and restores).
 
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { type Channel, type ChannelModel, type ConsumeMessage, connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AmqpLink, AmqpMailbox, createAmqpControl, PIDBOX_EXCHANGE, REPLY_EXCHANGE } from '../../worker-collector/control/amqp';
@@ -14,6 +13,7 @@ import type { Replies } from '../../worker-collector/control/types';
 import { parseBrokerUrl } from '../../worker-collector/transport/broker-url';
 import { AMQP_BROKER } from '../support/celery';
 import { freePort, waitFor } from '../support/processes';
+import { TcpProxy } from '../support/tcp-proxy';
 
 const BROKER = parseBrokerUrl(AMQP_BROKER);
 const RUN = `${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -78,37 +78,6 @@ class FakeWorker {
         else send();
       }
     }
-  }
-}
-
-/** A TCP proxy to RabbitMQ that the test can cut (closing every connection) and restore on the same port. */
-class Proxy {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  constructor(readonly port: number) {}
-
-  async up(): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = tcpConnect(5672, '127.0.0.1');
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => undefined);
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.server = server;
-  }
-
-  async down(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    const server = this.server;
-    this.server = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
 
@@ -271,7 +240,7 @@ describe('AMQP control connection', () => {
   });
 
   it('reconnects with backoff after losing the broker; mailbox, publisher and probe work again', async () => {
-    const proxy = new Proxy(await freePort());
+    const proxy = new TcpProxy(await freePort());
     await proxy.up();
     const control = createAmqpControl(parseBrokerUrl(`amqp://guest:guest@127.0.0.1:${proxy.port}//`));
     const queue = `stalk.amqp-test.reconnect.${RUN}`;

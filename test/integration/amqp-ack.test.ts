@@ -9,7 +9,6 @@
 // brings other tests' events into these queues; they are ignored).
 
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { type ChannelModel, connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { taskSent } from '../../bench/celery-wire';
@@ -18,45 +17,10 @@ import { AmqpEventTransport, DEFAULT_AMQP_QUEUE } from '../../worker-collector/t
 import { parseBrokerUrl } from '../../worker-collector/transport/broker-url';
 import { AMQP_BROKER } from '../support/celery';
 import { freePort, waitFor } from '../support/processes';
+import { TcpProxy } from '../support/tcp-proxy';
 
 const RUN = `${process.pid}-${randomBytes(4).toString('hex')}`;
 const queues: string[] = [];
-
-/** A TCP proxy in front of RabbitMQ whose connections the test can cut. */
-class Proxy {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  constructor(readonly port: number) {}
-
-  async up(): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = tcpConnect(5672, '127.0.0.1');
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => undefined);
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.server = server;
-  }
-
-  /** Drop every connection (the broker sees its client vanish); new ones still get through. */
-  cut(): void {
-    for (const s of this.sockets) s.destroy();
-  }
-
-  async down(): Promise<void> {
-    this.cut();
-    const server = this.server;
-    this.server = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-}
 
 interface Harness {
   transport: AmqpEventTransport;
@@ -191,7 +155,7 @@ describe('AMQP event transport: acknowledgements', () => {
   });
 
   it('a commit from before a reconnect acks nothing on the new channel', async () => {
-    const proxy = new Proxy(await freePort());
+    const proxy = new TcpProxy(await freePort());
     await proxy.up();
     const h = harness('reconnect', 1_000, `amqp://guest:guest@127.0.0.1:${proxy.port}//`);
     try {

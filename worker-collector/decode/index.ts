@@ -48,7 +48,7 @@ function serializerOf(contentType: unknown): MessageErrorReason | 'json' {
 }
 
 /** Parse a JSON body that is one event or (task.multi) an array of events. */
-function eventsFromBody(text: string, localReceived: number): Decoded {
+export function decodeEventBody(text: string, localReceived: number): Decoded {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -88,30 +88,38 @@ function fromBase64(text: string): string {
  * larger than `maxBytes` is refused before anything copies or parses it.
  */
 export function decodeRedisMessage(raw: Buffer | string, localReceived: number, maxBytes = DEFAULT_MAX_EVENT_BYTES): Decoded {
+  const body = redisMessageBody(raw, maxBytes);
+  return typeof body === 'string' ? decodeEventBody(body, localReceived) : fail(body.reason);
+}
+
+/**
+ * The first half of decodeRedisMessage: the envelope opened, its body as
+ * JSON text, or why not. The Redis reader thread runs this half, so the
+ * collector thread parses only event bodies.
+ */
+export function redisMessageBody(raw: Buffer | string, maxBytes = DEFAULT_MAX_EVENT_BYTES): string | { reason: MessageErrorReason } {
   const size = typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.length;
-  if (size > maxBytes) return fail('too-large');
+  if (size > maxBytes) return { reason: 'too-large' };
   let envelope: unknown;
   try {
     envelope = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
   } catch {
-    return fail('envelope-invalid');
+    return { reason: 'envelope-invalid' };
   }
-  if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) return fail('envelope-invalid');
+  if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) return { reason: 'envelope-invalid' };
   const { body, properties, headers } = envelope as Record<string, unknown>;
-  if (typeof body !== 'string') return fail('envelope-invalid');
-  if (typeof headers === 'object' && headers !== null && 'compression' in headers) return fail('compression-unsupported');
+  if (typeof body !== 'string') return { reason: 'envelope-invalid' };
+  if (typeof headers === 'object' && headers !== null && 'compression' in headers) return { reason: 'compression-unsupported' };
 
   const serializer = serializerOf((envelope as Record<string, unknown>)['content-type']);
-  if (serializer !== 'json') return fail(serializer);
+  if (serializer !== 'json') return { reason: serializer };
 
   const encoding =
     typeof properties === 'object' && properties !== null ? (properties as Record<string, unknown>).body_encoding : undefined;
-  let text: string;
   // Invalid UTF-8 in the body becomes U+FFFD here (one per bad sequence).
-  if (encoding === 'base64') text = fromBase64(body);
-  else if (encoding === undefined || encoding === null) text = body;
-  else return fail('body-encoding-unsupported');
-  return eventsFromBody(text, localReceived);
+  if (encoding === 'base64') return fromBase64(body);
+  if (encoding === undefined || encoding === null) return body;
+  return { reason: 'body-encoding-unsupported' };
 }
 
 export interface AmqpMessageProperties {
@@ -131,5 +139,5 @@ export function decodeAmqpMessage(
   if (properties.headers && 'compression' in properties.headers) return fail('compression-unsupported');
   const serializer = serializerOf(properties.contentType);
   if (serializer !== 'json') return fail(serializer);
-  return eventsFromBody(content.toString('utf8'), localReceived);
+  return decodeEventBody(content.toString('utf8'), localReceived);
 }

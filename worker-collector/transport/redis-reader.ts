@@ -1,15 +1,20 @@
 // The Redis event reader thread (see transport/redis.ts). It owns the
-// PSUBSCRIBE connection and does nothing but move messages: each turn of its
-// event loop packs what the socket delivered into one transferable buffer
-// (4-byte length, then the message, for each) and hands it over. So the
-// socket is drained whatever the collector's thread is doing, and Redis never
-// sees a slow subscriber to cut off. What the collector has not consumed yet
-// is bounded by bytes: past the bound, messages are shed here, unread, and
-// counted as `overload`; oversized ones as `too-large`.
+// PSUBSCRIBE connection, opens each message's kombu envelope (the first half
+// of decoding: decode/index.ts, redisMessageBody) and hands the bodies over:
+// each turn of its event loop packs what the socket delivered into one
+// transferable buffer of frames (4-byte length, a kind byte, then the body's
+// JSON text, or the reason an envelope was refused). So the socket is
+// drained whatever the collector's thread is doing, Redis never sees a slow
+// subscriber to cut off, and the collector thread parses only event bodies.
+// What the collector has not consumed yet is bounded by bytes: past the
+// bound, messages are shed here, unopened, and counted as `overload`;
+// oversized ones as `too-large`.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { Redis } from 'ioredis';
+import { redisMessageBody } from '../decode';
 import { createBackoff } from './backoff';
+import { FRAME_BODY, FRAME_HEADER, FRAME_REFUSED } from './frames';
 import { LargeMessageReclaimer } from './large-messages';
 
 export interface ReaderData {
@@ -40,27 +45,20 @@ const backoff = createBackoff();
 const reclaimer = new LargeMessageReclaimer();
 let stopping = false;
 let backlog = 0;
-let pending: Buffer[] = [];
-let pendingBytes = 0;
+let chunk = Buffer.allocUnsafeSlow(CHUNK_BYTES);
+let used = 0;
 let tooLarge = 0;
 let shed = 0;
 let scheduled = false;
 
 function handOver(): void {
   scheduled = false;
-  if (pending.length === 0 && tooLarge === 0 && shed === 0) return;
-  const frames = new ArrayBuffer(pendingBytes);
-  const view = Buffer.from(frames);
-  let offset = 0;
-  for (const message of pending) {
-    view.writeUInt32LE(message.length, offset);
-    message.copy(view, offset + 4);
-    offset += 4 + message.length;
-  }
-  send({ kind: 'frames', frames, bytes: pendingBytes, tooLarge, shed }, [frames]);
-  backlog += pendingBytes;
-  pending = [];
-  pendingBytes = 0;
+  if (used === 0 && tooLarge === 0 && shed === 0) return;
+  const frames = chunk.buffer;
+  send({ kind: 'frames', frames, bytes: used, tooLarge, shed }, [frames]);
+  backlog += used;
+  chunk = Buffer.allocUnsafeSlow(CHUNK_BYTES);
+  used = 0;
   tooLarge = 0;
   shed = 0;
 }
@@ -69,6 +67,19 @@ function later(): void {
   if (scheduled) return;
   scheduled = true;
   setImmediate(handOver);
+}
+
+/** Append one frame; its text is at most 3 bytes a UTF-16 unit once encoded. */
+function frame(kind: number, text: string): void {
+  const most = FRAME_HEADER + text.length * 3;
+  if (used + most > chunk.length) {
+    handOver();
+    if (most > chunk.length) chunk = Buffer.allocUnsafeSlow(most);
+  }
+  const length = chunk.write(text, used + FRAME_HEADER, kind === FRAME_BODY ? 'utf8' : 'latin1');
+  chunk.writeUInt32LE(length, used);
+  chunk[used + 4] = kind;
+  used += FRAME_HEADER + length;
 }
 
 const subscriber = new Redis(data.url, {
@@ -89,11 +100,12 @@ subscriber.on('error', (error: Error) => send({ kind: 'log', level: 'debug', mes
 subscriber.on('pmessageBuffer', (_pattern: Buffer, _channel: Buffer, message: Buffer) => {
   reclaimer.noteMessage(message.length);
   if (message.length > data.maxEventBytes) tooLarge += 1;
-  else if (backlog + pendingBytes + message.length > data.maxBacklogBytes) shed += 1;
+  else if (backlog + used + message.length > data.maxBacklogBytes) shed += 1;
   else {
-    pending.push(message);
-    pendingBytes += 4 + message.length;
-    if (pendingBytes >= CHUNK_BYTES) handOver();
+    const body = redisMessageBody(message, data.maxEventBytes);
+    if (typeof body === 'string') frame(FRAME_BODY, body);
+    else frame(FRAME_REFUSED, body.reason);
+    if (used >= CHUNK_BYTES / 2) handOver();
   }
   later();
 });

@@ -11,11 +11,12 @@ import type { Worker } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 import type { Logger } from '../../src/shared/log';
 import { redisEnvelope } from '../control/pidbox';
-import { DEFAULT_MAX_EVENT_BYTES, type DropReason, decodeRedisMessage } from '../decode';
+import { DEFAULT_MAX_EVENT_BYTES, type DropReason, decodeEventBody } from '../decode';
 import { startThread } from '../threads';
 import { createBackoff } from './backoff';
 import { LargeMessageReclaimer } from './large-messages';
 import type { BrokerUrl } from './broker-url';
+import { FRAME_BODY, FRAME_HEADER } from './frames';
 import type { FromReader, ReaderData, ToReader } from './redis-reader';
 import type { EventTransport, PidboxMessage, TransportHandlers } from './types';
 
@@ -85,7 +86,7 @@ export class RedisEventTransport implements EventTransport {
   private onReader(message: Exclude<FromReader, { kind: 'started' | 'stopped' }>): void {
     switch (message.kind) {
       case 'frames':
-        this.decodeFrames(message.frames, message.tooLarge, message.shed);
+        this.decodeFrames(message.frames, message.bytes, message.tooLarge, message.shed);
         this.reader?.postMessage({ kind: 'consumed', bytes: message.bytes } satisfies ToReader);
         break;
       case 'connection':
@@ -98,20 +99,22 @@ export class RedisEventTransport implements EventTransport {
     }
   }
 
-  private decodeFrames(frames: ArrayBuffer, tooLarge: number, shed: number): void {
-    const view = Buffer.from(frames);
+  private decodeFrames(frames: ArrayBuffer, bytes: number, tooLarge: number, shed: number): void {
+    const view = Buffer.from(frames, 0, bytes);
     const now = Date.now() / 1000;
+    const dropped: DropReason[] = [];
     for (let offset = 0; offset < view.length; ) {
       const length = view.readUInt32LE(offset);
-      const message = view.subarray(offset + 4, offset + 4 + length);
-      offset += 4 + length;
-      this.handlers.onMessage(decodeRedisMessage(message, now, this.maxEventBytes));
-      this.reclaimer.noteMessage(length);
+      const start = offset + FRAME_HEADER;
+      offset = start + length;
+      if (view[start - 1] === FRAME_BODY) {
+        this.handlers.onMessage(decodeEventBody(view.toString('utf8', start, offset), now));
+        this.reclaimer.noteMessage(length);
+      } else dropped.push(view.toString('latin1', start, offset) as DropReason);
     }
-    if (tooLarge + shed > 0) {
-      const dropped: DropReason[] = [...Array<DropReason>(tooLarge).fill('too-large'), ...Array<DropReason>(shed).fill('overload')];
-      this.handlers.onMessage({ events: [], dropped });
-    }
+    for (let i = 0; i < tooLarge; i++) dropped.push('too-large');
+    for (let i = 0; i < shed; i++) dropped.push('overload');
+    if (dropped.length > 0) this.handlers.onMessage({ events: [], dropped });
   }
 
   private setConnected(connected: boolean): void {
