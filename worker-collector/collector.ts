@@ -405,7 +405,8 @@ export class Collector {
       return;
     }
     this.batch = new EventBatch();
-    // The batch stays until the write is confirmed, and its payload (about as large again) with it.
+    // The batch stays until the write is confirmed (a failed one is taken
+    // back), and the store thread holds its copy of the rows meanwhile.
     this.writingBytes = batch.bytes * 1.75;
     this.writing = batch;
     // Every message delivered so far is in `batch` (or was written or dropped before).
@@ -421,6 +422,9 @@ export class Collector {
         this.options.runtimeBuckets ?? STORED_BUCKETS,
       );
       if (lease) payload.lease = lease;
+      // Only the counters are needed after the write: the rows (most of the
+      // payload) can be collected while the store thread writes its copy.
+      const { counters } = payload;
       const result = await this.store.write(payload);
       this.transport.commit(token);
       this.writingBytes = 0;
@@ -430,12 +434,12 @@ export class Collector {
       for (const [uuid, ref] of learned) this.taskRefs.set(uuid, ref);
       for (const [uuid, ref] of result.resolved) this.taskRefs.set(uuid, ref);
       for (let i = 0; i < result.rejectedRows; i++) this.drop('db-rejected');
-      for (const counter of payload.counters) {
+      for (const counter of counters) {
         const counts = this.workerEvents.get(counter.hostname) ?? {};
         counts[counter.type] = (counts[counter.type] ?? 0) + counter.count;
         this.workerEvents.set(counter.hostname, counts);
       }
-      if (batch.dirtyWorkers.size > 0 || payload.counters.length > 0 || statusDue) this.publishHotState();
+      if (batch.dirtyWorkers.size > 0 || counters.length > 0 || statusDue) this.publishHotState();
       this.flushSeconds = (performance.now() - started) / 1000;
       this.lastFlushAt = Date.now() / 1000;
       if (batch.newestTimestamp > 0) this.lagSeconds = Math.max(0, this.lastFlushAt - batch.newestTimestamp);
