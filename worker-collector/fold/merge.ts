@@ -87,3 +87,12 @@ export function mergeTaskRows(old: NewTaskRow, next: NewTaskRow): NewTaskRow {
   mergeTaskRowInto(merged, next);
   return merged;
 }
+
+// Also compiled: a row's values in TASK_COLUMNS order (the bulk statements'
+// parameters), built once per task per flush.
+const compiledRowValues = new Function('row', `return [${TASK_COLUMNS.map((c) => `row.${c} ?? null`).join(', ')}];`) as (row: MutableRow) => unknown[];
+
+/** A row's values in TASK_COLUMNS order, null for what it lacks. */
+export function taskRowValues(row: NewTaskRow): unknown[] {
+  return compiledRowValues(row as unknown as MutableRow);
+}

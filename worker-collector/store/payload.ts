@@ -10,7 +10,7 @@ import { STORED_BUCKETS } from '../../src/shared/histograms';
 import { isFinalState } from '../../src/shared/task-states';
 import type { CollectorStatusTable, WorkerRow } from '../../src/shared/schema';
 import type { EventBatch } from '../fold/batch';
-import { TASK_COLUMNS } from '../fold/merge';
+import { taskRowValues } from '../fold/merge';
 import type { TimelineEntry } from '../fold/task';
 import { type WorkerState, workerToRow } from '../fold/worker';
 import { type MetricDeltas, MetricTally, type TaskRef } from './counters';
@@ -52,8 +52,7 @@ export function buildFlushPayload(
   const learned: [string, TaskRef][] = [];
 
   for (const [uuid, pending] of batch.tasks) {
-    const row = pending.row as unknown as Record<string, unknown>;
-    tasks.push(TASK_COLUMNS.map((column) => row[column] ?? null));
+    tasks.push(taskRowValues(pending.row));
     timelines.push([uuid, JSON.stringify(pending.events)]);
     const known = knownRef(uuid);
     const facts = pending.row;
