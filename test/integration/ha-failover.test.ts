@@ -16,6 +16,7 @@ import type { OpenDatabase } from '../../worker-collector/store/db';
 import { createTestDatabase, openTestConnection, type TestDatabase } from '../support/databases';
 import { type ManagedProcess, printLogsOnFailure, spawnManaged, stopAllProcesses } from '../support/processes';
 import { REPO_ROOT, waitFor } from '../support/stalk';
+import { taskCountersByNameAndType } from '../support/counters';
 
 /** This file's own Redis database: nobody else publishes events on it. */
 const REDIS_DB = 5;
@@ -149,15 +150,8 @@ async function readStored(database: OpenDatabase): Promise<Stored> {
   const counters = new Map<string, number>();
   const countedByName = new Map<string, number>();
   let counted = 0;
-  const counterRows = await db
-    .selectFrom('event_counters')
-    .select(['task_name', 'type'])
-    .select((eb) => eb.fn.sum<number>('count').as('n'))
-    .where('type', 'like', 'task-%')
-    .groupBy(['task_name', 'type'])
-    .execute();
-  for (const row of counterRows) {
-    const n = Number(row.n);
+  for (const row of await taskCountersByNameAndType(database)) {
+    const n = row.count;
     counted += n;
     counters.set(`${row.task_name}\0${row.type}`, n);
     countedByName.set(row.task_name, (countedByName.get(row.task_name) ?? 0) + n);

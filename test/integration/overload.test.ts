@@ -18,6 +18,7 @@ import { createTestDatabase, openTestConnection, type TestDatabase } from '../su
 import { buildCollectorBundle, type CollectorBundle, startBundledCollector } from '../support/collector-bundle';
 import { type ManagedProcess, printLogsOnFailure, stopAllProcesses } from '../support/processes';
 import { waitFor } from '../support/stalk';
+import { taskCountersByNameAndType } from '../support/counters';
 
 /** This file's Redis database: the collector reads `/3.celeryev/*`, where no other test publishes. */
 const REDIS_DB = 3;
@@ -146,18 +147,11 @@ async function storedTasks(database: OpenDatabase, prefix: string): Promise<Map<
 
 /** Sum of event_counters per type, for task names starting with `prefix`, and for the unnamed ('') series. */
 async function countedByType(database: OpenDatabase, prefix: string): Promise<{ named: Record<string, number>; unnamed: Record<string, number> }> {
-  const rows = await database.db
-    .selectFrom('event_counters')
-    .select(['task_name', 'type'])
-    .select((eb) => eb.fn.sum<number>('count').as('n'))
-    .where('type', 'like', 'task-%')
-    .groupBy(['task_name', 'type'])
-    .execute();
   const named: Record<string, number> = {};
   const unnamed: Record<string, number> = {};
-  for (const row of rows) {
-    if (row.task_name.startsWith(prefix)) named[row.type] = (named[row.type] ?? 0) + Number(row.n);
-    else if (row.task_name === '') unnamed[row.type] = (unnamed[row.type] ?? 0) + Number(row.n);
+  for (const row of await taskCountersByNameAndType(database)) {
+    if (row.task_name.startsWith(prefix)) named[row.type] = (named[row.type] ?? 0) + row.count;
+    else if (row.task_name === '') unnamed[row.type] = (unnamed[row.type] ?? 0) + row.count;
   }
   return { named, unnamed };
 }
