@@ -127,8 +127,6 @@ export class Collector {
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private paused = false;
-  /** Estimated bytes of the batch the store is writing (EventBatch.bytes). */
-  private writingBytes = 0;
   /** The batch the store is writing, until the write is done. */
   private writing: EventBatch | undefined;
   private stopped = false;
@@ -201,7 +199,7 @@ export class Collector {
     const known = await this.options.database.db.selectFrom('workers').selectAll().execute();
     for (const row of known) this.workers.set(row.hostname, workerFromRow(row));
     for (const [hostname, counts] of await eventCountsByWorker(this.options.database.db)) this.workerEvents.set(hostname, counts);
-    if (this.store instanceof StoreThread) await this.store.started();
+    await this.store.started();
     await this.lease?.start();
     await this.transport.start();
     this.startControl();
@@ -308,9 +306,13 @@ export class Collector {
     if (this.batch.eventCount >= this.options.flushMaxEvents && !this.flushing) this.scheduleFlush(0);
   }
 
-  /** Bytes held for events not written yet: the batch folding now and the one being written. */
+  /**
+   * Bytes held for events not written yet: the batch folding now, and the one
+   * being written, which stays until the write is confirmed (a failed one is
+   * taken back) while the store thread holds its copy of the rows.
+   */
   private heldBytes(): number {
-    return this.batch.bytes + this.writingBytes;
+    return this.batch.bytes + (this.writing ? this.writing.bytes * 1.75 : 0);
   }
 
   /**
@@ -405,9 +407,6 @@ export class Collector {
       return;
     }
     this.batch = new EventBatch();
-    // The batch stays until the write is confirmed (a failed one is taken
-    // back), and the store thread holds its copy of the rows meanwhile.
-    this.writingBytes = batch.bytes * 1.75;
     this.writing = batch;
     // Every message delivered so far is in `batch` (or was written or dropped before).
     const token = this.transport.checkpoint();
@@ -427,13 +426,12 @@ export class Collector {
       const { counters } = payload;
       const result = await this.store.write(payload);
       this.transport.commit(token);
-      this.writingBytes = 0;
       this.writing = undefined;
       // Renewed inside the write, so no earlier than `now`.
       if (lease) this.lease?.renewed(lease, now / 1000);
       for (const [uuid, ref] of learned) this.taskRefs.set(uuid, ref);
       for (const [uuid, ref] of result.resolved) this.taskRefs.set(uuid, ref);
-      for (let i = 0; i < result.rejectedRows; i++) this.drop('db-rejected');
+      if (result.rejectedRows > 0) this.drop('db-rejected', result.rejectedRows);
       for (const counter of counters) {
         const counts = this.workerEvents.get(counter.hostname) ?? {};
         counts[counter.type] = (counts[counter.type] ?? 0) + counter.count;
@@ -469,7 +467,6 @@ export class Collector {
       // (The error crossed from the store thread: it is known by its name.)
       if (lease && error instanceof Error && error.name === 'LeaseLostError') {
         // Written by nobody, but the new holder has been writing the same stream since: keeping it would count it twice.
-        this.writingBytes = 0;
         this.writing = undefined;
         this.drop('lease-lost', batch.eventCount);
         this.transport.commit(token);
@@ -478,7 +475,6 @@ export class Collector {
         return;
       }
       this.batch.absorb(batch);
-      this.writingBytes = 0;
       this.writing = undefined;
       this.databaseError = errorMessage(error);
       nextDelay = this.dbBackoff.next();

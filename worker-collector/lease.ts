@@ -17,8 +17,8 @@
 // clock of the collector that looks: the collectors' clocks must agree to
 // well within the ttl (NTP).
 //
-// Everything a flush needs is data (LeaseClaim), not a closure, so the store
-// could run in another thread.
+// Everything a flush needs is data (LeaseClaim), not a closure: the store
+// checks it on its own thread (store/thread.ts).
 
 import type { Kysely } from 'kysely';
 import { randomToken } from '../src/shared/base64url';

@@ -25,9 +25,3 @@ export function formatLe(bound: number): string {
 export function parseLe(text: string): number {
   return text === '+Inf' ? Number.POSITIVE_INFINITY : Number(text);
 }
-
-/** The stored bucket an observation falls in: the smallest bound >= value, else +Inf. */
-export function bucketFor(value: number, bounds: number[]): string {
-  for (const bound of bounds) if (value <= bound) return formatLe(bound);
-  return '+Inf';
-}

@@ -24,7 +24,7 @@ export class StoreService {
   private readonly writer: StoreWriter;
   private readonly indexer: SearchIndexer | undefined;
   private readonly pruner: RetentionPruner;
-  private indexing = false;
+  private catchingUp: Promise<void> | undefined;
   private closed = false;
   private busy = false;
   private lastIndexedAt = 0;
@@ -54,30 +54,38 @@ export class StoreService {
   }
 
   /**
-   * Index one chunk of queued tasks. Returns whether more may be waiting;
-   * the caller runs it again when it has nothing more urgent to do.
+   * Let the search index catch up: one chunk per turn of the event loop (so
+   * a flush that arrives meanwhile goes first), while more are waiting. One
+   * catch-up at a time; calling it again while one runs does nothing.
    */
-  async indexSome(): Promise<boolean> {
-    if (!this.indexer || this.indexing || this.closed) return false;
+  catchUp(): void {
+    if (!this.indexer || this.catchingUp) return;
+    const indexer = this.indexer;
+    this.catchingUp = (async () => {
+      do await new Promise((resolve) => setImmediate(resolve));
+      while (!this.closed && (await this.indexChunk(indexer)));
+    })().finally(() => (this.catchingUp = undefined));
+  }
+
+  /** One chunk; whether more may be waiting. */
+  private async indexChunk(indexer: SearchIndexer): Promise<boolean> {
     // Under a flood, every core goes to taking events in; the index catches up after (searches see queued tasks meanwhile).
     if (this.busy && Date.now() - this.lastIndexedAt < BUSY_INDEX_EVERY_MS) return false;
     this.lastIndexedAt = Date.now();
-    this.indexing = true;
     try {
       const started = performance.now();
-      const indexed = await this.indexer.runChunk(INDEX_CHUNK);
+      const indexed = await indexer.runChunk(INDEX_CHUNK);
       if (indexed > 0) this.log.debug(`search index: ${indexed} tasks in ${Math.round(performance.now() - started)} ms`);
       return indexed >= INDEX_CHUNK;
     } catch (error) {
       this.log.warn(`search index: catching up failed (${errorMessage(error)}); will try again`);
       return false;
-    } finally {
-      this.indexing = false;
     }
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.catchingUp;
     await this.pruner.stop();
     if (this.ownsDatabase) await this.database.close();
   }

@@ -18,18 +18,6 @@ const log = createLogger('store', data.logLevel, sink);
 const database = await openDatabase(data.url, { cacheMiB: data.cacheMiB });
 const service = new StoreService(database, data.retention, log, true);
 let queue: Promise<void> = Promise.resolve();
-let catchingUp = false;
-
-/** Index while nothing else is waiting: one chunk, then a turn of the event loop for incoming flushes. */
-function catchUp(): void {
-  if (catchingUp) return;
-  catchingUp = true;
-  setImmediate(async () => {
-    const more = await service.indexSome();
-    catchingUp = false;
-    if (more) catchUp();
-  });
-}
 
 port.on('message', (message: ToThread) => {
   if (message.kind === 'close') {
@@ -43,7 +31,7 @@ port.on('message', (message: ToThread) => {
     try {
       const result = await service.write(message.payload);
       send({ kind: 'written', id: message.id, result });
-      catchUp();
+      service.catchUp();
     } catch (error) {
       send({ kind: 'failed', id: message.id, name: error instanceof Error ? error.name : 'Error', message: errorMessage(error) });
     }

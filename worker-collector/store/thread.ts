@@ -21,6 +21,8 @@ import { DatabaseUnavailableError, type WriteResult } from './writer';
 
 /** Where flushes go: a store thread, or (in-memory SQLite) the collector's own thread. */
 export interface FlushStore {
+  /** Resolves once writes can go (the store thread has its database open), or rejects. */
+  started(): Promise<void>;
   write(payload: FlushPayload): Promise<WriteResult>;
   close(): Promise<void>;
 }
@@ -135,7 +137,6 @@ export class StoreThread implements FlushStore {
     return waiter;
   }
 
-  /** Resolves once the thread has its database open (or has failed). */
   async started(): Promise<void> {
     await this.current.ready;
     if (this.current.exited) throw this.current.exited;
@@ -169,22 +170,20 @@ export class StoreThread implements FlushStore {
 /** The store on the collector's own thread (a `:memory:` SQLite database exists only on the connection that made it). */
 export class InlineStore implements FlushStore {
   private readonly service: StoreService;
-  private catchingUp: Promise<void> | undefined;
 
   constructor(database: OpenDatabase, retention: RetentionOptions, log: Logger) {
     this.service = new StoreService(database, retention, log, false);
   }
 
+  async started(): Promise<void> {}
+
   async write(payload: FlushPayload): Promise<WriteResult> {
     const result = await this.service.write(payload);
-    this.catchingUp ??= (async () => {
-      while (await this.service.indexSome());
-    })().finally(() => (this.catchingUp = undefined));
+    this.service.catchUp();
     return result;
   }
 
-  async close(): Promise<void> {
-    await this.catchingUp;
-    await this.service.close();
+  close(): Promise<void> {
+    return this.service.close();
   }
 }

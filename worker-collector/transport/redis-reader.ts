@@ -29,7 +29,7 @@ export interface ReaderData {
 export type ToReader = { kind: 'consumed'; bytes: number } | { kind: 'stop' };
 
 export type FromReader =
-  | { kind: 'frames'; frames: ArrayBuffer; bytes: number; tooLarge: number; shed: number }
+  | { kind: 'frames'; frames: ArrayBuffer; bytes: number; shed: number }
   | { kind: 'connection'; connected: boolean; delayMs?: number }
   | { kind: 'log'; level: 'debug' | 'info' | 'warn'; message: string }
   | { kind: 'started' }
@@ -47,19 +47,17 @@ let stopping = false;
 let backlog = 0;
 let chunk = Buffer.allocUnsafeSlow(CHUNK_BYTES);
 let used = 0;
-let tooLarge = 0;
 let shed = 0;
 let scheduled = false;
 
 function handOver(): void {
   scheduled = false;
-  if (used === 0 && tooLarge === 0 && shed === 0) return;
+  if (used === 0 && shed === 0) return;
   const frames = chunk.buffer;
-  send({ kind: 'frames', frames, bytes: used, tooLarge, shed }, [frames]);
+  send({ kind: 'frames', frames, bytes: used, shed }, [frames]);
   backlog += used;
   chunk = Buffer.allocUnsafeSlow(CHUNK_BYTES);
   used = 0;
-  tooLarge = 0;
   shed = 0;
 }
 
@@ -99,8 +97,8 @@ subscriber.on('error', (error: Error) => send({ kind: 'log', level: 'debug', mes
 // The Buffer event: ioredis makes a string only for 'pmessage' listeners.
 subscriber.on('pmessageBuffer', (_pattern: Buffer, _channel: Buffer, message: Buffer) => {
   reclaimer.noteMessage(message.length);
-  if (message.length > data.maxEventBytes) tooLarge += 1;
-  else if (backlog + used + message.length > data.maxBacklogBytes) shed += 1;
+  // An oversized message is refused unread by redisMessageBody, as too-large, not shed.
+  if (message.length <= data.maxEventBytes && backlog + used + message.length > data.maxBacklogBytes) shed += 1;
   else {
     const body = redisMessageBody(message, data.maxEventBytes);
     if (typeof body === 'string') frame(FRAME_BODY, body);

@@ -86,7 +86,7 @@ export class RedisEventTransport implements EventTransport {
   private onReader(message: Exclude<FromReader, { kind: 'started' | 'stopped' }>): void {
     switch (message.kind) {
       case 'frames':
-        this.decodeFrames(message.frames, message.bytes, message.tooLarge, message.shed);
+        this.decodeFrames(message.frames, message.bytes, message.shed);
         this.reader?.postMessage({ kind: 'consumed', bytes: message.bytes } satisfies ToReader);
         break;
       case 'connection':
@@ -99,7 +99,7 @@ export class RedisEventTransport implements EventTransport {
     }
   }
 
-  private decodeFrames(frames: ArrayBuffer, bytes: number, tooLarge: number, shed: number): void {
+  private decodeFrames(frames: ArrayBuffer, bytes: number, shed: number): void {
     const view = Buffer.from(frames, 0, bytes);
     const now = Date.now() / 1000;
     const dropped: DropReason[] = [];
@@ -112,7 +112,6 @@ export class RedisEventTransport implements EventTransport {
         this.reclaimer.noteMessage(length);
       } else dropped.push(view.toString('latin1', start, offset) as DropReason);
     }
-    for (let i = 0; i < tooLarge; i++) dropped.push('too-large');
     for (let i = 0; i < shed; i++) dropped.push('overload');
     if (dropped.length > 0) this.handlers.onMessage({ events: [], dropped });
   }
