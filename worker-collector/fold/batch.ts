@@ -27,8 +27,8 @@ function isDuplicate(events: TimelineEntry[], event: TaskEvent): boolean {
 
 // What a buffered task and each of its events cost in memory, roughly (V8
 // objects: 1,250 bytes for a task of four events, measured as the heap's
-// growth after a full collection), plus the length of its texts. The collector bounds the
-// sum of these (--max-buffer-mb), not a count of events.
+// growth after a full collection), plus the length of its texts. The
+// collector bounds the sum of these (--max-buffer-mb), not a count of events.
 const TASK_BYTES = 800;
 const EVENT_BYTES = 150;
 
