@@ -44,7 +44,18 @@ export const OPTION_SPECS = {
     kind: 'int',
     default: '32',
     min: 4,
-    help: 'memory the collector may hold for events not yet written (MiB); past it, RabbitMQ is paused and on Redis new tasks are shed (counted in the metrics, dropped as overload)',
+    help: 'memory the collector may hold for events not yet written (MiB); past it, RabbitMQ is paused and the Redis reader spools to disk (see --max-spool-mb)',
+  },
+  'max-spool-mb': {
+    kind: 'int',
+    default: '1024',
+    min: 0,
+    help: 'Redis: disk the reader may fill with events the collector cannot take yet (MiB); past it, or with 0, events are shed (counted, dropped as overload)',
+  },
+  'spool-dir': {
+    kind: 'string',
+    default: '',
+    help: 'Redis: directory for that spool (default: the system temporary directory); the file is unlinked at once and never outlives the collector',
   },
   'max-event-bytes': {
     kind: 'bytes',
@@ -180,6 +191,9 @@ export interface StalkOptions extends AuthInput {
   flushSize: number;
   /** MiB. */
   maxBufferMb: number;
+  /** MiB. */
+  maxSpoolMb: number;
+  spoolDir: string;
   /** Bytes. */
   maxEventBytes: number;
   migrate: 'auto' | 'check' | 'off';

@@ -42,11 +42,14 @@ export interface CollectorOptions {
   /**
    * Memory the collector may hold for events not yet written (bytes, as
    * EventBatch estimates it, the batch being written included). Past it an
-   * AMQP broker is paused; on Redis, events of tasks not already buffered
-   * are shed, and past 125 % every task event: shed events are counted in
-   * the metrics but have no row or timeline (dropped as `overload`).
+   * AMQP broker is paused, and so is the Redis reader, which spools to disk
+   * (`eventSpool`); on Redis without a spool, events of tasks not already
+   * buffered are shed, and past 125 % every task event: shed events are
+   * counted in the metrics but have no row or timeline (dropped as `overload`).
    */
   maxBufferBytes: number;
+  /** Redis: where the reader thread keeps what the collector cannot take yet (transport/spool.ts); none: shed. */
+  eventSpool?: { dir: string; maxBytes: number };
   /** Broadcast `enable_events` every this many ms (0: never), as Flower does. */
   enableEventsIntervalMs: number;
   retention: RetentionOptions;
@@ -164,8 +167,11 @@ export class Collector {
           log.child('broker'),
           options.amqpQueue,
           options.maxEventBytes,
-          // A third of the memory budget for messages read and not decoded yet (Redis).
-          Math.max(4 * 1024 * 1024, Math.round(options.maxBufferBytes / 3)),
+          {
+            // A third of the memory budget for messages read and not decoded yet (Redis).
+            maxBacklogBytes: Math.max(4 * 1024 * 1024, Math.round(options.maxBufferBytes / 3)),
+            ...(options.eventSpool ? { spool: options.eventSpool } : {}),
+          },
         );
     // Reading, decoding and folding happen here; writing on the store thread
     // (store/thread.ts), so the broker socket is read whatever the database does.

@@ -26,7 +26,9 @@ async function main(): Promise<void> {
   const log = createLogger('collector', options.logLevel);
   let database;
   try {
-    database = await openMigratedDatabase(options.db, log.child('db'), options.migrate);
+    // This connection serves the lease, control results and the audit log; the
+    // store thread writes events on its own, with its own page cache.
+    database = await openMigratedDatabase(options.db, log.child('db'), options.migrate, { cacheMiB: 2 });
   } catch (error) {
     console.error(`stalk-collector: ${errorMessage(error)}`);
     process.exit(1);

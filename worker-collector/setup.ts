@@ -1,5 +1,6 @@
 // Start-up shared by `npm run collector` and the local all-in-one mode.
 
+import { tmpdir } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import type { StalkOptions } from '../src/options';
 import { errorMessage, type Logger } from '../src/shared/log';
@@ -13,7 +14,7 @@ import { createRedisControl } from './control/redis';
 import { RedisResultBackend } from './control/result-backend';
 import type { BrokerUrl } from './transport/broker-url';
 import { checkMigrations, migrateToLatest, SchemaBehindError } from './migrations';
-import { type OpenDatabase, openDatabase } from './store/db';
+import { type DatabaseTuning, type OpenDatabase, openDatabase } from './store/db';
 import { createBackoff } from './transport/backoff';
 import { parseBrokerUrl } from './transport/broker-url';
 
@@ -25,8 +26,13 @@ import { parseBrokerUrl } from './transport/broker-url';
  * A MySQL server that is not up yet is waited for (with backoff); a schema
  * that is behind is not, since waiting would not change it.
  */
-export async function openMigratedDatabase(url: string, log: Logger, mode: StalkOptions['migrate'] = 'auto'): Promise<OpenDatabase> {
-  const database = await openDatabase(url);
+export async function openMigratedDatabase(
+  url: string,
+  log: Logger,
+  mode: StalkOptions['migrate'] = 'auto',
+  tuning: DatabaseTuning = {},
+): Promise<OpenDatabase> {
+  const database = await openDatabase(url, tuning);
   if (mode === 'off') {
     log.info(`database: ${database.dialect} ${database.description} (--migrate off: schema not checked)`);
     return database;
@@ -147,6 +153,7 @@ export function collectorFromOptions(options: StalkOptions, database: OpenDataba
     flushIntervalMs: options.flushInterval * 1000,
     flushMaxEvents: options.flushSize,
     maxBufferBytes: options.maxBufferMb * 1024 * 1024,
+    eventSpool: { dir: options.spoolDir || tmpdir(), maxBytes: options.maxSpoolMb * 1024 * 1024 },
     storeHeapMiB: heapNeededMiB(options.maxBufferMb),
     maxEventBytes: options.maxEventBytes,
     enableEventsIntervalMs: options.enableEvents ? 5_000 : 0,

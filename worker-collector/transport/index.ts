@@ -4,7 +4,7 @@ import type { Logger } from '../../src/shared/log';
 import { DEFAULT_MAX_EVENT_BYTES } from '../decode';
 import { type AmqpQueueOptions, AmqpEventTransport, DEFAULT_AMQP_QUEUE } from './amqp';
 import type { BrokerUrl } from './broker-url';
-import { DEFAULT_MAX_BACKLOG_BYTES, RedisEventTransport } from './redis';
+import { type RedisReading, RedisEventTransport } from './redis';
 import type { EventTransport, TransportHandlers } from './types';
 
 export function createEventTransport(
@@ -14,11 +14,11 @@ export function createEventTransport(
   amqpQueue: AmqpQueueOptions = DEFAULT_AMQP_QUEUE,
   /** Larger messages are counted as too-large and never parsed (`--max-event-bytes`). */
   maxEventBytes = DEFAULT_MAX_EVENT_BYTES,
-  /** Redis: messages read and not decoded yet, in bytes, past which the reader sheds. */
-  maxBacklogBytes = DEFAULT_MAX_BACKLOG_BYTES,
+  /** Redis: how the reader thread bounds what it holds (backlog, disk spool). */
+  redis: Omit<RedisReading, 'maxEventBytes'> = {},
 ): EventTransport {
   return broker.kind === 'redis'
-    ? new RedisEventTransport(broker, handlers, log, maxEventBytes, maxBacklogBytes)
+    ? new RedisEventTransport(broker, handlers, log, { ...redis, maxEventBytes })
     : new AmqpEventTransport(broker, handlers, log, amqpQueue, maxEventBytes);
 }
 

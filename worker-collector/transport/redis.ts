@@ -23,9 +23,19 @@ import type { EventTransport, PidboxMessage, TransportHandlers } from './types';
 /** The reader's default bound on messages handed over and not decoded yet. */
 export const DEFAULT_MAX_BACKLOG_BYTES = 16 * 1024 * 1024;
 
+export interface RedisReading {
+  /** Larger messages are counted as too-large and never parsed. */
+  maxEventBytes?: number;
+  /** Messages read and not decoded yet, in bytes, past which the reader spools (or sheds). */
+  maxBacklogBytes?: number;
+  /** The reader's disk spool (transport/spool.ts); without it, or with maxBytes 0, it sheds. */
+  spool?: { dir: string; maxBytes: number };
+}
+
 export class RedisEventTransport implements EventTransport {
   readonly kind = 'redis' as const;
-  readonly holdsMessagesWhenPaused = false;
+  /** With a spool, pausing makes the reader keep messages on disk. */
+  readonly holdsMessagesWhenPaused: boolean;
   private reader: Worker | undefined;
   private publisher: Redis | undefined;
   private connected = false;
@@ -37,9 +47,10 @@ export class RedisEventTransport implements EventTransport {
     private readonly broker: BrokerUrl,
     private readonly handlers: TransportHandlers,
     private readonly log: Logger,
-    private readonly maxEventBytes = DEFAULT_MAX_EVENT_BYTES,
-    private readonly maxBacklogBytes = DEFAULT_MAX_BACKLOG_BYTES,
-  ) {}
+    private readonly reading: RedisReading = {},
+  ) {
+    this.holdsMessagesWhenPaused = (reading.spool?.maxBytes ?? 0) > 0;
+  }
 
   get eventPattern(): string {
     return `/${this.broker.db}.celeryev/*`;
@@ -50,8 +61,9 @@ export class RedisEventTransport implements EventTransport {
       url: this.broker.url,
       tls: this.broker.tls,
       pattern: this.eventPattern,
-      maxEventBytes: this.maxEventBytes,
-      maxBacklogBytes: this.maxBacklogBytes,
+      maxEventBytes: this.reading.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES,
+      maxBacklogBytes: this.reading.maxBacklogBytes ?? DEFAULT_MAX_BACKLOG_BYTES,
+      ...(this.holdsMessagesWhenPaused ? { spool: this.reading.spool } : {}),
     };
     const reader = startThread(import.meta.url, './redis-reader.ts', 'redis-reader.js', { workerData: data });
     this.reader = reader;
@@ -146,8 +158,14 @@ export class RedisEventTransport implements EventTransport {
   /** Pub/sub keeps nothing: stop() already let go of everything. */
   async close(): Promise<void> {}
 
-  pause(): void {}
-  resume(): void {}
+  /** The reader spools what arrives until resume() (without a spool, nothing changes: the collector sheds). */
+  pause(): void {
+    if (this.holdsMessagesWhenPaused) this.reader?.postMessage({ kind: 'pause' } satisfies ToReader);
+  }
+
+  resume(): void {
+    if (this.holdsMessagesWhenPaused) this.reader?.postMessage({ kind: 'resume' } satisfies ToReader);
+  }
 
   /** Pub/sub has nothing to acknowledge. */
   checkpoint(): unknown {
