@@ -5,7 +5,7 @@
 // not the collector, is the lighter process on a 2-core machine. On RabbitMQ:
 // the raw JSON body on the durable `celeryev` topic exchange, with Celery's
 // properties. JSON is written from templates for the same reason; the shapes
-// match the captures in ../shared/fixtures.
+// match the captures in test/fixtures/celery-5.2.6 (docs/celery-protocol.md).
 
 import { randomUUID } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
@@ -199,7 +199,7 @@ export async function openEventPublisher(url: string, connectionName = 'stalk-be
 }
 
 /**
- * RabbitMQ as Celery publishes events (see celery-protocol.md and
+ * RabbitMQ as Celery publishes events (see docs/celery-protocol.md and test/
  * fixtures/celery-5.2.6/amqp-capture.jsonl): no publisher confirms (kombu's
  * default), but `mandatory`, so that a message no queue took comes back and
  * is counted. settled() is a round trip on the same channel: RabbitMQ handles

@@ -1,6 +1,6 @@
 // Bytes from the broker -> typed Celery events. Nothing here throws: every
 // message either yields events or a reason, which the collector counts.
-// Formats: ../../../shared/celery-protocol.md (kombu envelope on Redis, raw
+// Formats: docs/celery-protocol.md (#message-envelope) (kombu envelope on Redis, raw
 // body with message properties on AMQP; `task.multi` bodies are arrays).
 
 import { type CeleryEvent, type InvalidEventReason, parseEvent } from '../../src/shared/celery-events';
