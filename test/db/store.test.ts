@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskEvent } from '../../src/shared/celery-events';
 import type { NewTaskRow } from '../../src/shared/schema';
 import { EventBatch } from '../../worker-collector/fold/batch';
-import { foldTaskEvent } from '../../worker-collector/fold/task';
+import { foldTaskEvent } from '../support/fold';
 import type { WorkerState } from '../../worker-collector/fold/worker';
 import { pruneOnce } from '../../worker-collector/store/retention';
 import { buildFlushPayload } from '../../worker-collector/store/payload';

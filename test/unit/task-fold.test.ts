@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { TaskEvent } from '../../src/shared/celery-events';
 import type { NewTaskRow } from '../../src/shared/schema';
-import { mergeTaskRows } from '../../worker-collector/fold/merge';
+import { foldTaskEvent, mergeTaskRows } from '../support/fold';
 import { stateKey } from '../../src/shared/task-states';
-import { exceptionClass, foldTaskEvent, taskRowFromEvent } from '../../worker-collector/fold/task';
+import { exceptionClass, taskRowFromEvent } from '../../worker-collector/fold/task';
 import {
   failed,
   received,

@@ -1,5 +1,5 @@
 // How two partial task rows combine into one. The collector folds events with
-// `mergeTaskRows` in memory, and the store's upsert applies the same rules in
+// `mergeTaskRowInto` in memory, and the store's upsert applies the same rules in
 // SQL (store/upsert.ts reads TASK_MERGE_RULES), so a row
 // converges to the same values however events were split across flushes.
 //
@@ -76,16 +76,9 @@ function compileMergeInto(): (target: MutableRow, next: MutableRow) => void {
 
 const compiledMergeInto = compileMergeInto();
 
-/** Merge `next` into `target` in place (same rules as mergeTaskRows). */
+/** Merge `next` (what arrived since) into `target` (what is known), in place. */
 export function mergeTaskRowInto(target: NewTaskRow, next: NewTaskRow): void {
   compiledMergeInto(target as unknown as MutableRow, next as unknown as MutableRow);
-}
-
-/** Combine what is stored (`old`) with what arrived since (`next`), as a new row. */
-export function mergeTaskRows(old: NewTaskRow, next: NewTaskRow): NewTaskRow {
-  const merged = { ...old };
-  mergeTaskRowInto(merged, next);
-  return merged;
 }
 
 // Also compiled: a row's values in TASK_COLUMNS order (the bulk statements'

@@ -2,7 +2,6 @@
 
 import type { TaskEvent } from '../../src/shared/celery-events';
 import type { NewTaskRow } from '../../src/shared/schema';
-import { mergeTaskRowInto } from './merge';
 import { stateForEvent, stateKey, timeFieldForEvent } from '../../src/shared/task-states';
 import { cutText } from '../../src/shared/text';
 
@@ -59,15 +58,6 @@ export function taskRowFromEvent(event: TaskEvent, into?: NewTaskRow): NewTaskRo
   row.exchange = share(event.exchange);
   row.routing_key = share(event.routing_key);
   return row;
-}
-
-/** Apply one event to what is known of its task, as a new row. */
-export function foldTaskEvent(row: NewTaskRow | undefined, event: TaskEvent): NewTaskRow {
-  const next = taskRowFromEvent(event);
-  if (!row) return next;
-  const merged = { ...row };
-  mergeTaskRowInto(merged, next);
-  return merged;
 }
 
 /** One event of a task's timeline: what happened, when, where, and its own facts. */

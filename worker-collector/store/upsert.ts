@@ -128,7 +128,7 @@ export class BulkWrite {
   }
 }
 
-/** The SQL form of mergeTaskRows (fold/merge.ts), column by column, state_key last. */
+/** The SQL form of mergeTaskRowInto (fold/merge.ts), column by column, state_key last. */
 export function taskMergeAssignments({ incoming, stored }: Refs): Record<string, RawBuilder<unknown>> {
   const newKey = incoming('state_key');
   const oldKey = stored('state_key');

@@ -23,6 +23,9 @@ import type { EventTransport, PidboxMessage, TransportHandlers } from './types';
 /** The reader's default bound on messages handed over and not decoded yet. */
 export const DEFAULT_MAX_BACKLOG_BYTES = 16 * 1024 * 1024;
 
+/** The reader thread's young generation (V8 otherwise lets it grow to 32 MiB or more under load). */
+const READER_YOUNG_GENERATION_MIB = 4;
+
 export interface RedisReading {
   /** Larger messages are counted as too-large and never parsed. */
   maxEventBytes?: number;
@@ -65,7 +68,11 @@ export class RedisEventTransport implements EventTransport {
       maxBacklogBytes: this.reading.maxBacklogBytes ?? DEFAULT_MAX_BACKLOG_BYTES,
       ...(this.holdsMessagesWhenPaused ? { spool: this.reading.spool } : {}),
     };
-    const reader = startThread(import.meta.url, './redis-reader.ts', 'redis-reader.js', { workerData: data });
+    const reader = startThread(import.meta.url, './redis-reader.ts', 'redis-reader.js', {
+      workerData: data,
+      // What it allocates dies young (envelope text, base64); its frames are ArrayBuffers, outside the heap.
+      resourceLimits: { maxYoungGenerationSizeMb: READER_YOUNG_GENERATION_MIB, maxOldGenerationSizeMb: 96 },
+    });
     this.reader = reader;
     const started = new Promise<void>((resolve) => {
       reader.on('message', (message: FromReader) => {
