@@ -194,6 +194,7 @@ export interface StalkOptions extends AuthInput {
   leaseTtl: number;
   eventPrefetch: number;
   collector: boolean;
+  /** Milliseconds (the name is the flag's, --inspect-timeout). */
   inspectTimeout: number;
   resultBackend: string;
   brokerApi: string;

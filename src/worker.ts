@@ -36,8 +36,9 @@ import { authConfigured, type AuthSettings, authSettings } from './auth/config';
 import { sharedPageCache } from './edge/shared-cache';
 import { OptionError, parseOptions, type StalkOptions } from './options';
 import { checkHealth } from './queries/health';
-import type { AppEnv, ControlClient, HotState, Services } from './services';
-import { HOT_WORKERS_KEY, readWorkersSnapshot } from './shared/hot-state';
+import type { AppEnv, Services } from './services';
+import type { ControlClient } from './shared/control';
+import { HOT_WORKERS_KEY, type HotState, readWorkersSnapshot } from './shared/hot-state';
 import { createLogger, createRateLimitedLog, errorMessage, type Logger, type LogLevel } from './shared/log';
 import type { Database } from './shared/schema';
 import { normalizePrefix, parseTaskColumns, type UiOptions } from './ui/context';
@@ -143,8 +144,7 @@ export interface WorkerConfig {
   /** Bounds of the runtime histograms on /metrics. */
   runtimeBuckets: number[];
   readOnly: boolean;
-  /** Seconds. */
-  inspectTimeout: number;
+  inspectTimeoutMs: number;
   logLevel: LogLevel;
   auth: AuthSettings;
 }
@@ -266,7 +266,7 @@ export function readConfig(env: WorkerEnv): WorkerConfig {
     purgeOfflineWorkers: purge,
     runtimeBuckets,
     readOnly: readOnly || access.kind !== 'auth',
-    inspectTimeout: inspectTimeoutMs / 1000,
+    inspectTimeoutMs,
     logLevel,
   };
 }
@@ -329,7 +329,7 @@ export function createServices(config: WorkerConfig): Services {
     hot: upstashHotState(config, log.child('hot-state')),
     control,
     readOnly: config.readOnly,
-    inspectTimeout: config.inspectTimeout,
+    inspectTimeoutMs: config.inspectTimeoutMs,
     ui: config.ui,
     auth: config.auth,
     purgeOfflineWorkers: config.purgeOfflineWorkers,

@@ -4,7 +4,8 @@ import { Hono } from 'hono';
 import { AppError, badRequest, notFound, quoted } from '../errors';
 import { childrenOf, getTask, listTasks, SORTABLE_COLUMNS, type SortColumn, taskTypes } from '../queries/tasks';
 import { allCachedInspect } from '../queries/inspect';
-import { currentWorkerRecords, summarize, type WorkerSummary } from '../queries/workers';
+import { currentWorkerRecords, summarize } from '../queries/workers';
+import type { WorkerSummary } from '../shared/workers';
 import type { WorkerInspect } from '../shared/inspect';
 import { MAX_COMMAND_SECONDS } from '../shared/control';
 import type { AppEnv } from '../services';
@@ -136,13 +137,13 @@ export const apiRoutes = new Hono<AppEnv>()
   })
   .get('/task/types', async (c) => c.json({ 'task-types': await taskTypes(c.var.services.db) }))
   .get('/workers', async (c) => {
-    const { db, hot, now, control, inspectTimeout } = c.var.services;
+    const { db, hot, now, control, inspectTimeoutMs } = c.var.services;
     const q = query(c);
     const status = q.bool('status');
     const workername = q.name('workername');
     if (q.bool('refresh')) {
       if (!control) throw new AppError('UNAVAILABLE', 'No collector is reachable for commands');
-      const outcome = await control.run({ kind: 'inspect', ...(workername ? { worker: workername } : {}) }, c.var.user ?? 'anonymous', Math.min(MAX_COMMAND_SECONDS, inspectTimeout + 5));
+      const outcome = await control.run({ kind: 'inspect', ...(workername ? { worker: workername } : {}) }, c.var.user ?? 'anonymous', Math.min(MAX_COMMAND_SECONDS, inspectTimeoutMs / 1000 + 5));
       if (!outcome.ok) {
         if (outcome.status === 404) throw notFound(outcome.error);
         if (outcome.status === 403) throw new AppError('FORBIDDEN', outcome.error);

@@ -7,7 +7,7 @@ import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { AppError, badRequest, quoted } from '../errors';
 import type { AppEnv } from '../services';
-import type { CommandOutcome, ControlCommand, WorkerAction } from '../shared/control';
+import type { CommandKind, CommandOutcome, CommandResults, ControlCommand, SentTask, TaskResultReply, WorkerAction } from '../shared/control';
 import { MAX_COMMAND_SECONDS } from '../shared/control';
 import { AuditPage } from '../../templates/pages/audit';
 import { href } from '../../templates/components/format';
@@ -23,18 +23,23 @@ const POOL_BOUND = { min: 0, max: LIMITS.pool };
 const TIME_LIMIT = { min: 0, max: LIMITS.seconds };
 
 /** Run a command through the collector; map its failure onto Flower's statuses. */
-async function run(c: C, command: ControlCommand, waitSeconds?: number): Promise<CommandOutcome> {
-  const { control, readOnly, inspectTimeout } = c.var.services;
+async function run<K extends ControlCommand>(c: C, command: K, waitSeconds?: number): Promise<CommandOutcome<K['kind']>> {
+  const { control, readOnly, inspectTimeoutMs } = c.var.services;
   if (readOnly && command.kind !== 'inspect' && command.kind !== 'result' && command.kind !== 'queues') {
     throw new AppError('FORBIDDEN', 'Read only mode is enabled');
   }
   if (!control) throw new AppError('UNAVAILABLE', 'No collector is reachable for commands (start Stalk with its collector, or configure the command channel)');
-  const wait = Math.min(MAX_COMMAND_SECONDS, waitSeconds ?? inspectTimeout + 5);
+  const wait = Math.min(MAX_COMMAND_SECONDS, waitSeconds ?? inspectTimeoutMs / 1000 + 5);
   return control.run(command, c.var.user ?? 'anonymous', wait);
 }
 
 /** Answer like Flower: JSON {message} on success, the reason as text with the failure's status otherwise; htmx gets an inline message. */
-function answer(c: C, outcome: CommandOutcome, success: (result: unknown) => string, failure: (reason: string) => string): Response | Promise<Response> {
+function answer<K extends CommandKind>(
+  c: C,
+  outcome: CommandOutcome<K>,
+  success: (result: CommandResults[K]) => string,
+  failure: (reason: string) => string,
+): Response | Promise<Response> {
   const htmx = Boolean(c.req.header('HX-Request'));
   if (outcome.ok) {
     const message = success(outcome.result);
@@ -52,7 +57,7 @@ type WorkerArgs = Record<string, string | number | boolean>;
 function workerAction<A extends WorkerArgs>(
   action: WorkerAction,
   read: (p: Params) => A,
-  ok: (worker: string, args: A, result: unknown) => string,
+  ok: (worker: string, args: A, result: string) => string,
   fail: (worker: string, args: A, reason: string) => string,
 ) {
   return async (c: C) => {
@@ -86,10 +91,12 @@ function publishOptions(options: Record<string, unknown>, now: number): { queue?
   return out;
 }
 
-function resultShape(result: unknown): Record<string, unknown> {
-  const r = (result ?? {}) as { 'task-id'?: string; status?: string; result?: unknown; traceback?: string | null };
-  const shape: Record<string, unknown> = { 'task-id': r['task-id'], state: r.status ?? 'PENDING' };
-  if (r.status && ['SUCCESS', 'FAILURE', 'REVOKED'].includes(r.status)) shape.result = r.result;
+/** Flower's answer for a task's result: its state, and the result (and traceback) once it is ready. */
+function resultShape(r: SentTask | TaskResultReply): Record<string, unknown> {
+  const status = 'status' in r ? r.status : undefined;
+  const shape: Record<string, unknown> = { 'task-id': r['task-id'], state: status ?? 'PENDING' };
+  if (!('status' in r)) return shape;
+  if (['SUCCESS', 'FAILURE', 'REVOKED'].includes(r.status)) shape.result = r.result;
   if (r.status === 'FAILURE') shape.traceback = r.traceback ?? null;
   return shape;
 }
@@ -101,8 +108,8 @@ async function send(c: C, wait: boolean, normalise: boolean) {
   const timeout = wait ? (options.timeout === undefined ? LIMITS.wait : optionNumber('timeout', options.timeout, { min: 0, max: LIMITS.wait })) : undefined;
   const outcome = await run(c, { kind: 'send', name, args, kwargs, ...published, ...(timeout ? { waitSeconds: timeout } : {}) }, timeout ? timeout + 5 : undefined);
   if (!outcome.ok) return c.json({ error: outcome.error }, outcome.status === 504 ? 503 : outcome.status);
-  const result = outcome.result as { 'task-id': string; state?: string };
-  if (!wait) return c.json({ 'task-id': result['task-id'], ...(result.state ? { state: result.state } : {}) });
+  const result = outcome.result;
+  if (!wait) return c.json({ 'task-id': result['task-id'], ...('state' in result && result.state ? { state: result.state } : {}) });
   return c.json(resultShape(result));
 }
 
@@ -115,7 +122,7 @@ export const controlPageRoutes = new Hono<AppEnv>()
     return c.html(<AuditPage entries={await auditLog(db, limit, offset)} ui={ui} offset={offset} limit={limit} />);
   })
   .post('/tasks/send', async (c) => {
-    let outcome: CommandOutcome;
+    let outcome: CommandOutcome<'send'>;
     try {
       const p = await form(c);
       const args = parseJsonField(p, 'args') ?? [];
@@ -132,7 +139,7 @@ export const controlPageRoutes = new Hono<AppEnv>()
       return c.html(<output class="outcome bad">{error.message}</output>);
     }
     if (!outcome.ok) return c.html(<output class="outcome bad">{outcome.error}</output>);
-    const id = (outcome.result as { 'task-id': string })['task-id'];
+    const id = outcome.result['task-id'];
     return c.html(
       <output class="outcome ok">
         Sent <a href={href(c.var.services.ui, `/task/${encodeURIComponent(id)}`)}>{id}</a>
@@ -182,11 +189,11 @@ export const controlApiRoutes = new Hono<AppEnv>()
   )
   .post(
     '/worker/queue/add-consumer/:name{.+}',
-    workerAction('add_consumer', (p) => ({ queue: p.text('queue', { required: true, controls: 'allowed' }) }), (_w, _a, result) => String(result), (w, a, reason) => `Failed to add '${a.queue}' consumer to '${w}' worker: ${reason}`),
+    workerAction('add_consumer', (p) => ({ queue: p.text('queue', { required: true, controls: 'allowed' }) }), (_w, _a, result) => result, (w, a, reason) => `Failed to add '${a.queue}' consumer to '${w}' worker: ${reason}`),
   )
   .post(
     '/worker/queue/cancel-consumer/:name{.+}',
-    workerAction('cancel_consumer', (p) => ({ queue: p.text('queue', { required: true, controls: 'allowed' }) }), (_w, _a, result) => String(result), (w, a, reason) => `Failed to cancel '${a.queue}' consumer from '${w}' worker: ${reason}`),
+    workerAction('cancel_consumer', (p) => ({ queue: p.text('queue', { required: true, controls: 'allowed' }) }), (_w, _a, result) => result, (w, a, reason) => `Failed to cancel '${a.queue}' consumer from '${w}' worker: ${reason}`),
   )
   .post('/task/revoke/:id{.+}', async (c) => {
     const task = pathName(c, 'id');
@@ -210,7 +217,7 @@ export const controlApiRoutes = new Hono<AppEnv>()
     const soft = p.float('soft', TIME_LIMIT) ?? null;
     const hard = p.float('hard', TIME_LIMIT) ?? null;
     const outcome = await run(c, { kind: 'time_limit', task, worker, soft, hard });
-    return answer(c, outcome, (result) => String(result), (reason) => `Failed to set timeouts: '${reason}'`);
+    return answer(c, outcome, (result) => result, (reason) => `Failed to set timeouts: '${reason}'`);
   })
   .post('/task/rate-limit/:name{.+}', async (c) => {
     const task = pathName(c, 'name');
@@ -219,7 +226,7 @@ export const controlApiRoutes = new Hono<AppEnv>()
     const rate = p.text('ratelimit', { required: true, max: 32 });
     if (!/^\d+(\.\d+)?(\/[smh])?$/.test(rate)) throw badRequest(`Invalid rate limit '${quoted(rate)}' (e.g. 100, 10/s, 100/m, 1000/h)`);
     const outcome = await run(c, { kind: 'rate_limit', task, worker, rate });
-    return answer(c, outcome, (result) => String(result), (reason) => `Failed to set rate limit: '${reason}'`);
+    return answer(c, outcome, (result) => result, (reason) => `Failed to set rate limit: '${reason}'`);
   })
   .post('/task/apply/:name{.+}', (c) => send(c, true, true))
   .post('/task/async-apply/:name{.+}', (c) => send(c, false, true))
@@ -234,9 +241,8 @@ export const controlApiRoutes = new Hono<AppEnv>()
   .get('/queues/length', async (c) => {
     const outcome = await run(c, { kind: 'queues' });
     if (!outcome.ok) return c.json({ error: outcome.error }, outcome.status === 504 ? 503 : outcome.status);
-    const queues = outcome.result as { name: string; messages: number; ready: number | null; unacked: number | null; consumers: number | null }[];
     return c.json({
-      active_queues: queues.map((q) => ({
+      active_queues: outcome.result.map((q) => ({
         name: q.name,
         messages: q.messages,
         ...(q.ready !== null ? { messages_ready: q.ready } : {}),

@@ -52,7 +52,7 @@ export const workerRoutes = new Hono<AppEnv>()
   })
   // Fresh inspect replies for the worker page's tabs (htmx swaps the tabs).
   .post('/worker/:name/inspect', async (c) => {
-    const { db, hot, now, ui, readOnly, control, inspectTimeout } = c.var.services;
+    const { db, hot, now, ui, readOnly, control, inspectTimeoutMs } = c.var.services;
     const name = pathName(c, 'name');
     // No parameters, but the body is still checked (a form, or nothing).
     await form(c);
@@ -61,9 +61,9 @@ export const workerRoutes = new Hono<AppEnv>()
     let inspectError: string | null = null;
     if (!control) inspectError = 'No collector is reachable for commands.';
     else {
-      const outcome = await control.run({ kind: 'inspect', worker: name }, c.var.user ?? 'anonymous', inspectTimeout + 5);
+      const outcome = await control.run({ kind: 'inspect', worker: name }, c.var.user ?? 'anonymous', inspectTimeoutMs / 1000 + 5);
       if (!outcome.ok) inspectError = outcome.error;
-      else if (!(outcome.result as Record<string, unknown>)[name]) inspectError = `${name} did not answer within ${inspectTimeout} s.`;
+      else if (!outcome.result[name]) inspectError = `${name} did not answer within ${inspectTimeoutMs / 1000} s.`;
     }
     const [counts, inspect] = await Promise.all([taskCountsForWorker(db, name), cachedInspect(db, name)]);
     return c.html(<WorkerTabs worker={worker} counts={counts} inspect={inspect} ui={ui} readOnly={readOnly} inspectError={inspectError} />);

@@ -5,6 +5,9 @@
 
 import type { Generated, Insertable, Selectable } from 'kysely';
 
+/** The two SQL families Stalk speaks (MySQL covers MariaDB and PlanetScale): the few statements that differ ask which. */
+export type SqlDialect = 'sqlite' | 'mysql';
+
 export interface TasksTable {
   /** Surrogate key: keeps MySQL's clustered index append-only and secondary indexes small. */
   id: Generated<number>;

@@ -1,4 +1,4 @@
-import type { AuditEntry } from '../../src/queries/inspect';
+import type { AuditEntry } from '../../src/ui/views';
 import type { UiOptions } from '../../src/ui/context';
 import { Clip, href, Time } from '../components/format';
 import { Page as Layout } from '../overrides';

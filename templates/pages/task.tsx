@@ -1,4 +1,4 @@
-import type { TimelineEvent } from '../../src/queries/tasks';
+import type { TimelineEvent } from '../../src/ui/views';
 import type { TaskRow } from '../../src/shared/schema';
 import type { UiOptions } from '../../src/ui/context';
 import { display } from '../../src/shared/inspect';

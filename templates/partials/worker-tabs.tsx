@@ -4,7 +4,8 @@
 // collected by the collector's control channel when there is one.
 
 import { asList, asRecord, display, type WorkerInspect } from '../../src/shared/inspect';
-import type { TaskCountsByName, WorkerSummary } from '../../src/queries/workers';
+import type { WorkerSummary } from '../../src/shared/workers';
+import type { TaskCountsByName } from '../../src/ui/views';
 import type { UiOptions } from '../../src/ui/context';
 import { pathSegment } from '../../src/shared/text';
 import { Clip, fixed, formatTime, href, OnlineBadge, taskHref, Time } from '../components/format';
