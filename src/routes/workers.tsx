@@ -9,26 +9,8 @@ import { cachedInspect } from '../queries/inspect';
 import { notFound, quoted } from '../errors';
 import { currentWorkerRecords, summarize, taskCountsForWorker } from '../queries/workers';
 import type { AppEnv } from '../services';
+import { flowerDashboardRow } from './flower-json';
 import { form, pathName, query } from './params';
-
-/** Flower's /workers?json=1 row: every event count, the worker's fields, and status. */
-function flowerDashboardRow(worker: ReturnType<typeof summarize>[number]): Record<string, unknown> {
-  return {
-    ...worker.events,
-    hostname: worker.hostname,
-    pid: worker.pid,
-    freq: worker.freq,
-    heartbeats: worker.heartbeats,
-    clock: worker.clock,
-    active: worker.active,
-    processed: worker.processed,
-    loadavg: worker.loadavg,
-    sw_ident: worker.sw_ident,
-    sw_ver: worker.sw_ver,
-    sw_sys: worker.sw_sys,
-    status: worker.alive,
-  };
-}
 
 const dashboard = new Hono<AppEnv>().get('/', async (c) => {
   const { db, hot, now, ui, purgeOfflineWorkers } = c.var.services;
