@@ -10,9 +10,7 @@ import type { UiOptions } from '../../src/ui/context';
 import { pathSegment } from '../../src/shared/text';
 import { Clip, fixed, formatTime, href, OnlineBadge, taskHref, Time } from '../components/format';
 import { Action } from '../components/action';
-import { KeyValues } from '../components/kv';
-
-export type { TaskCountsByName };
+import { KeyValues, KvRow, KvTable } from '../components/kv';
 
 export const WORKER_TABS = ['overview', 'pool', 'broker', 'queues', 'tasks', 'limits', 'config', 'system'] as const;
 
@@ -28,50 +26,22 @@ function NoInspect() {
 function Overview({ worker, counts, ui }: { worker: WorkerSummary; counts: TaskCountsByName[]; ui: UiOptions }) {
   return (
     <>
-      <div class="scroll">
-      <table class="kv">
-        <tbody>
-          <tr>
-            <th scope="row">Status</th>
-            <td>
-              <OnlineBadge alive={worker.alive} />
-            </td>
-          </tr>
-          <tr>
-            <th scope="row">Software</th>
-            <td>{[worker.sw_ident, worker.sw_ver, worker.sw_sys].filter(Boolean).join(' ') || '—'}</td>
-          </tr>
-          <tr>
-            <th scope="row">PID</th>
-            <td>{worker.pid ?? '—'}</td>
-          </tr>
-          <tr>
-            <th scope="row">Heartbeat interval</th>
-            <td>{worker.freq !== null ? `${worker.freq} s` : '—'}</td>
-          </tr>
-          <tr>
-            <th scope="row">Last heartbeat</th>
-            <td>
-              <Time at={worker.last_heartbeat} ui={ui} />
-            </td>
-          </tr>
-          <tr>
-            <th scope="row">Load average</th>
-            <td>{worker.loadavg ? worker.loadavg.map((n) => fixed(n, 2)).join(' / ') : '—'}</td>
-          </tr>
-          <tr>
-            <th scope="row">Active / processed (heartbeat)</th>
-            <td>{`${worker.active ?? 0} / ${worker.processed ?? 0}`}</td>
-          </tr>
-          <tr>
-            <th scope="row">First seen</th>
-            <td>
-              <Time at={worker.first_seen} ui={ui} />
-            </td>
-          </tr>
-        </tbody>
-      </table>
-      </div>
+      <KvTable scroll>
+        <KvRow label="Status">
+          <OnlineBadge alive={worker.alive} />
+        </KvRow>
+        <KvRow label="Software">{[worker.sw_ident, worker.sw_ver, worker.sw_sys].filter(Boolean).join(' ') || '—'}</KvRow>
+        <KvRow label="PID">{worker.pid ?? '—'}</KvRow>
+        <KvRow label="Heartbeat interval">{worker.freq !== null ? `${worker.freq} s` : '—'}</KvRow>
+        <KvRow label="Last heartbeat">
+          <Time at={worker.last_heartbeat} ui={ui} />
+        </KvRow>
+        <KvRow label="Load average">{worker.loadavg ? worker.loadavg.map((n) => fixed(n, 2)).join(' / ') : '—'}</KvRow>
+        <KvRow label="Active / processed (heartbeat)">{`${worker.active ?? 0} / ${worker.processed ?? 0}`}</KvRow>
+        <KvRow label="First seen">
+          <Time at={worker.first_seen} ui={ui} />
+        </KvRow>
+      </KvTable>
       <h3>Tasks by name</h3>
       {counts.length === 0 ? (
         <p class="muted">No task events from this worker yet.</p>
