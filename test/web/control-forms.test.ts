@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlClient, type ControlCommand, outcomeFor } from '../../src/shared/control';
 import type { WorkerState } from '../../worker-collector/fold/worker';
 import { EventBatch } from '../../worker-collector/fold/batch';
-import { registeredTask } from '../../templates/partials/worker-tabs';
+import { registeredTask } from '../../templates/partials/worker-actions';
 import { workerEvent } from '../fixtures/events';
 import { store, testApp } from '../support/app';
 import { DIALECTS, openTestDatabase } from '../support/databases';
