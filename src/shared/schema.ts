@@ -194,6 +194,7 @@ export interface SearchQueueTable {
 
 export type TaskRow = Selectable<TasksTable>;
 export type NewTaskRow = Insertable<TasksTable>;
+/** A workers row as stored (lists as JSON text); read as a WorkerRecord through workerRecordFromRow (workers.ts). */
 export type WorkerRow = Selectable<WorkersTable>;
 
 /** Key lengths, shared by the migrations and by the code that cuts values to fit them. */
