@@ -13,7 +13,8 @@ import { createConnection } from 'mysql2/promise';
 import { createApp } from '../src/app';
 import { authSettings } from '../src/auth/config';
 import { NO_AUTH_INPUT } from '../test/support/app';
-import { NO_HOT_STATE, type Services } from '../src/services';
+import type { Services } from '../src/services';
+import { NO_HOT_STATE } from '../src/shared/hot-state';
 import { createLogger } from '../src/shared/log';
 import type { NewTaskRow } from '../src/shared/schema';
 import { stateKey } from '../src/shared/task-states';
@@ -146,7 +147,7 @@ async function measure(database: OpenDatabase, requests: number): Promise<void> 
     control: null,
     readOnly: false,
     auth: authSettings({ ...NO_AUTH_INPUT, unauthenticatedApi: true }),
-    inspectTimeout: 1,
+    inspectTimeoutMs: 1000,
     ui: DEFAULT_UI,
     purgeOfflineWorkers: 0,
     now: () => Date.now() / 1000,

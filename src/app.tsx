@@ -8,10 +8,12 @@ import { notFound, respondToError } from './errors';
 import { authRoutes } from './routes/auth';
 import { apiRoutes } from './routes/api';
 import { brokerRoutes } from './routes/broker';
-import { controlApiRoutes, controlPageRoutes } from './routes/control';
+import { auditRoutes } from './routes/audit';
+import { controlApiRoutes } from './routes/control';
 import { requestGuard } from './routes/guard';
 import { healthRoutes } from './routes/health';
 import { metricsRoutes } from './routes/metrics';
+import { sendFormRoutes } from './routes/send-form';
 import { taskRoutes } from './routes/tasks';
 import { workerRoutes } from './routes/workers';
 import type { AppEnv, Services } from './services';
@@ -63,6 +65,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.route('/', workerRoutes);
   app.route('/', taskRoutes);
   app.route('/', brokerRoutes);
-  app.route('/', controlPageRoutes);
+  app.route('/', auditRoutes);
+  app.route('/', sendFormRoutes);
   return app;
 }

@@ -13,7 +13,8 @@ import { createApp } from './app';
 import { authConfigured, type AuthSettings, authSettings, exposureProblem, isLoopback } from './auth/config';
 import { helpText, parseOptions, type StalkOptions } from './options';
 import { checkHealth } from './queries/health';
-import { NO_HOT_STATE, type Services } from './services';
+import type { Services } from './services';
+import { NO_HOT_STATE } from './shared/hot-state';
 import { createLogger, errorMessage } from './shared/log';
 import { normalizePrefix, parseTaskColumns, type UiOptions } from './ui/context';
 import { useLayout } from '../templates/overrides';
@@ -104,7 +105,7 @@ async function main(): Promise<void> {
     control: collector?.controlClient() ?? null,
     readOnly: options.readOnly,
     auth,
-    inspectTimeout: options.inspectTimeout / 1000,
+    inspectTimeoutMs: options.inspectTimeout,
     now: () => Date.now() / 1000,
     health: () => checkHealth(database.db, Date.now() / 1000, inProcess),
   };

@@ -2,7 +2,8 @@
 // `npm run collector`). Flower-like names; each can be given as a flag
 // (`--max-tasks 5000`, `--max-tasks=5000`, `--max_tasks`), or as the env
 // variable STALK_<NAME> (STALK_MAX_TASKS). Flags win over env, env over
-// defaults. The broker also reads Celery's CELERY_BROKER_URL.
+// defaults. The broker also reads Celery's CELERY_BROKER_URL. One file on
+// purpose, like Flower's options.py: every option is found here.
 
 import type { AuthInput } from './auth/config';
 import { BucketOptionError, parseRuntimeBuckets } from './metrics/buckets';
@@ -208,6 +209,7 @@ export interface StalkOptions extends AuthInput {
   leaseTtl: number;
   eventPrefetch: number;
   collector: boolean;
+  /** Milliseconds (the name is the flag's, --inspect-timeout). */
   inspectTimeout: number;
   resultBackend: string;
   brokerApi: string;

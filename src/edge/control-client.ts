@@ -6,9 +6,8 @@
 // below the Workers' subrequest limit (50 on the free plan). The reply list
 // expires by itself and BLPOP empties it, so nothing is ever deleted.
 
-import type { ControlClient } from '../services';
 import { signCommand, verifyReply } from '../shared/command-signing';
-import { COMMAND_QUEUE_KEY, type CommandOutcome, type ControlCommand, REPLY_KEY_PREFIX } from '../shared/control';
+import { COMMAND_QUEUE_KEY, type CommandOutcome, type ControlClient, type ControlCommand, outcomeFor, REPLY_KEY_PREFIX } from '../shared/control';
 import { errorMessage } from '../shared/log';
 import { BLOCKING_MARGIN_MS, type UpstashRest } from '../shared/upstash-rest';
 
@@ -34,7 +33,7 @@ export class UpstashControlClient implements ControlClient {
     private readonly key: Promise<CryptoKey> | null,
   ) {}
 
-  async run(command: ControlCommand, user: string, waitSeconds: number): Promise<CommandOutcome> {
+  async run<C extends ControlCommand>(command: C, user: string, waitSeconds: number): Promise<CommandOutcome<C['kind']>> {
     if (!this.key) return { ok: false, status: 503, error: 'COOKIE_SECRET is not set, so commands to the collector cannot be signed' };
     const key = await this.key;
     const id = crypto.randomUUID();
@@ -49,7 +48,7 @@ export class UpstashControlClient implements ControlClient {
     } catch (error) {
       return { ok: false, status: 503, error: `command channel unavailable: ${errorMessage(error)}` };
     }
-    return this.awaitReply(key, id, Date.now() + waitSeconds * 1000 + REPLY_GRACE_MS);
+    return outcomeFor(command, await this.awaitReply(key, id, Date.now() + waitSeconds * 1000 + REPLY_GRACE_MS));
   }
 
   private async awaitReply(key: CryptoKey, id: string, giveUpAt: number): Promise<CommandOutcome> {

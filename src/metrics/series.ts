@@ -2,16 +2,16 @@
 //
 // Bounded cardinality: with `purgeOfflineWorkers` (Flower's
 // purge_offline_workers) above 0, a worker offline for longer than that
-// leaves every series that names it, as on the workers page (same rule as
-// summarize() in src/queries/workers.ts). Flower removes, on each scrape,
+// leaves every series that names it, as on the workers page (the rule is
+// isPurged() in src/shared/workers.ts). Flower removes, on each scrape,
 // the series of every name in its counters that is not a live or recently
 // offline worker, which includes the clients' `gen<pid>@host` names on
 // task-sent; the Flower-named metrics here do the same. celery-exporter's
 // metrics name hosts, not workers (see exporterHostname), and lose a host
 // once all its workers are purged.
 
-import { isWorkerAlive } from '../queries/workers';
 import type { WorkerFacts } from '../queries/metrics';
+import { isPurged, isWorkerAlive, type Judged } from '../shared/workers';
 
 /** celery-exporter's default queue name for tasks whose queue no event said. */
 export const DEFAULT_QUEUE_NAME = 'celery';
@@ -36,9 +36,8 @@ export function exporterException(exception: string): string {
   return exception === '' ? 'UnknownException' : exception;
 }
 
-export interface WorkerView extends WorkerFacts {
-  alive: boolean;
-}
+/** A worker whose series a scrape shows, judged at the scrape's time. */
+export type WorkerView = Judged<WorkerFacts>;
 
 export class SeriesScope {
   /** Workers whose series stay, by node name, sorted. */
@@ -55,8 +54,7 @@ export class SeriesScope {
     const hosts = new Map<string, boolean>();
     for (const worker of workers) {
       const alive = isWorkerAlive(worker, now);
-      const last = worker.last_heartbeat ?? worker.offline_at ?? worker.first_seen;
-      const purged = !alive && purgeAfter > 0 && now - last > purgeAfter;
+      const purged = isPurged(worker, alive, now, purgeAfter);
       const host = exporterHostname(worker.hostname);
       hosts.set(host, (hosts.get(host) ?? false) || !purged);
       if (!purged) kept.push({ ...worker, alive });

@@ -3,8 +3,8 @@
 // the values are those of the collector that reported last).
 
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { COLLECTOR_SILENCE_LIMIT } from '../queries/health';
 import type { MetricsState } from '../queries/metrics';
+import { COLLECTOR_SILENCE_LIMIT } from '../shared/health';
 import { Tally } from './series';
 
 export function addStalkMetrics(registry: Registry, state: MetricsState, now: number): void {

@@ -2,15 +2,7 @@
 
 import type { Kysely } from 'kysely';
 import type { Database, QueuesTable } from '../shared/schema';
-
-export interface QueueView {
-  name: string;
-  messages: number;
-  ready: number | null;
-  unacked: number | null;
-  consumers: number | null;
-  measured_at: number;
-}
+import type { QueueView } from '../ui/views';
 
 const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 

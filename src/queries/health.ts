@@ -3,13 +3,10 @@
 
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
-import type { HealthReport } from '../services';
+import { COLLECTOR_SILENCE_LIMIT, type HealthReport, type InProcessCollector } from '../shared/health';
 import { errorMessage } from '../shared/log';
 import type { CollectorStatusTable, Database } from '../shared/schema';
 import { collectorStatuses } from './workers';
-
-/** A collector that has not reported for this long is considered gone (it reports every 5 s). */
-export const COLLECTOR_SILENCE_LIMIT = 30;
 
 /**
  * How long the database may take to answer a health probe. A server that
@@ -17,11 +14,6 @@ export const COLLECTOR_SILENCE_LIMIT = 30;
  * answers; without a limit the probe would hang with it instead of saying 503.
  */
 export const HEALTH_QUERY_TIMEOUT_MS = 3_000;
-
-export interface InProcessCollector {
-  health(): { brokerConnected: boolean; databaseError: string | null; lastFlushAt?: number | null };
-  brokerDisplay: string;
-}
 
 export interface HealthOptions {
   /** Default HEALTH_QUERY_TIMEOUT_MS. */

@@ -2,7 +2,8 @@
 
 import type { Kysely } from 'kysely';
 import type { WorkerInspect } from '../shared/inspect';
-import type { AuditLogTable, Database } from '../shared/schema';
+import type { Database } from '../shared/schema';
+import type { AuditEntry } from '../ui/views';
 
 function parse(text: string): WorkerInspect | null {
   try {
@@ -27,8 +28,6 @@ export async function allCachedInspect(db: Kysely<Database>): Promise<Map<string
   }
   return all;
 }
-
-export type AuditEntry = Omit<AuditLogTable, 'id'> & { id: number };
 
 export async function auditLog(db: Kysely<Database>, limit = 100, offset = 0): Promise<AuditEntry[]> {
   const rows = await db.selectFrom('audit_log').selectAll().orderBy('at', 'desc').orderBy('id', 'desc').limit(limit).offset(offset).execute();

@@ -14,6 +14,7 @@
 
 import { type Kysely, sql } from 'kysely';
 import type { Database, EventCountersTable, HistogramBucketsTable, HistogramTotalsTable } from '../shared/schema';
+import { storedNumber, type WorkerRecord } from '../shared/workers';
 
 export const IN_FLIGHT_STATES = ['PENDING', 'RECEIVED', 'STARTED', 'RETRY'] as const;
 
@@ -22,15 +23,8 @@ export type CounterRow = EventCountersTable;
 export type BucketRow = HistogramBucketsTable;
 export type TotalRow = HistogramTotalsTable;
 
-export interface WorkerFacts {
-  hostname: string;
-  status: string;
-  freq: number | null;
-  active: number | null;
-  last_heartbeat: number | null;
-  offline_at: number | null;
-  first_seen: number;
-}
+/** The columns of a worker a scrape reads (the alive and purge rules, and `active`). */
+export type WorkerFacts = Pick<WorkerRecord, 'hostname' | 'status' | 'freq' | 'active' | 'last_heartbeat' | 'offline_at' | 'first_seen'>;
 
 export interface QueueLengthRow {
   name: string;
@@ -80,7 +74,7 @@ export interface MetricsState {
 
 /** Databases reached over HTTP return BIGINT and DOUBLE as strings: every number goes through these. */
 const num = (v: unknown) => Number(v);
-const maybe = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+const maybe = storedNumber;
 /**
  * A stored count as a counter can take it: prom-client refuses a negative or
  * infinite increment (and the scrape would fail), so a count that no

@@ -4,6 +4,7 @@
 import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, SqliteAdapter, sql } from 'kysely';
 import type { Database, TaskRow } from '../shared/schema';
 import type { SearchNode } from '../shared/search';
+import type { TimelineEvent } from '../ui/views';
 
 export interface TaskFilters {
   state?: string | undefined;
@@ -323,14 +324,6 @@ export async function taskTypes(db: Kysely<Database>): Promise<string[]> {
     .orderBy('task_name')
     .execute();
   return rows.map((r) => r.task_name);
-}
-
-export interface TimelineEvent {
-  type: string;
-  timestamp: number;
-  hostname: string;
-  clock: number;
-  data: Record<string, unknown> | null;
 }
 
 /**

@@ -4,75 +4,15 @@ import { Hono } from 'hono';
 import { AppError, badRequest, notFound, quoted } from '../errors';
 import { childrenOf, getTask, listTasks, SORTABLE_COLUMNS, type SortColumn, taskTypes } from '../queries/tasks';
 import { allCachedInspect } from '../queries/inspect';
-import { currentWorkerRecords, summarize, type WorkerSummary } from '../queries/workers';
-import type { WorkerInspect } from '../shared/inspect';
+import { currentWorkerRecords, summarize } from '../queries/workers';
 import { MAX_COMMAND_SECONDS } from '../shared/control';
 import type { AppEnv } from '../services';
-import type { TaskRow } from '../shared/schema';
 import { parseSearch, SEARCH_LIMITS, SearchSyntaxError } from '../shared/search';
+import { flowerTask, flowerWorker } from './flower-json';
 import { LIMITS, type Params, pathName, query, stateFilter } from './params';
 
 /** With no `limit`, /api/tasks returns at most this many (Flower's own history cap). */
 export const API_TASKS_DEFAULT_CAP = LIMITS.apiTasks;
-
-/** A task as Flower's `Task.as_dict()` renders it, worker as its hostname. */
-export function flowerTask(row: TaskRow, children: string[]): Record<string, unknown> {
-  return {
-    uuid: row.uuid,
-    name: row.name,
-    state: row.state,
-    received: row.received,
-    sent: row.sent,
-    started: row.started,
-    rejected: row.rejected,
-    succeeded: row.succeeded,
-    failed: row.failed,
-    retried: row.retried,
-    revoked: row.revoked,
-    args: row.args,
-    kwargs: row.kwargs,
-    eta: row.eta,
-    expires: row.expires,
-    retries: row.retries,
-    worker: row.worker,
-    result: row.result,
-    exception: row.exception,
-    timestamp: row.timestamp,
-    runtime: row.runtime,
-    traceback: row.traceback,
-    exchange: row.exchange,
-    routing_key: row.routing_key,
-    clock: row.clock,
-    client: row.client,
-    root: row.root_id,
-    root_id: row.root_id,
-    parent: row.parent_id,
-    parent_id: row.parent_id,
-    children,
-  };
-}
-
-/** Flower's inspect data for a worker (stats, active_queues, registered, ..., timestamp) with the event-derived facts. */
-export function flowerWorker(worker: WorkerSummary, inspect?: WorkerInspect): Record<string, unknown> {
-  return {
-    ...(inspect ?? {}),
-    hostname: worker.hostname,
-    status: worker.alive,
-    pid: worker.pid,
-    freq: worker.freq,
-    heartbeats: worker.heartbeats,
-    clock: worker.clock,
-    active: worker.active,
-    processed: worker.processed,
-    loadavg: worker.loadavg,
-    sw_ident: worker.sw_ident,
-    sw_ver: worker.sw_ver,
-    sw_sys: worker.sw_sys,
-    utcoffset: worker.utcoffset,
-    last_heartbeat: worker.last_heartbeat,
-    events: worker.events,
-  };
-}
 
 /** Flower's sort_by: a task column, '-' first for descending. */
 function sortParam(params: Params): { column: SortColumn; descending: boolean } | undefined {
@@ -136,13 +76,13 @@ export const apiRoutes = new Hono<AppEnv>()
   })
   .get('/task/types', async (c) => c.json({ 'task-types': await taskTypes(c.var.services.db) }))
   .get('/workers', async (c) => {
-    const { db, hot, now, control, inspectTimeout } = c.var.services;
+    const { db, hot, now, control, inspectTimeoutMs } = c.var.services;
     const q = query(c);
     const status = q.bool('status');
     const workername = q.name('workername');
     if (q.bool('refresh')) {
       if (!control) throw new AppError('UNAVAILABLE', 'No collector is reachable for commands');
-      const outcome = await control.run({ kind: 'inspect', ...(workername ? { worker: workername } : {}) }, c.var.user ?? 'anonymous', Math.min(MAX_COMMAND_SECONDS, inspectTimeout + 5));
+      const outcome = await control.run({ kind: 'inspect', ...(workername ? { worker: workername } : {}) }, c.var.user ?? 'anonymous', Math.min(MAX_COMMAND_SECONDS, inspectTimeoutMs / 1000 + 5));
       if (!outcome.ok) {
         if (outcome.status === 404) throw notFound(outcome.error);
         if (outcome.status === 403) throw new AppError('FORBIDDEN', outcome.error);

@@ -5,6 +5,9 @@
 // the command channel or a template, and nothing malformed becomes a 500.
 // Unknown parameters are ignored, as Flower does (DataTables and caches add
 // their own).
+//
+// Longer than most files on purpose: this is the one place a parameter is
+// read, so the rules the README's API section lists live together.
 
 import type { Context } from 'hono';
 import { badRequest, quoted, unsupportedMediaType, uriTooLong } from '../errors';
@@ -313,6 +316,13 @@ export const SIGNALS = [
   'SIGPIPE', 'SIGPROF', 'SIGPWR', 'SIGQUIT', 'SIGSEGV', 'SIGSTOP', 'SIGSYS', 'SIGTERM', 'SIGTRAP', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU',
   'SIGURG', 'SIGUSR1', 'SIGUSR2', 'SIGVTALRM', 'SIGWINCH', 'SIGXCPU', 'SIGXFSZ',
 ] as const;
+
+/** rate_limit's `ratelimit`: a rate as Celery takes it (100, 10/s, 100/m, 1000/h). */
+export function rateLimitParam(params: Params): string {
+  const rate = params.text('ratelimit', { required: true, max: 32 });
+  if (!/^\d+(\.\d+)?(\/[smh])?$/.test(rate)) throw badRequest(`Invalid rate limit '${quoted(rate)}' (e.g. 100, 10/s, 100/m, 1000/h)`);
+  return rate;
+}
 
 /**
  * revoke's `signal`: a signal name, with or without SIG, any case; SIGTERM

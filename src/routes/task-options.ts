@@ -1,10 +1,24 @@
-// The options of a task to send (the JSON body of apply/async-apply/
-// send-task, and the tasks page's form): Flower takes a number or a string
-// holding one, and dates as text. Read here into checked values, with 400
-// and a message naming the option otherwise.
+// A task to send (the JSON body of apply/async-apply/send-task, and the
+// tasks page's form): its args and kwargs, and its options, where Flower
+// takes a number or a string holding one, and dates as text. Read here into
+// checked values, with 400 and a message naming the option otherwise.
 
+import type { Context } from 'hono';
 import { badRequest } from '../errors';
-import { checkText, inRange, LIMITS, parseDecimal, type Range } from './params';
+import { jsonBody } from './body';
+import { checkText, inRange, LIMITS, type Params, parseDecimal, parseJsonField, type Range } from './params';
+
+export interface TaskArguments {
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+}
+
+/** When and where a task is published (ISO times). */
+export interface PublishOptions {
+  queue?: string;
+  eta?: string;
+  expires?: string;
+}
 
 /** A number, or a string holding a decimal number, in range. */
 export function optionNumber(name: string, value: unknown, range: Range): number {
@@ -51,4 +65,45 @@ export function optionTime(name: string, value: unknown, now: number): string {
     throw badRequest(`Invalid option '${name}': expected seconds (0 to ${LIMITS.seconds}) or a date (YYYY-MM-DD HH:MM:SS[.ffffff], or ISO 8601)`);
   }
   return new Date(time).toISOString();
+}
+
+function taskArguments(args: unknown, kwargs: unknown, json: boolean): TaskArguments {
+  if (!Array.isArray(args)) throw badRequest(json ? 'args must be a JSON array' : 'args must be an array');
+  if (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs)) throw badRequest(json ? 'kwargs must be a JSON object' : 'kwargs must be an object');
+  return { args, kwargs: kwargs as Record<string, unknown> };
+}
+
+/** The body of apply/async-apply/send-task: {args, kwargs, ...options} as JSON; null is the same as absent (Python's None). */
+export async function taskBody(c: Context): Promise<TaskArguments & { options: Record<string, unknown> }> {
+  const body = (await jsonBody(c)) ?? {};
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('invalid options');
+  const given = Object.fromEntries(Object.entries(body).filter(([, value]) => value !== null));
+  const { args = [], kwargs = {}, ...options } = given;
+  return { ...taskArguments(args, kwargs, false), options };
+}
+
+/** Flower's option normalisation for apply/async-apply (and, unlike Flower, send-task too): queue, eta, countdown, expires. */
+export function publishOptions(options: Record<string, unknown>, now: number): PublishOptions {
+  const out: PublishOptions = {};
+  if (options.queue !== undefined) out.queue = optionText('queue', options.queue);
+  if (options.countdown !== undefined) {
+    out.eta = new Date((now + optionNumber('countdown', options.countdown, { min: 0, max: LIMITS.seconds })) * 1000).toISOString();
+  }
+  if (options.eta !== undefined) out.eta = optionTime('eta', options.eta, now);
+  if (options.expires !== undefined) out.expires = optionTime('expires', options.expires, now);
+  return out;
+}
+
+/** apply's `timeout`: seconds to wait for the result, LIMITS.wait when absent. */
+export function waitOption(options: Record<string, unknown>): number {
+  return options.timeout === undefined ? LIMITS.wait : optionNumber('timeout', options.timeout, { min: 0, max: LIMITS.wait });
+}
+
+/** The tasks page's send form: the task name, args and kwargs as JSON fields, a queue and a countdown. */
+export function sendForm(p: Params, now: number): { name: string } & TaskArguments & PublishOptions {
+  const { args, kwargs } = taskArguments(parseJsonField(p, 'args') ?? [], parseJsonField(p, 'kwargs') ?? {}, true);
+  const queue = p.text('queue', { controls: 'allowed' });
+  const countdown = p.float('countdown', { min: 0, max: LIMITS.seconds });
+  const options = publishOptions({ ...(queue ? { queue } : {}), ...(countdown ? { countdown } : {}) }, now);
+  return { name: p.text('name', { required: true, controls: 'allowed' }), args, kwargs, ...options };
 }

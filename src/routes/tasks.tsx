@@ -12,7 +12,7 @@ import { currentWorkerRecords } from '../queries/workers';
 import type { AppEnv } from '../services';
 import { parseSearch, SEARCH_LIMITS, SearchSyntaxError } from '../shared/search';
 import { TASK_COLUMN_NAMES, type TaskColumnName } from '../ui/context';
-import { flowerTask } from './api';
+import { flowerTask } from './flower-json';
 import { form, LIMITS, type Params, pathName, query, stateFilter } from './params';
 
 const PAGE_SIZE = 25;

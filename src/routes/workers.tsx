@@ -9,26 +9,8 @@ import { cachedInspect } from '../queries/inspect';
 import { notFound, quoted } from '../errors';
 import { currentWorkerRecords, summarize, taskCountsForWorker } from '../queries/workers';
 import type { AppEnv } from '../services';
+import { flowerDashboardRow } from './flower-json';
 import { form, pathName, query } from './params';
-
-/** Flower's /workers?json=1 row: every event count, the worker's fields, and status. */
-function flowerDashboardRow(worker: ReturnType<typeof summarize>[number]): Record<string, unknown> {
-  return {
-    ...worker.events,
-    hostname: worker.hostname,
-    pid: worker.pid,
-    freq: worker.freq,
-    heartbeats: worker.heartbeats,
-    clock: worker.clock,
-    active: worker.active,
-    processed: worker.processed,
-    loadavg: worker.loadavg,
-    sw_ident: worker.sw_ident,
-    sw_ver: worker.sw_ver,
-    sw_sys: worker.sw_sys,
-    status: worker.alive,
-  };
-}
 
 const dashboard = new Hono<AppEnv>().get('/', async (c) => {
   const { db, hot, now, ui, purgeOfflineWorkers } = c.var.services;
@@ -52,7 +34,7 @@ export const workerRoutes = new Hono<AppEnv>()
   })
   // Fresh inspect replies for the worker page's tabs (htmx swaps the tabs).
   .post('/worker/:name/inspect', async (c) => {
-    const { db, hot, now, ui, readOnly, control, inspectTimeout } = c.var.services;
+    const { db, hot, now, ui, readOnly, control, inspectTimeoutMs } = c.var.services;
     const name = pathName(c, 'name');
     // No parameters, but the body is still checked (a form, or nothing).
     await form(c);
@@ -61,9 +43,9 @@ export const workerRoutes = new Hono<AppEnv>()
     let inspectError: string | null = null;
     if (!control) inspectError = 'No collector is reachable for commands.';
     else {
-      const outcome = await control.run({ kind: 'inspect', worker: name }, c.var.user ?? 'anonymous', inspectTimeout + 5);
+      const outcome = await control.run({ kind: 'inspect', worker: name }, c.var.user ?? 'anonymous', inspectTimeoutMs / 1000 + 5);
       if (!outcome.ok) inspectError = outcome.error;
-      else if (!(outcome.result as Record<string, unknown>)[name]) inspectError = `${name} did not answer within ${inspectTimeout} s.`;
+      else if (!outcome.result[name]) inspectError = `${name} did not answer within ${inspectTimeoutMs / 1000} s.`;
     }
     const [counts, inspect] = await Promise.all([taskCountsForWorker(db, name), cachedInspect(db, name)]);
     return c.html(<WorkerTabs worker={worker} counts={counts} inspect={inspect} ui={ui} readOnly={readOnly} inspectError={inspectError} />);

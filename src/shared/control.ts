@@ -1,8 +1,11 @@
 // The control vocabulary the web app and the collector share: what can be
-// asked, how a request travels (id, user, deadline), and what comes back.
-// The web app never talks to the broker; it sends these to the collector
-// (in-process locally, through Redis at the edge, signed: see
-// command-signing.ts) and waits for the outcome.
+// asked, how a request travels (id, user, deadline), and what comes back,
+// typed per command. The web app never talks to the broker; it sends these
+// to the collector through a ControlClient (in-process locally, through
+// Redis at the edge, signed: see command-signing.ts) and waits for the
+// outcome.
+
+import type { WorkerInspect } from './inspect';
 
 export const WORKER_ACTIONS = ['shutdown', 'pool_restart', 'pool_grow', 'pool_shrink', 'autoscale', 'add_consumer', 'cancel_consumer'] as const;
 export type WorkerAction = (typeof WORKER_ACTIONS)[number];
@@ -29,9 +32,74 @@ export interface CommandRequest {
   command: ControlCommand;
 }
 
+export type CommandKind = ControlCommand['kind'];
+
+/** `send` without waiting: the new task's id, and PENDING when a result backend will record its state. */
+export interface SentTask {
+  'task-id': string;
+  state?: string | undefined;
+}
+
+/** `result` (and `send` with `waitSeconds`): the task's result as the backend has it; PENDING, result and traceback null, when it has none. */
+export interface TaskResultReply {
+  'task-id': string;
+  status: string;
+  result: unknown;
+  traceback: string | null;
+}
+
+/** A queue's length as the broker reports it. */
+export interface QueueLength {
+  name: string;
+  messages: number;
+  /** RabbitMQ only (null on Redis). */
+  ready: number | null;
+  unacked: number | null;
+  consumers: number | null;
+}
+
+/** What each command answers with when it succeeds (the collector's executor builds these). */
+export interface CommandResults {
+  /** The fresh inspect replies by worker hostname (a worker that did not answer is absent). */
+  inspect: Record<string, WorkerInspect>;
+  /** The worker's own answer, as text. */
+  worker: string;
+  rate_limit: string;
+  time_limit: string;
+  revoke: string;
+  abort: string;
+  send: SentTask | TaskResultReply;
+  result: TaskResultReply;
+  queues: QueueLength[];
+}
+
+export type CommandResult<K extends CommandKind = CommandKind> = CommandResults[K];
+
 export type CommandErrorStatus = 400 | 403 | 404 | 503 | 504;
 
-export type CommandOutcome = { ok: true; result: unknown } | { ok: false; status: CommandErrorStatus; error: string };
+export type CommandOutcome<K extends CommandKind = CommandKind> =
+  | { ok: true; result: CommandResults[K] }
+  | { ok: false; status: CommandErrorStatus; error: string };
+
+/**
+ * Sends control commands to the collector and waits for the outcome (at
+ * most `waitSeconds`, then a 504 outcome). In-process locally
+ * (worker-collector/control/in-process.ts); through a Redis list at the edge
+ * (src/edge/control-client.ts).
+ */
+export interface ControlClient {
+  run<C extends ControlCommand>(command: C, user: string, waitSeconds: number): Promise<CommandOutcome<C['kind']>>;
+}
+
+/**
+ * `outcome` as the answer to `command`. An outcome crosses a process (or the
+ * network, as JSON) from the collector's executor, which answers each kind
+ * with its CommandResults entry; a ControlClient takes that on trust here,
+ * the one place it does.
+ */
+export function outcomeFor<C extends ControlCommand>(_command: C, outcome: CommandOutcome): CommandOutcome<C['kind']> {
+  return outcome as CommandOutcome<C['kind']>;
+}
 
 /** The list the collector reads commands from (Redis / Upstash). */
 export const COMMAND_QUEUE_KEY = 'stalk:commands';

@@ -1,7 +1,18 @@
 // The hot state the collector publishes (Redis or Upstash at the edge) and
 // the web app reads, so the workers dashboard costs no SQL.
 
-import type { WorkerRecord } from '../queries/workers';
+import type { WorkerRecord } from './workers';
+
+/**
+ * The web app's view of it: what the collector published on its last flush
+ * (in-process locally, Redis or Upstash at the edge). Null when there is no
+ * fresh snapshot: callers fall back to the database.
+ */
+export interface HotState {
+  workers(): Promise<WorkerRecord[] | null>;
+}
+
+export const NO_HOT_STATE: HotState = { workers: async () => null };
 
 export const HOT_WORKERS_KEY = 'stalk:workers';
 /** Published state expires if the collector stops publishing. */

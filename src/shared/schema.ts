@@ -5,6 +5,9 @@
 
 import type { Generated, Insertable, Selectable } from 'kysely';
 
+/** The two SQL families Stalk speaks (MySQL covers MariaDB and PlanetScale): the few statements that differ ask which. */
+export type SqlDialect = 'sqlite' | 'mysql';
+
 export interface TasksTable {
   /** Surrogate key: keeps MySQL's clustered index append-only and secondary indexes small. */
   id: Generated<number>;
@@ -191,6 +194,7 @@ export interface SearchQueueTable {
 
 export type TaskRow = Selectable<TasksTable>;
 export type NewTaskRow = Insertable<TasksTable>;
+/** A workers row as stored (lists as JSON text); read as a WorkerRecord through workerRecordFromRow (workers.ts). */
 export type WorkerRow = Selectable<WorkersTable>;
 
 /** Key lengths, shared by the migrations and by the code that cuts values to fit them. */

@@ -82,7 +82,7 @@ export function isFinalState(state: string): boolean {
 
 /**
  * A fixed-width string that sorts like the event's claim on the task state.
- * 20 characters: class digit, then rank and time (final) or time and rank.
+ * 19 characters: class digit, then rank and time (final) or time and rank.
  */
 export function stateKey(state: string, timestamp: number): string {
   const micros = Math.max(0, Math.min(Number.MAX_SAFE_INTEGER, Math.round(timestamp * 1e6)));
@@ -92,5 +92,3 @@ export function stateKey(state: string, timestamp: number): string {
   if (final !== undefined) return `2${final}${time}`;
   return `1${time}${IN_FLIGHT_RANK[state] ?? CUSTOM_RANK}`;
 }
-
-export const STATE_KEY_LENGTH = 19;

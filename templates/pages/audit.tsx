@@ -1,6 +1,7 @@
-import type { AuditEntry } from '../../src/queries/inspect';
+import type { AuditEntry } from '../../src/ui/views';
 import type { UiOptions } from '../../src/ui/context';
 import { Clip, href, Time } from '../components/format';
+import { Pager } from '../components/pager';
 import { Page as Layout } from '../overrides';
 
 export function AuditPage({ entries, ui, offset, limit }: { entries: AuditEntry[]; ui: UiOptions; offset: number; limit: number }) {
@@ -48,10 +49,10 @@ export function AuditPage({ entries, ui, offset, limit }: { entries: AuditEntry[
           </tbody>
         </table>
       </div>
-      <nav class="pager" aria-label="Pages">
-        {offset > 0 ? <a href={href(ui, `/audit?offset=${Math.max(0, offset - limit)}`)}>‹ Newer</a> : null}
-        {entries.length === limit ? <a href={href(ui, `/audit?offset=${offset + limit}`)}>Older ›</a> : null}
-      </nav>
+      <Pager
+        prev={offset > 0 ? { href: href(ui, `/audit?offset=${Math.max(0, offset - limit)}`), label: '‹ Newer' } : null}
+        next={entries.length === limit ? { href: href(ui, `/audit?offset=${offset + limit}`), label: 'Older ›' } : null}
+      />
     </Layout>
   );
 }

@@ -1,10 +1,11 @@
-import type { TimelineEvent } from '../../src/queries/tasks';
+import type { TimelineEvent } from '../../src/ui/views';
 import type { TaskRow } from '../../src/shared/schema';
 import type { UiOptions } from '../../src/ui/context';
 import { display } from '../../src/shared/inspect';
 import { pathSegment } from '../../src/shared/text';
 import { Action } from '../components/action';
 import { Duration, StateBadge, taskHref, Time, workerHref } from '../components/format';
+import { KvRow, KvTable } from '../components/kv';
 import { Page as Layout } from '../overrides';
 
 const TIMES = ['sent', 'received', 'started', 'succeeded', 'failed', 'retried', 'revoked', 'rejected'] as const;
@@ -74,92 +75,51 @@ export function TaskPage({ task, childIds, timeline, ui, readOnly }: { task: Tas
         </section>
       ) : null}
       <h2>Details</h2>
-      <table class="kv">
-        <tbody>
-          <tr>
-            <th scope="row">Arguments</th>
-            <td>
-              <Pre text={task.args} />
-            </td>
-          </tr>
-          <tr>
-            <th scope="row">Keyword arguments</th>
-            <td>
-              <Pre text={task.kwargs} />
-            </td>
-          </tr>
-          <tr>
-            <th scope="row">Result</th>
-            <td>
-              <Pre text={task.result} />
-            </td>
-          </tr>
-          <tr>
-            <th scope="row">Worker</th>
-            <td>{task.worker ? <a href={workerHref(ui, task.worker)}>{task.worker}</a> : <span class="muted">—</span>}</td>
-          </tr>
-          <tr>
-            <th scope="row">Client</th>
-            <td>{task.client ?? '—'}</td>
-          </tr>
-          {TIMES.map((field) =>
-            task[field] !== null ? (
-              <tr>
-                <th scope="row">{field[0]!.toUpperCase() + field.slice(1)}</th>
-                <td>
-                  <Time at={task[field]} ui={ui} />
-                </td>
-              </tr>
-            ) : null,
+      <KvTable>
+        <KvRow label="Arguments">
+          <Pre text={task.args} />
+        </KvRow>
+        <KvRow label="Keyword arguments">
+          <Pre text={task.kwargs} />
+        </KvRow>
+        <KvRow label="Result">
+          <Pre text={task.result} />
+        </KvRow>
+        <KvRow label="Worker">{task.worker ? <a href={workerHref(ui, task.worker)}>{task.worker}</a> : <span class="muted">—</span>}</KvRow>
+        <KvRow label="Client">{task.client ?? '—'}</KvRow>
+        {TIMES.map((field) =>
+          task[field] !== null ? (
+            <KvRow label={field[0]!.toUpperCase() + field.slice(1)}>
+              <Time at={task[field]} ui={ui} />
+            </KvRow>
+          ) : null,
+        )}
+        <KvRow label="Runtime">
+          <Duration seconds={task.runtime} />
+        </KvRow>
+        <KvRow label="Retries">{task.retries ?? 0}</KvRow>
+        <KvRow label="ETA / expires">{`${task.eta ?? '—'} / ${task.expires ?? '—'}`}</KvRow>
+        <KvRow label="Queue / exchange / routing key">{`${task.queue ?? '—'} / ${task.exchange ?? '—'} / ${task.routing_key ?? '—'}`}</KvRow>
+        <KvRow label="Root">
+          <TaskLink id={task.root_id} ui={ui} />
+        </KvRow>
+        <KvRow label="Parent">
+          <TaskLink id={task.parent_id === task.uuid ? null : task.parent_id} ui={ui} />
+        </KvRow>
+        <KvRow label="Children">
+          {childIds.length === 0 ? (
+            <span class="muted">—</span>
+          ) : (
+            <ul class="plain">
+              {childIds.map((id) => (
+                <li>
+                  <TaskLink id={id} ui={ui} />
+                </li>
+              ))}
+            </ul>
           )}
-          <tr>
-            <th scope="row">Runtime</th>
-            <td>
-              <Duration seconds={task.runtime} />
-            </td>
-          </tr>
-          <tr>
-            <th scope="row">Retries</th>
-            <td>{task.retries ?? 0}</td>
-          </tr>
-          <tr>
-            <th scope="row">ETA / expires</th>
-            <td>{`${task.eta ?? '—'} / ${task.expires ?? '—'}`}</td>
-          </tr>
-          <tr>
-            <th scope="row">Queue / exchange / routing key</th>
-            <td>{`${task.queue ?? '—'} / ${task.exchange ?? '—'} / ${task.routing_key ?? '—'}`}</td>
-          </tr>
-          <tr>
-            <th scope="row">Root</th>
-            <td>
-              <TaskLink id={task.root_id} ui={ui} />
-            </td>
-          </tr>
-          <tr>
-            <th scope="row">Parent</th>
-            <td>
-              <TaskLink id={task.parent_id === task.uuid ? null : task.parent_id} ui={ui} />
-            </td>
-          </tr>
-          <tr>
-            <th scope="row">Children</th>
-            <td>
-              {childIds.length === 0 ? (
-                <span class="muted">—</span>
-              ) : (
-                <ul class="plain">
-                  {childIds.map((id) => (
-                    <li>
-                      <TaskLink id={id} ui={ui} />
-                    </li>
-                  ))}
-                </ul>
-              )}
-            </td>
-          </tr>
-        </tbody>
-      </table>
+        </KvRow>
+      </KvTable>
       <h2>Timeline</h2>
       <div class="scroll">
       <table class="grid" id="timeline">

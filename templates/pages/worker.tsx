@@ -1,8 +1,9 @@
-import type { WorkerSummary } from '../../src/queries/workers';
+import type { WorkerSummary } from '../../src/shared/workers';
 import type { WorkerInspect } from '../../src/shared/inspect';
 import type { UiOptions } from '../../src/ui/context';
 import { Page as Layout } from '../overrides';
-import { type TaskCountsByName, WorkerTabs } from '../partials/worker-tabs';
+import type { TaskCountsByName } from '../../src/ui/views';
+import { WorkerTabs } from '../partials/worker-tabs';
 
 export function WorkerPage({
   worker,

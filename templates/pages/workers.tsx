@@ -1,4 +1,4 @@
-import type { WorkerSummary } from '../../src/queries/workers';
+import type { WorkerSummary } from '../../src/shared/workers';
 import type { UiOptions } from '../../src/ui/context';
 import { Page as Layout } from '../overrides';
 import { WorkersPanel } from '../partials/workers-panel';

@@ -1,4 +1,4 @@
-import type { QueueView } from '../../src/queries/broker';
+import type { QueueView } from '../../src/ui/views';
 import type { UiOptions } from '../../src/ui/context';
 import { href, Time } from '../components/format';
 

@@ -5,6 +5,7 @@ import type { TaskRow } from '../../src/shared/schema';
 import { cutText } from '../../src/shared/text';
 import type { TaskColumnName, UiOptions } from '../../src/ui/context';
 import { Clip, Duration, href, StateBadge, taskHref, Time, workerHref } from '../components/format';
+import { Pager } from '../components/pager';
 
 export interface TasksView {
   tasks: TaskRow[];
@@ -104,8 +105,8 @@ export function TasksPanel({ view, ui }: { view: TasksView; ui: UiOptions }) {
   const poll = ui.refreshSeconds > 0 ? `every ${ui.refreshSeconds}s` : undefined;
   const first = view.tasks.length === 0 ? 0 : view.offset + 1;
   const last = view.offset + view.tasks.length;
-  const prev = view.offset > 0 ? link(ui, view.query, { offset: String(Math.max(0, view.offset - view.limit)) }) : null;
-  const next = view.hasMore ? link(ui, view.query, { offset: String(view.offset + view.limit) }) : null;
+  const prev = view.offset > 0 ? { href: link(ui, view.query, { offset: String(Math.max(0, view.offset - view.limit)) }), label: '‹ Previous' } : null;
+  const next = view.hasMore ? { href: link(ui, view.query, { offset: String(view.offset + view.limit) }), label: 'Next ›' } : null;
   return (
     <section id="tasks-panel" hx-get={here} hx-trigger={poll} hx-swap="outerHTML">
       {/* The current sort travels with the filter form (form=) and is replaced with the panel. */}
@@ -145,19 +146,7 @@ export function TasksPanel({ view, ui }: { view: TasksView; ui: UiOptions }) {
           </tbody>
         </table>
       </div>
-      <nav class="pager" aria-label="Pages">
-        <span>{`${first}–${last} of ${view.total}${view.capped ? '+' : ''}`}</span>
-        {prev ? (
-          <a href={prev} hx-get={prev} hx-target="#tasks-panel" hx-swap="outerHTML" hx-push-url="true" rel="prev">
-            ‹ Previous
-          </a>
-        ) : null}
-        {next ? (
-          <a href={next} hx-get={next} hx-target="#tasks-panel" hx-swap="outerHTML" hx-push-url="true" rel="next">
-            Next ›
-          </a>
-        ) : null}
-      </nav>
+      <Pager summary={`${first}–${last} of ${view.total}${view.capped ? '+' : ''}`} prev={prev} next={next} swap="#tasks-panel" />
     </section>
   );
 }

@@ -4,14 +4,14 @@
 // collected by the collector's control channel when there is one.
 
 import { asList, asRecord, display, type WorkerInspect } from '../../src/shared/inspect';
-import type { TaskCountsByName, WorkerSummary } from '../../src/queries/workers';
+import type { WorkerSummary } from '../../src/shared/workers';
+import type { TaskCountsByName } from '../../src/ui/views';
 import type { UiOptions } from '../../src/ui/context';
 import { pathSegment } from '../../src/shared/text';
 import { Clip, fixed, formatTime, href, OnlineBadge, taskHref, Time } from '../components/format';
 import { Action } from '../components/action';
-import { KeyValues } from '../components/kv';
-
-export type { TaskCountsByName };
+import { KeyValues, KvRow, KvTable } from '../components/kv';
+import { Limits, WorkerActions } from './worker-actions';
 
 export const WORKER_TABS = ['overview', 'pool', 'broker', 'queues', 'tasks', 'limits', 'config', 'system'] as const;
 
@@ -27,50 +27,22 @@ function NoInspect() {
 function Overview({ worker, counts, ui }: { worker: WorkerSummary; counts: TaskCountsByName[]; ui: UiOptions }) {
   return (
     <>
-      <div class="scroll">
-      <table class="kv">
-        <tbody>
-          <tr>
-            <th scope="row">Status</th>
-            <td>
-              <OnlineBadge alive={worker.alive} />
-            </td>
-          </tr>
-          <tr>
-            <th scope="row">Software</th>
-            <td>{[worker.sw_ident, worker.sw_ver, worker.sw_sys].filter(Boolean).join(' ') || '—'}</td>
-          </tr>
-          <tr>
-            <th scope="row">PID</th>
-            <td>{worker.pid ?? '—'}</td>
-          </tr>
-          <tr>
-            <th scope="row">Heartbeat interval</th>
-            <td>{worker.freq !== null ? `${worker.freq} s` : '—'}</td>
-          </tr>
-          <tr>
-            <th scope="row">Last heartbeat</th>
-            <td>
-              <Time at={worker.last_heartbeat} ui={ui} />
-            </td>
-          </tr>
-          <tr>
-            <th scope="row">Load average</th>
-            <td>{worker.loadavg ? worker.loadavg.map((n) => fixed(n, 2)).join(' / ') : '—'}</td>
-          </tr>
-          <tr>
-            <th scope="row">Active / processed (heartbeat)</th>
-            <td>{`${worker.active ?? 0} / ${worker.processed ?? 0}`}</td>
-          </tr>
-          <tr>
-            <th scope="row">First seen</th>
-            <td>
-              <Time at={worker.first_seen} ui={ui} />
-            </td>
-          </tr>
-        </tbody>
-      </table>
-      </div>
+      <KvTable scroll>
+        <KvRow label="Status">
+          <OnlineBadge alive={worker.alive} />
+        </KvRow>
+        <KvRow label="Software">{[worker.sw_ident, worker.sw_ver, worker.sw_sys].filter(Boolean).join(' ') || '—'}</KvRow>
+        <KvRow label="PID">{worker.pid ?? '—'}</KvRow>
+        <KvRow label="Heartbeat interval">{worker.freq !== null ? `${worker.freq} s` : '—'}</KvRow>
+        <KvRow label="Last heartbeat">
+          <Time at={worker.last_heartbeat} ui={ui} />
+        </KvRow>
+        <KvRow label="Load average">{worker.loadavg ? worker.loadavg.map((n) => fixed(n, 2)).join(' / ') : '—'}</KvRow>
+        <KvRow label="Active / processed (heartbeat)">{`${worker.active ?? 0} / ${worker.processed ?? 0}`}</KvRow>
+        <KvRow label="First seen">
+          <Time at={worker.first_seen} ui={ui} />
+        </KvRow>
+      </KvTable>
       <h3>Tasks by name</h3>
       {counts.length === 0 ? (
         <p class="muted">No task events from this worker yet.</p>
@@ -222,75 +194,6 @@ function Tasks({ inspect, ui }: { inspect: WorkerInspect; ui: UiOptions }) {
       <h3>Revoked</h3>
       {asList(inspect.revoked).length === 0 ? <p class="muted">None.</p> : <Clip text={asList(inspect.revoked).map(display).join(', ')} max={2000} />}
     </>
-  );
-}
-
-/** Splits Celery's `registered` entry ("name [rate_limit=10/s time_limit=(1, 2)]") into name and limits. */
-export function registeredTask(entry: string): { name: string; limits: string } {
-  const match = /^(\S+) \[(.*)\]$/.exec(entry);
-  return match ? { name: match[1]!, limits: match[2]! } : { name: entry, limits: '' };
-}
-
-function Limits({ registered, worker, ui, readOnly }: { registered: string[]; worker: string; ui: UiOptions; readOnly: boolean }) {
-  if (registered.length === 0) return <p class="muted">No registered tasks reported.</p>;
-  return (
-    <div class="scroll"><table class="grid" id="limits">
-      <thead>
-        <tr>
-          <th scope="col">Registered task</th>
-          {readOnly ? null : <th scope="col">Rate limit</th>}
-          {readOnly ? null : <th scope="col">Time limits (seconds)</th>}
-        </tr>
-      </thead>
-      <tbody>
-        {registered.map((entry) => {
-          // `registered` answers "name [rate_limit=10/s]" once a task has limits.
-          const { name, limits } = registeredTask(entry);
-          return (
-          <tr data-task-name={name}>
-            <td>{name}{limits ? <span class="muted"> {limits}</span> : null}</td>
-            {readOnly ? null : (
-              <td>
-                <Action ui={ui} path={`/api/task/rate-limit/${pathSegment(name)}`} label="Apply">
-                  <input type="hidden" name="workername" value={worker} />
-                  <input type="text" name="ratelimit" size={7} required placeholder="10/s" aria-label={`Rate limit of ${name}`} />
-                </Action>
-              </td>
-            )}
-            {readOnly ? null : (
-              <td>
-                <Action ui={ui} path={`/api/task/timeout/${pathSegment(name)}`} label="Apply">
-                  <input type="hidden" name="workername" value={worker} />
-                  <input type="number" name="soft" min="0" step="any" size={5} placeholder="soft" aria-label={`Soft time limit of ${name}`} />
-                  <input type="number" name="hard" min="0" step="any" size={5} placeholder="hard" aria-label={`Hard time limit of ${name}`} />
-                </Action>
-              </td>
-            )}
-          </tr>
-          );
-        })}
-      </tbody>
-    </table></div>
-  );
-}
-
-function WorkerActions({ worker, ui }: { worker: string; ui: UiOptions }) {
-  const w = pathSegment(worker);
-  return (
-    <div class="actions" id="worker-actions">
-      <Action ui={ui} path={`/api/worker/pool/grow/${w}`} label="Grow pool">
-        <input type="number" name="n" min="1" value="1" size={3} aria-label="Processes to add" />
-      </Action>
-      <Action ui={ui} path={`/api/worker/pool/shrink/${w}`} label="Shrink pool">
-        <input type="number" name="n" min="1" value="1" size={3} aria-label="Processes to remove" />
-      </Action>
-      <Action ui={ui} path={`/api/worker/pool/autoscale/${w}`} label="Autoscale">
-        <input type="number" name="min" min="0" size={3} placeholder="min" required aria-label="Minimum processes" />
-        <input type="number" name="max" min="0" size={3} placeholder="max" required aria-label="Maximum processes" />
-      </Action>
-      <Action ui={ui} path={`/api/worker/pool/restart/${w}`} label="Restart pool" confirm={`Restart the pool of ${worker}?`} />
-      <Action ui={ui} path={`/api/worker/shutdown/${w}`} label="Shut down" confirm={`Shut down ${worker}? It will not come back by itself.`} danger />
-    </div>
   );
 }
 

@@ -2,7 +2,7 @@
 // page includes it; htmx polls it alone (same URL, HX-Request) and swaps it
 // whole, so the poll stops if a response comes back without hx-trigger.
 
-import type { WorkerSummary } from '../../src/queries/workers';
+import type { WorkerSummary } from '../../src/shared/workers';
 import type { UiOptions } from '../../src/ui/context';
 import { fixed, formatTime, href, OnlineBadge, Time, workerHref } from '../components/format';
 

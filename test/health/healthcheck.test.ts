@@ -15,7 +15,8 @@
 import { Kysely, MysqlDialect, type MysqlPool } from 'kysely';
 import { createConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { checkHealth, COLLECTOR_SILENCE_LIMIT, HEALTH_QUERY_TIMEOUT_MS } from '../../src/queries/health';
+import { checkHealth, HEALTH_QUERY_TIMEOUT_MS } from '../../src/queries/health';
+import { COLLECTOR_SILENCE_LIMIT } from '../../src/shared/health';
 import type { CollectorStatusTable, Database } from '../../src/shared/schema';
 import { testApp } from '../support/app';
 import { openTestDatabase } from '../support/databases';

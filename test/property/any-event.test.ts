@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { WorkerRecord } from '../../src/queries/workers';
+import type { WorkerRecord } from '../../src/shared/workers';
 import { createLogger } from '../../src/shared/log';
 import { decodeAmqpMessage, decodeRedisMessage, type Decoded } from '../../worker-collector/decode';
 import { EventBatch } from '../../worker-collector/fold/batch';

@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { AuthInput } from '../../src/auth/config';
 import { OAUTH_COOKIE, SESSION_COOKIE } from '../../src/auth/middleware';
-import type { ControlClient, Services } from '../../src/services';
-import type { ControlCommand } from '../../src/shared/control';
+import type { Services } from '../../src/services';
+import { type CommandResult, type ControlClient, type ControlCommand, outcomeFor } from '../../src/shared/control';
 import type { OpenDatabase } from '../../worker-collector/store/db';
 import { NO_AUTH_INPUT, testApp } from '../support/app';
 import { openTestDatabase } from '../support/databases';
@@ -27,6 +27,22 @@ export interface RecordingControl extends ControlClient {
   readonly commands: { command: ControlCommand; user: string }[];
 }
 
+/** A successful result of each command's type (a task id, no queues, no inspect replies, 'ok'). */
+function fakeResult(command: ControlCommand): CommandResult {
+  switch (command.kind) {
+    case 'send':
+      return { 'task-id': 'sent-1' };
+    case 'result':
+      return { 'task-id': command.task, status: 'PENDING', result: null, traceback: null };
+    case 'queues':
+      return [];
+    case 'inspect':
+      return {};
+    default:
+      return 'ok';
+  }
+}
+
 /** Every command succeeds (and is recorded); a command reaching it means the request passed auth and CSRF. */
 export function recordingControl(): RecordingControl {
   const commands: { command: ControlCommand; user: string }[] = [];
@@ -34,8 +50,7 @@ export function recordingControl(): RecordingControl {
     commands,
     run: async (command, user) => {
       commands.push({ command, user });
-      // Shaped as the collector answers where a route reads the result (a task id, a list of queues).
-      return { ok: true, result: command.kind === 'send' ? { 'task-id': 'sent-1' } : command.kind === 'queues' ? [] : 'ok' };
+      return outcomeFor(command, { ok: true, result: fakeResult(command) });
     },
   };
 }

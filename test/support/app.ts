@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { createApp } from '../../src/app';
 import { type AuthInput, authSettings } from '../../src/auth/config';
-import { type ControlClient, type HealthReport, type HotState, NO_HOT_STATE, type Services } from '../../src/services';
+import type { Services } from '../../src/services';
+import type { ControlClient } from '../../src/shared/control';
+import type { HealthReport } from '../../src/shared/health';
+import { type HotState, NO_HOT_STATE } from '../../src/shared/hot-state';
 import { DEFAULT_UI, type UiOptions } from '../../src/ui/context';
 import type { TaskEvent } from '../../src/shared/celery-events';
 import { createLogger } from '../../src/shared/log';
@@ -74,7 +77,7 @@ export function testApp(
     readOnly: options.readOnly ?? false,
     // Tests reach the API without credentials unless they configure auth.
     auth: authSettings({ ...NO_AUTH_INPUT, unauthenticatedApi: true, ...options.auth }),
-    inspectTimeout: 1,
+    inspectTimeoutMs: 1000,
     ui: { ...DEFAULT_UI, ...options.ui },
     purgeOfflineWorkers: options.purgeOfflineWorkers ?? 0,
     log: options.logs ? createLogger('test', 'debug', (_level, line) => void options.logs?.push(line)) : createLogger('test', 'error'),

@@ -211,12 +211,12 @@ describe('the nonce cache', () => {
 describe('a signed reply', () => {
   it('verifies for its own command only, and not when altered or signed with another key', async () => {
     const key = await deriveCommandKey(SECRET);
-    const outcome = { ok: true as const, result: { message: 'done', n: [1, 2] } };
+    const outcome = { ok: true as const, result: [{ name: 'celery', messages: 2, ready: 1, unacked: 1, consumers: null }] };
     const text = JSON.stringify(await signReply(key, 'id-1', outcome));
     expect(await verifyReply(key, 'id-1', text)).toEqual(outcome);
     expect(await verifyReply(key, 'id-2', text)).toBeNull();
-    const altered = JSON.parse(text) as { outcome: { result: { message: string } } };
-    altered.outcome.result.message = 'forged';
+    const altered = JSON.parse(text) as { outcome: { result: { name: string }[] } };
+    altered.outcome.result[0]!.name = 'forged';
     expect(await verifyReply(key, 'id-1', JSON.stringify(altered))).toBeNull();
     const other = JSON.stringify(await signReply(await deriveCommandKey(OTHER_SECRET), 'id-1', outcome));
     expect(await verifyReply(key, 'id-1', other)).toBeNull();
@@ -229,7 +229,7 @@ describe('a signed reply', () => {
     const command = await signed();
     const asReply = JSON.stringify({ v: 1, id: command.id, outcome: { ok: true, result: null }, sig: command.sig });
     expect(await verifyReply(key, command.id, asReply)).toBeNull();
-    const reply = await signReply(key, request.id, { ok: true, result: null });
+    const reply = await signReply(key, request.id, { ok: true, result: 'ok' });
     expect(refusal(await verdict({ ...command, sig: reply.sig })).code).toBe('bad-signature');
   });
 });

@@ -3,8 +3,7 @@
 // HOT_STATE_REFRESH_SECONDS, which readers' staleness limit leaves room for.
 
 import { describe, expect, it } from 'vitest';
-import type { WorkerRecord } from '../../src/queries/workers';
-import { isWorkerAlive } from '../../src/queries/workers';
+import { isWorkerAlive, type WorkerRecord } from '../../src/shared/workers';
 import { HOT_STATE_MAX_AGE_SECONDS, HOT_STATE_MIN_INTERVAL_SECONDS, HOT_STATE_REFRESH_SECONDS, readWorkersSnapshot } from '../../src/shared/hot-state';
 import { meaningfulFingerprint, pacingDecision } from '../../worker-collector/hot-state';
 

@@ -2,10 +2,10 @@
 // refused input, and the limits tab once Celery reports a task's limits.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ControlCommand } from '../../src/shared/control';
+import { type ControlClient, type ControlCommand, outcomeFor } from '../../src/shared/control';
 import type { WorkerState } from '../../worker-collector/fold/worker';
 import { EventBatch } from '../../worker-collector/fold/batch';
-import { registeredTask } from '../../templates/partials/worker-tabs';
+import { registeredTask } from '../../templates/partials/worker-actions';
 import { workerEvent } from '../fixtures/events';
 import { store, testApp } from '../support/app';
 import { DIALECTS, openTestDatabase } from '../support/databases';
@@ -33,10 +33,10 @@ describe.each(DIALECTS)('control forms on %s', (dialect) => {
     await store(database, batch, workers);
     const replies = { timestamp: T0, registered: ['stalk.add [rate_limit=10/s]', 'stalk.echo'] };
     await database.db.insertInto('worker_inspect').values({ hostname: 'w1@host', replies: JSON.stringify(replies), inspected_at: T0 }).execute();
-    const control = {
-      run: async (command: ControlCommand) => {
+    const control: ControlClient = {
+      run: async (command) => {
         commands.push(command);
-        return { ok: true as const, result: 'ok' };
+        return outcomeFor(command, { ok: true, result: 'ok' });
       },
     };
     app = testApp(database, { now: T0 + 1, control });

@@ -5,7 +5,7 @@
 // U+FFFD each. The property tests (test/property) cover the whole class.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { WorkerRecord } from '../../src/queries/workers';
+import type { WorkerRecord } from '../../src/shared/workers';
 import { redisEnvelope } from '../../worker-collector/control/pidbox';
 import { decodeRedisMessage } from '../../worker-collector/decode';
 import { EventBatch } from '../../worker-collector/fold/batch';

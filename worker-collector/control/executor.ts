@@ -4,7 +4,7 @@
 // something is written to the audit log with who asked and how it went.
 
 import type { Insertable, Kysely } from 'kysely';
-import type { CommandOutcome, CommandRequest, ControlCommand } from '../../src/shared/control';
+import type { CommandOutcome, CommandRequest, CommandResult, ControlCommand } from '../../src/shared/control';
 import { asRecord, type WorkerInspect } from '../../src/shared/inspect';
 import { errorMessage, type Logger } from '../../src/shared/log';
 import type { AuditLogTable, Database } from '../../src/shared/schema';
@@ -159,7 +159,7 @@ export class ControlExecutor {
     if (!row) throw new CommandFailure(404, `Unknown worker '${worker}'`);
   }
 
-  private async run(command: ControlCommand): Promise<unknown> {
+  private async run(command: ControlCommand): Promise<CommandResult> {
     switch (command.kind) {
       case 'inspect':
         return this.inspect(command.worker);

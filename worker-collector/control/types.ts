@@ -1,6 +1,8 @@
 // The broker-facing parts of control, one implementation per broker
 // (control/redis.ts, control/amqp.ts). Formats: ../../../shared/celery-protocol.md.
 
+import type { QueueLength } from '../../src/shared/control';
+
 export interface BroadcastOptions {
   /** Worker hostnames; undefined broadcasts to every worker. */
   destination?: string[];
@@ -48,14 +50,8 @@ export interface TaskPublisher {
   close(): Promise<void>;
 }
 
-export interface QueueLength {
-  name: string;
-  messages: number;
-  /** RabbitMQ only (null on Redis). */
-  ready: number | null;
-  unacked: number | null;
-  consumers: number | null;
-}
+/** The `queues` command's result, so it is typed with the contract (src/shared/control.ts). */
+export type { QueueLength };
 
 export interface QueueProbe {
   /** Lengths of the named queues; a queue that does not exist has 0 messages. */
