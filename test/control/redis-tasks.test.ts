@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BINDING_PREFIX, createRedisControl, RedisQueueProbe, RedisTaskPublisher, type RedisControl } from '../../worker-collector/control/redis';
+import { createRedisControl, RedisQueueProbe, RedisTaskPublisher, type RedisControl } from '../../worker-collector/control/redis';
+import { BINDING_PREFIX } from '../../worker-collector/kombu-wire';
 import { abortedMeta, RedisResultBackend } from '../../worker-collector/control/result-backend';
 import { redisQueueKeys } from '../../worker-collector/control/task-message';
 import type { Replies } from '../../worker-collector/control/types';

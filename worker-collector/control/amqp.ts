@@ -21,6 +21,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Message, Options } from 'amqplib';
 import { createLogger, errorMessage, type Logger } from '../../src/shared/log';
+import { PIDBOX_EXCHANGE, pyAmqpTable, REPLY_EXCHANGE } from '../kombu-wire';
 import { createBackoff } from '../transport/backoff';
 import type { BrokerUrl } from '../transport/broker-url';
 import { pidboxMessage } from './pidbox';
@@ -28,8 +29,6 @@ import { RabbitMqApiQueueProbe } from './rabbitmq-api';
 import { buildTaskMessage, taskBodyBytes } from './task-message';
 import type { BroadcastOptions, Mailbox, OutgoingTask, QueueLength, QueueProbe, Replies, TaskPublisher } from './types';
 
-export const PIDBOX_EXCHANGE = 'celery.pidbox';
-export const REPLY_EXCHANGE = 'reply.celery.pidbox';
 /** Celery's control_queue_expires (10 s) and control_queue_ttl (300 s), which it also uses for reply queues. */
 const REPLY_QUEUE_EXPIRES_MS = 10_000;
 const REPLY_QUEUE_MESSAGE_TTL_MS = 300_000;
@@ -40,26 +39,6 @@ const CONNECT_TIMEOUT_MS = 5_000;
 
 function defaultLogger(): Logger {
   return createLogger('control.amqp');
-}
-
-/**
- * Headers as Celery's AMQP client (py-amqp) can read them. amqplib writes a
- * JS integer in the smallest type: 'b' below 128, 's' (16-bit int) below
- * 32768, 'I', then 'l'. py-amqp reads 's' as a *short string* and 'b'/'l' as
- * unsigned, so a header like `clock: 300` desynchronises the frame and the
- * worker dies with "Unrecoverable error: UnicodeDecodeError". Integers go as
- * 32-bit 'I' (what py-amqp itself writes), other numbers as doubles 'd'.
- */
-export function pyAmqpTable(value: unknown): unknown {
-  if (typeof value === 'number') {
-    const int32 = Number.isInteger(value) && value >= -0x80000000 && value < 0x80000000;
-    return { '!': int32 ? 'int' : 'double', value };
-  }
-  if (Array.isArray(value)) return value.map(pyAmqpTable);
-  if (typeof value === 'object' && value !== null && !Buffer.isBuffer(value)) {
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, pyAmqpTable(v)]));
-  }
-  return value;
 }
 
 /** AMQP error codes amqplib attaches to channel errors. */

@@ -32,26 +32,3 @@ export function pidboxMessage(method: string, args: Record<string, unknown>, opt
     headers: { clock: options.clock ?? 1, expires: options.timeout ? now() + options.timeout : 0 },
   };
 }
-
-/** The kombu JSON envelope that carries a message on Redis. */
-export function redisEnvelope(
-  body: unknown,
-  headers: Record<string, unknown>,
-  exchange: string,
-  routingKey: string,
-  deliveryMode = 2,
-): string {
-  return JSON.stringify({
-    body: Buffer.from(JSON.stringify(body), 'utf8').toString('base64'),
-    'content-encoding': 'utf-8',
-    'content-type': 'application/json',
-    headers,
-    properties: {
-      delivery_mode: deliveryMode,
-      delivery_info: { exchange, routing_key: routingKey },
-      priority: 0,
-      body_encoding: 'base64',
-      delivery_tag: randomUUID(),
-    },
-  });
-}

@@ -15,19 +15,15 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { errorMessage, type Logger } from '../../src/shared/log';
+import { BINDING_PREFIX, KOMBU_SEP, PIDBOX_EXCHANGE, REPLY_EXCHANGE, redisEnvelope } from '../kombu-wire';
+import { commandClient, failure, NOOP_LOGGER, ready, type RedisControlOptions } from '../redis-connection';
 import { createBackoff } from '../transport/backoff';
 import type { BrokerUrl } from '../transport/broker-url';
-import { pidboxMessage, redisEnvelope } from './pidbox';
-import { commandClient, failure, NOOP_LOGGER, ready, type RedisControlOptions, RedisResultBackend } from './result-backend';
-import { buildTaskMessage, KOMBU_SEP, redisQueueKey, redisQueueKeys, redisTaskEnvelope } from './task-message';
+import { pidboxMessage } from './pidbox';
+import { RedisResultBackend } from './result-backend';
+import { buildTaskMessage, redisQueueKey, redisQueueKeys, redisTaskEnvelope } from './task-message';
 import type { BroadcastOptions, Mailbox, OutgoingTask, QueueLength, QueueProbe, Replies, ResultBackend, TaskPublisher } from './types';
 
-export type { RedisControlOptions } from './result-backend';
-
-export const PIDBOX_EXCHANGE = 'celery.pidbox';
-export const REPLY_EXCHANGE = 'reply.celery.pidbox';
-/** kombu's `keyprefix_queue`: the set of bindings of an exchange. */
-export const BINDING_PREFIX = '_kombu.binding.';
 
 interface PendingCall {
   replies: Replies;

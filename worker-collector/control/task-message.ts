@@ -1,7 +1,7 @@
 // Celery task messages (protocol 2), built once and carried by either broker:
 // the Redis transport wraps them in kombu's JSON envelope and LPUSHes it, the
 // AMQP transport publishes the raw JSON body with the same headers and
-// properties. Formats: ../../../shared/celery-protocol.md (Task messages).
+// properties. Formats: docs/celery-protocol.md (Task messages).
 //
 // What Celery 5.2's `apply_async` produces, field for field (celery/app/amqp.py
 // as_task_v2, kombu's Producer.publish and its Redis channel), except that
@@ -10,6 +10,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { KOMBU_SEP } from '../kombu-wire';
 import { pythonRepr, REPR_MAXSIZE } from './python-repr';
 import type { OutgoingTask } from './types';
 
@@ -17,8 +18,6 @@ export const TASK_CONTENT_TYPE = 'application/json';
 export const TASK_CONTENT_ENCODING = 'utf-8';
 /** kombu's Redis transport: priorities 0-9 are folded onto these sub-queues (0 = the queue itself). */
 export const REDIS_PRIORITY_STEPS = [0, 3, 6, 9] as const;
-/** kombu's separator in Redis queue and binding names. */
-export const KOMBU_SEP = '\x06\x16';
 
 export interface TaskHeaders {
   lang: 'py';
