@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisMailbox } from '../../worker-collector/control/redis';
+import { RedisMailbox } from '../../worker-collector/control/pidbox-redis';
 import { BINDING_PREFIX, REPLY_EXCHANGE } from '../../worker-collector/kombu-wire';
 import type { Replies } from '../../worker-collector/control/types';
 import { parseBrokerUrl } from '../../worker-collector/transport/broker-url';
