@@ -2,6 +2,12 @@
 // transport hands decoded events to `accept`, which folds them into the
 // current batch; a flush swaps the batch out and writes it while new events
 // fold into the next one.
+//
+// Over 300 lines on purpose: this class is the one owner of the ingest state
+// (the batch, the worker registry, flushes, overload and the lease
+// hand-over), and splitting that state between modules would give it
+// several writers. Its other duties live elsewhere: control timers and the
+// command channel in control/timers.ts, the workers snapshot in hot-workers.ts.
 
 import { hostname } from 'node:os';
 import { getHeapSpaceStatistics } from 'node:v8';
@@ -9,19 +15,19 @@ import type { CeleryEvent, TaskEvent } from '../src/shared/celery-events';
 import { STORED_BUCKETS } from '../src/shared/histograms';
 import { createRateLimitedLog, errorMessage, type Logger, type LogLevel } from '../src/shared/log';
 import type { CollectorStatusTable } from '../src/shared/schema';
-import { pidboxMessage } from './control/pidbox';
 import type { Decoded, DropReason } from './decode';
 import { EventBatch } from './fold/batch';
-import { type WorkerState, expireWorkers, workerFromRow, workerToRow } from './fold/worker';
+import { type WorkerState, expireWorkers, workerFromRow } from './fold/worker';
 import { COLLECTOR_BUSY_TIMEOUT_MS, type OpenDatabase, parseDatabaseTarget } from './store/db';
 import type { RetentionOptions } from './store/retention';
 import { eventCountsByWorker, type WorkerRecord } from '../src/shared/workers';
 import type { ControlClient } from '../src/shared/control';
-import { CommandChannel, type CommandChannelSettings } from './control/channel';
-import { type BrokerControl, ControlExecutor } from './control/executor';
-import { InProcessControl } from './control/in-process';
+import type { CommandChannelSettings } from './control/channel';
+import type { BrokerControl } from './control/executor';
+import { ControlTimers } from './control/timers';
 import { foldWhileStandby, LeaseKeeper, type LeaseSettings } from './lease';
-import { type HotStatePublisher, PacedHotState } from './hot-state';
+import type { HotStatePublisher } from './hot-state';
+import { HotWorkers } from './hot-workers';
 import { LruMap } from './store/lru';
 import { buildFlushPayload, type TaskRef } from './store/payload';
 import { type FlushStore, InlineStore, StoreThread } from './store/thread';
@@ -99,10 +105,6 @@ const WORKER_CHECK_MS = 1_000;
 /** Report in (collector_status) at least this often, even when idle. */
 const STATUS_EVERY_MS = 5_000;
 const SHUTDOWN_FLUSH_DEADLINE_MS = 10_000;
-/** At most one inspect round (eight broadcasts) for newly online workers this often. */
-const INSPECT_ROUND_MS = 2_000;
-/** A round names at most this many workers; more, and it asks every worker instead. */
-const INSPECT_ROUND_MAX_NAMED = 32;
 
 export class Collector {
   private batch = new EventBatch();
@@ -113,14 +115,10 @@ export class Collector {
   private readonly taskRefs = new LruMap<string, TaskRef>(100_000);
   /** Events counted per worker and type since the database began: the dashboard's numbers. */
   private readonly workerEvents = new Map<string, Record<string, number>>();
-  private readonly warnHotState: (key: string, message: string) => void;
-  private readonly hotState: PacedHotState | undefined;
-  private executor: ControlExecutor | undefined;
-  private channel: CommandChannel | undefined;
-  private measuring = false;
-  /** Workers that came online since the last inspect round (their pages fill by themselves); bounded. */
-  private readonly toInspect = new Set<string>();
-  private inspecting = false;
+  /** The workers dashboard, in this process and published for the edge. */
+  private readonly hot: HotWorkers;
+  /** enable_events broadcasts, inspect rounds, queue lengths, the command channel. */
+  private readonly control: ControlTimers;
   private readonly lease: LeaseKeeper | undefined;
   private readonly dropped = new Map<string, number>();
   private readonly warnDrop: (key: string, message: string) => void;
@@ -148,10 +146,7 @@ export class Collector {
     this.id = options.collectorId ?? `collector@${hostname()}`;
     this.warnDrop = createRateLimitedLog((m) => log.warn(m));
     this.warnDatabase = createRateLimitedLog((m) => log.error(m), 10_000);
-    this.warnHotState = createRateLimitedLog((m) => log.warn(m));
-    if (options.hotState) {
-      this.hotState = new PacedHotState(options.hotState, (error) => this.warnHotState('publish', `publishing hot state failed: ${errorMessage(error)}`));
-    }
+    this.hot = new HotWorkers(this.workers, this.workerEvents, options.hotState, log);
     const handlers = {
       onMessage: (decoded: Decoded) => this.accept(decoded),
       // The broker holds back deliveries until a commit: flush now (a failing database keeps its backoff).
@@ -191,6 +186,18 @@ export class Collector {
           },
           log.child('store'),
         );
+    this.control = new ControlTimers(
+      {
+        control: options.control,
+        database: options.database,
+        log,
+        enableEventsIntervalMs: options.enableEventsIntervalMs,
+        inspectTimeoutMs: options.inspectTimeoutMs,
+        queuePollIntervalMs: options.queuePollIntervalMs,
+        commandChannel: options.commandChannel,
+      },
+      this.transport,
+    );
     this.lease = options.lease && new LeaseKeeper({
       ...options.lease,
       db: options.database.db,
@@ -208,12 +215,8 @@ export class Collector {
     await this.store.started();
     await this.lease?.start();
     await this.transport.start();
-    this.startControl();
+    this.control.start();
     this.every(WORKER_CHECK_MS, () => this.checkWorkers());
-    if (this.options.enableEventsIntervalMs > 0) {
-      void this.enableEvents();
-      this.every(this.options.enableEventsIntervalMs, () => void this.enableEvents());
-    }
     this.scheduleFlush(this.options.flushIntervalMs);
   }
 
@@ -223,69 +226,9 @@ export class Collector {
     this.timers.push(timer);
   }
 
-  private startControl(): void {
-    const control = this.options.control;
-    if (!control) return;
-    const log = this.options.log.child('control');
-    this.executor = new ControlExecutor(control, this.options.database.db, this.options.database.dialect, log, {
-      inspectTimeoutMs: this.options.inspectTimeoutMs ?? 1_000,
-    });
-    const interval = this.options.queuePollIntervalMs ?? 5_000;
-    if (interval > 0) {
-      void this.measureQueues();
-      this.every(interval, () => void this.measureQueues());
-    }
-    // Fill the worker pages: inspect every worker at start, then the ones
-    // that came online, coalesced into one round per INSPECT_ROUND_MS.
-    void this.inspectRound(undefined);
-    this.every(INSPECT_ROUND_MS, () => this.inspectNewWorkers());
-    if (this.options.commandChannel) {
-      this.channel = new CommandChannel(this.options.commandChannel, this.executor, log);
-      this.channel.start();
-    }
-  }
-
-  /**
-   * Workers that came online since the last round get one inspect round
-   * together: eight broadcasts (one per method) naming them all, or, past
-   * INSPECT_ROUND_MAX_NAMED workers, addressed to everyone. A round never
-   * overlaps the previous one, so worker-online events, real or forged, cost
-   * at most eight broadcasts per INSPECT_ROUND_MS, however many arrive.
-   */
-  private inspectNewWorkers(): void {
-    if (this.toInspect.size === 0 || this.inspecting) return;
-    const named = this.toInspect.size <= INSPECT_ROUND_MAX_NAMED ? [...this.toInspect] : undefined;
-    this.toInspect.clear();
-    void this.inspectRound(named);
-  }
-
-  private async inspectRound(destination: string[] | undefined): Promise<void> {
-    if (!this.executor) return;
-    this.inspecting = true;
-    try {
-      await this.executor.inspectRound(destination);
-    } catch (error) {
-      this.options.log.debug(`inspect ${destination ? destination.join(', ') : 'all'} failed: ${errorMessage(error)}`);
-    } finally {
-      this.inspecting = false;
-    }
-  }
-
-  private async measureQueues(): Promise<void> {
-    if (this.measuring || !this.executor) return;
-    this.measuring = true;
-    try {
-      await this.executor.measureQueues();
-    } catch (error) {
-      this.warnHotState('queues', `measuring queue lengths failed: ${errorMessage(error)}`);
-    } finally {
-      this.measuring = false;
-    }
-  }
-
   /** Commands for the web app in this process; null without broker control. */
   controlClient(): ControlClient | null {
-    return this.executor ? new InProcessControl(this.executor) : null;
+    return this.control.client();
   }
 
   /** Everything one broker message carried. */
@@ -306,8 +249,7 @@ export class Collector {
     }
     this.eventsTotal += 1;
     this.lastEventAt = event.localReceived;
-    // Past the bound the next round asks everyone anyway: no need to remember more names.
-    if (event.type === 'worker-online' && this.executor && this.toInspect.size <= INSPECT_ROUND_MAX_NAMED) this.toInspect.add(event.hostname);
+    if (event.type === 'worker-online') this.control.workerOnline(event.hostname);
     this.batch.add(event, this.workers);
     if (this.batch.eventCount >= this.options.flushMaxEvents && !this.flushing) this.scheduleFlush(0);
   }
@@ -373,15 +315,6 @@ export class Collector {
       this.workers.set(worker.hostname, worker);
       this.batch.dirtyWorkers.add(worker.hostname);
       this.options.log.info(`worker ${worker.hostname} is offline (no heartbeat)`);
-    }
-  }
-
-  private async enableEvents(): Promise<void> {
-    if (!this.transport.isConnected()) return;
-    try {
-      await this.transport.broadcast(pidboxMessage('enable_events', {}, { timeout: 1 }));
-    } catch (error) {
-      this.options.log.debug(`enable_events broadcast failed: ${errorMessage(error)}`);
     }
   }
 
@@ -540,22 +473,12 @@ export class Collector {
 
   /** The workers dashboard as of the last flush (the in-process hot state). */
   workerRecords(): WorkerRecord[] {
-    const records: WorkerRecord[] = [];
-    for (const worker of this.workers.values()) {
-      const row = workerToRow(worker);
-      records.push({
-        ...row,
-        loadavg: worker.loadavg,
-        heartbeats: worker.heartbeats,
-        events: { ...(this.workerEvents.get(worker.hostname) ?? {}) },
-      });
-    }
-    return records;
+    return this.hot.records();
   }
 
   /** Offer the workers to the hot state, which publishes as often as it is worth (PacedHotState). */
   private publishHotState(): void {
-    this.hotState?.offer(() => ({ updated_at: Date.now() / 1000, workers: this.workerRecords() }));
+    this.hot.offer();
   }
 
   private statusRow(): CollectorStatusTable {
@@ -591,11 +514,11 @@ export class Collector {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
+    this.control.stopTimers();
     if (this.flushTimer) clearTimeout(this.flushTimer);
     await this.transport.stop();
-    await this.hotState?.close();
-    await this.channel?.stop();
-    await this.options.control?.close();
+    await this.hot.close();
+    await this.control.close();
     const deadline = Date.now() + SHUTDOWN_FLUSH_DEADLINE_MS;
     this.lastStatusAt = 0;
     await this.flushing;

@@ -8,7 +8,10 @@
 import { randomBytes } from 'node:crypto';
 import { type Channel, type ChannelModel, type ConsumeMessage, connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AmqpLink, AmqpMailbox, createAmqpControl, PIDBOX_EXCHANGE, REPLY_EXCHANGE } from '../../worker-collector/control/amqp';
+import { createAmqpControl } from '../../worker-collector/control/amqp';
+import { AmqpLink } from '../../worker-collector/control/amqp-link';
+import { AmqpMailbox } from '../../worker-collector/control/pidbox-amqp';
+import { PIDBOX_EXCHANGE, REPLY_EXCHANGE } from '../../worker-collector/kombu-wire';
 import type { Replies } from '../../worker-collector/control/types';
 import { parseBrokerUrl } from '../../worker-collector/transport/broker-url';
 import { AMQP_BROKER } from '../support/celery';

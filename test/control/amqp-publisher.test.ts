@@ -7,7 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { type Channel, type ChannelModel, connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AmqpTaskPublisher, pyAmqpTable } from '../../worker-collector/control/amqp';
+import { AmqpTaskPublisher } from '../../worker-collector/control/amqp-publisher';
+import { pyAmqpTable } from '../../worker-collector/kombu-wire';
 import { parseBrokerUrl } from '../../worker-collector/transport/broker-url';
 import { AMQP_BROKER, PYTHON, runPython } from '../support/celery';
 

@@ -7,7 +7,8 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AmqpQueueProbe, createAmqpControl } from '../../worker-collector/control/amqp';
+import { createAmqpControl } from '../../worker-collector/control/amqp';
+import { AmqpQueueProbe } from '../../worker-collector/control/amqp-queues';
 import { RabbitMqApiQueueProbe, vhostOf } from '../../worker-collector/control/rabbitmq-api';
 import type { QueueLength, QueueProbe } from '../../worker-collector/control/types';
 import { parseBrokerUrl } from '../../worker-collector/transport/broker-url';

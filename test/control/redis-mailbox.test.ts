@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BINDING_PREFIX, REPLY_EXCHANGE, RedisMailbox } from '../../worker-collector/control/redis';
+import { RedisMailbox } from '../../worker-collector/control/pidbox-redis';
+import { BINDING_PREFIX, REPLY_EXCHANGE } from '../../worker-collector/kombu-wire';
 import type { Replies } from '../../worker-collector/control/types';
 import { parseBrokerUrl } from '../../worker-collector/transport/broker-url';
 import { type CeleryWorker, REDIS_BROKER, startWorker, uniqueWorkerName } from '../support/celery';

@@ -5,13 +5,12 @@
 
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { decodePidboxReply } from '../../worker-collector/control/redis';
+import { decodePidboxReply } from '../../worker-collector/control/pidbox-redis';
+import { pythonFloatRepr, pythonRepr } from '../../worker-collector/control/python-repr';
 import { abortedMeta, parseResultBackendUrl, parseTaskMeta } from '../../worker-collector/control/result-backend';
 import {
   buildTaskMessage,
   celeryIsoTime,
-  pythonFloatRepr,
-  pythonRepr,
   redisPriorityStep,
   redisQueueKey,
   redisQueueKeys,

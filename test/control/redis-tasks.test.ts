@@ -6,7 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BINDING_PREFIX, createRedisControl, RedisQueueProbe, RedisTaskPublisher, type RedisControl } from '../../worker-collector/control/redis';
+import { createRedisControl, type RedisControl } from '../../worker-collector/control/redis';
+import { RedisTaskPublisher } from '../../worker-collector/control/redis-publisher';
+import { RedisQueueProbe } from '../../worker-collector/control/redis-queues';
+import { BINDING_PREFIX } from '../../worker-collector/kombu-wire';
 import { abortedMeta, RedisResultBackend } from '../../worker-collector/control/result-backend';
 import { redisQueueKeys } from '../../worker-collector/control/task-message';
 import type { Replies } from '../../worker-collector/control/types';

@@ -6,7 +6,7 @@
 
 import { connect } from 'amqplib';
 import { Redis } from 'ioredis';
-import { BINDING_PREFIX } from '../../worker-collector/control/redis';
+import { BINDING_PREFIX } from '../../worker-collector/kombu-wire';
 import { redisQueueKeys } from '../../worker-collector/control/task-message';
 import { parseBrokerUrl } from '../../worker-collector/transport/broker-url';
 import { CELERY_DIR, type CeleryTarget, type CeleryWorker, celeryEnv, PYTHON } from '../support/celery';

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { connect } from 'amqplib';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redisEnvelope } from '../../worker-collector/control/pidbox';
+import { redisEnvelope } from '../../worker-collector/kombu-wire';
 import { AMQP_BROKER } from '../support/celery';
 import { createTestDatabase, type TestDatabase } from '../support/databases';
 import { printLogsOnFailure, stopAllProcesses } from '../support/processes';

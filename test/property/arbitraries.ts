@@ -4,7 +4,7 @@
 // value their column types can hold.
 
 import fc from 'fast-check';
-import { redisEnvelope } from '../../worker-collector/control/pidbox';
+import { redisEnvelope } from '../../worker-collector/kombu-wire';
 
 /** Roughly now, so most generated events fall in the sane time window. */
 export const NOW = 1_800_000_000;

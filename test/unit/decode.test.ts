@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_TEXT_LENGTH } from '../../src/shared/celery-events';
-import { redisEnvelope } from '../../worker-collector/control/pidbox';
+import { redisEnvelope } from '../../worker-collector/kombu-wire';
 import { decodeAmqpMessage, decodeRedisMessage } from '../../worker-collector/decode';
 import { amqpEventMessages, redisEventMessages } from '../fixtures/captures';
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { EARLIEST_EVENT_TIME, FUTURE_EVENT_WINDOW, MAX_KEY_LENGTH, MAX_TEXT_LENGTH, parseEvent, type TaskEvent, type WorkerEvent } from '../../src/shared/celery-events';
 import { stateForEvent } from '../../src/shared/task-states';
 import { cutText, pathSegment, wellFormed } from '../../src/shared/text';
-import { redisEnvelope } from '../../worker-collector/control/pidbox';
+import { redisEnvelope } from '../../worker-collector/kombu-wire';
 import { decodeAmqpMessage, decodeRedisMessage, DEFAULT_MAX_EVENT_BYTES } from '../../worker-collector/decode';
 import { timelineEntry } from '../../worker-collector/fold/task';
 import { MetricTally } from '../../worker-collector/store/counters';

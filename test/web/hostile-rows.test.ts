@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkerRecord } from '../../src/shared/workers';
-import { redisEnvelope } from '../../worker-collector/control/pidbox';
+import { redisEnvelope } from '../../worker-collector/kombu-wire';
 import { decodeRedisMessage } from '../../worker-collector/decode';
 import { EventBatch } from '../../worker-collector/fold/batch';
 import { type WorkerState, workerToRow } from '../../worker-collector/fold/worker';

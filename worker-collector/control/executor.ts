@@ -285,11 +285,5 @@ export class ControlExecutor {
     );
     return lengths;
   }
-
-  /** The cached inspect replies of a worker, if any. */
-  async cachedInspect(worker: string): Promise<WorkerInspect | null> {
-    const row = await this.db.selectFrom('worker_inspect').select('replies').where('hostname', '=', worker).executeTakeFirst();
-    return row ? (JSON.parse(row.replies) as WorkerInspect) : null;
-  }
 }
 

@@ -4,13 +4,13 @@
 import type { QueueLength } from '../../src/shared/control';
 
 export interface BroadcastOptions {
-  /** Worker hostnames; undefined broadcasts to every worker. */
+  /** Worker hostnames; undefined or an empty list broadcasts to every worker (control/pidbox.ts). */
   destination?: string[];
   /** How long to collect replies (Flower's inspect_timeout; default 1 s). */
   timeoutMs: number;
   /** Wait for replies (inspect and most control commands); false for fire-and-forget (revoke, enable_events). */
   reply: boolean;
-  /** Stop collecting after this many replies (defaults to the number of destinations). */
+  /** Stop collecting once this many workers answered (defaults to the number of destinations; none without destinations). */
   limit?: number;
 }
 

@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { createRateLimitedLog, type Logger } from '../../src/shared/log';
-import { pyAmqpTable } from '../control/amqp';
+import { pyAmqpTable } from '../kombu-wire';
 import { DEFAULT_MAX_EVENT_BYTES, decodeAmqpMessage } from '../decode';
 import { createBackoff } from './backoff';
 import { LargeMessageReclaimer } from './large-messages';

@@ -10,7 +10,7 @@
 import type { Worker } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 import type { Logger } from '../../src/shared/log';
-import { redisEnvelope } from '../control/pidbox';
+import { redisEnvelope } from '../kombu-wire';
 import { DEFAULT_MAX_EVENT_BYTES, type DropReason, decodeEventBody } from '../decode';
 import { startThread } from '../threads';
 import { createBackoff } from './backoff';
