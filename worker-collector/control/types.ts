@@ -1,5 +1,5 @@
 // The broker-facing parts of control, one implementation per broker
-// (control/redis.ts, control/amqp.ts). Formats: ../../../shared/celery-protocol.md.
+// (control/redis.ts, control/amqp.ts). Formats: docs/celery-protocol.md (#broadcast-control-pidbox).
 
 import type { QueueLength } from '../../src/shared/control';
 

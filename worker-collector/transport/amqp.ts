@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { createRateLimitedLog, type Logger } from '../../src/shared/log';
-import { pyAmqpTable } from '../kombu-wire';
+import { PIDBOX_EXCHANGE, pyAmqpTable } from '../kombu-wire';
 import { DEFAULT_MAX_EVENT_BYTES, decodeAmqpMessage } from '../decode';
 import { createBackoff } from './backoff';
 import { LargeMessageReclaimer } from './large-messages';
@@ -311,10 +311,10 @@ export class AmqpEventTransport implements EventTransport {
         if (this.controlChannel === channel) this.controlChannel = undefined;
       });
       // Declared as kombu declares it, so the declaration always agrees.
-      await channel.assertExchange('celery.pidbox', 'fanout', { durable: false, autoDelete: false });
+      await channel.assertExchange(PIDBOX_EXCHANGE, 'fanout', { durable: false, autoDelete: false });
       this.controlChannel = channel;
     }
-    this.controlChannel.publish('celery.pidbox', '', Buffer.from(JSON.stringify(message.body)), {
+    this.controlChannel.publish(PIDBOX_EXCHANGE, '', Buffer.from(JSON.stringify(message.body)), {
       contentType: 'application/json',
       contentEncoding: 'utf-8',
       // py-amqp misreads amqplib's 16-bit integers: send them as Celery expects.

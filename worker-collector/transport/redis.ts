@@ -10,7 +10,7 @@
 import type { Worker } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 import type { Logger } from '../../src/shared/log';
-import { redisEnvelope } from '../kombu-wire';
+import { PIDBOX_EXCHANGE, redisEnvelope } from '../kombu-wire';
 import { DEFAULT_MAX_EVENT_BYTES, type DropReason, decodeEventBody } from '../decode';
 import { startThread } from '../threads';
 import { createBackoff } from './backoff';
@@ -187,7 +187,7 @@ export class RedisEventTransport implements EventTransport {
 
   async broadcast(message: PidboxMessage): Promise<void> {
     if (!this.publisher) throw new Error('transport not started');
-    const channel = `/${this.broker.db}.celery.pidbox`;
-    await this.publisher.publish(channel, redisEnvelope(message.body, message.headers, 'celery.pidbox', ''));
+    const channel = `/${this.broker.db}.${PIDBOX_EXCHANGE}`;
+    await this.publisher.publish(channel, redisEnvelope(message.body, message.headers, PIDBOX_EXCHANGE, ''));
   }
 }
