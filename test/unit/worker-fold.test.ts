@@ -2,12 +2,16 @@ import { describe, expect, it } from 'vitest';
 import {
   expireWorkers,
   foldWorkerEvent,
-  isAlive,
   touchWorker,
   workerFromRow,
   workerToRow,
 } from '../../worker-collector/fold/worker';
+import { isWorkerAlive } from '../../src/shared/workers';
+import type { WorkerState } from '../../worker-collector/fold/worker';
 import { workerEvent } from '../fixtures/events';
+
+/** The web app's alive rule on the collector's folded state, as it is stored. */
+const isAlive = (worker: WorkerState, now: number) => isWorkerAlive(workerToRow(worker), now);
 
 describe('folding worker events', () => {
   it('comes online with its facts and keeps the last four heartbeats', () => {

@@ -5,12 +5,9 @@
 
 import type { WorkerEvent } from '../../src/shared/celery-events';
 import type { WorkerRow } from '../../src/shared/schema';
+import { heartbeatExpiry, storedNumberList } from '../../src/shared/workers';
 
 export const HEARTBEATS_KEPT = 4;
-/** Celery's default `freq` for a worker that never said its own. */
-export const DEFAULT_HEARTBEAT_FREQ = 60;
-/** Celery's HEARTBEAT_EXPIRE_WINDOW: a heartbeat is good for twice the interval. */
-export const HEARTBEAT_EXPIRE_FACTOR = 2;
 
 export interface WorkerState {
   hostname: string;
@@ -55,15 +52,10 @@ function withHeartbeat(heartbeats: number[], at: number): number[] {
   return next.slice(Math.max(0, next.length - HEARTBEATS_KEPT));
 }
 
+/** When the newest heartbeat stops counting (the web app's rule: src/shared/workers.ts). */
 export function heartbeatExpires(worker: WorkerState): number | null {
   const last = worker.heartbeats[worker.heartbeats.length - 1];
-  if (last === undefined) return null;
-  return last + (worker.freq ?? DEFAULT_HEARTBEAT_FREQ) * HEARTBEAT_EXPIRE_FACTOR;
-}
-
-export function isAlive(worker: WorkerState, now: number): boolean {
-  const expires = heartbeatExpires(worker);
-  return worker.status === 'online' && expires !== null && now < expires;
+  return last === undefined ? null : heartbeatExpiry(last, worker.freq);
 }
 
 /** Apply a worker-online, worker-heartbeat or worker-offline event. */
@@ -131,14 +123,9 @@ export function workerToRow(worker: WorkerState): WorkerRow {
   };
 }
 
+/** A stored list of numbers, without what is not a finite number (a heartbeat must be a time). */
 function parseNumbers(text: string | null): number[] | null {
-  if (!text) return null;
-  try {
-    const value: unknown = JSON.parse(text);
-    return Array.isArray(value) ? value.filter((n): n is number => typeof n === 'number') : null;
-  } catch {
-    return null;
-  }
+  return storedNumberList(text)?.filter(Number.isFinite) ?? null;
 }
 
 export function workerFromRow(row: WorkerRow): WorkerState {

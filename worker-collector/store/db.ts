@@ -5,9 +5,9 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type SQLite from 'better-sqlite3';
 import { CompiledQuery, type DatabaseConnection, Kysely, MysqlDialect, SqliteDialect, type SqliteDatabase, sql } from 'kysely';
-import type { Database } from '../../src/shared/schema';
+import type { Database, SqlDialect } from '../../src/shared/schema';
 
-export type SqlDialect = 'sqlite' | 'mysql';
+export type { SqlDialect };
 
 export interface OpenDatabase {
   db: Kysely<Database>;
