@@ -8,7 +8,8 @@ import type { CommandOutcome, CommandRequest, CommandResult, ControlCommand } fr
 import { asRecord, type WorkerInspect } from '../../src/shared/inspect';
 import { errorMessage, type Logger } from '../../src/shared/log';
 import type { AuditLogTable, Database } from '../../src/shared/schema';
-import { retryWhileBusy, type SqlDialect } from '../store/db';
+import type { SqlDialect } from '../../src/shared/schema';
+import { retryWhileBusy } from '../store/db';
 import { BulkWrite, newerAssignments, replaceAssignments } from '../store/upsert';
 import type { Mailbox, QueueLength, QueueProbe, Replies, ResultBackend, TaskPublisher } from './types';
 

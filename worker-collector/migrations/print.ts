@@ -10,7 +10,7 @@
 // their markers without those rows, and `--migrate auto` records them.
 
 import type { CompiledQuery, Kysely } from 'kysely';
-import type { SqlDialect } from '../store/db';
+import type { SqlDialect } from '../../src/shared/schema';
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, MIGRATIONS, type StalkMigration } from './list';
 import { tableExists } from './markers';
 import { createRecorder } from './recording';

@@ -18,7 +18,7 @@ import {
   SqliteIntrospector,
   SqliteQueryCompiler,
 } from 'kysely';
-import type { SqlDialect } from '../store/db';
+import type { SqlDialect } from '../../src/shared/schema';
 
 class RecordingConnection implements DatabaseConnection {
   constructor(private readonly statements: CompiledQuery[]) {}

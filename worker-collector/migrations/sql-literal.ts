@@ -2,7 +2,7 @@
 // be run by someone else (`npm run migrate -- --print`), never for SQL Stalk
 // runs itself (that always goes with bound parameters).
 
-import type { SqlDialect } from '../store/db';
+import type { SqlDialect } from '../../src/shared/schema';
 
 /**
  * A value as a SQL literal. Strings double their quotes, which ends a literal

@@ -7,7 +7,6 @@ import type SQLite from 'better-sqlite3';
 import { CompiledQuery, type DatabaseConnection, Kysely, MysqlDialect, SqliteDialect, type SqliteDatabase, sql } from 'kysely';
 import type { Database, SqlDialect } from '../../src/shared/schema';
 
-export type { SqlDialect };
 
 export interface OpenDatabase {
   db: Kysely<Database>;

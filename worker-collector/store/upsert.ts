@@ -8,7 +8,7 @@ import type SQLite from 'better-sqlite3';
 import { CompiledQuery, type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Database } from '../../src/shared/schema';
 import { TASK_COLUMNS, TASK_MERGE_RULES } from '../fold/merge';
-import type { SqlDialect } from './db';
+import type { SqlDialect } from '../../src/shared/schema';
 
 type Table = keyof Database;
 export type Refs = {

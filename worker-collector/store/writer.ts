@@ -7,7 +7,7 @@
 // isolated or halved: the whole flush is refused, not some rows).
 
 import { createRateLimitedLog, errorMessage, type Logger } from '../../src/shared/log';
-import type { SqlDialect } from './db';
+import type { SqlDialect } from '../../src/shared/schema';
 import { isBusyError, type OpenDatabase, pingDatabase } from './db';
 import { TASK_COLUMNS } from '../fold/merge';
 import { MetricTally } from './counters';
