@@ -8,7 +8,7 @@ import { authConfigured, type AuthSettings, authSettings } from '../auth/config'
 import { OptionError, parseOptions, type StalkOptions } from '../options';
 import { errorMessage, type LogLevel } from '../shared/log';
 import { normalizePrefix, parseTaskColumns, type UiOptions } from '../ui/context';
-import { AUTH_NAMES, type Binding, SECRET_NAMES, type WorkerEnv } from './bindings';
+import { AUTH_NAMES, type Binding, type SECRET_NAMES, type WorkerEnv } from './bindings';
 
 /**
  * Who may use the Worker: signed-in users (auth configured), anyone but

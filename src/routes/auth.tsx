@@ -26,7 +26,7 @@ const STATE_TTL_SECONDS = 600;
 function safeNext(c: Context<AppEnv>, next: string | undefined): string {
   const prefix = c.var.services.ui.prefix;
   const home = `${prefix}/`;
-  if (!next || !next.startsWith('/') || next.startsWith('//') || /[\u0000-\u0020\u007f\\]/.test(next)) return home;
+  if (!next?.startsWith('/') || next.startsWith('//') || /[\u0000-\u0020\u007f\\]/.test(next)) return home;
   const base = new URL('http://stalk.invalid/');
   const resolved = new URL(next, base);
   if (resolved.origin !== base.origin) return home;

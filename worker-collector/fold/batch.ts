@@ -95,7 +95,7 @@ export class EventBatch {
     if (event.type !== 'task-sent' && event.hostname) {
       const worker = workers.get(event.hostname);
       const last = worker?.heartbeats[worker.heartbeats.length - 1] ?? 0;
-      if (!worker || worker.status !== 'online' || event.localReceived - last >= TASK_HEARTBEAT_EVERY) {
+      if (worker?.status !== 'online' || event.localReceived - last >= TASK_HEARTBEAT_EVERY) {
         workers.set(event.hostname, touchWorker(worker, event.hostname, event.localReceived));
         this.dirtyWorkers.add(event.hostname);
       }

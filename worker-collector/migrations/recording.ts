@@ -28,7 +28,7 @@ class RecordingConnection implements DatabaseConnection {
     return { rows: [] };
   }
 
-  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+  streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
     throw new Error('a migration being printed cannot stream a query');
   }
 }

@@ -133,7 +133,7 @@ export class MetricTally {
         }
         target.sum += histogram.sum;
         target.count += histogram.count;
-        histogram.buckets.forEach((n, i) => (target.buckets[i]! += n));
+        for (let i = 0; i < histogram.buckets.length; i++) target.buckets[i]! += histogram.buckets[i]!;
       }
     }
   }
