@@ -43,7 +43,7 @@ export const OPTION_SPECS = {
   'flush-size': { kind: 'int', default: '20000', min: 1, help: 'write as soon as this many events are buffered' },
   'max-buffer-mb': {
     kind: 'int',
-    default: '32',
+    default: '8',
     min: 4,
     help: 'memory the collector may hold for events not yet written (MiB); past it, RabbitMQ is paused and the Redis reader spools to disk (see --max-spool-mb)',
   },

@@ -104,6 +104,8 @@ export interface CollectorHealth {
 const WORKER_CHECK_MS = 1_000;
 /** Report in (collector_status) at least this often, even when idle. */
 const STATUS_EVERY_MS = 5_000;
+/** Flush at this share of --max-buffer-mb (see flushDue); the rest holds the batch being written (×1.75) and the next. */
+const FLUSH_SHARE = 0.2;
 const SHUTDOWN_FLUSH_DEADLINE_MS = 10_000;
 
 export class Collector {
@@ -251,7 +253,16 @@ export class Collector {
     this.lastEventAt = event.localReceived;
     if (event.type === 'worker-online') this.control.workerOnline(event.hostname);
     this.batch.add(event, this.workers);
-    if (this.batch.eventCount >= this.options.flushMaxEvents && !this.flushing) this.scheduleFlush(0);
+    if (this.flushDue() && !this.flushing) this.scheduleFlush(0);
+  }
+
+  /**
+   * A flush's worth is buffered: --flush-size events, or a share of the
+   * memory budget (FLUSH_SHARE), so that the batch being written, with the
+   * store thread's copy, leaves room to fold the next one meanwhile.
+   */
+  private flushDue(): boolean {
+    return this.batch.eventCount >= this.options.flushMaxEvents || this.batch.bytes >= this.options.maxBufferBytes * FLUSH_SHARE;
   }
 
   /**
@@ -401,7 +412,7 @@ export class Collector {
         this.options.log.info('buffer drained; resuming the broker');
       }
       // More than a flush's worth arrived while writing: go again at once.
-      if (this.batch.eventCount >= this.options.flushMaxEvents) nextDelay = 0;
+      if (this.flushDue()) nextDelay = 0;
     } catch (error) {
       // (The error crossed from the store thread: it is known by its name.)
       if (lease && error instanceof Error && error.name === 'LeaseLostError') {
