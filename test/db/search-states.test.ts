@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countTasks, listTasks } from '../../src/queries/tasks';
 import type { TaskEvent } from '../../src/shared/celery-events';
 import { parseSearch } from '../../src/shared/search';
+import { FINAL_STATES } from '../../src/shared/task-states';
+import { FINAL } from '../../worker-collector/migrations/2026-11-24-003-search';
 import { SearchIndexer } from '../../worker-collector/store/search-index';
 import { failed, received, retried, revoked, sent, started, succeeded, type TaskStory } from '../fixtures/events';
 import { store, testApp } from '../support/app';
@@ -41,6 +43,11 @@ const TASKS: Record<string, { events: (s: TaskStory) => TaskEvent[]; state: stri
   'st-revoked': { events: (s) => [received(s, AT + 1), revoked(s, AT + 2)], state: 'REVOKED' },
 };
 const ALL = Object.keys(TASKS).sort();
+
+it('the final states are the ones the SQLite text index covers', () => {
+  expect(FINAL_STATES).toEqual(['SUCCESS', 'FAILURE', 'REVOKED']);
+  expect(FINAL).toBe(`(${FINAL_STATES.map((s) => `'${s}'`).join(', ')})`);
+});
 
 describe.each(DIALECTS)('search across task states on %s', (dialect) => {
   let database: Awaited<ReturnType<typeof openTestDatabase>>;
