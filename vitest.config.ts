@@ -1,16 +1,15 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
  * The unit tier (`npm run test:unit`, vitest's mode `unit`): the files that
- * need no service (Redis, RabbitMQ, MariaDB, Celery, Chromium, workerd) and
- * start no program of ours, run with STALK_TEST_TIER=unit, which narrows
- * test/support/databases.ts's DIALECTS to SQLite (the MariaDB half of the
- * same files runs in the full suite) and makes opening MariaDB an error.
- * Left to the full suite although they need no service: test/security/
- * exposure.test.ts (starts the server twenty times), test/deploy (bundles
- * the collector), test/db/migrations.test.ts (runs the CLIs, and MariaDB
- * alone in places) and test/db/store-thread.test.ts (grows a thread's heap
- * to its bound).
+ * need no service (Redis, RabbitMQ, MariaDB, Celery, Chromium, workerd), run
+ * with STALK_TEST_TIER=unit, which narrows test/support/databases.ts's
+ * DIALECTS to SQLite (the MariaDB half of the same files runs in the full
+ * suite) and makes opening MariaDB an error. Left to the full suite for
+ * their time although they need no service: test/security/exposure.test.ts
+ * (starts the server twenty times), test/deploy (bundles the collector),
+ * test/db/migrations.test.ts (runs the CLIs, and MariaDB alone in places)
+ * and test/db/store-thread.test.ts (grows a thread's heap to its bound).
  */
 const UNIT_FILES = [
   'test/unit/**/*.test.ts',
@@ -27,7 +26,7 @@ export default defineConfig(({ mode }) => {
   return {
     test: {
       include: unit ? UNIT_FILES : ['test/**/*.test.ts', 'test/**/*.test.tsx'],
-      exclude: unit ? NOT_UNIT : [],
+      exclude: [...configDefaults.exclude, ...(unit ? NOT_UNIT : [])],
       env: unit ? { STALK_TEST_TIER: 'unit' } : {},
       // Two cores: integration files start Celery workers and servers.
       pool: 'forks',
