@@ -27,6 +27,8 @@ export interface UpstashStandInOptions {
   token: string;
   /** Told the (lower-case) names of the commands in each authorised request, before they run: for counting what clients cost. */
   onCommands?: (names: string[]) => void;
+  /** The client name (CLIENT SETNAME) of the connections blocking commands run on, so that Redis's CLIENT LIST tells them apart. */
+  blockingConnectionName?: string;
 }
 
 type Arg = string | Buffer;
@@ -100,7 +102,13 @@ export async function startUpstashStandIn(options: UpstashStandInOptions): Promi
   async function callBlocking(command: Arg[], clientGone: AbortSignal): Promise<Reply> {
     if (blocking >= MAX_BLOCKING) throw Object.assign(new Error(`ERR the Upstash stand-in holds ${MAX_BLOCKING} blocking requests already`), { name: 'Busy' });
     blocking += 1;
-    const connection = new Redis(options.redisUrl, { protocol: 2, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false });
+    const connection = new Redis(options.redisUrl, {
+      protocol: 2,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      ...(options.blockingConnectionName ? { connectionName: options.blockingConnectionName } : {}),
+    });
     connection.on('error', () => undefined);
     dedicated.add(connection);
     const drop = () => connection.disconnect();

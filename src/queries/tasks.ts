@@ -1,10 +1,11 @@
 // Read-only task queries. Filters map onto the indexes created by the first
 // migration: (state|name|worker, timestamp), received, started, timestamp.
 
-import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, SqliteAdapter, sql } from 'kysely';
-import type { Database, TaskRow } from '../shared/schema';
+import { type Kysely, type SqlBool, SqliteAdapter, sql } from 'kysely';
+import type { Database, SqlDialect, TaskRow } from '../shared/schema';
 import type { SearchNode } from '../shared/search';
 import type { TimelineEvent } from '../ui/views';
+import { compileSearch, type TaskCondition } from './task-search';
 
 export interface TaskFilters {
   state?: string | undefined;
@@ -51,195 +52,28 @@ export interface TaskSort {
 
 export const DEFAULT_SORT: TaskSort = { column: 'timestamp', descending: true };
 
-type TaskExpressions = ExpressionBuilder<Database, 'tasks'>;
-
-export type SqlFamily = 'sqlite' | 'mysql';
-
-/** Columns the text index covers (migration 003); free text searches them all. */
-const SEARCHED_COLUMNS = ['uuid', 'name', 'worker', 'args', 'kwargs', 'result', 'exception'] as const;
-
-// '!' escapes LIKE wildcards in both dialects (a backslash means different
-// things in SQLite and MySQL string literals).
-function likePattern(text: string): string {
-  return text.toLowerCase().replace(/[!%_]/g, (c) => `!${c}`);
-}
-
-function contains(column: string, text: string): Expression<SqlBool> {
-  return sql<SqlBool>`LOWER(${sql.ref(`tasks.${column}`)}) LIKE ${`%${likePattern(text)}%`} ESCAPE '!'`;
-}
-
-/** Words as the text indexes split them (letters, digits, underscore). */
-function words(text: string): string[] {
-  return text.split(/[^\p{L}\p{N}_]+/u).filter((w) => w.length > 0);
-}
-
-/**
- * InnoDB's default stopword list (INFORMATION_SCHEMA.INNODB_FT_DEFAULT_STOPWORD;
- * the same in MySQL 8 and MariaDB). Migration 003 turns stopwords off where
- * the server lets it, but a PlanetScale deploy request cannot carry that
- * session setting, so an index may lack these words: they are never the word
- * looked up in it (LIKE still matches them).
- */
-const INNODB_STOPWORDS = new Set(
-  'a about an are as at be by com de en for from how i in is it la of on or that the this to und was what when where who will with www'.split(' '),
-);
-
-/**
- * States the SQLite text index leaves out (it covers final tasks, migration
- * 003): searched through the state index. Final tasks not indexed yet wait
- * in search_queue (migration 006), a small table searched directly.
- */
-const IN_FLIGHT_STATES = ['PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'REJECTED'];
-
-/** The index query for a text term, or null when it has no word to look up. */
-function indexQuery(family: SqlFamily, column: (typeof SEARCHED_COLUMNS)[number] | 'any', text: string, extraWords: string[] = []): string | null {
-  const termWords = [...words(text), ...extraWords];
-  if (family === 'mysql') {
-    // One word, the longest (usually the rarest): InnoDB intersects word
-    // lists slowly when one of them is long, and LIKE confirms the rest.
-    // Words shorter than innodb_ft_min_token_size (3) are not indexed, nor
-    // are stopwords in an index built with them (see INNODB_STOPWORDS).
-    const longest = termWords
-      .filter((w) => w.length >= 3 && !INNODB_STOPWORDS.has(w.toLowerCase()))
-      .sort((a, b) => b.length - a.length)[0];
-    if (longest === undefined) return null;
-    // MariaDB indexes words lowercased and matches the query as written;
-    // MySQL 8 keeps the case of a binary collation (utf8mb4_bin) in the index.
-    // Lower, Capitalised and UPPER spellings cover both (LIKE confirms).
-    const lower = longest.toLowerCase();
-    const spellings = new Set([lower, lower.charAt(0).toUpperCase() + lower.slice(1), longest.toUpperCase(), longest]);
-    return `+(${[...spellings].map((w) => `${w}*`).join(' ')})`;
-  }
-  if (termWords.length === 0) return null;
-  // FTS5: the words in a row, the last one as a prefix; within a column when qualified.
-  const phrase = `"${termWords.join(' ')}"*`;
-  return column === 'any' ? phrase : `${column} : ${phrase}`;
-}
-
-function indexCondition(family: SqlFamily, query: string): Expression<SqlBool> {
-  if (family === 'mysql') {
-    const columns = sql.join(SEARCHED_COLUMNS.map((c) => sql.ref(`tasks.${c}`)));
-    return sql<SqlBool>`MATCH(${columns}) AGAINST (${query} IN BOOLEAN MODE)`;
-  }
-  return sql<SqlBool>`tasks.id IN (SELECT rowid FROM tasks_search WHERE tasks_search MATCH ${query})`;
-}
-
-/**
- * Terms matching more than this many tasks are searched by walking the
- * newest-first index and testing each row: matches are dense, so a page fills
- * after a few hundred rows, while fetching every index hit and sorting them
- * would read them all.
- */
-const DENSE_TERM = 1_000;
-const denseQueries = new Map<string, { dense: boolean; at: number }>();
-
-async function isDense(db: Kysely<Database>, family: SqlFamily, query: string): Promise<boolean> {
-  const key = `${family}\0${query}`;
-  const known = denseQueries.get(key);
-  if (known && Date.now() - known.at < 60_000) return known.dense;
-  const hits = db.selectFrom('tasks').select('tasks.id').where(indexCondition(family, query)).limit(DENSE_TERM + 1);
-  const row = await db.selectFrom(hits.as('hits')).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst();
-  const dense = Number(row?.n ?? 0) > DENSE_TERM;
-  if (denseQueries.size > 1_000) denseQueries.clear();
-  denseQueries.set(key, { dense, at: Date.now() });
-  return dense;
-}
-
-/** Which of a search's index queries are dense (looked up once per query text a minute). */
-async function denseTerms(db: Kysely<Database>, family: SqlFamily, node: SearchNode | null | undefined, found = new Set<string>()): Promise<Set<string>> {
-  if (!node) return found;
-  if (node.kind === 'and' || node.kind === 'or') {
-    for (const child of node.children) await denseTerms(db, family, child, found);
-    return found;
-  }
-  const query =
-    node.kind === 'kwarg'
-      ? node.key.length >= 3 ? indexQuery(family, 'kwargs', node.key, words(node.value)) : null
-      : node.field === 'state' ? null : indexQuery(family, node.field, node.value);
-  if (query !== null && (await isDense(db, family, query))) found.add(query);
-  return found;
-}
-
-/**
- * Tasks whose text contains `text` (in `column`, or anywhere), each confirmed
- * with LIKE. Rare terms go through the text index (words by prefix: the term
- * must start where a word starts; migration 003); dense terms are tested on
- * the newest rows directly.
- */
-function textMatch(
-  eb: TaskExpressions,
-  family: SqlFamily,
-  dense: Set<string>,
-  column: (typeof SEARCHED_COLUMNS)[number] | 'any',
-  text: string,
-  extraWords: string[] = [],
-): Expression<SqlBool> {
-  const like = column === 'any' ? eb.or(SEARCHED_COLUMNS.map((c) => contains(c, text))) : contains(column, text);
-  const query = indexQuery(family, column, text, extraWords);
-  if (query === null || dense.has(query)) return like;
-  if (family === 'mysql') return eb.and([indexCondition(family, query), like]);
-  // SQLite's index holds final tasks only; the few in flight are found by state, the few not indexed yet by the queue.
-  const queued = sql<SqlBool>`tasks.id IN (SELECT task_id FROM search_queue)`;
-  return eb.and([like, eb.or([indexCondition(family, query), eb('tasks.state', 'in', IN_FLIGHT_STATES), queued])]);
-}
-
-/**
- * kwargs are stored as Celery's repr (`{'note': 'x', 'n': 3}`); a `key=value`
- * term matches that pair whether the value is quoted or bare, in repr or
- * JSON spelling, and not as a prefix of a longer value.
- */
-function kwargPatterns(key: string, value: string): string[] {
-  const k = likePattern(key);
-  const v = likePattern(value);
-  const patterns: string[] = [];
-  for (const q of ["'", '"']) {
-    const name = `${q}${k}${q}: `;
-    patterns.push(`%${name}'${v}'%`, `%${name}"${v}"%`, `%${name}${v},%`, `%${name}${v}}%`);
-  }
-  return patterns;
-}
-
-export function searchCondition(eb: TaskExpressions, node: SearchNode, family: SqlFamily, dense: Set<string>): Expression<SqlBool> {
-  switch (node.kind) {
-    case 'and':
-      return eb.and(node.children.map((child) => searchCondition(eb, child, family, dense)));
-    case 'or':
-      return eb.or(node.children.map((child) => searchCondition(eb, child, family, dense)));
-    case 'kwarg': {
-      const pair = eb.or(kwargPatterns(node.key, node.value).map((p) => sql<SqlBool>`LOWER(${sql.ref('tasks.kwargs')}) LIKE ${p} ESCAPE '!'`));
-      // The key (as written in the repr) narrows the candidates through the index first.
-      if (node.key.length < 3) return pair;
-      return eb.and([textMatch(eb, family, dense, 'kwargs', node.key, words(node.value)), pair]);
-    }
-    case 'term':
-      if (node.field === 'state') return eb('tasks.state', '=', node.value);
-      return textMatch(eb, family, dense, node.field, node.value);
-  }
-}
-
-function filtered(db: Kysely<Database>, family: SqlFamily, filters: TaskFilters, dense: Set<string>) {
+function filtered(db: Kysely<Database>, filters: TaskFilters, search: TaskCondition | null) {
   let query = db.selectFrom('tasks');
   if (filters.state) query = query.where('tasks.state', '=', filters.state);
   if (filters.worker) query = query.where('tasks.worker', '=', filters.worker);
   if (filters.name) query = query.where('tasks.name', '=', filters.name);
   if (filters.receivedStart !== undefined) query = query.where('tasks.received', '>=', filters.receivedStart);
   if (filters.receivedEnd !== undefined) query = query.where('tasks.received', '<=', filters.receivedEnd);
-  const search = filters.search;
-  if (search) query = query.where((eb) => searchCondition(eb, search, family, dense));
+  if (search) query = query.where(search);
   return query;
 }
 
 export async function listTasks(
   db: Kysely<Database>,
-  family: SqlFamily,
+  family: SqlDialect,
   filters: TaskFilters,
   sort: TaskSort = DEFAULT_SORT,
   limit = 100,
   offset = 0,
 ): Promise<TaskRow[]> {
   const direction = sort.descending ? 'desc' : 'asc';
-  const dense = await denseTerms(db, family, filters.search);
-  return filtered(db, family, filters, dense)
+  const search = await compileSearch(db, family, filters.search);
+  return filtered(db, filters, search)
     .selectAll('tasks')
     .orderBy(sql.ref(`tasks.${sort.column}`), direction)
     .orderBy('tasks.id', direction)
@@ -254,12 +88,12 @@ export async function listTasks(
  */
 export async function countTasks(
   db: Kysely<Database>,
-  family: SqlFamily,
+  family: SqlDialect,
   filters: TaskFilters,
   cap = 10_000,
 ): Promise<{ count: number; capped: boolean }> {
-  const dense = await denseTerms(db, family, filters.search);
-  const limited = filtered(db, family, filters, dense).select('tasks.id').limit(cap + 1);
+  const search = await compileSearch(db, family, filters.search);
+  const limited = filtered(db, filters, search).select('tasks.id').limit(cap + 1);
   const row = await db
     .selectFrom(limited.as('matching'))
     .select((eb) => eb.fn.countAll<number>().as('n'))

@@ -71,6 +71,8 @@ export function timeFieldForEvent(type: string): TaskTimeField | undefined {
 }
 
 const FINAL_RANK: Record<string, number> = { [SUCCESS]: 3, [FAILURE]: 2, [REVOKED]: 1 };
+/** The states a task never leaves by the merge (the ones SQLite's text index covers, migration 003). */
+export const FINAL_STATES: readonly string[] = Object.keys(FINAL_RANK);
 // Celery's precedence among in-flight states; custom states sit where Celery
 // puts unknown ones (above STARTED).
 const IN_FLIGHT_RANK: Record<string, number> = { [STARTED]: 5, [RECEIVED]: 4, [REJECTED]: 3, [RETRY]: 2 };

@@ -13,6 +13,7 @@ import { RabbitMqApiQueueProbe, vhostOf } from '../../worker-collector/control/r
 import type { QueueLength, QueueProbe } from '../../worker-collector/control/types';
 import { parseBrokerUrl } from '../../worker-collector/transport/broker-url';
 import { AMQP_BROKER } from '../support/celery';
+import { LATE_MS } from '../support/timing';
 
 const BROKER = parseBrokerUrl(AMQP_BROKER);
 const COLUMNS = 'name,messages,messages_ready,messages_unacknowledged,consumers';
@@ -118,7 +119,7 @@ describe('RabbitMQ management API queue probe', () => {
     await expect(probe.lengths(['celery'])).rejects.toThrow(/unreachable \(no answer within 2 s\)/);
     const elapsed = Date.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(1_900);
-    expect(elapsed).toBeLessThan(4_000);
+    expect(elapsed).toBeLessThan(2_000 + LATE_MS);
   });
 
   it('falls back to the other probe when the API fails, and for queues without statistics yet', async () => {

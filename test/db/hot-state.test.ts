@@ -1,8 +1,8 @@
 // The collector's hot state reaches Redis, and readers accept only fresh, well-formed snapshots.
 
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
-import { HOT_STATE_MAX_AGE_SECONDS, HOT_WORKERS_KEY, readWorkersSnapshot, type WorkersSnapshot } from '../../src/shared/hot-state';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { HOT_STATE_MAX_AGE_SECONDS, HOT_STATE_MIN_INTERVAL_SECONDS, HOT_WORKERS_KEY, readWorkersSnapshot, type WorkersSnapshot } from '../../src/shared/hot-state';
 import { createHotStatePublisher, type HotStatePublisher, PacedHotState } from '../../worker-collector/hot-state';
 
 const REDIS = 'redis://127.0.0.1:6379/14';
@@ -37,9 +37,11 @@ describe('hot state', () => {
     const real = createHotStatePublisher(REDIS, '');
     // The real publisher, counted on its way.
     const sent: WorkersSnapshot[] = [];
-    const counted: HotStatePublisher = { publish: (s) => (sent.push(s), real.publish(s)), close: () => real.close() };
+    let done = 0;
+    const counted: HotStatePublisher = { publish: (s) => (sent.push(s), real.publish(s).finally(() => done++)), close: () => real.close() };
     const errors: unknown[] = [];
-    const paced = new PacedHotState(counted, (error) => errors.push(error));
+    // Its clock read through Date at each call, so that the fake timers below move it too.
+    const paced = new PacedHotState(counted, (error) => errors.push(error), () => Date.now());
     const t = Date.now() / 1000;
     const record = (processed: number, lastHeartbeat: number) => ({
       hostname: 'paced@host', status: 'online', pid: 1, freq: 2, clock: 1, active: 0, processed, loadavg: null,
@@ -63,8 +65,16 @@ describe('hot state', () => {
       await expect.poll(() => sent.length, { timeout: 3_000 }).toBe(landed + 1);
       expect(sent.at(-1)!.workers[0]!.processed).toBe(2);
       expect(JSON.parse((await reader.get(HOT_WORKERS_KEY))!).workers[0].processed).toBe(2);
-      paced.offer(() => ({ updated_at: Date.now() / 1000, workers: [record(2, t + 8)] }));
-      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      await expect.poll(() => done, { timeout: 3_000 }).toBe(sent.length);
+      // A heartbeat-only change: nothing goes out within the second a change would wait (timers faked
+      // from here: they fire at once; Redis is not asked anything meanwhile).
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+      try {
+        paced.offer(() => ({ updated_at: Date.now() / 1000, workers: [record(2, t + 8)] }));
+        vi.advanceTimersByTime(HOT_STATE_MIN_INTERVAL_SECONDS * 1000 + 200);
+      } finally {
+        vi.useRealTimers();
+      }
       expect(sent.length).toBe(landed + 1);
       expect(errors).toEqual([]);
     } finally {

@@ -30,8 +30,10 @@ const BUFFER_MB = 4;
 /** The overload: this many tasks (four events each) at this rate, all while the lock is held. */
 const OVERLOAD_TASKS = 20_000;
 const OVERLOAD_RATE = 5_000;
-/** How long the write lock is held from the moment publishing starts. */
+/** How long the write lock is held from the moment publishing starts, */
 const LOCK_MS = 9_000;
+/** and at least this long after publishing ended (a loaded machine may publish slower). */
+const LOCK_AFTER_PUBLISHING_MS = 4_000;
 /** After the lock: a stream small enough for the budget, which must be stored whole. */
 const AFTER_TASKS = 1_000;
 const AFTER_RATE = 500;
@@ -282,9 +284,8 @@ describe.each([
     stream = new EventStream(await RespPublisher.open(BROKER, 4 * 1024 * 1024), (n) => `${prefix}t${n % 4}`, OVERLOAD_TASKS, OVERLOAD_RATE);
     await stream.finished();
     const publishMs = Date.now() - lockedAt;
-    if (publishMs >= LOCK_MS) throw new Error(`publishing took ${publishMs} ms, longer than the lock is held (${LOCK_MS} ms)`);
     // Held on purpose: the collector goes on retrying (5 s busy timeout each try) while nothing can be written.
-    await new Promise((resolve) => setTimeout(resolve, LOCK_MS - publishMs));
+    await new Promise((resolve) => setTimeout(resolve, Math.max(LOCK_MS - publishMs, LOCK_AFTER_PUBLISHING_MS)));
     const collectorExit = collector.exitInfo();
     lock.exec('COMMIT');
     const releasedAt = Date.now();

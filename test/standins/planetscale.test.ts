@@ -9,6 +9,7 @@ import { PlanetScaleDialect } from 'kysely-planetscale';
 import { createConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPlanetScaleStandIn } from '../../dev/standins/planetscale';
+import { waitFor } from '../support/processes';
 
 const MYSQL_SERVER_URL = (process.env.STALK_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306').replace(/\/$/, '');
 const DATABASE = `stalk_standin_${randomBytes(4).toString('hex')}`;
@@ -218,7 +219,14 @@ describe('PlanetScale stand-in with @planetscale/database', () => {
       const conn = connect({ url: quick.url });
       await conn.execute('BEGIN');
       await conn.execute('INSERT INTO accounts (name, balance) VALUES (?, ?)', ['abandoned', 1]);
-      await new Promise((resolve) => setTimeout(resolve, 700));
+      // The uncommitted row, as another session reading uncommitted data sees it, until the rollback.
+      const uncommitted = () =>
+        admin(async (c) => {
+          await c.query('SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED');
+          const [rows] = await c.query(`SELECT COUNT(*) AS n FROM \`${DATABASE}\`.accounts WHERE name = 'abandoned'`);
+          return Number((rows as { n: number }[])[0]?.n);
+        });
+      await waitFor(async () => (await uncommitted()) === 0, 10_000, 'the abandoned transaction rolled back');
       const error = await conn.execute('COMMIT').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(DatabaseError);
       expect((error as DatabaseError).message).toMatch(/rolled back/);

@@ -9,15 +9,19 @@ import { errors, Redis } from '@upstash/redis';
 import { Redis as IORedis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startUpstashStandIn } from '../../dev/standins/upstash';
+import { waitFor } from '../support/processes';
+import { AT_ONCE_MS, NEVER_MS } from '../support/timing';
 
 const REDIS_URL = process.env.STALK_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const PREFIX = `stalk-standin-test:${randomBytes(4).toString('hex')}:`;
 const TOKEN = 'test-token-123';
+/** The name of the stand-in's blocking connections in Redis (CLIENT LIST): this file's own. */
+const BLOCKING_NAME = `stalk-standin-test-blocking-${randomBytes(4).toString('hex')}`;
 
 let standIn: Awaited<ReturnType<typeof startUpstashStandIn>>;
 
 beforeAll(async () => {
-  standIn = await startUpstashStandIn({ redisUrl: REDIS_URL, token: TOKEN });
+  standIn = await startUpstashStandIn({ redisUrl: REDIS_URL, token: TOKEN, blockingConnectionName: BLOCKING_NAME });
 });
 
 afterAll(async () => {
@@ -250,19 +254,21 @@ describe('Upstash stand-in: blocking commands', () => {
       body: JSON.stringify(body),
       ...(signal ? { signal } : {}),
     });
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  /** How many of the stand-in's connections Redis has blocked in a command right now. */
+  async function blocked(): Promise<number> {
+    const clients = String(await direct.client('LIST')).split('\n');
+    return clients.filter((line) => line.includes(` name=${BLOCKING_NAME} `) && /\bflags=\w*b/.test(line)).length;
+  }
 
   it('holds BLPOP until an element arrives, then answers with the key and the element', async () => {
-    const started = Date.now();
-    const waiting = post(['blpop', k('list'), 10]);
-    await sleep(500);
+    let answered = false;
+    const waiting = post(['blpop', k('list'), NEVER_MS / 1000]).finally(() => (answered = true));
+    await waitFor(async () => (await blocked()) === 1, 10_000, 'the BLPOP blocked in Redis');
+    expect(answered).toBe(false);
     await direct.lpush(k('list'), 'hello');
     const response = await waiting;
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ result: [k('list'), 'hello'] });
-    const took = Date.now() - started;
-    expect(took).toBeGreaterThanOrEqual(450);
-    expect(took).toBeLessThan(5_000);
     expect(await direct.llen(k('list'))).toBe(0);
   });
 
@@ -286,30 +292,31 @@ describe('Upstash stand-in: blocking commands', () => {
   });
 
   it('runs each blocking command on its own connection: other commands are answered meanwhile', async () => {
-    const blocked = [1, 2, 3].map((i) => post(['brpop', k(`idle-${i}`), 5]));
-    await sleep(300);
+    const pops = [1, 2, 3].map((i) => post(['brpop', k(`idle-${i}`), NEVER_MS / 1000]));
+    await waitFor(async () => (await blocked()) === 3, 10_000, 'the three pops blocked in Redis');
     const started = Date.now();
     expect(await (await post(['set', k('meanwhile'), 'v'])).json()).toEqual({ result: 'OK' });
     expect(await (await post(['get', k('meanwhile')])).json()).toEqual({ result: 'v' });
-    expect(Date.now() - started).toBeLessThan(2_000);
+    // Not after a pop's timeout.
+    expect(Date.now() - started).toBeLessThan(AT_ONCE_MS);
     // Each blocked pop is served by the push to its own list.
     await direct.lpush(k('idle-2'), 'two');
-    expect(await (await blocked[1]!).json()).toEqual({ result: [k('idle-2'), 'two'] });
+    expect(await (await pops[1]!).json()).toEqual({ result: [k('idle-2'), 'two'] });
     await Promise.all([direct.lpush(k('idle-1'), 'one'), direct.lpush(k('idle-3'), 'three')]);
-    expect(await (await blocked[0]!).json()).toEqual({ result: [k('idle-1'), 'one'] });
-    expect(await (await blocked[2]!).json()).toEqual({ result: [k('idle-3'), 'three'] });
+    expect(await (await pops[0]!).json()).toEqual({ result: [k('idle-1'), 'one'] });
+    expect(await (await pops[2]!).json()).toEqual({ result: [k('idle-3'), 'three'] });
   });
 
   it('drops the blocked pop when the client goes away, so it cannot swallow a later element', async () => {
     const aborting = new AbortController();
     const waiting = post(['brpop', k('abandoned'), 20], aborting.signal).catch((error: unknown) => error);
-    await sleep(300);
+    await waitFor(async () => (await blocked()) === 1, 10_000, 'the pop blocked in Redis');
     aborting.abort();
     expect(await waiting).toBeInstanceOf(Error);
-    // Redis forgets a blocked client when its connection closes; a pop still blocked would take the element.
-    await sleep(300);
+    // Redis forgets a blocked client when its connection closes.
+    await waitFor(async () => (await blocked()) === 0, 10_000, 'the stand-in to drop the blocked pop');
+    // A pop still blocked would have taken the element as the push ran (Redis serves blocked clients then).
     await direct.lpush(k('abandoned'), 'kept');
-    await sleep(300);
     expect(await direct.lrange(k('abandoned'), 0, -1)).toEqual(['kept']);
   });
 

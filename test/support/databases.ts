@@ -11,6 +11,15 @@ import { MYSQL8_SQL_MODE, type OpenDatabase, openDatabase } from '../../worker-c
 
 export const MYSQL_SERVER_URL = process.env.STALK_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
 
+/**
+ * `npm run test:unit` (vitest's mode `unit`, see vitest.config.ts) sets
+ * STALK_TEST_TIER=unit: no service is there, so only SQLite.
+ */
+export const UNIT_TIER = process.env.STALK_TEST_TIER === 'unit';
+
+/** The databases a test file runs on: both in the full suite, SQLite alone in the unit tier. */
+export const DIALECTS: readonly ('sqlite' | 'mariadb')[] = UNIT_TIER ? ['sqlite'] : ['sqlite', 'mariadb'];
+
 export interface TestDatabase {
   name: 'sqlite' | 'mariadb';
   /** What `--db` would be given. */
@@ -19,6 +28,7 @@ export interface TestDatabase {
 }
 
 export async function createTestDatabase(kind: 'sqlite' | 'mariadb'): Promise<TestDatabase> {
+  if (UNIT_TIER && kind !== 'sqlite') throw new Error(`the unit tier (STALK_TEST_TIER=unit) runs without services, so not on ${kind}: run this file with npm test`);
   if (kind === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'stalk-test-'));
     return { name: kind, url: join(dir, 'stalk.db'), drop: async () => rmSync(dir, { recursive: true, force: true }) };
@@ -60,5 +70,3 @@ export async function openTestDatabase(kind: 'sqlite' | 'mariadb'): Promise<Open
     },
   };
 }
-
-export const DIALECTS = ['sqlite', 'mariadb'] as const;

@@ -370,27 +370,17 @@ describe('the Worker under workerd, fed by the real collector', () => {
    * CSRF token, so it is never shared.
    */
   async function sharedCacheChecks(workerd: Workerd, proxy: CountingProxy, database: TestDatabase, collector: ManagedProcess): Promise<void> {
-    const path = `/broker?${fresh()}`;
     const fragment = { 'HX-Request': 'true' };
-    const queue = `edge-probe-${randomBytes(4).toString('hex')}`;
-
-    const first = await workerd.fetch(path, fragment);
-    expect(first.status).toBe(200);
-    expect(first.headers.get('x-stalk-cache')).toBe('MISS');
-    expect(first.text).not.toContain('<html');
-    expect(first.text).not.toContain(queue);
-    const firstAt = Date.now();
-    // The entry is stored after the response went out (waitUntil): wait until it is there.
-    await waitFor(async () => (await workerd.fetch(path, fragment)).headers.get('x-stalk-cache') === 'HIT', 600, 'the fragment in the cache', 20);
-
-    // Change what the panel shows, directly in the database.
-    await sqlWithCollectorPaused(collector, database, 'INSERT INTO queues (name, messages, ready, unacked, consumers, measured_at) VALUES (?, 42, NULL, NULL, NULL, ?)', [
-      queue,
-      Date.now() / 1000,
-    ]);
-    const queriesBefore = proxy.queries().length;
-    const second = await workerd.fetch(path, fragment);
-    expect(Date.now() - firstAt, 'the second request came within the second').toBeLessThan(1_000);
+    // The fragment is shared for a second: its first request, its entry seen stored, the database
+    // changed and the second request fit in it on an idle machine. On a loaded one a round may not
+    // (the change waits for the collector to be held still): it is tried again on a fresh path.
+    let round: Awaited<ReturnType<typeof cacheRound>>;
+    for (let attempt = 1; ; attempt++) {
+      round = await cacheRound(workerd, proxy, database, collector, fragment);
+      if (round) break;
+      if (attempt === 5) throw new Error('five rounds in a row did not fit in the second the fragment is cached');
+    }
+    const { path, queue, first, second, askedAt, queriesBefore } = round;
     expect(second.headers.get('x-stalk-cache')).toBe('HIT');
     expect(second.text).toBe(first.text);
     expect(second.text).not.toContain(queue);
@@ -404,14 +394,50 @@ describe('the Worker under workerd, fed by the real collector', () => {
     expect(page.text).toContain(`data-queue="${queue}"`);
     expect(proxy.queries().length).toBeGreaterThan(queriesBefore);
 
-    // After the second is over, the fragment is rendered again from the database.
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1_200 - (Date.now() - firstAt))));
-    const queriesThen = proxy.queries().length;
-    const third = await workerd.fetch(path, fragment);
-    expect(third.headers.get('x-stalk-cache')).toBe('MISS');
+    // Once the second is over, the fragment is rendered again from the database.
+    let queriesThen = 0;
+    const third = await waitFor(
+      async () => {
+        queriesThen = proxy.queries().length;
+        const response = await workerd.fetch(path, fragment);
+        return response.headers.get('x-stalk-cache') === 'MISS' ? response : undefined;
+      },
+      10_000,
+      'the fragment rendered again',
+      50,
+    );
+    // Stored after the first request was made, so not gone before a second after that.
+    expect(Date.now() - askedAt).toBeGreaterThanOrEqual(1_000);
     expect(third.text).toContain(`data-queue="${queue}"`);
     expect(proxy.queries().length).toBeGreaterThan(queriesThen);
   }
+
+  /** One try at a cached fragment and a change under it; undefined when the second request came after the cached second. */
+  async function cacheRound(workerd: Workerd, proxy: CountingProxy, database: TestDatabase, collector: ManagedProcess, fragment: Record<string, string>) {
+    const path = `/broker?${fresh()}`;
+    const queue = `edge-probe-${randomBytes(4).toString('hex')}`;
+    // The entry is stored after this: it lasts at least a second from here.
+    const askedAt = Date.now();
+    const first = await workerd.fetch(path, fragment);
+    expect(first.status).toBe(200);
+    expect(first.headers.get('x-stalk-cache')).toBe('MISS');
+    expect(first.text).not.toContain('<html');
+    expect(first.text).not.toContain(queue);
+    // The entry is stored after the response went out (waitUntil): wait until it is there.
+    const stored = await waitFor(async () => (await workerd.fetch(path, fragment)).headers.get('x-stalk-cache') === 'HIT', 1_000, 'the fragment in the cache', 20).catch(() => false);
+    if (!stored) return undefined;
+
+    // Change what the panel shows, directly in the database.
+    await sqlWithCollectorPaused(collector, database, 'INSERT INTO queues (name, messages, ready, unacked, consumers, measured_at) VALUES (?, 42, NULL, NULL, NULL, ?)', [
+      queue,
+      Date.now() / 1000,
+    ]);
+    const queriesBefore = proxy.queries().length;
+    const second = await workerd.fetch(path, fragment);
+    if (Date.now() - askedAt >= 1_000) return undefined;
+    return { path, queue, first, second, askedAt, queriesBefore };
+  }
+
 
   it('serves everything under URL_PREFIX, static files included', async () => {
     const { build, secrets, worker } = ready();
