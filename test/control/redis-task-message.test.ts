@@ -90,7 +90,7 @@ describe('argsrepr and kwargsrepr (celery.utils.saferepr)', () => {
       '    case = json.loads(line)',
       '    print(json.dumps(saferepr(case["value"], case["maxlen"])))',
     ].join('\n');
-    const theirs = python(script, cases.map((c) => JSON.stringify(c)).join('\n') + '\n')
+    const theirs = python(script, `${cases.map((c) => JSON.stringify(c)).join('\n')}\n`)
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line) as string);

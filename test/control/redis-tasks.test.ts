@@ -189,7 +189,7 @@ describe('Redis task publisher, result backend and queue probe against a real Ce
 
       // One message as it sits in Redis: the kombu envelope Celery's apply_async writes.
       const raw = await brokerAdmin.lindex(`${own}\x06\x166`, -1); // LPUSH: the oldest (priority 6) is last
-      const envelope = JSON.parse(raw!) as Record<string, any>;
+      const envelope = JSON.parse(raw!) as { headers: { id: string }; properties: unknown; body: string };
       expect(Object.keys(envelope)).toEqual(['body', 'content-encoding', 'content-type', 'headers', 'properties']);
       expect(envelope.properties).toMatchObject({
         correlation_id: envelope.headers.id,

@@ -38,7 +38,10 @@ describe('hot state', () => {
     // The real publisher, counted on its way.
     const sent: WorkersSnapshot[] = [];
     let done = 0;
-    const counted: HotStatePublisher = { publish: (s) => (sent.push(s), real.publish(s).finally(() => done++)), close: () => real.close() };
+    const counted: HotStatePublisher = { publish: (s) => {
+        sent.push(s);
+        return real.publish(s).finally(() => done++);
+      }, close: () => real.close() };
     const errors: unknown[] = [];
     // Its clock read through Date at each call, so that the fake timers below move it too.
     const paced = new PacedHotState(counted, (error) => errors.push(error), () => Date.now());

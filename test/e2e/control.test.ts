@@ -8,7 +8,7 @@
 
 import { randomBytes } from 'node:crypto';
 import Sqlite from 'better-sqlite3';
-import { type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type CeleryWorker, DEFAULT_RESULT_BACKEND, REDIS_BROKER, startWorker, uniqueWorkerName } from '../support/celery';
 import { createTestDatabase, type TestDatabase } from '../support/databases';
@@ -169,7 +169,7 @@ describe('control actions in headless Chromium (Redis broker)', () => {
   it('queues tab: add a consumer, see it after Refresh, cancel it after confirming', async () => {
     const { page, dialogs } = await workerPage();
     await page.locator('#tab-link-queues').click();
-    const add = '#tab-queues form[action$="/add-consumer/' + encodeURIComponent(hostname) + '"]';
+    const add = `#tab-queues form[action$="/add-consumer/${encodeURIComponent(hostname)}"]`;
     await page.locator(`${add} input[name="queue"]`).fill(extraQueue);
     await page.locator(`${add} button`).click();
     expect(await outcomeOf(page, add)).toEqual({ ok: true, text: `add consumer ${extraQueue}` });

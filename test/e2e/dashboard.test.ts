@@ -10,7 +10,7 @@
 // runs its own worker on redis://localhost:6379/0's `celery` queue, so
 // sharing that queue would let each file's worker take the other's tasks.
 
-import { type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type CeleryTarget, type CeleryWorker, runScenario, type ScenarioIds, sendAdd, startWorker, uniqueWorkerName } from '../support/celery';
 import { createTestDatabase, type TestDatabase } from '../support/databases';

@@ -9,7 +9,7 @@ import { type CeleryWorker, REDIS_BROKER, runPython, startWorker, uniqueWorkerNa
 import { createTestDatabase, type TestDatabase } from '../support/databases';
 import { printLogsOnFailure, stopAllProcesses } from '../support/processes';
 import { type Stalk, startStalk, waitFor } from '../support/stalk';
-import { type Family, parseExposition, samples, total, valueOf } from './exposition';
+import { type Family, parseExposition, samples, total, sampleValue } from './exposition';
 
 const QUEUE = `stalk-metrics-${process.pid}`;
 /** A queue no worker consumes: its tasks wait there, and its length is measured. */
@@ -80,16 +80,16 @@ describe('/metrics after a real Celery workload', () => {
     const m = await waitFor(
       async () => {
         const m = await scrape();
-        return valueOf(m, 'celery_task_succeeded_total', add) === ADDS && valueOf(m, 'celery_task_failed_total', { ...fail, exception: 'ValueError' }) === FAILS ? m : undefined;
+        return sampleValue(m, 'celery_task_succeeded_total', add) === ADDS && sampleValue(m, 'celery_task_failed_total', { ...fail, exception: 'ValueError' }) === FAILS ? m : undefined;
       },
       20_000,
       `${ADDS} successes and ${FAILS} failures in /metrics`,
     );
-    expect(valueOf(m, 'celery_task_received_total', add)).toBe(ADDS);
-    expect(valueOf(m, 'celery_task_started_total', add)).toBe(ADDS);
-    expect(valueOf(m, 'celery_task_failed_total', { ...add, exception: '' })).toBe(0);
-    expect(valueOf(m, 'celery_task_received_total', fail)).toBe(FAILS);
-    expect(valueOf(m, 'celery_task_succeeded_total', fail)).toBe(0);
+    expect(sampleValue(m, 'celery_task_received_total', add)).toBe(ADDS);
+    expect(sampleValue(m, 'celery_task_started_total', add)).toBe(ADDS);
+    expect(sampleValue(m, 'celery_task_failed_total', { ...add, exception: '' })).toBe(0);
+    expect(sampleValue(m, 'celery_task_received_total', fail)).toBe(FAILS);
+    expect(sampleValue(m, 'celery_task_succeeded_total', fail)).toBe(0);
     // The producer's task-sent events, under its host (gen<pid>@host shortened).
     expect(total(m, 'celery_task_sent_total', { name: 'stalk.add', queue_name: QUEUE })).toBe(ADDS);
     expect(total(m, 'celery_task_sent_total', { name: 'stalk.fail', queue_name: QUEUE })).toBe(FAILS);
@@ -97,31 +97,31 @@ describe('/metrics after a real Celery workload', () => {
 
     // Flower's view of the same worker, by its full node name.
     const w = worker.hostname;
-    expect(valueOf(m, 'flower_events_total', { task: 'stalk.add', type: 'task-succeeded', worker: w })).toBe(ADDS);
-    expect(valueOf(m, 'flower_events_total', { task: 'stalk.fail', type: 'task-failed', worker: w })).toBe(FAILS);
-    expect(valueOf(m, 'flower_events_total', { task: 'stalk.add', type: 'task-received', worker: w })).toBe(ADDS);
+    expect(sampleValue(m, 'flower_events_total', { task: 'stalk.add', type: 'task-succeeded', worker: w })).toBe(ADDS);
+    expect(sampleValue(m, 'flower_events_total', { task: 'stalk.fail', type: 'task-failed', worker: w })).toBe(FAILS);
+    expect(sampleValue(m, 'flower_events_total', { task: 'stalk.add', type: 'task-received', worker: w })).toBe(ADDS);
   });
 
   it('observes every runtime and queue wait of the workload', async () => {
     const { worker } = ran();
     const m = await scrape();
     const add = { name: 'stalk.add', hostname: 'stalktest', queue_name: QUEUE };
-    expect(valueOf(m, 'celery_task_runtime_count', add)).toBe(ADDS);
-    expect(valueOf(m, 'celery_task_runtime_bucket', { ...add, le: '+Inf' })).toBe(ADDS);
+    expect(sampleValue(m, 'celery_task_runtime_count', add)).toBe(ADDS);
+    expect(sampleValue(m, 'celery_task_runtime_bucket', { ...add, le: '+Inf' })).toBe(ADDS);
     // stalk.add returns at once: every run well under a second.
-    expect(valueOf(m, 'celery_task_runtime_bucket', { ...add, le: '1' })).toBe(ADDS);
-    expect(valueOf(m, 'celery_task_runtime_sum', add)).toBeGreaterThan(0);
-    expect(valueOf(m, 'celery_task_runtime_sum', add)).toBeLessThan(ADDS);
-    expect(valueOf(m, 'flower_task_runtime_seconds_count', { task: 'stalk.add', worker: worker.hostname })).toBe(ADDS);
+    expect(sampleValue(m, 'celery_task_runtime_bucket', { ...add, le: '1' })).toBe(ADDS);
+    expect(sampleValue(m, 'celery_task_runtime_sum', add)).toBeGreaterThan(0);
+    expect(sampleValue(m, 'celery_task_runtime_sum', add)).toBeLessThan(ADDS);
+    expect(sampleValue(m, 'flower_task_runtime_seconds_count', { task: 'stalk.add', worker: worker.hostname })).toBe(ADDS);
     // Failures have no runtime.
     expect(samples(m, 'celery_task_runtime_count', { name: 'stalk.fail', queue_name: QUEUE })).toEqual([]);
     // task_send_sent_event is on: each started task measured its wait in the queue.
-    expect(valueOf(m, 'celery_task_queue_wait_time_count', add)).toBe(ADDS);
-    expect(valueOf(m, 'celery_task_queue_wait_time_count', { ...add, name: 'stalk.fail' })).toBe(FAILS);
+    expect(sampleValue(m, 'celery_task_queue_wait_time_count', add)).toBe(ADDS);
+    expect(sampleValue(m, 'celery_task_queue_wait_time_count', { ...add, name: 'stalk.fail' })).toBe(FAILS);
     // Each task waited a little (sent, then started: never the same microsecond), within the workload.
-    expect(valueOf(m, 'celery_task_queue_wait_time_sum', add)).toBeGreaterThan(0);
-    expect(valueOf(m, 'celery_task_queue_wait_time_sum', add)).toBeLessThan(ADDS * workloadSeconds);
-    expect(valueOf(m, 'celery_task_queue_wait_time_bucket', { ...add, le: '30' })).toBe(ADDS);
+    expect(sampleValue(m, 'celery_task_queue_wait_time_sum', add)).toBeGreaterThan(0);
+    expect(sampleValue(m, 'celery_task_queue_wait_time_sum', add)).toBeLessThan(ADDS * workloadSeconds);
+    expect(sampleValue(m, 'celery_task_queue_wait_time_bucket', { ...add, le: '30' })).toBe(ADDS);
   });
 
   it('shows the worker online and idle, the waiting queue, and the collector up', async () => {
@@ -130,24 +130,24 @@ describe('/metrics after a real Celery workload', () => {
       async () => {
         const m = await scrape();
         // The collector reports its lag every 5 s, once it has flushed events.
-        const measured = valueOf(m, 'celery_queue_length', { queue_name: IDLE_QUEUE }) === IDLE;
-        return measured && valueOf(m, 'stalk_collector_lag_seconds') !== undefined ? m : undefined;
+        const measured = sampleValue(m, 'celery_queue_length', { queue_name: IDLE_QUEUE }) === IDLE;
+        return measured && sampleValue(m, 'stalk_collector_lag_seconds') !== undefined ? m : undefined;
       },
       15_000,
       `celery_queue_length{queue_name="${IDLE_QUEUE}"} ${IDLE} and the collector's lag`,
     );
-    expect(valueOf(m, 'flower_worker_online', { worker: worker.hostname })).toBe(1);
-    expect(valueOf(m, 'celery_worker_up', { hostname: 'stalktest' })).toBe(1);
-    expect(valueOf(m, 'flower_worker_prefetched_tasks', { task: 'stalk.add', worker: worker.hostname })).toBe(0);
-    expect(valueOf(m, 'celery_queue_length', { queue_name: QUEUE })).toBe(0);
+    expect(sampleValue(m, 'flower_worker_online', { worker: worker.hostname })).toBe(1);
+    expect(sampleValue(m, 'celery_worker_up', { hostname: 'stalktest' })).toBe(1);
+    expect(sampleValue(m, 'flower_worker_prefetched_tasks', { task: 'stalk.add', worker: worker.hostname })).toBe(0);
+    expect(sampleValue(m, 'celery_queue_length', { queue_name: QUEUE })).toBe(0);
     // The idle queue's tasks were sent and never received.
-    expect(valueOf(m, 'stalk_tasks_in_flight', { state: 'PENDING', name: 'stalk.add' })).toBeGreaterThanOrEqual(IDLE);
-    expect(valueOf(m, 'stalk_collector_up')).toBe(1);
-    expect(valueOf(m, 'stalk_collector_broker_connected')).toBe(1);
+    expect(sampleValue(m, 'stalk_tasks_in_flight', { state: 'PENDING', name: 'stalk.add' })).toBeGreaterThanOrEqual(IDLE);
+    expect(sampleValue(m, 'stalk_collector_up')).toBe(1);
+    expect(sampleValue(m, 'stalk_collector_broker_connected')).toBe(1);
     // One clock for the worker and the collector: an event is flushed after it was sent.
-    expect(valueOf(m, 'stalk_collector_lag_seconds')).toBeGreaterThan(0);
-    expect(valueOf(m, 'stalk_collector_lag_seconds')).toBeLessThan(10);
-    expect(valueOf(m, 'stalk_last_event_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 60);
+    expect(sampleValue(m, 'stalk_collector_lag_seconds')).toBeGreaterThan(0);
+    expect(sampleValue(m, 'stalk_collector_lag_seconds')).toBeLessThan(10);
+    expect(sampleValue(m, 'stalk_last_event_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 60);
   });
 
   it('shows the worker offline once it shuts down', async () => {
@@ -156,13 +156,13 @@ describe('/metrics after a real Celery workload', () => {
     const m = await waitFor(
       async () => {
         const m = await scrape();
-        return valueOf(m, 'flower_worker_online', { worker: worker.hostname }) === 0 ? m : undefined;
+        return sampleValue(m, 'flower_worker_online', { worker: worker.hostname }) === 0 ? m : undefined;
       },
       15_000,
       `flower_worker_online{worker="${worker.hostname}"} 0`,
     );
-    expect(valueOf(m, 'flower_worker_number_of_currently_executing_tasks', { worker: worker.hostname })).toBe(0);
+    expect(sampleValue(m, 'flower_worker_number_of_currently_executing_tasks', { worker: worker.hostname })).toBe(0);
     // What it did stays counted.
-    expect(valueOf(m, 'flower_events_total', { task: 'stalk.add', type: 'task-succeeded', worker: worker.hostname })).toBe(ADDS);
+    expect(sampleValue(m, 'flower_events_total', { task: 'stalk.add', type: 'task-succeeded', worker: worker.hostname })).toBe(ADDS);
   });
 });

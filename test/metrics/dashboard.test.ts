@@ -60,8 +60,10 @@ describe('docs/grafana-dashboard.json', () => {
     }
     for (const panel of dashboard.panels.filter((p) => p.type !== 'row')) {
       expect(panel.targets?.length, panel.title).toBeGreaterThan(0);
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own variable syntax, checked literally
       expect(panel.datasource?.uid, panel.title).toBe('${datasource}');
     }
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own variable syntax, checked literally
     for (const { panel, uid } of exprs) expect(uid, panel).toBe('${datasource}');
   });
 

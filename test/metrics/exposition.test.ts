@@ -2,7 +2,7 @@
 // what Prometheus would refuse or misread, or those tests prove nothing.
 
 import { describe, expect, it } from 'vitest';
-import { canonical, parseExposition, valueOf } from './exposition';
+import { canonical, parseExposition, sampleValue } from './exposition';
 
 const GOOD = `# HELP jobs_total Jobs \\\\ done\\nsince start
 # TYPE jobs_total counter
@@ -24,10 +24,10 @@ describe('parseExposition', () => {
   it('reads families, help texts, escaped label values and numbers', () => {
     const m = parseExposition(GOOD);
     expect(m.get('jobs_total')).toMatchObject({ type: 'counter', help: 'Jobs \\ done\nsince start' });
-    expect(valueOf(m, 'jobs_total', { kind: 'a"b', path: 'c:\\d\ne' })).toBe(3);
-    expect(valueOf(m, 'jobs_total', { kind: 'x' })).toBe(1500);
-    expect(valueOf(m, 'wait_count', { q: 'a' })).toBe(3);
-    expect(valueOf(m, 'up')).toBeNaN();
+    expect(sampleValue(m, 'jobs_total', { kind: 'a"b', path: 'c:\\d\ne' })).toBe(3);
+    expect(sampleValue(m, 'jobs_total', { kind: 'x' })).toBe(1500);
+    expect(sampleValue(m, 'wait_count', { q: 'a' })).toBe(3);
+    expect(sampleValue(m, 'up')).toBeNaN();
     expect(canonical(m)).toContain('wait_bucket{le="+Inf",q="a"} 3');
   });
 

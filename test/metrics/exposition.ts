@@ -182,7 +182,7 @@ export function samples(families: Map<string, Family>, name: string, labels: Rec
 }
 
 /** The value of the one series named `name` with exactly these labels; undefined when absent. */
-export function valueOf(families: Map<string, Family>, name: string, labels: Record<string, string> = {}): number | undefined {
+export function sampleValue(families: Map<string, Family>, name: string, labels: Record<string, string> = {}): number | undefined {
   const exact = samples(families, name, labels).filter((s) => Object.keys(s.labels).length === Object.keys(labels).length);
   if (exact.length > 1) throw new Error(`${name} ${JSON.stringify(labels)} matches ${exact.length} series`);
   return exact[0]?.value;

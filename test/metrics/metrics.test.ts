@@ -13,7 +13,7 @@ import type { OpenDatabase } from '../../worker-collector/store/db';
 import { failed, received, started, succeeded } from '../fixtures/events';
 import { testApp } from '../support/app';
 import { DIALECTS, openTestDatabase } from '../support/databases';
-import { canonical, type Family, labelValues, parseExposition, samples, total, valueOf } from './exposition';
+import { canonical, type Family, labelValues, parseExposition, samples, total, sampleValue } from './exposition';
 import { ALPHA, BETA, CLIENT, DELTA, flush, GAMMA, NOW, seedCluster } from './seed';
 
 const DEFAULT_LE = ['0.005', '0.01', '0.025', '0.05', '0.075', '0.1', '0.25', '0.5', '0.75', '1', '2.5', '5', '7.5', '10', '+Inf'];
@@ -84,15 +84,15 @@ describe.each(DIALECTS)('/metrics on %s', (dialect) => {
     });
 
     it('counts task events by worker, type and task name', () => {
-      const add = (type: string, worker = ALPHA) => valueOf(m, 'flower_events_total', { task: 'tasks.add', type, worker });
+      const add = (type: string, worker = ALPHA) => sampleValue(m, 'flower_events_total', { task: 'tasks.add', type, worker });
       expect(add('task-succeeded')).toBe(5);
       expect(add('task-started')).toBe(5);
       expect(add('task-received')).toBe(5);
       expect(add('task-sent', CLIENT)).toBe(11);
-      expect(valueOf(m, 'flower_events_total', { task: 'tasks.fail', type: 'task-failed', worker: BETA })).toBe(4);
-      expect(valueOf(m, 'flower_events_total', { task: 'tasks.retry', type: 'task-retried', worker: ALPHA })).toBe(1);
-      expect(valueOf(m, 'flower_events_total', { task: 'tasks.add', type: 'task-rejected', worker: BETA })).toBe(1);
-      expect(valueOf(m, 'flower_events_total', { task: 'tasks.add', type: 'task-revoked', worker: BETA })).toBe(1);
+      expect(sampleValue(m, 'flower_events_total', { task: 'tasks.fail', type: 'task-failed', worker: BETA })).toBe(4);
+      expect(sampleValue(m, 'flower_events_total', { task: 'tasks.retry', type: 'task-retried', worker: ALPHA })).toBe(1);
+      expect(sampleValue(m, 'flower_events_total', { task: 'tasks.add', type: 'task-rejected', worker: BETA })).toBe(1);
+      expect(sampleValue(m, 'flower_events_total', { task: 'tasks.add', type: 'task-revoked', worker: BETA })).toBe(1);
       // Worker events are not task events.
       expect(labelValues(m, 'flower_events_total', 'type').every((t) => t.startsWith('task-'))).toBe(true);
     });
@@ -103,27 +103,27 @@ describe.each(DIALECTS)('/metrics on %s', (dialect) => {
       expect(bounds(m, 'flower_task_runtime_seconds', labels)).toEqual(DEFAULT_LE);
       // Runtimes 0.003, 0.02, 0.3, 0.5 and 12.
       expect(got).toMatchObject({ '0.005': 1, '0.01': 1, '0.025': 2, '0.25': 2, '0.5': 4, '10': 4, '+Inf': 5 });
-      expect(valueOf(m, 'flower_task_runtime_seconds_count', labels)).toBe(5);
-      expect(valueOf(m, 'flower_task_runtime_seconds_sum', labels)).toBeCloseTo(12.823, 9);
+      expect(sampleValue(m, 'flower_task_runtime_seconds_count', labels)).toBe(5);
+      expect(sampleValue(m, 'flower_task_runtime_seconds_sum', labels)).toBeCloseTo(12.823, 9);
     });
 
     it('tells online from offline workers, with the tasks they execute', () => {
-      expect(valueOf(m, 'flower_worker_online', { worker: ALPHA })).toBe(1);
-      expect(valueOf(m, 'flower_worker_online', { worker: BETA })).toBe(1);
-      expect(valueOf(m, 'flower_worker_online', { worker: GAMMA })).toBe(0);
+      expect(sampleValue(m, 'flower_worker_online', { worker: ALPHA })).toBe(1);
+      expect(sampleValue(m, 'flower_worker_online', { worker: BETA })).toBe(1);
+      expect(sampleValue(m, 'flower_worker_online', { worker: GAMMA })).toBe(0);
       // Said online, but its heartbeats stopped (Flower would still say 1).
-      expect(valueOf(m, 'flower_worker_online', { worker: DELTA })).toBe(0);
-      expect(valueOf(m, 'flower_worker_number_of_currently_executing_tasks', { worker: ALPHA })).toBe(3);
-      expect(valueOf(m, 'flower_worker_number_of_currently_executing_tasks', { worker: BETA })).toBe(2);
-      expect(valueOf(m, 'flower_worker_number_of_currently_executing_tasks', { worker: DELTA })).toBe(0);
+      expect(sampleValue(m, 'flower_worker_online', { worker: DELTA })).toBe(0);
+      expect(sampleValue(m, 'flower_worker_number_of_currently_executing_tasks', { worker: ALPHA })).toBe(3);
+      expect(sampleValue(m, 'flower_worker_number_of_currently_executing_tasks', { worker: BETA })).toBe(2);
+      expect(sampleValue(m, 'flower_worker_number_of_currently_executing_tasks', { worker: DELTA })).toBe(0);
     });
 
     it('counts prefetched tasks (received, no eta) and the prefetch time of the latest started task', () => {
-      expect(valueOf(m, 'flower_worker_prefetched_tasks', { task: 'tasks.slow', worker: ALPHA })).toBe(2);
-      expect(valueOf(m, 'flower_worker_prefetched_tasks', { task: 'tasks.slow', worker: BETA })).toBe(0);
-      expect(valueOf(m, 'flower_worker_prefetched_tasks', { task: 'tasks.add', worker: ALPHA })).toBe(0);
-      expect(valueOf(m, 'flower_task_prefetch_time_seconds', { task: 'tasks.slow', worker: BETA })).toBeCloseTo(1, 6);
-      expect(valueOf(m, 'flower_task_prefetch_time_seconds', { task: 'tasks.add', worker: ALPHA })).toBe(0);
+      expect(sampleValue(m, 'flower_worker_prefetched_tasks', { task: 'tasks.slow', worker: ALPHA })).toBe(2);
+      expect(sampleValue(m, 'flower_worker_prefetched_tasks', { task: 'tasks.slow', worker: BETA })).toBe(0);
+      expect(sampleValue(m, 'flower_worker_prefetched_tasks', { task: 'tasks.add', worker: ALPHA })).toBe(0);
+      expect(sampleValue(m, 'flower_task_prefetch_time_seconds', { task: 'tasks.slow', worker: BETA })).toBeCloseTo(1, 6);
+      expect(sampleValue(m, 'flower_task_prefetch_time_seconds', { task: 'tasks.add', worker: ALPHA })).toBe(0);
     });
   });
 
@@ -132,33 +132,33 @@ describe.each(DIALECTS)('/metrics on %s', (dialect) => {
 
     it('counts each task event type under the short hostname and the queue', () => {
       expect(m.get('celery_task_sent_total')).toMatchObject({ type: 'counter', help: 'Sent when a task message is published.' });
-      expect(valueOf(m, 'celery_task_sent_total', { ...add, hostname: 'app-1' })).toBe(10);
-      expect(valueOf(m, 'celery_task_sent_total', { ...add, hostname: 'app-1', queue_name: 'priority' })).toBe(1);
-      expect(valueOf(m, 'celery_task_received_total', add)).toBe(7);
-      expect(valueOf(m, 'celery_task_started_total', add)).toBe(5);
-      expect(valueOf(m, 'celery_task_succeeded_total', add)).toBe(5);
-      expect(valueOf(m, 'celery_task_succeeded_total', { ...add, queue_name: 'priority' })).toBe(1);
-      expect(valueOf(m, 'celery_task_revoked_total', add)).toBe(1);
-      expect(valueOf(m, 'celery_task_rejected_total', add)).toBe(1);
-      expect(valueOf(m, 'celery_task_retried_total', { ...add, name: 'tasks.retry' })).toBe(1);
-      expect(valueOf(m, 'celery_task_retried_total', { ...add, name: 'tasks.retry2' })).toBe(1);
+      expect(sampleValue(m, 'celery_task_sent_total', { ...add, hostname: 'app-1' })).toBe(10);
+      expect(sampleValue(m, 'celery_task_sent_total', { ...add, hostname: 'app-1', queue_name: 'priority' })).toBe(1);
+      expect(sampleValue(m, 'celery_task_received_total', add)).toBe(7);
+      expect(sampleValue(m, 'celery_task_started_total', add)).toBe(5);
+      expect(sampleValue(m, 'celery_task_succeeded_total', add)).toBe(5);
+      expect(sampleValue(m, 'celery_task_succeeded_total', { ...add, queue_name: 'priority' })).toBe(1);
+      expect(sampleValue(m, 'celery_task_revoked_total', add)).toBe(1);
+      expect(sampleValue(m, 'celery_task_rejected_total', add)).toBe(1);
+      expect(sampleValue(m, 'celery_task_retried_total', { ...add, name: 'tasks.retry' })).toBe(1);
+      expect(sampleValue(m, 'celery_task_retried_total', { ...add, name: 'tasks.retry2' })).toBe(1);
       // A task no task-sent named a queue for counts under 'celery'.
-      expect(valueOf(m, 'celery_task_received_total', { ...add, name: 'tasks.slow' })).toBe(5);
+      expect(sampleValue(m, 'celery_task_received_total', { ...add, name: 'tasks.slow' })).toBe(5);
       // Hosts, not node names.
       expect(labelValues(m, 'celery_task_received_total', 'hostname')).toEqual(['app-1', 'web-1', 'web-2']);
     });
 
     it('labels failures with the exception class, and shows the other counters of a label set at 0', () => {
       const fail = { name: 'tasks.fail', hostname: 'web-1', queue_name: 'celery' };
-      expect(valueOf(m, 'celery_task_failed_total', { ...fail, exception: 'ValueError' })).toBe(2);
-      expect(valueOf(m, 'celery_task_failed_total', { ...fail, exception: 'KeyError' })).toBe(1);
-      expect(valueOf(m, 'celery_task_failed_total', { ...fail, exception: 'UnknownException' })).toBe(1);
-      expect(valueOf(m, 'celery_task_failed_total', { ...fail, exception: '' })).toBe(0);
-      expect(valueOf(m, 'celery_task_failed_total', { ...add, exception: '' })).toBe(0);
-      expect(valueOf(m, 'celery_task_succeeded_total', fail)).toBe(0);
-      expect(valueOf(m, 'celery_task_retried_total', fail)).toBe(0);
+      expect(sampleValue(m, 'celery_task_failed_total', { ...fail, exception: 'ValueError' })).toBe(2);
+      expect(sampleValue(m, 'celery_task_failed_total', { ...fail, exception: 'KeyError' })).toBe(1);
+      expect(sampleValue(m, 'celery_task_failed_total', { ...fail, exception: 'UnknownException' })).toBe(1);
+      expect(sampleValue(m, 'celery_task_failed_total', { ...fail, exception: '' })).toBe(0);
+      expect(sampleValue(m, 'celery_task_failed_total', { ...add, exception: '' })).toBe(0);
+      expect(sampleValue(m, 'celery_task_succeeded_total', fail)).toBe(0);
+      expect(sampleValue(m, 'celery_task_retried_total', fail)).toBe(0);
       // task-sent is not instantiated for label sets that never sent.
-      expect(valueOf(m, 'celery_task_sent_total', add)).toBeUndefined();
+      expect(sampleValue(m, 'celery_task_sent_total', add)).toBeUndefined();
     });
 
     it('has runtime histograms with the default buckets', () => {
@@ -166,8 +166,8 @@ describe.each(DIALECTS)('/metrics on %s', (dialect) => {
       const got = buckets(m, 'celery_task_runtime', add);
       expect(bounds(m, 'celery_task_runtime', add)).toEqual(DEFAULT_LE);
       expect(got).toMatchObject({ '0.005': 1, '0.025': 2, '0.5': 4, '10': 4, '+Inf': 5 });
-      expect(valueOf(m, 'celery_task_runtime_sum', add)).toBeCloseTo(12.823, 9);
-      expect(valueOf(m, 'celery_task_runtime_count', { ...add, queue_name: 'priority' })).toBe(1);
+      expect(sampleValue(m, 'celery_task_runtime_sum', add)).toBeCloseTo(12.823, 9);
+      expect(sampleValue(m, 'celery_task_runtime_count', { ...add, queue_name: 'priority' })).toBe(1);
     });
 
     it('measures queue wait from sending (or the eta, when later) to starting, never below 0', () => {
@@ -175,10 +175,10 @@ describe.each(DIALECTS)('/metrics on %s', (dialect) => {
       expect(bounds(m, 'celery_task_queue_wait_time', add)).toEqual(['0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '30', '60', '120', '300', '600', '1800', '+Inf']);
       // Four waits of 0.2 s; the eta task waited 1 s after its eta (6 s after sending).
       expect(got).toMatchObject({ '0.1': 0, '0.25': 4, '0.5': 4, '1': 5, '+Inf': 5 });
-      expect(valueOf(m, 'celery_task_queue_wait_time_sum', add)).toBeCloseTo(1.8, 5);
+      expect(sampleValue(m, 'celery_task_queue_wait_time_sum', add)).toBeCloseTo(1.8, 5);
       const skew = { ...add, name: 'tasks.skew' };
       expect(buckets(m, 'celery_task_queue_wait_time', skew)['0.05']).toBe(1);
-      expect(valueOf(m, 'celery_task_queue_wait_time_sum', skew)).toBe(0);
+      expect(sampleValue(m, 'celery_task_queue_wait_time_sum', skew)).toBe(0);
       // The retry's second run waited from the (only) sending: 1.1 s.
       expect(buckets(m, 'celery_task_queue_wait_time', { ...add, name: 'tasks.retry' })).toMatchObject({ '0.25': 1, '1': 1, '2.5': 2 });
       // Tasks nobody sent (no task-sent) have no queue wait.
@@ -186,47 +186,47 @@ describe.each(DIALECTS)('/metrics on %s', (dialect) => {
     });
 
     it('reports workers up and their active tasks per host', () => {
-      expect(valueOf(m, 'celery_worker_up', { hostname: 'web-1' })).toBe(1);
-      expect(valueOf(m, 'celery_worker_up', { hostname: 'web-2' })).toBe(0);
-      expect(valueOf(m, 'celery_worker_up', { hostname: 'web-3' })).toBe(0);
-      expect(valueOf(m, 'celery_worker_tasks_active', { hostname: 'web-1' })).toBe(5);
-      expect(valueOf(m, 'celery_worker_tasks_active', { hostname: 'web-3' })).toBe(0);
+      expect(sampleValue(m, 'celery_worker_up', { hostname: 'web-1' })).toBe(1);
+      expect(sampleValue(m, 'celery_worker_up', { hostname: 'web-2' })).toBe(0);
+      expect(sampleValue(m, 'celery_worker_up', { hostname: 'web-3' })).toBe(0);
+      expect(sampleValue(m, 'celery_worker_tasks_active', { hostname: 'web-1' })).toBe(5);
+      expect(sampleValue(m, 'celery_worker_tasks_active', { hostname: 'web-3' })).toBe(0);
     });
 
     it('reports queue lengths, and consumers where the broker says them', () => {
-      expect(valueOf(m, 'celery_queue_length', { queue_name: 'celery' })).toBe(7);
-      expect(valueOf(m, 'celery_queue_length', { queue_name: 'priority' })).toBe(0);
-      expect(valueOf(m, 'celery_active_consumer_count', { queue_name: 'priority' })).toBe(2);
-      expect(valueOf(m, 'celery_active_consumer_count', { queue_name: 'celery' })).toBeUndefined();
+      expect(sampleValue(m, 'celery_queue_length', { queue_name: 'celery' })).toBe(7);
+      expect(sampleValue(m, 'celery_queue_length', { queue_name: 'priority' })).toBe(0);
+      expect(sampleValue(m, 'celery_active_consumer_count', { queue_name: 'priority' })).toBe(2);
+      expect(sampleValue(m, 'celery_active_consumer_count', { queue_name: 'celery' })).toBeUndefined();
     });
   });
 
   describe("Stalk's own metrics", () => {
     it('counts tasks in flight by state and name', () => {
-      expect(valueOf(m, 'stalk_tasks_in_flight', { state: 'PENDING', name: 'tasks.add' })).toBe(2);
-      expect(valueOf(m, 'stalk_tasks_in_flight', { state: 'RECEIVED', name: 'tasks.slow' })).toBe(3);
-      expect(valueOf(m, 'stalk_tasks_in_flight', { state: 'STARTED', name: 'tasks.slow' })).toBe(2);
-      expect(valueOf(m, 'stalk_tasks_in_flight', { state: 'RETRY', name: 'tasks.retry2' })).toBe(1);
+      expect(sampleValue(m, 'stalk_tasks_in_flight', { state: 'PENDING', name: 'tasks.add' })).toBe(2);
+      expect(sampleValue(m, 'stalk_tasks_in_flight', { state: 'RECEIVED', name: 'tasks.slow' })).toBe(3);
+      expect(sampleValue(m, 'stalk_tasks_in_flight', { state: 'STARTED', name: 'tasks.slow' })).toBe(2);
+      expect(sampleValue(m, 'stalk_tasks_in_flight', { state: 'RETRY', name: 'tasks.retry2' })).toBe(1);
       expect(labelValues(m, 'stalk_tasks_in_flight', 'state')).toEqual(['PENDING', 'RECEIVED', 'RETRY', 'STARTED']);
     });
 
     it("reports the collector's status row", () => {
-      expect(valueOf(m, 'stalk_collector_up')).toBe(1);
-      expect(valueOf(m, 'stalk_collector_broker_connected')).toBe(1);
-      expect(valueOf(m, 'stalk_collector_lag_seconds')).toBe(0.25);
-      expect(valueOf(m, 'stalk_last_event_timestamp_seconds')).toBe(NOW - 3);
-      expect(valueOf(m, 'stalk_collector_last_report_timestamp_seconds')).toBe(NOW - 2);
-      expect(valueOf(m, 'stalk_database_flush_seconds')).toBe(0.012);
-      expect(valueOf(m, 'stalk_collector_events_total')).toBe(12345);
-      expect(valueOf(m, 'stalk_events_dropped_total', { reason: 'buffer-full' })).toBe(5);
-      expect(valueOf(m, 'stalk_events_dropped_total', { reason: 'unsupported-serializer' })).toBe(2);
+      expect(sampleValue(m, 'stalk_collector_up')).toBe(1);
+      expect(sampleValue(m, 'stalk_collector_broker_connected')).toBe(1);
+      expect(sampleValue(m, 'stalk_collector_lag_seconds')).toBe(0.25);
+      expect(sampleValue(m, 'stalk_last_event_timestamp_seconds')).toBe(NOW - 3);
+      expect(sampleValue(m, 'stalk_collector_last_report_timestamp_seconds')).toBe(NOW - 2);
+      expect(sampleValue(m, 'stalk_database_flush_seconds')).toBe(0.012);
+      expect(sampleValue(m, 'stalk_collector_events_total')).toBe(12345);
+      expect(sampleValue(m, 'stalk_events_dropped_total', { reason: 'buffer-full' })).toBe(5);
+      expect(sampleValue(m, 'stalk_events_dropped_total', { reason: 'unsupported-serializer' })).toBe(2);
       expect(m.get('stalk_events_dropped_total')?.type).toBe('counter');
     });
 
     it('says the collector is down once its status row is stale', async () => {
       const later = await scrape(database, { now: NOW + 60 });
-      expect(valueOf(later, 'stalk_collector_up')).toBe(0);
-      expect(valueOf(later, 'stalk_collector_broker_connected')).toBe(0);
+      expect(sampleValue(later, 'stalk_collector_up')).toBe(0);
+      expect(sampleValue(later, 'stalk_collector_broker_connected')).toBe(0);
       // And every worker is offline by then.
       expect(total(later, 'flower_worker_online')).toBe(0);
       expect(total(later, 'celery_worker_up')).toBe(0);
@@ -235,7 +235,7 @@ describe.each(DIALECTS)('/metrics on %s', (dialect) => {
 
   describe('offline workers', () => {
     it('keep their series while --purge-offline-workers is 0', () => {
-      expect(valueOf(m, 'flower_worker_online', { worker: GAMMA })).toBe(0);
+      expect(sampleValue(m, 'flower_worker_online', { worker: GAMMA })).toBe(0);
       expect(samples(m, 'flower_events_total', { worker: GAMMA }).length).toBeGreaterThan(0);
       expect(samples(m, 'celery_task_runtime_count', { hostname: 'web-2' })).toHaveLength(1);
     });
@@ -247,13 +247,13 @@ describe.each(DIALECTS)('/metrics on %s', (dialect) => {
       expect(named('worker', GAMMA)).toEqual([]);
       expect(named('hostname', 'web-2')).toEqual([]);
       // Offline for 100 s only: still there.
-      expect(valueOf(purged, 'flower_worker_online', { worker: DELTA })).toBe(0);
-      expect(valueOf(purged, 'celery_worker_up', { hostname: 'web-3' })).toBe(0);
-      expect(valueOf(purged, 'flower_events_total', { task: 'tasks.add', type: 'task-succeeded', worker: ALPHA })).toBe(5);
+      expect(sampleValue(purged, 'flower_worker_online', { worker: DELTA })).toBe(0);
+      expect(sampleValue(purged, 'celery_worker_up', { hostname: 'web-3' })).toBe(0);
+      expect(sampleValue(purged, 'flower_events_total', { task: 'tasks.add', type: 'task-succeeded', worker: ALPHA })).toBe(5);
       // As Flower does, names that were never workers (clients' gen<pid>@host) leave too...
       expect(named('worker', CLIENT)).toEqual([]);
       // ...while celery-exporter's host-level series of clients stay.
-      expect(valueOf(purged, 'celery_task_sent_total', { name: 'tasks.add', hostname: 'app-1', queue_name: 'celery' })).toBe(10);
+      expect(sampleValue(purged, 'celery_task_sent_total', { name: 'tasks.add', hostname: 'app-1', queue_name: 'celery' })).toBe(10);
     });
   });
 
@@ -280,8 +280,8 @@ describe.each(DIALECTS)('/metrics on %s', (dialect) => {
       await flush(database, [received(story, NOW - 0.9), started(story, NOW - 0.8), failed(story, NOW - 0.7, "TypeError('x')")]);
       const after = await scrape(database);
       const labels = { name: 'tasks.after', hostname: 'web-1', queue_name: 'celery' };
-      expect(valueOf(after, 'celery_task_failed_total', { ...labels, exception: 'TypeError' })).toBe(1);
-      expect(valueOf(after, 'flower_events_total', { task: 'tasks.after', type: 'task-received', worker: ALPHA })).toBe(1);
+      expect(sampleValue(after, 'celery_task_failed_total', { ...labels, exception: 'TypeError' })).toBe(1);
+      expect(sampleValue(after, 'flower_events_total', { task: 'tasks.after', type: 'task-received', worker: ALPHA })).toBe(1);
       expect(total(after, 'flower_events_total')).toBe(total(m, 'flower_events_total') + 3);
     });
 
@@ -290,8 +290,8 @@ describe.each(DIALECTS)('/metrics on %s', (dialect) => {
       expect(running).toHaveLength(2);
       await flush(database, running.map((row, i) => succeeded({ uuid: row.uuid, name: 'tasks.slow', worker: BETA }, NOW - 0.5 + i * 0.01, '1', 8)));
       const after = await scrape(database);
-      expect(valueOf(after, 'flower_task_prefetch_time_seconds', { task: 'tasks.slow', worker: BETA })).toBe(0);
-      expect(valueOf(after, 'stalk_tasks_in_flight', { state: 'STARTED', name: 'tasks.slow' })).toBeUndefined();
+      expect(sampleValue(after, 'flower_task_prefetch_time_seconds', { task: 'tasks.slow', worker: BETA })).toBe(0);
+      expect(sampleValue(after, 'stalk_tasks_in_flight', { state: 'STARTED', name: 'tasks.slow' })).toBeUndefined();
       // Both ran 8 s: the 10 s bucket.
       expect(buckets(after, 'flower_task_runtime_seconds', { task: 'tasks.slow', worker: BETA })).toMatchObject({ '7.5': 0, '10': 2, '+Inf': 2 });
     });
@@ -324,7 +324,7 @@ describe('/metrics on an empty database', () => {
     const database = await openTestDatabase('sqlite');
     try {
       const m = await scrape(database);
-      expect(valueOf(m, 'stalk_collector_up')).toBe(0);
+      expect(sampleValue(m, 'stalk_collector_up')).toBe(0);
       expect(m.get('flower_events_total')?.samples).toEqual([]);
       expect(m.get('celery_task_runtime')?.samples).toEqual([]);
       expect(m.has('stalk_collector_lag_seconds')).toBe(false);
@@ -343,8 +343,8 @@ describe('/metrics with hostile names from Celery', () => {
       const story = { uuid: 'hostile-1', name, worker };
       await flush(database, [received(story, NOW - 3), started(story, NOW - 2), succeeded(story, NOW - 1, '1', 0.2)]);
       const m = await scrape(database);
-      expect(valueOf(m, 'flower_events_total', { task: name, type: 'task-succeeded', worker })).toBe(1);
-      expect(valueOf(m, 'celery_task_runtime_count', { name, hostname: 'host\\x', queue_name: 'celery' })).toBe(1);
+      expect(sampleValue(m, 'flower_events_total', { task: name, type: 'task-succeeded', worker })).toBe(1);
+      expect(sampleValue(m, 'celery_task_runtime_count', { name, hostname: 'host\\x', queue_name: 'celery' })).toBe(1);
       expect(m.has('fake_metric')).toBe(false);
     } finally {
       await database.drop();

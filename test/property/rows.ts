@@ -154,7 +154,11 @@ export function tableRows(dialect: Dialect) {
     const seen = new Set<string>();
     const worker_inspect = rows.worker_inspect
       .map((r, i) => (i < rows.workers.length ? { ...r, hostname: rows.workers[i]!.hostname } : r))
-      .filter((r) => !seen.has(keyOf(r.hostname)) && (seen.add(keyOf(r.hostname)), true));
+      .filter((r) => {
+        if (seen.has(keyOf(r.hostname))) return false;
+        seen.add(keyOf(r.hostname));
+        return true;
+      });
     return { ...rows, task_events, worker_inspect };
   });
 }

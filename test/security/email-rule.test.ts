@@ -10,7 +10,7 @@ import { emailRule } from '../../src/auth/email';
 import { SESSION_COOKIE } from '../../src/auth/middleware';
 import { NO_AUTH_INPUT, testApp } from '../support/app';
 import type { openTestDatabase } from '../support/databases';
-import { type FakeOAuthServer } from '../support/fake-oauth';
+import type { FakeOAuthServer } from '../support/fake-oauth';
 import { callback, consent, cookieFrom, oauthInput, signIn, startSignIn , useDatabaseAndFakeOAuth } from './support';
 
 describe('emailRule (--auth)', () => {

@@ -21,7 +21,7 @@ const PATHS: Record<FakeProviderName, { authorize: string; token: string; userin
   gitlab: { authorize: '/oauth/authorize', token: '/oauth/token', userinfo: '/api/v4/user', scope: 'read_api' },
   okta: { authorize: '/v1/authorize', token: '/v1/token', userinfo: '/v1/userinfo', scope: 'openid email' },
 };
-const VERIFIER = 'v'.repeat(20) + 'erifier-0123456789-abcdefghijkl';
+const VERIFIER = `${'v'.repeat(20)}erifier-0123456789-abcdefghijkl`;
 const CHALLENGE = createHash('sha256').update(VERIFIER).digest('base64url');
 
 let n = 0;

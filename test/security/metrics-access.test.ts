@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { secretKey, signToken } from '../../src/auth/tokens';
 import { testApp } from '../support/app';
 import type { openTestDatabase } from '../support/databases';
-import { type FakeOAuthServer } from '../support/fake-oauth';
+import type { FakeOAuthServer } from '../support/fake-oauth';
 import { BASIC, basicHeader, oauthInput, SECRET, signIn , useDatabaseAndFakeOAuth } from './support';
 
 const ORIGIN = 'http://stalk.test';

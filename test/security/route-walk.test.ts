@@ -8,7 +8,7 @@ import type { AuthInput } from '../../src/auth/config';
 import { SESSION_COOKIE } from '../../src/auth/middleware';
 import { testApp } from '../support/app';
 import type { openTestDatabase } from '../support/databases';
-import { type FakeOAuthServer } from '../support/fake-oauth';
+import type { FakeOAuthServer } from '../support/fake-oauth';
 import { type App, BASIC, basicHeader, concretePath, handlerRoutes, oauthInput, recordingControl , useDatabaseAndFakeOAuth } from './support';
 
 /** Served without credentials when auth is on ('/static/*' too, see headers.test.ts; '/metrics' only with --metrics-open, see metrics-access.test.ts). */

@@ -9,7 +9,7 @@ import { OAUTH_COOKIE, SESSION_COOKIE } from '../../src/auth/middleware';
 import type { Services } from '../../src/services';
 import { type CommandResult, type ControlClient, type ControlCommand, outcomeFor } from '../../src/shared/control';
 import type { OpenDatabase } from '../../worker-collector/store/db';
-import { NO_AUTH_INPUT, testApp } from '../support/app';
+import { testApp } from '../support/app';
 import { openTestDatabase } from '../support/databases';
 import { type FakeIdentity, type FakeOAuthServer, type FakeProviderName, startFakeOAuth } from '../support/fake-oauth';
 
@@ -160,7 +160,12 @@ export function handlerRoutes(app: App): { method: string; path: string }[] {
   return app.routes
     .filter((r) => !(r.method === 'ALL' && r.path.endsWith('*')))
     .map((r) => ({ method: r.method, path: r.path }))
-    .filter((r) => (seen.has(`${r.method} ${r.path}`) ? false : (seen.add(`${r.method} ${r.path}`), true)));
+    .filter((r) => {
+      const key = `${r.method} ${r.path}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
 }
 
 /**

@@ -7,7 +7,6 @@ import { exceptionClass, taskRowFromEvent } from '../../worker-collector/fold/ta
 import {
   failed,
   received,
-  retried,
   retryingTask,
   revoked,
   seededRandom,

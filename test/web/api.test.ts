@@ -17,7 +17,9 @@ describe.each(DIALECTS)('API on %s', (dialect) => {
     database = await openTestDatabase(dialect);
     const workers = new Map<string, WorkerState>();
     const batch = new EventBatch();
-    const add = (events: ReturnType<typeof succeedingTask>) => events.forEach((e) => batch.add(e, workers));
+    const add = (events: ReturnType<typeof succeedingTask>) => {
+      for (const e of events) batch.add(e, workers);
+    };
     add(succeedingTask({ uuid: 'ok-1', name: 'billing.charge', args: "('c1', 100)", kwargs: "{'note': 'x', 'n': 3}" }, T0));
     add(succeedingTask({ uuid: 'ok-2', name: 'billing.charge', worker: 'w2@host', kwargs: "{'note': 'xy'}" }, T0 + 60));
     add([received({ uuid: 'bad-1', name: 'billing.refund' }, T0 + 120), started({ uuid: 'bad-1' }, T0 + 121), failed({ uuid: 'bad-1' }, T0 + 122, "ValueError('connection refused by bank')")]);

@@ -18,7 +18,9 @@ describe.each(DIALECTS)('pages on %s', (dialect) => {
     database = await openTestDatabase(dialect);
     const workers = new Map<string, WorkerState>();
     const batch = new EventBatch();
-    const add = (events: ReturnType<typeof succeedingTask>) => events.forEach((e) => batch.add(e, workers));
+    const add = (events: ReturnType<typeof succeedingTask>) => {
+      for (const e of events) batch.add(e, workers);
+    };
     add(succeedingTask({ uuid: 'ok-1', name: 'billing.charge' }, T0));
     add([received({ uuid: 'bad-1', name: 'billing.refund' }, T0 + 10), started({ uuid: 'bad-1' }, T0 + 11), failed({ uuid: 'bad-1' }, T0 + 12, "ValueError('declined')")]);
     add(retryingTask({ uuid: 'retry-1', name: 'mail.send' }, T0 + 20));
