@@ -43,7 +43,14 @@ function bytes(text: string): number {
 }
 
 function readArgs(argv: string[]): Args {
-  const args: Args = { size: 14 * 1024 * 1024, burst: 10, maxEventBytes: undefined, broker: 'redis://localhost:6379/15', settle: 20, nodeArgs: ['--expose-gc'] };
+  const args: Args = {
+    size: 14 * 1024 * 1024,
+    burst: 10,
+    maxEventBytes: undefined,
+    broker: 'redis://localhost:6379/15',
+    settle: 20,
+    nodeArgs: ['--expose-gc'],
+  };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.replace(/^--/, '').split('=', 2) as [string, string | undefined];
     const value = inline ?? argv[++i] ?? '';
@@ -121,7 +128,9 @@ async function main(): Promise<void> {
     const samples: { at: number; rss: number }[] = [];
     const sampler = setInterval(() => samples.push({ at: performance.now(), rss: rssMiB(pid) }), 100);
 
-    console.log(`bench:big-message  size=${(args.size / 1048576).toFixed(1)} MiB  burst=${args.burst}  --max-event-bytes ${args.maxEventBytes ?? '(default)'}  node ${args.nodeArgs.join(' ') || '(no flags)'}`);
+    console.log(
+      `bench:big-message  size=${(args.size / 1048576).toFixed(1)} MiB  burst=${args.burst}  --max-event-bytes ${args.maxEventBytes ?? '(default)'}  node ${args.nodeArgs.join(' ') || '(no flags)'}`,
+    );
     // Warm up: a few normal events, so the baseline includes a live pipeline.
     for (let i = 0; i < 200; i++) publisher.publish(channel('task.sent'), envelope(taskSent(randomUUID(), i), 'task.sent', CLIENT));
     await publisher.settled();
@@ -148,7 +157,10 @@ async function main(): Promise<void> {
       }
       const peak = Math.max(...samples.filter((s) => s.at >= started).map((s) => s.rss));
       console.log(`${label.padEnd(22)} baseline ${baseline.toFixed(0)} MiB  peak ${peak.toFixed(0)} MiB  after: ${after.join(', ')} MiB`);
-      const status = log.split('\n').filter((line) => line.includes('status:')).pop();
+      const status = log
+        .split('\n')
+        .filter((line) => line.includes('status:'))
+        .pop();
       if (status) console.log(`${''.padEnd(22)} collector's last status: ${status.replace(/^.*status: /, '')}`);
     };
     await phase('one message', 1);
@@ -161,7 +173,10 @@ async function main(): Promise<void> {
     await reader.close();
     publisher.close();
     console.log(`good events stored     ${stored.length} of ${good.length}; collector dropped: ${status?.dropped ?? '{}'}`);
-    const lastStatus = log.split('\n').filter((line) => line.includes('status:')).pop();
+    const lastStatus = log
+      .split('\n')
+      .filter((line) => line.includes('status:'))
+      .pop();
     if (lastStatus) console.log(`last status line       ${lastStatus.replace(/^.*status: /, '')}`);
     const problems = log.split('\n').filter((line) => / (WARN|ERROR) /.test(line));
     if (problems.length > 0) console.log(`collector warnings:\n  ${problems.slice(0, 10).join('\n  ')}`);

@@ -108,7 +108,12 @@ export class RespPublisher {
     return new Promise((resolve, reject) => {
       const socket = connect({ host: parsed.hostname, port: Number(parsed.port || 6379) }, () => {
         const publisher = new RespPublisher(socket, bufferLimit);
-        if (parsed.password) publisher.command(parsed.username ? ['AUTH', decodeURIComponent(parsed.username), decodeURIComponent(parsed.password)] : ['AUTH', decodeURIComponent(parsed.password)]);
+        if (parsed.password)
+          publisher.command(
+            parsed.username
+              ? ['AUTH', decodeURIComponent(parsed.username), decodeURIComponent(parsed.password)]
+              : ['AUTH', decodeURIComponent(parsed.password)],
+          );
         resolve(publisher);
       });
       socket.once('error', reject);

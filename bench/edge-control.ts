@@ -38,7 +38,13 @@ interface Args {
 }
 
 function readArgs(argv: string[]): Args {
-  const args: Args = { seconds: 30, wait: 50, redisDb: 8, brokerDb: 7, mysqlServer: process.env.STALK_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306' };
+  const args: Args = {
+    seconds: 30,
+    wait: 50,
+    redisDb: 8,
+    brokerDb: 7,
+    mysqlServer: process.env.STALK_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306',
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!.replace(/^--/, '');
     const value = Number(argv[++i]);
@@ -63,7 +69,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Counts by name, as "BRPOP 2, SET 3". */
 function describeCounts(counts: Map<string, number>): string {
-  return [...counts.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([name, n]) => `${name.toUpperCase()} ${n}`).join(', ') || 'none';
+  return (
+    [...counts.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, n]) => `${name.toUpperCase()} ${n}`)
+      .join(', ') || 'none'
+  );
 }
 
 const total = (counts: Map<string, number>) => [...counts.values()].reduce((a, b) => a + b, 0);
@@ -86,7 +97,21 @@ function startCollector(db: string, stateUrl: string, token: string): ManagedPro
   return spawnManaged(
     'collector',
     process.execPath,
-    ['--import', 'tsx', 'worker-collector/main.ts', '--db', db, '--broker', BROKER, '--state-url', stateUrl, '--state-token', token, '--log-level', 'warn'],
+    [
+      '--import',
+      'tsx',
+      'worker-collector/main.ts',
+      '--db',
+      db,
+      '--broker',
+      BROKER,
+      '--state-url',
+      stateUrl,
+      '--state-token',
+      token,
+      '--log-level',
+      'warn',
+    ],
     { cwd: REPO_ROOT, env: collectorEnv() },
   );
 }
@@ -110,7 +135,10 @@ async function idleCost(name: string, counts: () => Map<string, number>, seconds
   const sent = diff(counts(), before);
   const perSecond = total(sent) / elapsed;
   const month = Math.round(perSecond * 86_400 * 30);
-  return { perSecond, line: `${name}: ${perSecond.toFixed(3)} commands/s over ${elapsed.toFixed(1)} s (${describeCounts(sent)}), about ${month.toLocaleString('en')} a month` };
+  return {
+    perSecond,
+    line: `${name}: ${perSecond.toFixed(3)} commands/s over ${elapsed.toFixed(1)} s (${describeCounts(sent)}), about ${month.toLocaleString('en')} a month`,
+  };
 }
 
 async function main(): Promise<void> {
@@ -191,7 +219,14 @@ async function main(): Promise<void> {
     // The first request of an isolate sets things up (key derivation): measure the second and later ones.
     await measure('warm-up', `/api/task/revoke/bench-warmup-${randomBytes(3).toString('hex')}`, 'POST');
     const answered = [];
-    for (let i = 0; i < 5; i++) answered.push(await measure(`Worker, command answered by the collector (revoke ${i + 1}/5)`, `/api/task/revoke/bench-${randomBytes(4).toString('hex')}`, 'POST'));
+    for (let i = 0; i < 5; i++)
+      answered.push(
+        await measure(
+          `Worker, command answered by the collector (revoke ${i + 1}/5)`,
+          `/api/task/revoke/bench-${randomBytes(4).toString('hex')}`,
+          'POST',
+        ),
+      );
     await restCollector.stop(30_000);
 
     // 1b. Idle over TCP, through the counting proxy.
@@ -212,8 +247,12 @@ async function main(): Promise<void> {
       'GET',
     );
     console.log(unanswered.line);
-    console.log(`\nsummary: idle collector ${rest.perSecond.toFixed(3)} commands/s over REST, ${tcp.perSecond.toFixed(3)} over TCP (target < 0.5);`);
-    console.log(`  Worker subrequests per command: answered max ${Math.max(...answered.map((a) => a.made))}, unanswered ${unanswered.made} (target <= 20)`);
+    console.log(
+      `\nsummary: idle collector ${rest.perSecond.toFixed(3)} commands/s over REST, ${tcp.perSecond.toFixed(3)} over TCP (target < 0.5);`,
+    );
+    console.log(
+      `  Worker subrequests per command: answered max ${Math.max(...answered.map((a) => a.made))}, unanswered ${unanswered.made} (target <= 20)`,
+    );
     await celery.stop();
   } finally {
     await redis.del(COMMAND_QUEUE_KEY).catch(() => undefined);

@@ -58,7 +58,13 @@ export interface GeneratorDone {
 export type GeneratorLine = { type: 'started'; pid: number } | GeneratorProgress | GeneratorDone;
 
 function readGeneratorArgs(argv: string[]): GeneratorArgs {
-  const args: GeneratorArgs = { broker: 'redis://localhost:6379/15', rate: 60_000, tasks: Number.POSITIVE_INFINITY, duration: 0, batch: 10 };
+  const args: GeneratorArgs = {
+    broker: 'redis://localhost:6379/15',
+    rate: 60_000,
+    tasks: Number.POSITIVE_INFINITY,
+    duration: 0,
+    batch: 10,
+  };
   let tasks: number | undefined;
   let burst: number | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -132,7 +138,8 @@ async function main(): Promise<void> {
     const open = starts(elapsed);
     const scheduled = args.rate > 0 ? Math.floor((elapsed * args.rate) / EVENTS_PER_TASK) : Number.POSITIVE_INFINITY;
     const due = open ? Math.min(args.tasks, scheduled, next + MAX_TASKS_PER_TICK) : next;
-    if (args.rate > 0 && open && scheduled > due) behindSeconds = Math.max(behindSeconds, ((Math.min(scheduled, args.tasks) - due) * EVENTS_PER_TASK) / args.rate);
+    if (args.rate > 0 && open && scheduled > due)
+      behindSeconds = Math.max(behindSeconds, ((Math.min(scheduled, args.tasks) - due) * EVENTS_PER_TASK) / args.rate);
     const starting: { uuid: string; n: number }[] = [];
     while (next < due) {
       const uuid = randomUUID();

@@ -237,7 +237,8 @@ async function prepareDatabase(args: BenchArgs, cleanup: Cleanup): Promise<strin
   }
   if (!/^mysql2?:\/\//i.test(args.db)) {
     const path = args.db.replace(/^sqlite:(\/\/)?/i, '');
-    if (existsSync(path) && statSync(path).size > 0) throw new Error(`--db ${path} already exists: its rows would be counted; remove it or name another file`);
+    if (existsSync(path) && statSync(path).size > 0)
+      throw new Error(`--db ${path} already exists: its rows would be counted; remove it or name another file`);
     return args.db;
   }
   const url = new URL(args.db.replace(/^mysql2:/i, 'mysql:'));
@@ -402,10 +403,25 @@ async function bench(args: BenchArgs, cleanup: Cleanup): Promise<void> {
 
   // The collector.
   const nodeFlags = [...args.nodeArgs, ...(process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean), '--enable-source-maps'];
-  const collectorFlags = ['--broker', args.broker, '--db', dbUrl, '--no-enable-events', '--max-task-age', '0', '--flush-interval', args.flushInterval, ...args.collectorArgs];
+  const collectorFlags = [
+    '--broker',
+    args.broker,
+    '--db',
+    dbUrl,
+    '--no-enable-events',
+    '--max-task-age',
+    '0',
+    '--flush-interval',
+    args.flushInterval,
+    ...args.collectorArgs,
+  ];
   // The malloc settings of `npm run collector` and the image (README, Memory), unless the caller set its own.
   const env = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '65536', ...process.env };
-  const collector = spawn(process.execPath, [...nodeFlags, COLLECTOR, ...collectorFlags], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const collector = spawn(process.execPath, [...nodeFlags, COLLECTOR, ...collectorFlags], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   cleanup.add(() => stopChild(collector, 30_000));
   let collectorLog = '';
   const ready = new Promise<void>((resolve, reject) => {
@@ -427,7 +443,9 @@ async function bench(args: BenchArgs, cleanup: Cleanup): Promise<void> {
   if (args.withoutSearchIndex) {
     // What the text index costs: the collector has migrated; no event has arrived yet.
     const statements =
-      reader.dialect === 'mysql' ? ['ALTER TABLE tasks DROP INDEX tasks_search'] : ['DROP TRIGGER tasks_search_queue_insert', 'DROP TRIGGER tasks_search_queue_update'];
+      reader.dialect === 'mysql'
+        ? ['ALTER TABLE tasks DROP INDEX tasks_search']
+        : ['DROP TRIGGER tasks_search_queue_insert', 'DROP TRIGGER tasks_search_queue_update'];
     for (const statement of statements) await sql.raw(statement).execute(reader.db);
     console.log('search index  dropped (--without-search-index)');
   }
@@ -437,7 +455,10 @@ async function bench(args: BenchArgs, cleanup: Cleanup): Promise<void> {
   const dbServerSource = databaseServerCpu(dbUrl);
 
   // The generator, in a process of its own.
-  const generator = spawn(process.execPath, ['--import', 'tsx', GENERATOR, ...generatorFlags(args)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const generator = spawn(process.execPath, ['--import', 'tsx', GENERATOR, ...generatorFlags(args)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   cleanup.add(() => stopChild(generator, 30_000));
   let publishedSoFar = 0;
   let generatorStarted: () => void = () => undefined;
@@ -490,7 +511,11 @@ async function bench(args: BenchArgs, cleanup: Cleanup): Promise<void> {
   });
   const poll = async () => {
     if (pending.size === 0) return;
-    const found = await reader.db.selectFrom('tasks').select('uuid').where('uuid', 'in', [...pending.keys()]).execute();
+    const found = await reader.db
+      .selectFrom('tasks')
+      .select('uuid')
+      .where('uuid', 'in', [...pending.keys()])
+      .execute();
     const now = performance.now();
     for (const { uuid } of found) {
       lags.push(now - pending.get(uuid)!);
@@ -532,10 +557,13 @@ async function bench(args: BenchArgs, cleanup: Cleanup): Promise<void> {
     shown = now;
     shownStored = stored;
   };
-  void finished.then((report) => {
-    done = report;
-    generating = false;
-  }, () => (generating = false));
+  void finished.then(
+    (report) => {
+      done = report;
+      generating = false;
+    },
+    () => (generating = false),
+  );
   let ticks = 0;
   while (generating && !interrupt.signal.aborted) {
     await sleep(1000);
@@ -562,7 +590,13 @@ async function bench(args: BenchArgs, cleanup: Cleanup): Promise<void> {
   const memory = memoryMiB(collectorPid);
   await stopChild(collector, 30_000);
   const timelineRows = Number(
-    (await reader.db.selectFrom('task_events').select((eb) => eb.fn.countAll().as('n')).where('task_id', 'not like', 'probe-%').executeTakeFirstOrThrow()).n,
+    (
+      await reader.db
+        .selectFrom('task_events')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('task_id', 'not like', 'probe-%')
+        .executeTakeFirstOrThrow()
+    ).n,
   );
   const states = await reader.db
     .selectFrom('tasks')
@@ -593,7 +627,10 @@ async function bench(args: BenchArgs, cleanup: Cleanup): Promise<void> {
   };
   const known = [cpu.collector, cpu.broker, cpu.dbServer, cpu.generator, cpu.bench].reduce<number>((sum, v) => sum + (v ?? 0), 0);
   const other = cpu.machine === undefined ? undefined : Math.max(0, cpu.machine - known);
-  const undelivered = done.undelivered > 0 ? `, ${done.undelivered} of them delivered to no one (${brokerKind(args.broker) === 'redis' ? 'PUBLISH answered 0' : 'returned unroutable'})` : '';
+  const undelivered =
+    done.undelivered > 0
+      ? `, ${done.undelivered} of them delivered to no one (${brokerKind(args.broker) === 'redis' ? 'PUBLISH answered 0' : 'returned unroutable'})`
+      : '';
   const messages = done.messages.sent + done.messages.multi;
 
   console.log('');
@@ -605,32 +642,49 @@ async function bench(args: BenchArgs, cleanup: Cleanup): Promise<void> {
     `                   generator waited ${done.backpressure.seconds.toFixed(1)} s on socket back-pressure (${done.backpressure.waits} times)` +
       `${args.rate > 0 && args.burst === undefined ? `, at worst ${done.behindSeconds.toFixed(1)} s behind schedule` : ''}${done.stopped ? '; stopped early' : ''}`,
   );
-  console.log(`taken              ${stored} events in ${runSeconds.toFixed(1)} s = ${Math.round(taken)} events/s (first publish to last event stored)`);
+  console.log(
+    `taken              ${stored} events in ${runSeconds.toFixed(1)} s = ${Math.round(taken)} events/s (first publish to last event stored)`,
+  );
   console.log(`lost               ${lost} events (${lostPct.toFixed(3)} %)`);
   const disconnects = collectorLog.split('\n').filter((line) => line.includes('lost connection to')).length;
   // BENCH_COLLECTOR_LOG=<file>: the collector's whole output (with --collector-args "--log-level debug": its memory and flush lines).
   if (process.env.BENCH_COLLECTOR_LOG) (await import('node:fs')).writeFileSync(process.env.BENCH_COLLECTOR_LOG, collectorLog);
   console.log(`collector dropped  ${status?.dropped ?? '(no status row)'}; it lost the broker connection ${disconnects} times`);
   if (disconnects > 0 && brokerKind(args.broker) === 'redis') {
-    console.log('                   (Redis closes a subscriber whose output buffer passes client-output-buffer-limit pubsub: what it held is lost)');
+    console.log(
+      '                   (Redis closes a subscriber whose output buffer passes client-output-buffer-limit pubsub: what it held is lost)',
+    );
   }
-  console.log(`lag publish->row   p50 ${p50} ms, p95 ${p95} ms, p99 ${p99} ms, max ${max} ms (${sorted.length} probes${pending.size > 0 ? `, ${pending.size} never stored` : ''})`);
+  console.log(
+    `lag publish->row   p50 ${p50} ms, p95 ${p95} ms, p99 ${p99} ms, max ${max} ms (${sorted.length} probes${pending.size > 0 ? `, ${pending.size} never stored` : ''})`,
+  );
   console.log(`collector RSS      peak ${memory ? memory.peak.toFixed(0) : '?'} MiB, at end ${memory ? memory.rss.toFixed(0) : '?'} MiB`);
-  console.log(`rows stored        ${tasks} tasks (${states.map((s) => `${s.state} ${s.n}`).join(', ')}), ${stored} task events in ${timelineRows} timeline rows`);
+  console.log(
+    `rows stored        ${tasks} tasks (${states.map((s) => `${s.state} ${s.n}`).join(', ')}), ${stored} task events in ${timelineRows} timeline rows`,
+  );
   console.log(`CPU over ${runSeconds.toFixed(1)} s    seconds (% of one core), first publish to last event stored:`);
   console.log(`  collector        ${cpuText(cpu.collector, runSeconds)}  node, all threads`);
   console.log(`  broker           ${cpuText(cpu.broker, runSeconds)}  ${brokerSource.label}, all its clients`);
   if (dbServerSource) console.log(`  database server  ${cpuText(cpu.dbServer, runSeconds)}  ${dbServerSource.label}, all its clients`);
-  console.log(`  generator        ${cpuText(cpu.generator, runSeconds)}  its own count over its ${done.seconds.toFixed(1)} s of publishing`);
+  console.log(
+    `  generator        ${cpuText(cpu.generator, runSeconds)}  its own count over its ${done.seconds.toFixed(1)} s of publishing`,
+  );
   console.log(`  bench            ${cpuText(cpu.bench, runSeconds)}  this process: probes and counting`);
-  console.log(`  rest of machine  ${cpuText(other, runSeconds)}  other processes; the machine was busy ${cpuText(cpu.machine, runSeconds)} in all`);
-  if (other !== undefined && other / runSeconds > 0.2) console.log(`                   (other processes took ${pct(other, runSeconds)} % of a core: the figures above are not those of an idle machine)`);
+  console.log(
+    `  rest of machine  ${cpuText(other, runSeconds)}  other processes; the machine was busy ${cpuText(cpu.machine, runSeconds)} in all`,
+  );
+  if (other !== undefined && other / runSeconds > 0.2)
+    console.log(
+      `                   (other processes took ${pct(other, runSeconds)} % of a core: the figures above are not those of an idle machine)`,
+    );
   const problems = collectorLog.split('\n').filter((line) => / (WARN|ERROR) /.test(line));
   if (problems.length > 0) console.log(`collector warnings (${problems.length}):\n  ${problems.slice(0, 10).join('\n  ')}`);
 
   const load = args.burst !== undefined ? `burst ${done.events}` : `${args.rate > 0 ? args.rate : 'max'}`;
   console.log('');
-  console.log('| commit | broker | db | load ev/s | events | offered ev/s | taken ev/s | lost | lag p50/p95/p99 ms | RSS peak MiB | CPU % collector/broker/generator |');
+  console.log(
+    '| commit | broker | db | load ev/s | events | offered ev/s | taken ev/s | lost | lag p50/p95/p99 ms | RSS peak MiB | CPU % collector/broker/generator |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   console.log(
     `| ${gitCommit()} | ${brokerKind(args.broker)} | ${dbLabel} | ${load} | ${done.events} | ${Math.round(offered)} | ${Math.round(taken)} | ${lost} (${lostPct.toFixed(2)} %) | ${p50}/${p95}/${p99} | ${memory ? memory.peak.toFixed(0) : '?'} | ${pct(cpu.collector, runSeconds)}/${pct(cpu.broker, runSeconds)}/${pct(cpu.generator, runSeconds)} |`,

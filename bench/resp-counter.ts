@@ -54,7 +54,11 @@ function parseOne(buffer: Buffer): { name: string; end: number } | null {
     const length = Number(buffer.subarray(at + 1, lenEnd).toString('ascii'));
     const start = lenEnd + 2;
     if (buffer.length < start + length + 2) return null;
-    if (i === 0) name = buffer.subarray(start, start + length).toString('utf8').toLowerCase();
+    if (i === 0)
+      name = buffer
+        .subarray(start, start + length)
+        .toString('utf8')
+        .toLowerCase();
     at = start + length + 2;
   }
   return { name, end: at };

@@ -34,9 +34,19 @@ const dir = mkdtempSync(join(tmpdir(), 'stalk-bench-store-'));
 const log = createLogger('bench', 'error');
 const database = await openMigratedDatabase(join(dir, 'bench.db'), log);
 const run = (statement: string) => sql.raw(statement).execute(database.db);
-if (variant !== 'full') for (const trigger of ['tasks_search_queue_insert', 'tasks_search_queue_update', 'tasks_search_delete']) await run(`DROP TRIGGER ${trigger}`);
+if (variant !== 'full')
+  for (const trigger of ['tasks_search_queue_insert', 'tasks_search_queue_update', 'tasks_search_delete'])
+    await run(`DROP TRIGGER ${trigger}`);
 if (variant === 'no-search-no-indexes') {
-  for (const index of ['tasks_timestamp', 'tasks_received', 'tasks_started', 'tasks_state_timestamp', 'tasks_name_timestamp', 'tasks_worker_timestamp', 'tasks_parent_id']) {
+  for (const index of [
+    'tasks_timestamp',
+    'tasks_received',
+    'tasks_started',
+    'tasks_state_timestamp',
+    'tasks_name_timestamp',
+    'tasks_worker_timestamp',
+    'tasks_parent_id',
+  ]) {
     await run(`DROP INDEX ${index}`);
   }
 }
@@ -54,7 +64,12 @@ const flush = async () => {
 };
 const t0 = performance.now();
 for (let i = 0; i < tasks; i++) {
-  const story = { uuid: `bench-${i}-${Math.random().toString(36).slice(2)}`, name: `bench.task${i % 20}`, args: `(${i}, 'order-${i}')`, kwargs: `{'customer': ${i % 100}}` };
+  const story = {
+    uuid: `bench-${i}-${Math.random().toString(36).slice(2)}`,
+    name: `bench.task${i % 20}`,
+    args: `(${i}, 'order-${i}')`,
+    kwargs: `{'customer': ${i % 100}}`,
+  };
   for (const event of succeedingTask(story, 1_900_000_000 + i / 1000)) batch.add(event, workers);
   if (batch.eventCount >= 10_000) await flush();
 }

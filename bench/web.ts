@@ -35,7 +35,13 @@ interface Args {
 }
 
 function readArgs(argv: string[]): Args {
-  const args: Args = { tasks: 1_000_000, requests: 60, dialects: ['sqlite', 'mariadb'], keep: false, mysqlServer: process.env.STALK_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306' };
+  const args: Args = {
+    tasks: 1_000_000,
+    requests: 60,
+    dialects: ['sqlite', 'mariadb'],
+    keep: false,
+    mysqlServer: process.env.STALK_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306',
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!.replace(/^--/, '');
     if (flag === 'keep') args.keep = true;
@@ -54,7 +60,7 @@ const WORKERS = ['celery@worker-1', 'celery@worker-2', 'celery@worker-3', 'celer
 
 /** A finished task as the collector would have stored it. */
 function task(n: number, total: number): NewTaskRow {
-  const uuid = `${(n * 2654435761 >>> 0).toString(16).padStart(8, '0')}-${n.toString(16).padStart(4, '0').slice(-4)}-4000-8000-${n.toString(16).padStart(12, '0')}`;
+  const uuid = `${((n * 2654435761) >>> 0).toString(16).padStart(8, '0')}-${n.toString(16).padStart(4, '0').slice(-4)}-4000-8000-${n.toString(16).padStart(12, '0')}`;
   const failed = n % 10 === 0;
   const received = NOW - (total - n) * 0.01;
   const started = received + 0.002;
@@ -95,7 +101,14 @@ function task(n: number, total: number): NewTaskRow {
 }
 
 async function seed(database: OpenDatabase, total: number): Promise<void> {
-  const existing = Number((await database.db.selectFrom('tasks').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+  const existing = Number(
+    (
+      await database.db
+        .selectFrom('tasks')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
   if (existing >= total) {
     console.log(`  reusing ${existing} seeded tasks`);
     return;
@@ -104,7 +117,25 @@ async function seed(database: OpenDatabase, total: number): Promise<void> {
   const started = performance.now();
   const chunk = 20_000;
   const workers = WORKERS.map((hostname) =>
-    workerToRow(foldWorkerEvent(undefined, { kind: 'worker', type: 'worker-heartbeat', hostname, timestamp: NOW, clock: 1, utcoffset: 0, pid: 1, localReceived: NOW, freq: 2, sw_ident: 'py-celery', sw_ver: '5.2.6', sw_sys: 'Linux', loadavg: [0.5, 0.4, 0.3], active: 1, processed: total })),
+    workerToRow(
+      foldWorkerEvent(undefined, {
+        kind: 'worker',
+        type: 'worker-heartbeat',
+        hostname,
+        timestamp: NOW,
+        clock: 1,
+        utcoffset: 0,
+        pid: 1,
+        localReceived: NOW,
+        freq: 2,
+        sw_ident: 'py-celery',
+        sw_ver: '5.2.6',
+        sw_sys: 'Linux',
+        loadavg: [0.5, 0.4, 0.3],
+        active: 1,
+        processed: total,
+      }),
+    ),
   );
   for (let from = existing; from < total; from += chunk) {
     const rows = Array.from({ length: Math.min(chunk, total - from) }, (_, i) => task(from + i, total));
@@ -115,7 +146,10 @@ async function seed(database: OpenDatabase, total: number): Promise<void> {
     }
     await writer.write({
       tasks: rows.map((row) => TASK_COLUMNS.map((c) => (row as unknown as Record<string, unknown>)[c] ?? null)),
-      timelines: rows.map((row) => [row.uuid, JSON.stringify([{ type: 'task-succeeded', timestamp: row.timestamp, hostname: row.worker, clock: row.clock, data: null }])]),
+      timelines: rows.map((row) => [
+        row.uuid,
+        JSON.stringify([{ type: 'task-succeeded', timestamp: row.timestamp, hostname: row.worker, clock: row.clock, data: null }]),
+      ]),
       unresolved: [],
       workers: from === existing ? workers : [],
       counters: [...byType].map(([key, count]) => {
@@ -177,7 +211,9 @@ async function measure(database: OpenDatabase, requests: number): Promise<void> 
       if (i >= 3) times.push(elapsed); // the first few warm caches and the JIT
     }
     times.sort((a, b) => a - b);
-    console.log(`  ${label.padEnd(44)} p50 ${percentile(times, 50).toFixed(1).padStart(7)} ms   p95 ${percentile(times, 95).toFixed(1).padStart(7)} ms   (HTTP ${status}, ${size} bytes)`);
+    console.log(
+      `  ${label.padEnd(44)} p50 ${percentile(times, 50).toFixed(1).padStart(7)} ms   p95 ${percentile(times, 95).toFixed(1).padStart(7)} ms   (HTTP ${status}, ${size} bytes)`,
+    );
   }
 }
 

@@ -58,7 +58,10 @@ export const unsupportedMediaType = (message: string) => new AppError('UNSUPPORT
 /** Text from a client or a parser made safe to show: control characters and broken surrogates as U+FFFD, at most `max` characters. */
 export function printable(text: string, max: number): string {
   // 2 * max code units hold max code points; a pair cut at the end is beyond them.
-  const clean = text.slice(0, 2 * max + 1).toWellFormed().replace(/[\u0000-\u001f\u007f]/g, '\ufffd');
+  const clean = text
+    .slice(0, 2 * max + 1)
+    .toWellFormed()
+    .replace(/[\u0000-\u001f\u007f]/g, '\ufffd');
   if (text.length <= max) return clean;
   // Cut by code points, so no surrogate pair is split.
   const points = Array.from(clean);

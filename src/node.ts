@@ -6,7 +6,13 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
 import { serveStatic } from '@hono/node-server/serve-static';
-import { checkHeapForBuffer, collectorFromOptions, commandChannelFromOptions, onShutdownSignal, openMigratedDatabase } from '../worker-collector/setup';
+import {
+  checkHeapForBuffer,
+  collectorFromOptions,
+  commandChannelFromOptions,
+  onShutdownSignal,
+  openMigratedDatabase,
+} from '../worker-collector/setup';
 import type { Collector } from '../worker-collector/collector';
 import { parseBrokerUrl } from '../worker-collector/transport/broker-url';
 import { createApp } from './app';
@@ -69,8 +75,11 @@ async function main(): Promise<void> {
   const log = createLogger('stalk', options.logLevel);
   if (auth.ephemeralKey && auth.provider) log.warn('no --cookie-secret: sessions are signed with a random key and end when Stalk restarts');
   if (!authConfigured(auth)) {
-    log.warn(`no authentication configured: pages are open to anyone who can reach ${options.address}:${options.port}${auth.unauthenticatedApi ? ', and so is the API' : '; the API needs --unauthenticated-api'}`);
-    if (!isLoopback(options.address) && !options.readOnly) log.warn('--allow-anonymous-control: anyone who reaches this port can control the workers');
+    log.warn(
+      `no authentication configured: pages are open to anyone who can reach ${options.address}:${options.port}${auth.unauthenticatedApi ? ', and so is the API' : '; the API needs --unauthenticated-api'}`,
+    );
+    if (!isLoopback(options.address) && !options.readOnly)
+      log.warn('--allow-anonymous-control: anyone who reaches this port can control the workers');
   }
   try {
     await loadTemplates(options.templatePath);

@@ -70,8 +70,12 @@ export const OPTION_SPECS = {
     choices: ['auto', 'check', 'off'],
     help: 'schema migrations at start: auto applies them, check refuses to start when the schema is behind (PlanetScale production), off does neither',
   },
-  'enable-events': { kind: 'bool', default: 'true', help: "broadcast enable_events every 5 s so workers started without -E send events" },
-  'event-queue': { kind: 'string', default: '', help: 'RabbitMQ: a named event queue that outlives restarts (default: exclusive, auto-delete)' },
+  'enable-events': { kind: 'bool', default: 'true', help: 'broadcast enable_events every 5 s so workers started without -E send events' },
+  'event-queue': {
+    kind: 'string',
+    default: '',
+    help: 'RabbitMQ: a named event queue that outlives restarts (default: exclusive, auto-delete)',
+  },
   'event-queue-ttl': { kind: 'duration', default: '60s', help: 'RabbitMQ: message TTL of the event queue (Celery uses 5 s)' },
   'event-queue-max-length': { kind: 'int', default: '1000000', min: 1, help: 'RabbitMQ: bound on events waiting in the event queue' },
   'event-queue-expires': { kind: 'duration', default: '1h', help: 'RabbitMQ: a named event queue is deleted after being unused this long' },
@@ -82,7 +86,12 @@ export const OPTION_SPECS = {
     help: 'one collector writes, others on the same database stand by (a lease in the database); auto: on, except for RabbitMQ with --event-queue (competing consumers)',
   },
   'lease-name': { kind: 'string', default: 'collector', help: 'collectors that back each other up share this lease name' },
-  'lease-ttl': { kind: 'duration', default: '8s', min: 3, help: 'a standby takes over this long after the active collector stopped renewing (it renews every flush, at least every 2 s)' },
+  'lease-ttl': {
+    kind: 'duration',
+    default: '8s',
+    min: 3,
+    help: 'a standby takes over this long after the active collector stopped renewing (it renews every flush, at least every 2 s)',
+  },
   'event-prefetch': {
     kind: 'int',
     default: '20000',
@@ -90,17 +99,30 @@ export const OPTION_SPECS = {
     max: 65535,
     help: 'RabbitMQ: event messages delivered ahead of acknowledgements (acks follow the database writes; this bounds what one flush interval can take in)',
   },
-  collector: { kind: 'bool', default: 'true', help: 'run the collector in this process (npm start); --no-collector serves stored data only' },
-  'inspect-timeout': { kind: 'int', default: '1000', min: 10, help: 'milliseconds to collect inspect and control replies (Flower\'s inspect_timeout)' },
+  collector: {
+    kind: 'bool',
+    default: 'true',
+    help: 'run the collector in this process (npm start); --no-collector serves stored data only',
+  },
+  'inspect-timeout': {
+    kind: 'int',
+    default: '1000',
+    min: 10,
+    help: "milliseconds to collect inspect and control replies (Flower's inspect_timeout)",
+  },
   'result-backend': {
     kind: 'string',
     default: '',
     env: ['CELERY_RESULT_BACKEND'],
     help: 'Redis result backend for task results and abort (default: the broker when it is Redis)',
   },
-  'broker-api': { kind: 'string', default: '', help: 'RabbitMQ management API URL for queue lengths, e.g. http://guest:guest@localhost:15672/api/' },
+  'broker-api': {
+    kind: 'string',
+    default: '',
+    help: 'RabbitMQ management API URL for queue lengths, e.g. http://guest:guest@localhost:15672/api/',
+  },
   'queue-poll-interval': { kind: 'duration', default: '5s', help: 'how often the collector measures queue lengths (0: never)' },
-  'read-only': { kind: 'bool', default: 'false', help: 'refuse every control and task action (Flower\'s --read-only)' },
+  'read-only': { kind: 'bool', default: 'false', help: "refuse every control and task action (Flower's --read-only)" },
   'allow-anonymous-control': {
     kind: 'bool',
     default: 'false',
@@ -112,8 +134,18 @@ export const OPTION_SPECS = {
     env: ['FLOWER_XHEADERS'],
     help: 'believe X-Forwarded-Proto from a reverse proxy (HSTS, Secure cookies); only behind a proxy that sets it',
   },
-  'basic-auth': { kind: 'string', default: '', env: ['FLOWER_BASIC_AUTH'], help: 'user:password[,user:password] allowed by HTTP Basic authentication' },
-  auth: { kind: 'string', default: '', env: ['FLOWER_AUTH'], help: 'regular expression an OAuth email must match in full, e.g. .*@example\\.com' },
+  'basic-auth': {
+    kind: 'string',
+    default: '',
+    env: ['FLOWER_BASIC_AUTH'],
+    help: 'user:password[,user:password] allowed by HTTP Basic authentication',
+  },
+  auth: {
+    kind: 'string',
+    default: '',
+    env: ['FLOWER_AUTH'],
+    help: 'regular expression an OAuth email must match in full, e.g. .*@example\\.com',
+  },
   'auth-provider': {
     kind: 'string',
     default: '',
@@ -122,9 +154,24 @@ export const OPTION_SPECS = {
   },
   'oauth2-key': { kind: 'string', default: '', env: ['FLOWER_OAUTH2_KEY'], help: 'OAuth2 client id' },
   'oauth2-secret': { kind: 'string', default: '', env: ['FLOWER_OAUTH2_SECRET'], help: 'OAuth2 client secret' },
-  'oauth2-redirect-uri': { kind: 'string', default: '', env: ['FLOWER_OAUTH2_REDIRECT_URI'], help: 'OAuth2 callback: https://host[/prefix]/login' },
-  'oauth2-okta-base-url': { kind: 'string', default: '', env: ['FLOWER_OAUTH2_OKTA_BASE_URL'], help: 'Okta: the authorization server, e.g. https://org.okta.com/oauth2/default' },
-  'github-oauth-domain': { kind: 'string', default: 'github.com', env: ['FLOWER_GITHUB_OAUTH_DOMAIN'], help: 'GitHub: the GitHub (Enterprise) host' },
+  'oauth2-redirect-uri': {
+    kind: 'string',
+    default: '',
+    env: ['FLOWER_OAUTH2_REDIRECT_URI'],
+    help: 'OAuth2 callback: https://host[/prefix]/login',
+  },
+  'oauth2-okta-base-url': {
+    kind: 'string',
+    default: '',
+    env: ['FLOWER_OAUTH2_OKTA_BASE_URL'],
+    help: 'Okta: the authorization server, e.g. https://org.okta.com/oauth2/default',
+  },
+  'github-oauth-domain': {
+    kind: 'string',
+    default: 'github.com',
+    env: ['FLOWER_GITHUB_OAUTH_DOMAIN'],
+    help: 'GitHub: the GitHub (Enterprise) host',
+  },
   'gitlab-oauth-domain': { kind: 'string', default: 'gitlab.com', env: ['FLOWER_GITLAB_OAUTH_DOMAIN'], help: 'GitLab: the GitLab host' },
   'gitlab-auth-allowed-groups': {
     kind: 'string',
@@ -132,13 +179,23 @@ export const OPTION_SPECS = {
     env: ['FLOWER_GITLAB_AUTH_ALLOWED_GROUPS'],
     help: 'GitLab: comma-separated group paths a user must belong to (subgroups as group/sub)',
   },
-  'gitlab-min-access-level': { kind: 'int', default: '20', min: 0, env: ['FLOWER_GITLAB_MIN_ACCESS_LEVEL'], help: 'GitLab: minimum access level in those groups' },
-  'oauth2-google-base': { kind: 'string', default: '', help: "Google: one host for Google's OAuth endpoints (a proxy or a test server); default Google's own" },
+  'gitlab-min-access-level': {
+    kind: 'int',
+    default: '20',
+    min: 0,
+    env: ['FLOWER_GITLAB_MIN_ACCESS_LEVEL'],
+    help: 'GitLab: minimum access level in those groups',
+  },
+  'oauth2-google-base': {
+    kind: 'string',
+    default: '',
+    help: "Google: one host for Google's OAuth endpoints (a proxy or a test server); default Google's own",
+  },
   'cookie-secret': {
     kind: 'string',
     default: '',
     env: ['FLOWER_COOKIE_SECRET'],
-    help: 'key (32+ characters) that signs sessions and API tokens, and keys the command channel (the collector needs the Worker\'s COOKIE_SECRET with --state-url); default: random per process, so sessions end at restart',
+    help: "key (32+ characters) that signs sessions and API tokens, and keys the command channel (the collector needs the Worker's COOKIE_SECRET with --state-url); default: random per process, so sessions end at restart",
   },
   'session-ttl': { kind: 'duration', default: '12h', help: 'how long a sign-in lasts' },
   'unauthenticated-api': {
@@ -172,7 +229,12 @@ export const OPTION_SPECS = {
     env: ['UPSTASH_REDIS_REST_URL'],
     help: 'collector: publish hot state (workers) and take signed commands from the Worker at this Redis (redis://, or rediss://default:TOKEN@host:6379 for Upstash over TLS) or Upstash REST URL (https://); needs --cookie-secret',
   },
-  'state-token': { kind: 'string', default: '', env: ['UPSTASH_REDIS_REST_TOKEN'], help: 'collector: the Upstash REST token for --state-url' },
+  'state-token': {
+    kind: 'string',
+    default: '',
+    env: ['UPSTASH_REDIS_REST_TOKEN'],
+    help: 'collector: the Upstash REST token for --state-url',
+  },
   'log-level': { kind: 'level', default: 'info', help: 'debug, info, warn or error' },
 } satisfies Record<string, OptionSpec>;
 
@@ -244,7 +306,19 @@ export function parseDuration(text: string): number | undefined {
   return Number(match[1]) * DURATION_UNITS[(match[2] ?? 's').toLowerCase()]!;
 }
 
-const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1048576, mb: 1048576, mib: 1048576, g: 1073741824, gb: 1073741824, gib: 1073741824 };
+const BYTE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1048576,
+  mb: 1048576,
+  mib: 1048576,
+  g: 1073741824,
+  gb: 1073741824,
+  gib: 1073741824,
+};
 
 /** '1048576', '512KiB', '4MiB', '1m' (binary units: 1 KiB = 1024 bytes). */
 export function parseBytes(text: string): number | undefined {
@@ -261,7 +335,8 @@ const FALSE = new Set(['0', 'false', 'f', 'no', 'n', 'off']);
 function convert(name: string, spec: OptionSpec, raw: string): string | number | boolean | number[] {
   switch (spec.kind) {
     case 'string':
-      if (name === 'lease-name' && (raw.trim() === '' || raw.length > 191)) throw new OptionError(`--lease-name: must be 1 to 191 characters`);
+      if (name === 'lease-name' && (raw.trim() === '' || raw.length > 191))
+        throw new OptionError(`--lease-name: must be 1 to 191 characters`);
       return raw;
     case 'int': {
       const n = Number(raw);

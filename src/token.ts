@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   const ttl = parseDuration(flag(argv, 'ttl') ?? '90d');
   const secret = flag(argv, 'cookie-secret') ?? process.env.STALK_COOKIE_SECRET ?? process.env.FLOWER_COOKIE_SECRET ?? '';
   if (!name || !/^[\w.@-]{1,100}$/.test(name)) throw new Error('--name: who the token is for (letters, digits, . _ @ -)');
-  if (!ttl) throw new Error("--ttl: a duration such as 30d or 12h");
+  if (!ttl) throw new Error('--ttl: a duration such as 30d or 12h');
   if (!secret) throw new Error('the signing secret: --cookie-secret or STALK_COOKIE_SECRET (the one Stalk runs with)');
   console.log(await signToken(secretKey(secret), 'api', {}, ttl, name));
 }

@@ -158,18 +158,11 @@ export class Collector {
     };
     this.transport = options.transport
       ? options.transport(handlers)
-      : createEventTransport(
-          options.broker,
-          handlers,
-          log.child('broker'),
-          options.amqpQueue,
-          options.maxEventBytes,
-          {
-            // A third of the memory budget for messages read and not decoded yet (Redis).
-            maxBacklogBytes: Math.max(4 * 1024 * 1024, Math.round(options.maxBufferBytes / 3)),
-            ...(options.eventSpool ? { spool: options.eventSpool } : {}),
-          },
-        );
+      : createEventTransport(options.broker, handlers, log.child('broker'), options.amqpQueue, options.maxEventBytes, {
+          // A third of the memory budget for messages read and not decoded yet (Redis).
+          maxBacklogBytes: Math.max(4 * 1024 * 1024, Math.round(options.maxBufferBytes / 3)),
+          ...(options.eventSpool ? { spool: options.eventSpool } : {}),
+        });
     // Reading, decoding and folding happen here; writing on the store thread
     // (store/thread.ts), so the broker socket is read whatever the database does.
     const inMemory = parseDatabaseTarget(options.database.url).location === ':memory:';
@@ -200,14 +193,16 @@ export class Collector {
       },
       this.transport,
     );
-    this.lease = options.lease && new LeaseKeeper({
-      ...options.lease,
-      db: options.database.db,
-      collectorId: this.id,
-      log: log.child('lease'),
-      onActive: () => this.becameActive(),
-      onStandby: () => this.becameStandby(),
-    });
+    this.lease =
+      options.lease &&
+      new LeaseKeeper({
+        ...options.lease,
+        db: options.database.db,
+        collectorId: this.id,
+        log: log.child('lease'),
+        onActive: () => this.becameActive(),
+        onStandby: () => this.becameStandby(),
+      });
   }
 
   async start(): Promise<void> {

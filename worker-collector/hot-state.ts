@@ -65,7 +65,21 @@ export function meaningfulFingerprint(workers: WorkersSnapshot['workers']): stri
   return JSON.stringify(
     workers.map((w) => {
       const { 'worker-heartbeat': _heartbeats, ...events } = w.events;
-      return [w.hostname, w.status, w.pid, w.freq, w.active, w.processed, w.sw_ident, w.sw_ver, w.sw_sys, w.utcoffset, w.first_seen, w.offline_at, events];
+      return [
+        w.hostname,
+        w.status,
+        w.pid,
+        w.freq,
+        w.active,
+        w.processed,
+        w.sw_ident,
+        w.sw_ver,
+        w.sw_sys,
+        w.utcoffset,
+        w.first_seen,
+        w.offline_at,
+        events,
+      ];
     }),
   );
 }
@@ -131,10 +145,13 @@ export class PacedHotState {
     if (this.closed || (this.timer && this.timerAt <= at)) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (this.latest) this.offer(this.latest);
-    }, Math.max(0, at - this.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        if (this.latest) this.offer(this.latest);
+      },
+      Math.max(0, at - this.now()),
+    );
     this.timer.unref?.();
   }
 

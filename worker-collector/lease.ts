@@ -69,12 +69,17 @@ export async function tryAcquire(db: Kysely<Database>, request: AcquireRequest):
   const seen = await db.selectFrom('collector_leases').select(['holder', 'expires_at']).where('name', '=', name).executeTakeFirst();
   if (!seen) {
     // `insert ignore` (MySQL) / `insert or ignore` (SQLite): a collector that inserted first wins.
-    const inserted = await db.insertInto('collector_leases').orIgnore().values({ name, holder, acquired_at: now, expires_at: expiresAt }).executeTakeFirst();
+    const inserted = await db
+      .insertInto('collector_leases')
+      .orIgnore()
+      .values({ name, holder, acquired_at: now, expires_at: expiresAt })
+      .executeTakeFirst();
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return { held: true, holder, expiresAt, previousHolder: null };
     return readState(db, name, holder);
   }
   const ours = seen.holder === holder;
-  if (!ours && Number(seen.expires_at) > now) return { held: false, holder: seen.holder, expiresAt: Number(seen.expires_at), previousHolder: null };
+  if (!ours && Number(seen.expires_at) > now)
+    return { held: false, holder: seen.holder, expiresAt: Number(seen.expires_at), previousHolder: null };
   const updated = await db
     .updateTable('collector_leases')
     .set({ holder, expires_at: expiresAt, ...(ours ? {} : { acquired_at: now }) })
@@ -89,7 +94,12 @@ export async function tryAcquire(db: Kysely<Database>, request: AcquireRequest):
 
 async function readState(db: Kysely<Database>, name: string, holder: string): Promise<LeaseState> {
   const row = await db.selectFrom('collector_leases').select(['holder', 'expires_at']).where('name', '=', name).executeTakeFirst();
-  return { held: row?.holder === holder, holder: row?.holder ?? null, expiresAt: row ? Number(row.expires_at) : null, previousHolder: null };
+  return {
+    held: row?.holder === holder,
+    holder: row?.holder ?? null,
+    expiresAt: row ? Number(row.expires_at) : null,
+    previousHolder: null,
+  };
 }
 
 /**
@@ -226,7 +236,8 @@ export class LeaseKeeper {
     this.current = null;
     if (!claim) return;
     try {
-      if (await retryWhileBusy(() => release(this.options.db, claim, this.now()), 2_000)) this.options.log.info(`released lease ${claim.name}`);
+      if (await retryWhileBusy(() => release(this.options.db, claim, this.now()), 2_000))
+        this.options.log.info(`released lease ${claim.name}`);
     } catch (error) {
       this.options.log.warn(`could not release lease ${claim.name} (a standby takes over when it expires): ${errorMessage(error)}`);
     }

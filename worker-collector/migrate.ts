@@ -73,7 +73,8 @@ async function run(argv: string[]): Promise<number> {
     const report = await migrateToLatest(database.db);
     for (const name of report.recorded) console.log(`recorded ${name} (its schema was already applied)`);
     for (const name of report.applied) console.log(`applied ${name}`);
-    if (report.applied.length + report.recorded.length === 0) console.log(`schema up to date (${database.dialect} ${database.description})`);
+    if (report.applied.length + report.recorded.length === 0)
+      console.log(`schema up to date (${database.dialect} ${database.description})`);
     return 0;
   } finally {
     await database.close();

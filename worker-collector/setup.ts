@@ -96,20 +96,26 @@ export function brokerControlFromOptions(broker: BrokerUrl, options: StalkOption
 export function commandChannelFromOptions(options: StalkOptions): CommandChannelSettings | undefined {
   if (!options.stateUrl) return undefined;
   if (!options.cookieSecret) {
-    throw new Error('--state-url needs --cookie-secret (or FLOWER_COOKIE_SECRET): the Worker\'s COOKIE_SECRET, which signs the commands it sends');
+    throw new Error(
+      "--state-url needs --cookie-secret (or FLOWER_COOKIE_SECRET): the Worker's COOKIE_SECRET, which signs the commands it sends",
+    );
   }
-  if (options.cookieSecret.length < 32) throw new Error('--cookie-secret must be at least 32 characters (the Worker\'s COOKIE_SECRET)');
+  if (options.cookieSecret.length < 32) throw new Error("--cookie-secret must be at least 32 characters (the Worker's COOKIE_SECRET)");
   return { url: options.stateUrl, token: options.stateToken, secret: options.cookieSecret };
 }
 
 /** The lease as --lease, --lease-name and --lease-ttl say (undefined: off), with a line saying what was chosen. */
 export function leaseFromOptions(broker: BrokerUrl, options: StalkOptions, log: Logger): LeaseSettings | undefined {
   if (!leaseWanted(options.lease, broker.kind, options.eventQueue)) {
-    log.info(`lease off${options.lease === 'auto' ? ': collectors sharing the named event queue are competing consumers, each writes what it receives' : ''}`);
+    log.info(
+      `lease off${options.lease === 'auto' ? ': collectors sharing the named event queue are competing consumers, each writes what it receives' : ''}`,
+    );
     return undefined;
   }
   if (broker.kind === 'amqp' && options.eventQueue) {
-    log.warn(`--lease on with --event-queue ${options.eventQueue}: give each collector its own queue name; a standby discards the events it takes from a shared queue`);
+    log.warn(
+      `--lease on with --event-queue ${options.eventQueue}: give each collector its own queue name; a standby discards the events it takes from a shared queue`,
+    );
   }
   return { name: options.leaseName, ttlSeconds: options.leaseTtl };
 }

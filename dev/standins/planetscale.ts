@@ -24,8 +24,13 @@ export interface PlanetScaleStandInOptions {
 }
 
 /** The opaque session the client echoes back; ours carries an id and whether a connection is pinned to it. */
-interface Session { vitessSession?: { sessionUUID?: string; inTransaction?: boolean } }
-interface Pinned { conn: PoolConnection; lastUsed: number }
+interface Session {
+  vitessSession?: { sessionUUID?: string; inTransaction?: boolean };
+}
+interface Pinned {
+  conn: PoolConnection;
+  lastUsed: number;
+}
 
 const BINARY_CHARSET = 63;
 const UNSIGNED_FLAG = 32;
@@ -34,8 +39,21 @@ const SET_FLAG = 2048;
 
 const INTEGERS: Record<number, string> = { 1: 'INT8', 2: 'INT16', 9: 'INT24', 3: 'INT32', 8: 'INT64' };
 const OTHERS: Record<number, string> = {
-  0: 'DECIMAL', 246: 'DECIMAL', 4: 'FLOAT32', 5: 'FLOAT64', 7: 'TIMESTAMP', 10: 'DATE', 14: 'DATE', 11: 'TIME',
-  12: 'DATETIME', 13: 'YEAR', 16: 'BIT', 245: 'JSON', 247: 'ENUM', 248: 'SET', 255: 'GEOMETRY',
+  0: 'DECIMAL',
+  246: 'DECIMAL',
+  4: 'FLOAT32',
+  5: 'FLOAT64',
+  7: 'TIMESTAMP',
+  10: 'DATE',
+  14: 'DATE',
+  11: 'TIME',
+  12: 'DATETIME',
+  13: 'YEAR',
+  16: 'BIT',
+  245: 'JSON',
+  247: 'ENUM',
+  248: 'SET',
+  255: 'GEOMETRY',
 };
 
 /** MySQL column type, flags and charset -> the Vitess type name PlanetScale reports (and the client casts by). */
@@ -57,8 +75,16 @@ function vitessType(field: FieldPacket): string | undefined {
 }
 
 const toField = (f: FieldPacket) => ({
-  name: f.name, type: vitessType(f), table: f.table, orgTable: f.orgTable, database: f.schema, orgName: f.orgName,
-  columnLength: f.columnLength, charset: f.characterSet, decimals: f.decimals, flags: Number(f.flags),
+  name: f.name,
+  type: vitessType(f),
+  table: f.table,
+  orgTable: f.orgTable,
+  database: f.schema,
+  orgName: f.orgName,
+  columnLength: f.columnLength,
+  charset: f.characterSet,
+  decimals: f.decimals,
+  flags: Number(f.flags),
 });
 
 /** A row as PlanetScale sends it: byte lengths (-1 for NULL) and the concatenated raw text-protocol values in base64. */
@@ -78,7 +104,13 @@ function sqlError(e: unknown, code = 'UNKNOWN') {
 
 export async function startPlanetScaleStandIn(options: PlanetScaleStandInOptions): Promise<{ url: string; close(): Promise<void> }> {
   const idleMs = options.sessionIdleTimeoutMs ?? 5 * 60_000;
-  const pool = createPool({ uri: options.mysqlUrl, charset: 'utf8mb4', supportBigNumbers: true, bigNumberStrings: true, connectionLimit: 20 });
+  const pool = createPool({
+    uri: options.mysqlUrl,
+    charset: 'utf8mb4',
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    connectionLimit: 20,
+  });
   // PlanetScale runs in UTC; so does every connection here (NOW(), TIMESTAMP columns).
   pool.on('connection', (conn) => void conn.query("SET time_zone = '+00:00'"));
   // Connections pinned to a session id while it has a transaction open (BEGIN ... COMMIT through one client Connection).
@@ -89,7 +121,13 @@ export async function startPlanetScaleStandIn(options: PlanetScaleStandInOptions
     const id = given?.vitessSession?.sessionUUID ?? randomUUID();
     const pinned = sessions.get(id);
     if (!pinned && given?.vitessSession?.inTransaction) {
-      return { session: session(id, false), error: { code: 'ABORTED', message: `transaction of session ${id} was rolled back (idle over ${idleMs / 1000}s, or the stand-in restarted)` } };
+      return {
+        session: session(id, false),
+        error: {
+          code: 'ABORTED',
+          message: `transaction of session ${id} was rolled back (idle over ${idleMs / 1000}s, or the stand-in restarted)`,
+        },
+      };
     }
     let conn: PoolConnection;
     try {
@@ -104,7 +142,9 @@ export async function startPlanetScaleStandIn(options: PlanetScaleStandInOptions
       const [rows, fields] = await conn.query({ sql, rowsAsArray: true, typeCast: (f) => f.buffer() });
       body = Array.isArray(rows)
         ? { result: { fields: (fields ?? []).map(toField), rows: (rows as unknown as (Buffer | null)[][]).map(toRow) } }
-        : { result: { rowsAffected: String((rows as ResultSetHeader).affectedRows), insertId: String((rows as ResultSetHeader).insertId) } };
+        : {
+            result: { rowsAffected: String((rows as ResultSetHeader).affectedRows), insertId: String((rows as ResultSetHeader).insertId) },
+          };
     } catch (e) {
       body = { error: sqlError(e) };
     }
@@ -127,19 +167,23 @@ export async function startPlanetScaleStandIn(options: PlanetScaleStandInOptions
     return { session: session(id, keep), ...body, timing };
   }
 
-  const reaper = setInterval(() => {
-    for (const [id, s] of sessions) {
-      if (Date.now() - s.lastUsed < idleMs) continue;
-      sessions.delete(id);
-      s.conn.destroy(); // closing the connection makes the server roll back, and drops any session state
-    }
-  }, Math.min(30_000, Math.max(idleMs / 2, 10))).unref();
+  const reaper = setInterval(
+    () => {
+      for (const [id, s] of sessions) {
+        if (Date.now() - s.lastUsed < idleMs) continue;
+        sessions.delete(id);
+        s.conn.destroy(); // closing the connection makes the server roll back, and drops any session state
+      }
+    },
+    Math.min(30_000, Math.max(idleMs / 2, 10)),
+  ).unref();
 
   const server = createServer((req, res) => {
     handle(req, res).catch((e) => send(res, 500, { code: 'internal', message: String((e as Error)?.message ?? e) }));
   });
   async function handle(req: IncomingMessage, res: ServerResponse) {
-    if (!authorized(req.headers.authorization, expected)) return send(res, 401, { code: 'unauthenticated', message: 'invalid username or password' });
+    if (!authorized(req.headers.authorization, expected))
+      return send(res, 401, { code: 'unauthenticated', message: 'invalid username or password' });
     const method = req.url?.split('?')[0];
     if (req.method !== 'POST' || (method !== '/psdb.v1alpha1.Database/Execute' && method !== '/psdb.v1alpha1.Database/CreateSession')) {
       return send(res, 404, { code: 'not_found', message: `${req.method} ${req.url}: not part of the PlanetScale HTTP API` });

@@ -44,9 +44,25 @@ const BLOCKING = new Set(['blpop', 'brpop', 'brpoplpush', 'blmove', 'blmpop', 'b
  * subscribe over SSE, which this stand-in does not do).
  */
 const REFUSED = new Set([
-  'wait', 'waitaof',
-  'subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe', 'monitor',
-  'multi', 'exec', 'discard', 'watch', 'unwatch', 'select', 'auth', 'hello', 'quit', 'reset',
+  'wait',
+  'waitaof',
+  'subscribe',
+  'psubscribe',
+  'ssubscribe',
+  'unsubscribe',
+  'punsubscribe',
+  'sunsubscribe',
+  'monitor',
+  'multi',
+  'exec',
+  'discard',
+  'watch',
+  'unwatch',
+  'select',
+  'auth',
+  'hello',
+  'quit',
+  'reset',
 ]);
 
 /** Blocking connections open at once, at most; past that a blocking request is refused (503) rather than exhaust Redis. */
@@ -63,7 +79,8 @@ function refusal(command: Arg[], alone: boolean): string | undefined {
   if (REFUSED.has(name)) {
     return `ERR '${name}' is not supported by the Upstash stand-in (pub/sub and connection-state commands would tie up its shared Redis connection)`;
   }
-  if (!alone && isBlocking(command)) return `ERR blocking command '${name}' is not supported in a pipeline or transaction by the Upstash stand-in; send it alone`;
+  if (!alone && isBlocking(command))
+    return `ERR blocking command '${name}' is not supported in a pipeline or transaction by the Upstash stand-in; send it alone`;
 }
 
 /** A JSON command array -> Redis arguments. The client sends numbers and booleans as JSON values; Redis wants strings. */
@@ -100,7 +117,8 @@ export async function startUpstashStandIn(options: UpstashStandInOptions): Promi
 
   /** A blocking command on a fresh connection, dropped as soon as the reply is in or the client leaves. */
   async function callBlocking(command: Arg[], clientGone: AbortSignal): Promise<Reply> {
-    if (blocking >= MAX_BLOCKING) throw Object.assign(new Error(`ERR the Upstash stand-in holds ${MAX_BLOCKING} blocking requests already`), { name: 'Busy' });
+    if (blocking >= MAX_BLOCKING)
+      throw Object.assign(new Error(`ERR the Upstash stand-in holds ${MAX_BLOCKING} blocking requests already`), { name: 'Busy' });
     blocking += 1;
     const connection = new Redis(options.redisUrl, {
       protocol: 2,

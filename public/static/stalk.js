@@ -2,7 +2,13 @@
 // the reader's own zone (or "3 min ago" where natural time is on).
 (() => {
   function relative(seconds) {
-    var abs = Math.abs(seconds), units = [[86400, 'day'], [3600, 'hour'], [60, 'minute'], [1, 'second']];
+    var abs = Math.abs(seconds),
+      units = [
+        [86400, 'day'],
+        [3600, 'hour'],
+        [60, 'minute'],
+        [1, 'second'],
+      ];
     for (let i = 0; i < units.length; i++) {
       if (abs >= units[i][0] || i === units.length - 1) {
         const n = Math.floor(abs / units[i][0]);
@@ -10,10 +16,25 @@
       }
     }
   }
-  function pad(n, w) { return String(n).padStart(w || 2, '0'); }
+  function pad(n, w) {
+    return String(n).padStart(w || 2, '0');
+  }
   function local(d) {
-    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + pad(d.getHours()) + ':' +
-      pad(d.getMinutes()) + ':' + pad(d.getSeconds()) + '.' + pad(d.getMilliseconds(), 3);
+    return (
+      d.getFullYear() +
+      '-' +
+      pad(d.getMonth() + 1) +
+      '-' +
+      pad(d.getDate()) +
+      ' ' +
+      pad(d.getHours()) +
+      ':' +
+      pad(d.getMinutes()) +
+      ':' +
+      pad(d.getSeconds()) +
+      '.' +
+      pad(d.getMilliseconds(), 3)
+    );
   }
   function times(root) {
     root.querySelectorAll('time[datetime]').forEach((el) => {
@@ -29,8 +50,12 @@
     document.querySelectorAll('.tabs').forEach((box) => {
       box.classList.add('js');
       var current = box.querySelector(`#${CSS.escape(id)}`) ? id : 'tab-overview';
-      box.querySelectorAll('.tab-panel').forEach((p) => { p.classList.toggle('current', p.id === current); });
-      box.querySelectorAll('.tab-bar a').forEach((a) => { a.classList.toggle('current', a.getAttribute('href') === `#${current}`); });
+      box.querySelectorAll('.tab-panel').forEach((p) => {
+        p.classList.toggle('current', p.id === current);
+      });
+      box.querySelectorAll('.tab-bar a').forEach((a) => {
+        a.classList.toggle('current', a.getAttribute('href') === `#${current}`);
+      });
     });
   }
   window.addEventListener('hashchange', tabs);
@@ -39,9 +64,18 @@
     var trigger = e.detail?.elt?.getAttribute('hx-trigger');
     if (document.visibilityState !== 'visible' && trigger && /^every /.test(trigger)) e.preventDefault();
   });
-  document.addEventListener('DOMContentLoaded', () => { times(document); tabs(); });
-  document.addEventListener('htmx:afterSwap', (e) => { times(e.target); });
+  document.addEventListener('DOMContentLoaded', () => {
+    times(document);
+    tabs();
+  });
+  document.addEventListener('htmx:afterSwap', (e) => {
+    times(e.target);
+  });
   // After settling: htmx puts back the new element's own class then, dropping 'js'.
   document.addEventListener('htmx:afterSettle', tabs);
-  setInterval(() => { document.querySelectorAll('time[data-natural]').forEach((el) => { times(el.parentNode); }); }, 15000);
+  setInterval(() => {
+    document.querySelectorAll('time[data-natural]').forEach((el) => {
+      times(el.parentNode);
+    });
+  }, 15000);
 })();

@@ -58,7 +58,8 @@ export function authSettings(input: AuthInput): AuthSettings {
     if (!input.auth) throw new Error('--auth-provider needs --auth, the regular expression of emails allowed to sign in');
     emails = emailRule(input.auth);
     if (!input.oauth2Key || !input.oauth2Secret) throw new Error('--auth-provider needs --oauth2-key and --oauth2-secret');
-    if (!/^https?:\/\/[^/]+/i.test(input.oauth2RedirectUri)) throw new Error('--oauth2-redirect-uri must be the full URL of /login, e.g. https://stalk.example.com/login');
+    if (!/^https?:\/\/[^/]+/i.test(input.oauth2RedirectUri))
+      throw new Error('--oauth2-redirect-uri must be the full URL of /login, e.g. https://stalk.example.com/login');
     if (name === 'okta' && !input.oauth2OktaBaseUrl) throw new Error('--auth-provider okta needs --oauth2-okta-base-url');
     provider = {
       name,
@@ -67,7 +68,10 @@ export function authSettings(input: AuthInput): AuthSettings {
       redirectUri: input.oauth2RedirectUri,
       githubDomain: input.githubOauthDomain || 'github.com',
       gitlabDomain: input.gitlabOauthDomain || 'gitlab.com',
-      gitlabGroups: input.gitlabAuthAllowedGroups.split(',').map((g) => g.trim()).filter(Boolean),
+      gitlabGroups: input.gitlabAuthAllowedGroups
+        .split(',')
+        .map((g) => g.trim())
+        .filter(Boolean),
       gitlabMinAccessLevel: input.gitlabMinAccessLevel,
       oktaBaseUrl: input.oauth2OktaBaseUrl,
       googleBase: input.oauth2GoogleBase,
@@ -92,7 +96,10 @@ export function authSettings(input: AuthInput): AuthSettings {
 
 /** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
 export function isLoopback(address: string): boolean {
-  const a = address.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  const a = address
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '');
   return a === 'localhost' || a === '::1' || /^(::ffff:)?127(\.\d{1,3}){3}$/.test(a);
 }
 
@@ -101,7 +108,11 @@ export function isLoopback(address: string): boolean {
  * reach the port shut workers down and send tasks: that takes --read-only,
  * or an explicit --allow-anonymous-control. The reason as one line, or null.
  */
-export function exposureProblem(address: string, auth: AuthSettings, flags: { readOnly: boolean; allowAnonymousControl: boolean }): string | null {
+export function exposureProblem(
+  address: string,
+  auth: AuthSettings,
+  flags: { readOnly: boolean; allowAnonymousControl: boolean },
+): string | null {
   if (isLoopback(address) || authConfigured(auth) || flags.readOnly || flags.allowAnonymousControl) return null;
   return (
     `--address ${address} without authentication would let anyone who reaches it control the workers: ` +

@@ -92,7 +92,8 @@ async function identify(c: Context<AppEnv>, services: Services, path: string): P
   if (basicUser) return { user: basicUser, via: 'basic' };
   const bearer = header && /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
   if (bearer) {
-    if (path === '/metrics' && auth.metricsToken && constantTimeEqual(bearer, auth.metricsToken)) return { user: 'metrics', via: 'metrics-token' };
+    if (path === '/metrics' && auth.metricsToken && constantTimeEqual(bearer, auth.metricsToken))
+      return { user: 'metrics', via: 'metrics-token' };
     const token = await verifyToken<Record<string, unknown>>(auth.key, 'api', bearer);
     if (token?.sub) return { user: token.sub, via: 'token' };
   }
@@ -158,7 +159,10 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
   const openMetrics = path === '/metrics' && services.auth.metricsOpen;
   if (!authConfigured(services.auth)) {
     if (path.startsWith('/api/') && !services.auth.unauthenticatedApi && !identity) {
-      return c.text('FLOWER_UNAUTHENTICATED_API environment variable is required to enable API without authentication (or --unauthenticated-api)', 401);
+      return c.text(
+        'FLOWER_UNAUTHENTICATED_API environment variable is required to enable API without authentication (or --unauthenticated-api)',
+        401,
+      );
     }
   } else if (!identity && !openMetrics) {
     return deny(c, services, path);

@@ -124,7 +124,8 @@ export async function exchangeCode(s: ProviderSettings, code: string, verifier: 
     signal: TIMEOUT(),
   });
   const body = (await json(response, 'the token endpoint')) as { access_token?: unknown; error?: unknown };
-  if (typeof body.access_token !== 'string') throw new SignInError(`the token endpoint refused the code (${String(body.error ?? 'no access_token')})`);
+  if (typeof body.access_token !== 'string')
+    throw new SignInError(`the token endpoint refused the code (${String(body.error ?? 'no access_token')})`);
   return body.access_token;
 }
 
@@ -149,14 +150,18 @@ export async function verifiedEmails(s: ProviderSettings, token: string): Promis
       return typeof info.email === 'string' && info.email_verified === true ? [info.email] : [];
     }
     case 'okta': {
-      const info = (await get(`${origin(s.oktaBaseUrl)}/v1/userinfo`, token, 'Okta userinfo')) as { email?: unknown; email_verified?: unknown };
+      const info = (await get(`${origin(s.oktaBaseUrl)}/v1/userinfo`, token, 'Okta userinfo')) as {
+        email?: unknown;
+        email_verified?: unknown;
+      };
       return typeof info.email === 'string' && info.email_verified === true ? [info.email] : [];
     }
     case 'github': {
       const web = origin(s.githubDomain);
       const api = /^https:\/\/github\.com$/i.test(web) ? 'https://api.github.com' : `${web}/api/v3`;
       const emails = await get(`${api}/user/emails`, token, 'GitHub emails');
-      if (!Array.isArray(emails)) throw new SignInError('GitHub emails: not a list (does the app have the "Email addresses: read" permission?)');
+      if (!Array.isArray(emails))
+        throw new SignInError('GitHub emails: not a list (does the app have the "Email addresses: read" permission?)');
       return (emails as { email?: unknown; verified?: unknown; primary?: unknown }[])
         .filter((e) => typeof e.email === 'string' && e.verified === true)
         .sort((a, b) => Number(b.primary === true) - Number(a.primary === true))
@@ -175,9 +180,14 @@ export async function verifiedEmails(s: ProviderSettings, token: string): Promis
 /** Every page of the user's groups (Flower read only the first). */
 async function inGitLabGroups(s: ProviderSettings, web: string, token: string): Promise<boolean> {
   for (let page = 1; page <= 50; page++) {
-    const groups = await get(`${web}/api/v4/groups?min_access_level=${s.gitlabMinAccessLevel}&per_page=100&page=${page}`, token, 'GitLab groups');
+    const groups = await get(
+      `${web}/api/v4/groups?min_access_level=${s.gitlabMinAccessLevel}&per_page=100&page=${page}`,
+      token,
+      'GitLab groups',
+    );
     if (!Array.isArray(groups) || groups.length === 0) return false;
-    if ((groups as { full_path?: unknown }[]).some((g) => typeof g.full_path === 'string' && s.gitlabGroups.includes(g.full_path))) return true;
+    if ((groups as { full_path?: unknown }[]).some((g) => typeof g.full_path === 'string' && s.gitlabGroups.includes(g.full_path)))
+      return true;
     if (groups.length < 100) return false;
   }
   return false;

@@ -31,8 +31,19 @@ export function secretKey(secret: string): Uint8Array {
   return new TextEncoder().encode(secret);
 }
 
-export async function signToken(key: Uint8Array, kind: TokenKind, claims: Record<string, unknown>, ttlSeconds: number, subject?: string): Promise<string> {
-  let jwt = new SignJWT(claims).setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' }).setIssuer(ISSUER).setAudience(kind).setIssuedAt().setExpirationTime(`${Math.floor(ttlSeconds)}s`);
+export async function signToken(
+  key: Uint8Array,
+  kind: TokenKind,
+  claims: Record<string, unknown>,
+  ttlSeconds: number,
+  subject?: string,
+): Promise<string> {
+  let jwt = new SignJWT(claims)
+    .setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' })
+    .setIssuer(ISSUER)
+    .setAudience(kind)
+    .setIssuedAt()
+    .setExpirationTime(`${Math.floor(ttlSeconds)}s`);
   if (subject) jwt = jwt.setSubject(subject);
   return jwt.sign(key);
 }
@@ -44,7 +55,12 @@ export async function signToken(key: Uint8Array, kind: TokenKind, claims: Record
  */
 export async function verifyToken<T>(key: Uint8Array, kind: TokenKind, token: string): Promise<(T & { sub?: string }) | null> {
   try {
-    const { payload } = await jwtVerify(token, key, { algorithms: [ALGORITHM], issuer: ISSUER, audience: kind, requiredClaims: ['exp', 'iat'] });
+    const { payload } = await jwtVerify(token, key, {
+      algorithms: [ALGORITHM],
+      issuer: ISSUER,
+      audience: kind,
+      requiredClaims: ['exp', 'iat'],
+    });
     return payload as T & { sub?: string };
   } catch {
     return null;

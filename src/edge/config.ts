@@ -67,9 +67,11 @@ function checkUrl(name: string, value: string, schemes: string[], needsCredentia
   } catch {
     return `${name} is not a URL`;
   }
-  if (!schemes.includes(url.protocol)) return `${name} must start with ${schemes.map((s) => `${s}//`).join(' or ')} (got ${url.protocol}//)`;
+  if (!schemes.includes(url.protocol))
+    return `${name} must start with ${schemes.map((s) => `${s}//`).join(' or ')} (got ${url.protocol}//)`;
   if (!url.hostname) return `${name} has no host`;
-  if (needsCredentials && (!url.username || !url.password)) return `${name} must carry the database user and password (https://user:password@host)`;
+  if (needsCredentials && (!url.username || !url.password))
+    return `${name} must carry the database user and password (https://user:password@host)`;
   return undefined;
 }
 
@@ -78,7 +80,13 @@ function checkUrl(name: string, value: string, schemes: string[], needsCredentia
  * both runtimes accept the same spellings ('5m', 'yes', ...); its messages
  * name the flag, rewritten here to name the var.
  */
-function option<K extends keyof StalkOptions>(key: K, flag: string, varName: string, value: Binding, problems: string[]): StalkOptions[K] | undefined {
+function option<K extends keyof StalkOptions>(
+  key: K,
+  flag: string,
+  varName: string,
+  value: Binding,
+  problems: string[],
+): StalkOptions[K] | undefined {
   const raw = value === undefined ? undefined : String(value);
   try {
     const env = raw === undefined ? {} : { [`STALK_${flag.replace(/-/g, '_').toUpperCase()}`]: raw };
@@ -112,7 +120,13 @@ export function readConfig(env: WorkerEnv): WorkerConfig {
   const autoRefresh = option('autoRefresh', 'auto-refresh', 'AUTO_REFRESH', env.AUTO_REFRESH, problems) ?? 0;
   const purge = option('purgeOfflineWorkers', 'purge-offline-workers', 'PURGE_OFFLINE_WORKERS', env.PURGE_OFFLINE_WORKERS, problems) ?? 0;
   const runtimeBuckets =
-    option('taskRuntimeMetricBuckets', 'task-runtime-metric-buckets', 'TASK_RUNTIME_METRIC_BUCKETS', env.TASK_RUNTIME_METRIC_BUCKETS, problems) ?? [];
+    option(
+      'taskRuntimeMetricBuckets',
+      'task-runtime-metric-buckets',
+      'TASK_RUNTIME_METRIC_BUCKETS',
+      env.TASK_RUNTIME_METRIC_BUCKETS,
+      problems,
+    ) ?? [];
   const readOnly = option('readOnly', 'read-only', 'READ_ONLY', env.READ_ONLY, problems) ?? false;
   const inspectTimeoutMs = option('inspectTimeout', 'inspect-timeout', 'INSPECT_TIMEOUT', env.INSPECT_TIMEOUT, problems) ?? 1000;
   const logLevel = option('logLevel', 'log-level', 'LOG_LEVEL', env.LOG_LEVEL, problems) ?? 'info';
@@ -134,7 +148,9 @@ export function readConfig(env: WorkerEnv): WorkerConfig {
     // Every isolate must verify every other's sessions (and the collector the
     // commands signed with it): the key cannot be random here.
     if (auth.ephemeralKey && authConfigured(auth)) {
-      problems.push('COOKIE_SECRET is missing (32+ random characters; `wrangler secret put COOKIE_SECRET`): sessions must verify in every isolate');
+      problems.push(
+        'COOKIE_SECRET is missing (32+ random characters; `wrangler secret put COOKIE_SECRET`): sessions must verify in every isolate',
+      );
     }
   } catch (error) {
     // Option messages name flags; here the bindings have the same names in capitals.
@@ -143,7 +159,9 @@ export function readConfig(env: WorkerEnv): WorkerConfig {
   // Read as a boolean the way --read-only is; the message names the binding.
   const publicReadOnly = option('readOnly', 'read-only', 'PUBLIC_READ_ONLY', env.PUBLIC_READ_ONLY, problems) ?? false;
   if (publicReadOnly && auth && authConfigured(auth)) {
-    problems.push('PUBLIC_READ_ONLY=true opens the dashboard to everyone and cannot be combined with BASIC_AUTH or AUTH_PROVIDER (for signed-in users without actions, set READ_ONLY=true)');
+    problems.push(
+      'PUBLIC_READ_ONLY=true opens the dashboard to everyone and cannot be combined with BASIC_AUTH or AUTH_PROVIDER (for signed-in users without actions, set READ_ONLY=true)',
+    );
   }
 
   if (problems.length > 0 || !auth) throw new ConfigError(problems);
@@ -163,4 +181,3 @@ export function readConfig(env: WorkerEnv): WorkerConfig {
     logLevel,
   };
 }
-

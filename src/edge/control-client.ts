@@ -7,7 +7,14 @@
 // expires by itself and BLPOP empties it, so nothing is ever deleted.
 
 import { signCommand, verifyReply } from '../shared/command-signing';
-import { COMMAND_QUEUE_KEY, type CommandOutcome, type ControlClient, type ControlCommand, outcomeFor, REPLY_KEY_PREFIX } from '../shared/control';
+import {
+  COMMAND_QUEUE_KEY,
+  type CommandOutcome,
+  type ControlClient,
+  type ControlCommand,
+  outcomeFor,
+  REPLY_KEY_PREFIX,
+} from '../shared/control';
 import { errorMessage } from '../shared/log';
 import { BLOCKING_MARGIN_MS, type UpstashRest } from '../shared/upstash-rest';
 
@@ -75,6 +82,10 @@ export class UpstashControlClient implements ControlClient {
       if (outcome) return outcome;
     }
     if (lastError) return { ok: false, status: 503, error: `command channel unavailable: ${lastError}` };
-    return { ok: false, status: 504, error: 'the collector did not answer in time (is it running with --state-url and the same cookie secret?)' };
+    return {
+      ok: false,
+      status: 504,
+      error: 'the collector did not answer in time (is it running with --state-url and the same cookie secret?)',
+    };
   }
 }

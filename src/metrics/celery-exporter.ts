@@ -34,7 +34,12 @@ const TASK_COUNTERS = {
 type CountedType = keyof typeof TASK_COUNTERS;
 const isCounted = (type: string): type is CountedType => Object.hasOwn(TASK_COUNTERS, type);
 
-export function addCeleryExporterMetrics(registry: Registry, state: MetricsState, scope: SeriesScope, runtimeBuckets: readonly number[]): void {
+export function addCeleryExporterMetrics(
+  registry: Registry,
+  state: MetricsState,
+  scope: SeriesScope,
+  runtimeBuckets: readonly number[],
+): void {
   const registers = [registry];
   const tallies = new Map<CountedType, Tally<TaskLabels>>();
   const failed = new Tally<FailedLabels>();
@@ -53,7 +58,10 @@ export function addCeleryExporterMetrics(registry: Registry, state: MetricsState
     if (!scope.keepsHost(labels.hostname)) continue;
     seen.ensure(labels);
     if (row.type === 'task-failed') {
-      failed.add({ name: labels.name, hostname: labels.hostname, exception: exporterException(row.exception), queue_name: labels.queue_name }, row.count);
+      failed.add(
+        { name: labels.name, hostname: labels.hostname, exception: exporterException(row.exception), queue_name: labels.queue_name },
+        row.count,
+      );
     } else tallies.get(row.type)!.add(labels, row.count);
   }
   for (const { labels } of seen.sorted()) {
@@ -106,7 +114,12 @@ export function addCeleryExporterMetrics(registry: Registry, state: MetricsState
     else up.ensure(labels);
     active.add(labels, worker.alive ? (worker.active ?? 0) : 0);
   }
-  const workerUp = new Gauge({ name: 'celery_worker_up', help: 'Indicates if a worker has recently sent a heartbeat.', labelNames: ['hostname'], registers });
+  const workerUp = new Gauge({
+    name: 'celery_worker_up',
+    help: 'Indicates if a worker has recently sent a heartbeat.',
+    labelNames: ['hostname'],
+    registers,
+  });
   for (const { labels, value } of up.sorted()) workerUp.set(labels, value);
   const tasksActive = new Gauge({
     name: 'celery_worker_tasks_active',
@@ -116,7 +129,12 @@ export function addCeleryExporterMetrics(registry: Registry, state: MetricsState
   });
   for (const { labels, value } of active.sorted()) tasksActive.set(labels, value);
 
-  const queueLength = new Gauge({ name: 'celery_queue_length', help: 'The number of message in broker queue.', labelNames: ['queue_name'], registers });
+  const queueLength = new Gauge({
+    name: 'celery_queue_length',
+    help: 'The number of message in broker queue.',
+    labelNames: ['queue_name'],
+    registers,
+  });
   const consumers = new Gauge({
     name: 'celery_active_consumer_count',
     help: 'The number of active consumer in broker queue.',

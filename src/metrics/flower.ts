@@ -26,7 +26,12 @@ export function addFlowerMetrics(registry: Registry, state: MetricsState, scope:
     if (row.type === 'task-received') prefetched.ensure({ task: row.task_name, worker: row.hostname });
     if (row.type === 'task-started') prefetchTime.ensure({ task: row.task_name, worker: row.hostname });
   }
-  const eventsTotal = new Counter({ name: 'flower_events_total', help: 'Number of events', labelNames: ['task', 'type', 'worker'], registers });
+  const eventsTotal = new Counter({
+    name: 'flower_events_total',
+    help: 'Number of events',
+    labelNames: ['task', 'type', 'worker'],
+    registers,
+  });
   for (const { labels, value } of events.sorted()) eventsTotal.inc(labels, value);
 
   const runtime = new StoredHistogram({
@@ -37,7 +42,8 @@ export function addFlowerMetrics(registry: Registry, state: MetricsState, scope:
     registers,
   });
   for (const row of state.buckets) {
-    if (row.metric === 'runtime' && scope.keepsWorker(row.hostname)) runtime.addBucket({ task: row.task_name, worker: row.hostname }, row.le, row.count);
+    if (row.metric === 'runtime' && scope.keepsWorker(row.hostname))
+      runtime.addBucket({ task: row.task_name, worker: row.hostname }, row.le, row.count);
   }
   for (const row of state.totals) {
     if (row.metric === 'runtime' && scope.keepsWorker(row.hostname)) runtime.addSum({ task: row.task_name, worker: row.hostname }, row.sum);

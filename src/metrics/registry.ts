@@ -17,7 +17,11 @@ export interface MetricsOptions {
 
 export function buildMetricsRegistry(
   state: MetricsState,
-  { now, purgeOfflineWorkers, runtimeBuckets = DEFAULT_RUNTIME_BUCKETS }: { now: number; purgeOfflineWorkers: number; runtimeBuckets?: readonly number[] },
+  {
+    now,
+    purgeOfflineWorkers,
+    runtimeBuckets = DEFAULT_RUNTIME_BUCKETS,
+  }: { now: number; purgeOfflineWorkers: number; runtimeBuckets?: readonly number[] },
 ): Registry {
   const registry = new Registry();
   const scope = new SeriesScope(state.workers, now, purgeOfflineWorkers);

@@ -54,7 +54,9 @@ export function addStalkMetrics(registry: Registry, state: MetricsState, now: nu
     }).set(collector.last_event_at);
   }
   if (collector.flush_seconds !== null) {
-    new Gauge({ name: 'stalk_database_flush_seconds', help: 'How long the last database flush took.', registers }).set(collector.flush_seconds);
+    new Gauge({ name: 'stalk_database_flush_seconds', help: 'How long the last database flush took.', registers }).set(
+      collector.flush_seconds,
+    );
   }
   new Counter({
     name: 'stalk_collector_events_total',

@@ -8,7 +8,14 @@ const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
 export async function listQueues(db: Kysely<Database>): Promise<QueueView[]> {
   const rows: QueuesTable[] = await db.selectFrom('queues').selectAll().orderBy('name').execute();
-  return rows.map((r) => ({ ...r, messages: Number(r.messages), ready: n(r.ready), unacked: n(r.unacked), consumers: n(r.consumers), measured_at: Number(r.measured_at) }));
+  return rows.map((r) => ({
+    ...r,
+    messages: Number(r.messages),
+    ready: n(r.ready),
+    unacked: n(r.unacked),
+    consumers: n(r.consumers),
+    measured_at: Number(r.measured_at),
+  }));
 }
 
 /** The broker URL (password masked) the most recent collector reported. */

@@ -30,6 +30,13 @@ export async function allCachedInspect(db: Kysely<Database>): Promise<Map<string
 }
 
 export async function auditLog(db: Kysely<Database>, limit = 100, offset = 0): Promise<AuditEntry[]> {
-  const rows = await db.selectFrom('audit_log').selectAll().orderBy('at', 'desc').orderBy('id', 'desc').limit(limit).offset(offset).execute();
+  const rows = await db
+    .selectFrom('audit_log')
+    .selectAll()
+    .orderBy('at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .offset(offset)
+    .execute();
   return rows.map((r) => ({ ...r, id: Number(r.id), at: Number(r.at), ok: Number(r.ok) }));
 }

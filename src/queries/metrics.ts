@@ -99,7 +99,11 @@ function droppedCounts(text: string): Record<string, number> {
 
 export async function readMetricsState(db: Kysely<Database>): Promise<MetricsState> {
   const [counters, buckets, totals, workers, queues, inFlight, running, status] = await Promise.all([
-    db.selectFrom('event_counters').select(['hostname', 'task_name', 'queue', 'type', 'exception', 'count']).where('type', 'like', 'task-%').execute(),
+    db
+      .selectFrom('event_counters')
+      .select(['hostname', 'task_name', 'queue', 'type', 'exception', 'count'])
+      .where('type', 'like', 'task-%')
+      .execute(),
     db.selectFrom('histogram_buckets').select(['metric', 'hostname', 'task_name', 'queue', 'le', 'count']).execute(),
     db.selectFrom('histogram_totals').select(['metric', 'hostname', 'task_name', 'queue', 'sum', 'count']).execute(),
     db.selectFrom('workers').select(['hostname', 'status', 'freq', 'active', 'last_heartbeat', 'offline_at', 'first_seen']).execute(),
@@ -112,7 +116,12 @@ export async function readMetricsState(db: Kysely<Database>): Promise<MetricsSta
       .where('state', 'in', [...IN_FLIGHT_STATES])
       .groupBy(['state', 'name', 'worker', sql`case when eta is null then 0 else 1 end`])
       .execute(),
-    db.selectFrom('tasks').select(['worker', 'name', 'received', 'started']).where('state', '=', 'STARTED').where('eta', 'is', null).execute(),
+    db
+      .selectFrom('tasks')
+      .select(['worker', 'name', 'received', 'started'])
+      .where('state', '=', 'STARTED')
+      .where('eta', 'is', null)
+      .execute(),
     db.selectFrom('collector_status').selectAll().orderBy('updated_at', 'desc').limit(1).executeTakeFirst(),
   ]);
   return {
@@ -129,7 +138,13 @@ export async function readMetricsState(db: Kysely<Database>): Promise<MetricsSta
       first_seen: num(r.first_seen),
     })),
     queues: queues.map((r) => ({ name: r.name, messages: num(r.messages), consumers: maybe(r.consumers) })),
-    inFlight: inFlight.map((r) => ({ state: r.state, name: r.name ?? '', worker: r.worker ?? '', has_eta: num(r.has_eta) === 1, count: num(r.n) })),
+    inFlight: inFlight.map((r) => ({
+      state: r.state,
+      name: r.name ?? '',
+      worker: r.worker ?? '',
+      has_eta: num(r.has_eta) === 1,
+      count: num(r.n),
+    })),
     running: running.map((r) => ({ worker: r.worker ?? '', name: r.name ?? '', received: maybe(r.received), started: maybe(r.started) })),
     collector: status
       ? {

@@ -12,7 +12,6 @@ import { FINAL_STATES } from '../shared/task-states';
 
 type TaskExpressions = ExpressionBuilder<Database, 'tasks'>;
 
-
 /** A WHERE condition on tasks. */
 export type TaskCondition = (eb: TaskExpressions) => Expression<SqlBool>;
 
@@ -42,7 +41,9 @@ function words(text: string): string[] {
  * looked up in it (LIKE still matches them).
  */
 const INNODB_STOPWORDS = new Set(
-  'a about an are as at be by com de en for from how i in is it la of on or that the this to und was what when where who will with www'.split(' '),
+  'a about an are as at be by com de en for from how i in is it la of on or that the this to und was what when where who will with www'.split(
+    ' ',
+  ),
 );
 
 /**
@@ -66,16 +67,19 @@ function notFinalState(): Expression<SqlBool> {
 }
 
 /** The index query for a text term, or null when it has no word to look up. */
-function indexQuery(family: SqlDialect, column: (typeof SEARCHED_COLUMNS)[number] | 'any', text: string, extraWords: string[] = []): string | null {
+function indexQuery(
+  family: SqlDialect,
+  column: (typeof SEARCHED_COLUMNS)[number] | 'any',
+  text: string,
+  extraWords: string[] = [],
+): string | null {
   const termWords = [...words(text), ...extraWords];
   if (family === 'mysql') {
     // One word, the longest (usually the rarest): InnoDB intersects word
     // lists slowly when one of them is long, and LIKE confirms the rest.
     // Words shorter than innodb_ft_min_token_size (3) are not indexed, nor
     // are stopwords in an index built with them (see INNODB_STOPWORDS).
-    const longest = termWords
-      .filter((w) => w.length >= 3 && !INNODB_STOPWORDS.has(w.toLowerCase()))
-      .sort((a, b) => b.length - a.length)[0];
+    const longest = termWords.filter((w) => w.length >= 3 && !INNODB_STOPWORDS.has(w.toLowerCase())).sort((a, b) => b.length - a.length)[0];
     if (longest === undefined) return null;
     // MariaDB indexes words lowercased and matches the query as written;
     // MySQL 8 keeps the case of a binary collation (utf8mb4_bin) in the index.
@@ -111,8 +115,15 @@ async function isDense(db: Kysely<Database>, family: SqlDialect, query: string):
   const key = `${family}\0${query}`;
   const known = denseQueries.get(key);
   if (known && Date.now() - known.at < 60_000) return known.dense;
-  const hits = db.selectFrom('tasks').select('tasks.id').where(indexCondition(family, query)).limit(DENSE_TERM + 1);
-  const row = await db.selectFrom(hits.as('hits')).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst();
+  const hits = db
+    .selectFrom('tasks')
+    .select('tasks.id')
+    .where(indexCondition(family, query))
+    .limit(DENSE_TERM + 1);
+  const row = await db
+    .selectFrom(hits.as('hits'))
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirst();
   const dense = Number(row?.n ?? 0) > DENSE_TERM;
   if (denseQueries.size > 1_000) denseQueries.clear();
   denseQueries.set(key, { dense, at: Date.now() });
@@ -120,7 +131,12 @@ async function isDense(db: Kysely<Database>, family: SqlDialect, query: string):
 }
 
 /** Which of a search's index queries are dense (looked up once per query text a minute). */
-async function denseTerms(db: Kysely<Database>, family: SqlDialect, node: SearchNode | null | undefined, found = new Set<string>()): Promise<Set<string>> {
+async function denseTerms(
+  db: Kysely<Database>,
+  family: SqlDialect,
+  node: SearchNode | null | undefined,
+  found = new Set<string>(),
+): Promise<Set<string>> {
   if (!node) return found;
   if (node.kind === 'and' || node.kind === 'or') {
     for (const child of node.children) await denseTerms(db, family, child, found);
@@ -128,8 +144,12 @@ async function denseTerms(db: Kysely<Database>, family: SqlDialect, node: Search
   }
   const query =
     node.kind === 'kwarg'
-      ? node.key.length >= 3 ? indexQuery(family, 'kwargs', node.key, words(node.value)) : null
-      : node.field === 'state' ? null : indexQuery(family, node.field, node.value);
+      ? node.key.length >= 3
+        ? indexQuery(family, 'kwargs', node.key, words(node.value))
+        : null
+      : node.field === 'state'
+        ? null
+        : indexQuery(family, node.field, node.value);
   if (query !== null && (await isDense(db, family, query))) found.add(query);
   return found;
 }
@@ -180,7 +200,9 @@ function searchCondition(eb: TaskExpressions, node: SearchNode, family: SqlDiale
     case 'or':
       return eb.or(node.children.map((child) => searchCondition(eb, child, family, dense)));
     case 'kwarg': {
-      const pair = eb.or(kwargPatterns(node.key, node.value).map((p) => sql<SqlBool>`LOWER(${sql.ref('tasks.kwargs')}) LIKE ${p} ESCAPE '!'`));
+      const pair = eb.or(
+        kwargPatterns(node.key, node.value).map((p) => sql<SqlBool>`LOWER(${sql.ref('tasks.kwargs')}) LIKE ${p} ESCAPE '!'`),
+      );
       // The key (as written in the repr) narrows the candidates through the index first.
       if (node.key.length < 3) return pair;
       return eb.and([textMatch(eb, family, dense, 'kwargs', node.key, words(node.value)), pair]);
@@ -192,7 +214,11 @@ function searchCondition(eb: TaskExpressions, node: SearchNode, family: SqlDiale
 }
 
 /** A search as a condition on tasks, or null without one (dense terms are looked up first). */
-export async function compileSearch(db: Kysely<Database>, family: SqlDialect, node: SearchNode | null | undefined): Promise<TaskCondition | null> {
+export async function compileSearch(
+  db: Kysely<Database>,
+  family: SqlDialect,
+  node: SearchNode | null | undefined,
+): Promise<TaskCondition | null> {
   if (!node) return null;
   const dense = await denseTerms(db, family, node);
   return (eb) => searchCondition(eb, node, family, dense);

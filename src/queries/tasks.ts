@@ -93,7 +93,9 @@ export async function countTasks(
   cap = 10_000,
 ): Promise<{ count: number; capped: boolean }> {
   const search = await compileSearch(db, family, filters.search);
-  const limited = filtered(db, filters, search).select('tasks.id').limit(cap + 1);
+  const limited = filtered(db, filters, search)
+    .select('tasks.id')
+    .limit(cap + 1);
   const row = await db
     .selectFrom(limited.as('matching'))
     .select((eb) => eb.fn.countAll<number>().as('n'))

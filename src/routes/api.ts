@@ -61,7 +61,10 @@ export const apiRoutes = new Hono<AppEnv>()
       limit ? limit : API_TASKS_DEFAULT_CAP,
       offset,
     );
-    const children = await childrenOf(db, rows.map((r) => r.uuid));
+    const children = await childrenOf(
+      db,
+      rows.map((r) => r.uuid),
+    );
     const body: Record<string, unknown> = {};
     for (const row of rows) body[row.uuid] = flowerTask(row, children.get(row.uuid) ?? []);
     return c.json(body);
@@ -82,7 +85,11 @@ export const apiRoutes = new Hono<AppEnv>()
     const workername = q.name('workername');
     if (q.bool('refresh')) {
       if (!control) throw new AppError('UNAVAILABLE', 'No collector is reachable for commands');
-      const outcome = await control.run({ kind: 'inspect', ...(workername ? { worker: workername } : {}) }, c.var.user ?? 'anonymous', Math.min(MAX_COMMAND_SECONDS, inspectTimeoutMs / 1000 + 5));
+      const outcome = await control.run(
+        { kind: 'inspect', ...(workername ? { worker: workername } : {}) },
+        c.var.user ?? 'anonymous',
+        Math.min(MAX_COMMAND_SECONDS, inspectTimeoutMs / 1000 + 5),
+      );
       if (!outcome.ok) {
         if (outcome.status === 404) throw notFound(outcome.error);
         if (outcome.status === 403) throw new AppError('FORBIDDEN', outcome.error);

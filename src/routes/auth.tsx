@@ -57,7 +57,12 @@ export const authRoutes = new Hono<AppEnv>()
     if (!code && providerError === undefined) {
       // Start: remember state, PKCE verifier and where to go next, signed, in a short-lived cookie.
       const claims: OAuthStateClaims = { state: randomToken(), verifier: randomToken(48), next: safeNext(c, next) };
-      setCookie(c, OAUTH_COOKIE, await signToken(auth.key, 'oauth-state', { ...claims }, STATE_TTL_SECONDS), cookieOptions(c, STATE_TTL_SECONDS));
+      setCookie(
+        c,
+        OAUTH_COOKIE,
+        await signToken(auth.key, 'oauth-state', { ...claims }, STATE_TTL_SECONDS),
+        cookieOptions(c, STATE_TTL_SECONDS),
+      );
       return c.redirect(authorizeUrl(provider, claims.state, await pkceChallenge(claims.verifier)), 302);
     }
 
@@ -72,14 +77,18 @@ export const authRoutes = new Hono<AppEnv>()
       return refuse(`Sign-in failed: the provider answered ${reason}.`, 403);
     }
     const saved = cookie ? await verifyToken<OAuthStateClaims>(auth.key, 'oauth-state', cookie) : null;
-    if (!saved || !returnedState || saved.state !== returnedState) return refuse('The sign-in expired or did not start here. Please try again.', 400);
+    if (!saved || !returnedState || saved.state !== returnedState)
+      return refuse('The sign-in expired or did not start here. Please try again.', 400);
 
     let emails: string[];
     try {
       emails = await verifiedEmails(provider, await exchangeCode(provider, code, saved.verifier));
     } catch (error) {
       log.warn(`sign-in with ${provider.name} failed: ${errorMessage(error)}`);
-      return refuse(error instanceof SignInError ? `Sign-in failed: ${error.message}.` : 'Sign-in failed: the provider could not be reached.', 403);
+      return refuse(
+        error instanceof SignInError ? `Sign-in failed: ${error.message}.` : 'Sign-in failed: the provider could not be reached.',
+        403,
+      );
     }
     const email = emails.find((e) => auth.emails?.test(e));
     if (!email) {
@@ -102,5 +111,12 @@ export const authRoutes = new Hono<AppEnv>()
     // No parameters, but the body is still checked (a form, or nothing).
     await form(c);
     deleteCookie(c, SESSION_COOKIE, { path: `${ui.prefix}/` });
-    return c.html(<LoginPage ui={{ ...ui, user: undefined, csrf: undefined }} provider={auth.provider?.name ?? null} message="You are signed out." next={`${ui.prefix}/`} />);
+    return c.html(
+      <LoginPage
+        ui={{ ...ui, user: undefined, csrf: undefined }}
+        provider={auth.provider?.name ?? null}
+        message="You are signed out."
+        next={`${ui.prefix}/`}
+      />,
+    );
   });

@@ -64,7 +64,13 @@ export const FORM_TYPES = ['application/x-www-form-urlencoded', 'multipart/form-
  * read as JSON too.
  */
 export function isJsonType(type: string): boolean {
-  return type === '' || type === 'application/json' || type.endsWith('+json') || type === 'text/plain' || type === 'application/x-www-form-urlencoded';
+  return (
+    type === '' ||
+    type === 'application/json' ||
+    type.endsWith('+json') ||
+    type === 'text/plain' ||
+    type === 'application/x-www-form-urlencoded'
+  );
 }
 
 export function utf8(bytes: Uint8Array, what: string): string {
@@ -85,7 +91,8 @@ export function tooDeepAt(text: string, max = MAX_JSON_DEPTH): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // a backslash escapes the next character
+      if (c === 0x5c)
+        i++; // a backslash escapes the next character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {

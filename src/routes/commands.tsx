@@ -19,7 +19,11 @@ const READS: readonly CommandKind[] = ['inspect', 'result', 'queues'];
 export async function runCommand<K extends ControlCommand>(c: C, command: K, waitSeconds?: number): Promise<CommandOutcome<K['kind']>> {
   const { control, readOnly, inspectTimeoutMs } = c.var.services;
   if (readOnly && !READS.includes(command.kind)) throw new AppError('FORBIDDEN', 'Read only mode is enabled');
-  if (!control) throw new AppError('UNAVAILABLE', 'No collector is reachable for commands (start Stalk with its collector, or configure the command channel)');
+  if (!control)
+    throw new AppError(
+      'UNAVAILABLE',
+      'No collector is reachable for commands (start Stalk with its collector, or configure the command channel)',
+    );
   const wait = Math.min(MAX_COMMAND_SECONDS, waitSeconds ?? inspectTimeoutMs / 1000 + 5);
   return control.run(command, c.var.user ?? 'anonymous', wait);
 }

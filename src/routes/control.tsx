@@ -30,7 +30,12 @@ function workerAction<A extends WorkerArgs>(
     const worker = pathName(c, 'name');
     const args = read(await form(c));
     const outcome = await runCommand(c, { kind: 'worker', action, worker, args });
-    return answer(c, outcome, (result) => ok(worker, args, result), (reason) => fail(worker, args, reason));
+    return answer(
+      c,
+      outcome,
+      (result) => ok(worker, args, result),
+      (reason) => fail(worker, args, reason),
+    );
   };
 }
 
@@ -47,9 +52,15 @@ function resultShape(r: SentTask | TaskResultReply): Record<string, unknown> {
 async function send(c: C, wait: boolean, normalise: boolean) {
   const name = pathName(c, 'name');
   const { args, kwargs, options } = await taskBody(c);
-  const published = normalise ? publishOptions(options, c.var.services.now()) : publishOptions({ queue: options.queue, eta: options.eta, expires: options.expires }, c.var.services.now());
+  const published = normalise
+    ? publishOptions(options, c.var.services.now())
+    : publishOptions({ queue: options.queue, eta: options.eta, expires: options.expires }, c.var.services.now());
   const timeout = wait ? waitOption(options) : undefined;
-  const outcome = await runCommand(c, { kind: 'send', name, args, kwargs, ...published, ...(timeout ? { waitSeconds: timeout } : {}) }, timeout ? timeout + 5 : undefined);
+  const outcome = await runCommand(
+    c,
+    { kind: 'send', name, args, kwargs, ...published, ...(timeout ? { waitSeconds: timeout } : {}) },
+    timeout ? timeout + 5 : undefined,
+  );
   if (!outcome.ok) return c.json({ error: outcome.error }, outcome.status === 504 ? 503 : outcome.status);
   const result = outcome.result;
   if (!wait) return c.json({ 'task-id': result['task-id'], ...('state' in result && result.state ? { state: result.state } : {}) });
@@ -68,19 +79,39 @@ export const controlApiRoutes = new Hono<AppEnv>()
   })
   .post(
     '/worker/shutdown/:name{.+}',
-    workerAction('shutdown', () => ({}), () => 'Shutting down!', (w, _a, reason) => `Failed to shut down '${w}': ${reason}`),
+    workerAction(
+      'shutdown',
+      () => ({}),
+      () => 'Shutting down!',
+      (w, _a, reason) => `Failed to shut down '${w}': ${reason}`,
+    ),
   )
   .post(
     '/worker/pool/restart/:name{.+}',
-    workerAction('pool_restart', () => ({}), (w) => `Restarting '${w}' worker's pool`, (w, _a, reason) => `Failed to restart the '${w}' pool: ${reason}`),
+    workerAction(
+      'pool_restart',
+      () => ({}),
+      (w) => `Restarting '${w}' worker's pool`,
+      (w, _a, reason) => `Failed to restart the '${w}' pool: ${reason}`,
+    ),
   )
   .post(
     '/worker/pool/grow/:name{.+}',
-    workerAction('pool_grow', (p) => ({ n: p.int('n', POOL_STEP) ?? 1 }), (w, a) => `Growing '${w}' worker's pool by ${a.n}`, (w, _a, reason) => `Failed to grow '${w}' worker's pool: ${reason}`),
+    workerAction(
+      'pool_grow',
+      (p) => ({ n: p.int('n', POOL_STEP) ?? 1 }),
+      (w, a) => `Growing '${w}' worker's pool by ${a.n}`,
+      (w, _a, reason) => `Failed to grow '${w}' worker's pool: ${reason}`,
+    ),
   )
   .post(
     '/worker/pool/shrink/:name{.+}',
-    workerAction('pool_shrink', (p) => ({ n: p.int('n', POOL_STEP) ?? 1 }), (w, a) => `Shrinking '${w}' worker's pool by ${a.n}`, (w, _a, reason) => `Failed to shrink '${w}' worker's pool: ${reason}`),
+    workerAction(
+      'pool_shrink',
+      (p) => ({ n: p.int('n', POOL_STEP) ?? 1 }),
+      (w, a) => `Shrinking '${w}' worker's pool by ${a.n}`,
+      (w, _a, reason) => `Failed to shrink '${w}' worker's pool: ${reason}`,
+    ),
   )
   .post(
     '/worker/pool/autoscale/:name{.+}',
@@ -98,11 +129,21 @@ export const controlApiRoutes = new Hono<AppEnv>()
   )
   .post(
     '/worker/queue/add-consumer/:name{.+}',
-    workerAction('add_consumer', (p) => ({ queue: p.text('queue', { required: true, controls: 'allowed' }) }), (_w, _a, result) => result, (w, a, reason) => `Failed to add '${a.queue}' consumer to '${w}' worker: ${reason}`),
+    workerAction(
+      'add_consumer',
+      (p) => ({ queue: p.text('queue', { required: true, controls: 'allowed' }) }),
+      (_w, _a, result) => result,
+      (w, a, reason) => `Failed to add '${a.queue}' consumer to '${w}' worker: ${reason}`,
+    ),
   )
   .post(
     '/worker/queue/cancel-consumer/:name{.+}',
-    workerAction('cancel_consumer', (p) => ({ queue: p.text('queue', { required: true, controls: 'allowed' }) }), (_w, _a, result) => result, (w, a, reason) => `Failed to cancel '${a.queue}' consumer from '${w}' worker: ${reason}`),
+    workerAction(
+      'cancel_consumer',
+      (p) => ({ queue: p.text('queue', { required: true, controls: 'allowed' }) }),
+      (_w, _a, result) => result,
+      (w, a, reason) => `Failed to cancel '${a.queue}' consumer from '${w}' worker: ${reason}`,
+    ),
   )
   .post('/task/revoke/:id{.+}', async (c) => {
     const task = pathName(c, 'id');
@@ -110,14 +151,24 @@ export const controlApiRoutes = new Hono<AppEnv>()
     const terminate = p.bool('terminate');
     const signal = signalParam(p);
     const outcome = await runCommand(c, { kind: 'revoke', task, terminate, signal });
-    return answer(c, outcome, () => `Revoked '${task}'`, (reason) => `Failed to revoke '${task}': ${reason}`);
+    return answer(
+      c,
+      outcome,
+      () => `Revoked '${task}'`,
+      (reason) => `Failed to revoke '${task}': ${reason}`,
+    );
   })
   .post('/task/abort/:id{.+}', async (c) => {
     const task = pathName(c, 'id');
     // No parameters, but the body is still checked (a form, or nothing).
     await form(c);
     const outcome = await runCommand(c, { kind: 'abort', task });
-    return answer(c, outcome, () => `Aborted '${task}'`, (reason) => `Failed to abort '${task}': ${reason}`);
+    return answer(
+      c,
+      outcome,
+      () => `Aborted '${task}'`,
+      (reason) => `Failed to abort '${task}': ${reason}`,
+    );
   })
   .post('/task/timeout/:name{.+}', async (c) => {
     const task = pathName(c, 'name');
@@ -126,7 +177,12 @@ export const controlApiRoutes = new Hono<AppEnv>()
     const soft = p.float('soft', TIME_LIMIT) ?? null;
     const hard = p.float('hard', TIME_LIMIT) ?? null;
     const outcome = await runCommand(c, { kind: 'time_limit', task, worker, soft, hard });
-    return answer(c, outcome, (result) => result, (reason) => `Failed to set timeouts: '${reason}'`);
+    return answer(
+      c,
+      outcome,
+      (result) => result,
+      (reason) => `Failed to set timeouts: '${reason}'`,
+    );
   })
   .post('/task/rate-limit/:name{.+}', async (c) => {
     const task = pathName(c, 'name');
@@ -134,7 +190,12 @@ export const controlApiRoutes = new Hono<AppEnv>()
     const worker = p.name('workername', { required: true });
     const rate = rateLimitParam(p);
     const outcome = await runCommand(c, { kind: 'rate_limit', task, worker, rate });
-    return answer(c, outcome, (result) => result, (reason) => `Failed to set rate limit: '${reason}'`);
+    return answer(
+      c,
+      outcome,
+      (result) => result,
+      (reason) => `Failed to set rate limit: '${reason}'`,
+    );
   })
   .post('/task/apply/:name{.+}', (c) => send(c, true, true))
   .post('/task/async-apply/:name{.+}', (c) => send(c, false, true))
@@ -142,7 +203,11 @@ export const controlApiRoutes = new Hono<AppEnv>()
   .get('/task/result/:id{.+}', async (c) => {
     const task = pathName(c, 'id');
     const timeout = query(c).float('timeout', { min: 0, max: LIMITS.wait });
-    const outcome = await runCommand(c, { kind: 'result', task, ...(timeout ? { waitSeconds: timeout } : {}) }, timeout ? timeout + 5 : undefined);
+    const outcome = await runCommand(
+      c,
+      { kind: 'result', task, ...(timeout ? { waitSeconds: timeout } : {}) },
+      timeout ? timeout + 5 : undefined,
+    );
     if (!outcome.ok) return c.json({ error: outcome.error }, outcome.status === 504 ? 503 : outcome.status);
     return c.json(resultShape(outcome.result));
   })

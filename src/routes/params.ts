@@ -190,7 +190,8 @@ export class Params {
   choice<T extends string>(name: string, options: readonly T[]): T | undefined {
     const value = this.one(name);
     if (value === undefined || value === '') return undefined;
-    if (!(options as readonly string[]).includes(value)) throw badRequest(`Invalid ${name} '${quoted(value)}': use one of ${options.join(', ')}`);
+    if (!(options as readonly string[]).includes(value))
+      throw badRequest(`Invalid ${name} '${quoted(value)}': use one of ${options.join(', ')}`);
     return value as T;
   }
 
@@ -281,7 +282,8 @@ export async function form(c: Context): Promise<Params> {
  */
 export function checkUrl(c: Context): void {
   const url = new URL(c.req.url);
-  if (url.pathname.length + url.search.length > LIMITS.url) throw uriTooLong(`URL too long: at most ${LIMITS.url} characters of path and query`);
+  if (url.pathname.length + url.search.length > LIMITS.url)
+    throw uriTooLong(`URL too long: at most ${LIMITS.url} characters of path and query`);
   for (const segment of url.pathname.split('/')) decodeComponent(segment, 'path');
   queryEntries(c);
 }
@@ -300,7 +302,8 @@ export function pathName(c: Context, name: string): string {
 export function stateFilter(params: Params, name: string): string | undefined {
   const value = params.text(name, { max: 64 });
   if (value === undefined || value === 'All') return undefined;
-  if (!/^[\p{L}\p{N}_.:-]+$/u.test(value)) throw badRequest(`Invalid ${name} '${quoted(value)}': a task state is a word, such as ${TASK_STATES.join(', ')}`);
+  if (!/^[\p{L}\p{N}_.:-]+$/u.test(value))
+    throw badRequest(`Invalid ${name} '${quoted(value)}': a task state is a word, such as ${TASK_STATES.join(', ')}`);
   return value.toUpperCase();
 }
 
@@ -312,9 +315,38 @@ export function parseJsonField(params: Params, name: string): unknown {
 
 /** The signals a worker can send (Python's `signal` names on Linux and macOS). */
 export const SIGNALS = [
-  'SIGABRT', 'SIGALRM', 'SIGBUS', 'SIGCHLD', 'SIGCONT', 'SIGEMT', 'SIGFPE', 'SIGHUP', 'SIGILL', 'SIGINFO', 'SIGINT', 'SIGIO', 'SIGKILL',
-  'SIGPIPE', 'SIGPROF', 'SIGPWR', 'SIGQUIT', 'SIGSEGV', 'SIGSTOP', 'SIGSYS', 'SIGTERM', 'SIGTRAP', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU',
-  'SIGURG', 'SIGUSR1', 'SIGUSR2', 'SIGVTALRM', 'SIGWINCH', 'SIGXCPU', 'SIGXFSZ',
+  'SIGABRT',
+  'SIGALRM',
+  'SIGBUS',
+  'SIGCHLD',
+  'SIGCONT',
+  'SIGEMT',
+  'SIGFPE',
+  'SIGHUP',
+  'SIGILL',
+  'SIGINFO',
+  'SIGINT',
+  'SIGIO',
+  'SIGKILL',
+  'SIGPIPE',
+  'SIGPROF',
+  'SIGPWR',
+  'SIGQUIT',
+  'SIGSEGV',
+  'SIGSTOP',
+  'SIGSYS',
+  'SIGTERM',
+  'SIGTRAP',
+  'SIGTSTP',
+  'SIGTTIN',
+  'SIGTTOU',
+  'SIGURG',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGVTALRM',
+  'SIGWINCH',
+  'SIGXCPU',
+  'SIGXFSZ',
 ] as const;
 
 /** rate_limit's `ratelimit`: a rate as Celery takes it (100, 10/s, 100/m, 1000/h). */
@@ -332,6 +364,7 @@ export function signalParam(params: Params): string {
   const value = params.text('signal', { max: 16 }) ?? 'SIGTERM';
   const upper = value.toUpperCase();
   const name = upper.startsWith('SIG') ? upper : `SIG${upper}`;
-  if (!(SIGNALS as readonly string[]).includes(name)) throw badRequest(`Invalid signal '${quoted(value)}': use a signal name such as SIGTERM, SIGKILL, SIGINT, SIGQUIT, SIGUSR1, SIGHUP`);
+  if (!(SIGNALS as readonly string[]).includes(name))
+    throw badRequest(`Invalid signal '${quoted(value)}': use a signal name such as SIGTERM, SIGKILL, SIGINT, SIGQUIT, SIGUSR1, SIGHUP`);
   return name;
 }

@@ -41,9 +41,12 @@ const NUMERIC = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)\s*$/;
 function dateTime(text: string): number {
   const m = DATE.exec(text);
   if (!m) return NaN;
-  const [y, mo, d, h = 0, mi = 0, s = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((part) => (part === undefined ? undefined : Number(part)));
+  const [y, mo, d, h = 0, mi = 0, s = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((part) =>
+    part === undefined ? undefined : Number(part),
+  );
   const fraction = m[7] ? Number(m[7]) * 1000 : 0;
-  const zone = m[8] && m[8].toUpperCase() !== 'Z' ? (m[8].startsWith('-') ? -1 : 1) * (Number(m[8].slice(1, 3)) * 60 + Number(m[8].slice(4, 6))) : 0;
+  const zone =
+    m[8] && m[8].toUpperCase() !== 'Z' ? (m[8].startsWith('-') ? -1 : 1) * (Number(m[8].slice(1, 3)) * 60 + Number(m[8].slice(4, 6))) : 0;
   const local = Date.UTC(y!, mo! - 1, d!, h, mi, s);
   const back = new Date(local);
   if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo! - 1 || back.getUTCDate() !== d || h > 23 || mi > 59 || s > 59) return NaN;
@@ -62,14 +65,17 @@ export function optionTime(name: string, value: unknown, now: number): string {
   const time = typeof value === 'string' ? dateTime(value.trim()) : NaN;
   const year = Number.isFinite(time) ? new Date(time).getUTCFullYear() : 0;
   if (year < 1970 || year > 9999) {
-    throw badRequest(`Invalid option '${name}': expected seconds (0 to ${LIMITS.seconds}) or a date (YYYY-MM-DD HH:MM:SS[.ffffff], or ISO 8601)`);
+    throw badRequest(
+      `Invalid option '${name}': expected seconds (0 to ${LIMITS.seconds}) or a date (YYYY-MM-DD HH:MM:SS[.ffffff], or ISO 8601)`,
+    );
   }
   return new Date(time).toISOString();
 }
 
 function taskArguments(args: unknown, kwargs: unknown, json: boolean): TaskArguments {
   if (!Array.isArray(args)) throw badRequest(json ? 'args must be a JSON array' : 'args must be an array');
-  if (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs)) throw badRequest(json ? 'kwargs must be a JSON object' : 'kwargs must be an object');
+  if (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs))
+    throw badRequest(json ? 'kwargs must be a JSON object' : 'kwargs must be an object');
   return { args, kwargs: kwargs as Record<string, unknown> };
 }
 

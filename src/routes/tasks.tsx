@@ -7,7 +7,18 @@ import { type TaskFilterValues, TasksPage } from '../../templates/pages/tasks';
 import { TaskPage } from '../../templates/pages/task';
 import { TasksPanel, type TasksView } from '../../templates/partials/tasks-panel';
 import { AppError, badRequest, notFound, quoted } from '../errors';
-import { childrenOf, countTasks, getTask, listTasks, SORTABLE_COLUMNS, type SortColumn, type TaskFilters, type TaskSort, taskTimeline, taskTypes } from '../queries/tasks';
+import {
+  childrenOf,
+  countTasks,
+  getTask,
+  listTasks,
+  SORTABLE_COLUMNS,
+  type SortColumn,
+  type TaskFilters,
+  type TaskSort,
+  taskTimeline,
+  taskTypes,
+} from '../queries/tasks';
 import { currentWorkerRecords } from '../queries/workers';
 import type { AppEnv } from '../services';
 import { parseSearch, SEARCH_LIMITS, SearchSyntaxError } from '../shared/search';
@@ -85,7 +96,14 @@ function readPage(params: Params, fallbackColumns: TaskColumnName[]): PageReques
 function echo(c: Context): TaskFilterValues {
   const search = new URL(c.req.url).searchParams;
   const field = (name: string) => search.get(name) ?? '';
-  return { state: field('state'), worker: field('worker'), name: field('name'), receivedStart: field('received_start'), receivedEnd: field('received_end'), q: field('q') };
+  return {
+    state: field('state'),
+    worker: field('worker'),
+    name: field('name'),
+    receivedStart: field('received_start'),
+    receivedEnd: field('received_end'),
+    q: field('q'),
+  };
 }
 
 export const taskRoutes = new Hono<AppEnv>()
@@ -122,7 +140,14 @@ export const taskRoutes = new Hono<AppEnv>()
     if (c.req.header('HX-Request')) return c.html(<TasksPanel view={view} ui={ui} />);
     const [taskNames, workers] = await Promise.all([taskTypes(db), currentWorkerRecords(db, hot)]);
     return c.html(
-      <TasksPage view={view} filters={echo(c)} taskNames={taskNames} workerNames={workers.map((w) => w.hostname)} ui={ui} readOnly={readOnly} />,
+      <TasksPage
+        view={view}
+        filters={echo(c)}
+        taskNames={taskNames}
+        workerNames={workers.map((w) => w.hostname)}
+        ui={ui}
+        readOnly={readOnly}
+      />,
       ok ? 200 : 400,
     );
   })
@@ -162,8 +187,14 @@ export const taskRoutes = new Hono<AppEnv>()
     }
     const filters: TaskFilters = { search };
     const sort = { column: request.column, descending: request.descending };
-    const [rows, filtered] = await Promise.all([listTasks(db, dialect, filters, sort, request.length, request.start), countTasks(db, dialect, filters)]);
-    const children = await childrenOf(db, rows.map((r) => r.uuid));
+    const [rows, filtered] = await Promise.all([
+      listTasks(db, dialect, filters, sort, request.length, request.start),
+      countTasks(db, dialect, filters),
+    ]);
+    const children = await childrenOf(
+      db,
+      rows.map((r) => r.uuid),
+    );
     return c.json({
       draw,
       data: rows.map((row) => flowerTask(row, children.get(row.uuid) ?? [])),

@@ -62,7 +62,8 @@ function fromBase64url(text: string): Uint8Array<ArrayBuffer> {
  */
 export async function deriveCommandKey(secret: string | Uint8Array): Promise<CryptoKey> {
   const bytes = typeof secret === 'string' ? encoder.encode(secret) : new Uint8Array(secret);
-  if (bytes.length < MIN_SECRET_LENGTH) throw new Error(`the cookie secret must be at least ${MIN_SECRET_LENGTH} characters (it keys the command channel)`);
+  if (bytes.length < MIN_SECRET_LENGTH)
+    throw new Error(`the cookie secret must be at least ${MIN_SECRET_LENGTH} characters (it keys the command channel)`);
   const master = await crypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
   const derived = new Uint8Array(await crypto.subtle.sign('HMAC', master, encoder.encode(KEY_LABEL)));
   return crypto.subtle.importKey('raw', derived, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
@@ -127,7 +128,15 @@ export function newNonce(): string {
 
 /** Sign a request now (`now` in seconds since the epoch). */
 export async function signCommand(key: CryptoKey, request: CommandRequest, now: number): Promise<SignedCommandRequest> {
-  const unsigned = { v: SIGNATURE_VERSION, id: request.id, user: request.user, issued_at: now, nonce: newNonce(), deadline: request.deadline, command: request.command };
+  const unsigned = {
+    v: SIGNATURE_VERSION,
+    id: request.id,
+    user: request.user,
+    issued_at: now,
+    nonce: newNonce(),
+    deadline: request.deadline,
+    command: request.command,
+  };
   return { ...unsigned, sig: await mac(key, commandMessage(unsigned)) };
 }
 
@@ -139,7 +148,8 @@ export async function signReply(key: CryptoKey, id: string, outcome: CommandOutc
 export async function verifyReply(key: CryptoKey, id: string, text: string): Promise<CommandOutcome | null> {
   try {
     const reply = JSON.parse(text) as Partial<SignedReply>;
-    if (reply.v !== SIGNATURE_VERSION || reply.id !== id || typeof reply.sig !== 'string' || !SIGNATURE_PATTERN.test(reply.sig)) return null;
+    if (reply.v !== SIGNATURE_VERSION || reply.id !== id || typeof reply.sig !== 'string' || !SIGNATURE_PATTERN.test(reply.sig))
+      return null;
     const outcome = reply.outcome;
     if (typeof outcome !== 'object' || outcome === null || typeof outcome.ok !== 'boolean') return null;
     return (await macMatches(key, replyMessage(id, outcome), reply.sig)) ? outcome : null;
@@ -236,7 +246,8 @@ export async function verifyCommand(raw: string, key: CryptoKey, now: number, no
     claimedCommand: r?.command ?? null,
   });
   if (!r) return refuse(400, 'malformed', parsed === undefined ? 'malformed command: not JSON' : 'malformed command: not an object');
-  if (r.sig === undefined) return refuse(403, 'unsigned', 'unsigned command refused (the Worker and the collector must share the cookie secret)');
+  if (r.sig === undefined)
+    return refuse(403, 'unsigned', 'unsigned command refused (the Worker and the collector must share the cookie secret)');
   const malformed = shapeError(r);
   if (malformed) return refuse(400, 'malformed', `malformed command: ${malformed}`);
   const signed = r as unknown as SignedCommandRequest;
@@ -247,10 +258,16 @@ export async function verifyCommand(raw: string, key: CryptoKey, now: number, no
     // canonicalJson refused a value no signer could have produced.
     good = false;
   }
-  if (!good) return refuse(403, 'bad-signature', 'bad signature: the command was altered, or signed with another key (is the cookie secret the same on both sides?)');
+  if (!good)
+    return refuse(
+      403,
+      'bad-signature',
+      'bad signature: the command was altered, or signed with another key (is the cookie secret the same on both sides?)',
+    );
   const age = now - signed.issued_at;
   if (age > COMMAND_MAX_AGE_SECONDS) return refuse(504, 'expired', `command ${signed.id} expired: issued ${Math.round(age)} s ago`);
-  if (age < -COMMAND_FUTURE_SKEW_SECONDS) return refuse(403, 'future', `command ${signed.id} refused: issued ${Math.round(-age)} s in the future (check the clocks)`);
+  if (age < -COMMAND_FUTURE_SKEW_SECONDS)
+    return refuse(403, 'future', `command ${signed.id} refused: issued ${Math.round(-age)} s in the future (check the clocks)`);
   if (signed.deadline < now) return refuse(504, 'expired', `command ${signed.id} expired before it could run`);
   const seen = nonces.remember(signed.nonce, signed.issued_at, now);
   if (seen === 'replayed') return refuse(403, 'replayed', `command ${signed.id} refused: replayed (its nonce was used already)`);

@@ -7,7 +7,15 @@
 
 import type { WorkerInspect } from './inspect';
 
-export const WORKER_ACTIONS = ['shutdown', 'pool_restart', 'pool_grow', 'pool_shrink', 'autoscale', 'add_consumer', 'cancel_consumer'] as const;
+export const WORKER_ACTIONS = [
+  'shutdown',
+  'pool_restart',
+  'pool_grow',
+  'pool_shrink',
+  'autoscale',
+  'add_consumer',
+  'cancel_consumer',
+] as const;
 export type WorkerAction = (typeof WORKER_ACTIONS)[number];
 
 export type ControlCommand =
@@ -19,7 +27,16 @@ export type ControlCommand =
   | { kind: 'revoke'; task: string; terminate: boolean; signal: string }
   | { kind: 'abort'; task: string }
   /** Publish a task; `waitSeconds` > 0 waits for its result (Flower's apply). */
-  | { kind: 'send'; name: string; args: unknown[]; kwargs: Record<string, unknown>; queue?: string; eta?: string; expires?: string; waitSeconds?: number }
+  | {
+      kind: 'send';
+      name: string;
+      args: unknown[];
+      kwargs: Record<string, unknown>;
+      queue?: string;
+      eta?: string;
+      expires?: string;
+      waitSeconds?: number;
+    }
   | { kind: 'result'; task: string; waitSeconds?: number }
   | { kind: 'queues' };
 
@@ -129,13 +146,17 @@ export function validateCommand(command: Record<string, unknown>): string | null
         ? null
         : 'task, worker and numeric soft/hard limits are required';
     case 'revoke':
-      return isString(command.task) && typeof command.terminate === 'boolean' && isString(command.signal) ? null : 'task, terminate and signal are required';
+      return isString(command.task) && typeof command.terminate === 'boolean' && isString(command.signal)
+        ? null
+        : 'task, terminate and signal are required';
     case 'abort':
       return isString(command.task) ? null : 'task is required';
     case 'send':
       if (!isString(command.name)) return 'task name is required';
       if (!Array.isArray(command.args)) return 'args must be an array';
-      return typeof command.kwargs === 'object' && command.kwargs !== null && !Array.isArray(command.kwargs) ? null : 'kwargs must be an object';
+      return typeof command.kwargs === 'object' && command.kwargs !== null && !Array.isArray(command.kwargs)
+        ? null
+        : 'kwargs must be an object';
     case 'result':
       return isString(command.task) ? null : 'task is required';
     case 'queues':
@@ -144,4 +165,3 @@ export function validateCommand(command: Record<string, unknown>): string | null
       return `unknown command '${String(command.kind)}'`;
   }
 }
-

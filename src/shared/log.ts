@@ -12,7 +12,7 @@ export interface Logger {
   child(area: string): Logger;
 }
 
-export type LogSink = (level: LogLevel, line: string) => void
+export type LogSink = (level: LogLevel, line: string) => void;
 
 const consoleSink: LogSink = (level, line) => {
   if (level === 'error' || level === 'warn') console.error(line);

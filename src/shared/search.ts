@@ -27,9 +27,7 @@ export class SearchSyntaxError extends Error {
 export const SEARCH_LIMITS = { length: 2048, tokens: 128, depth: 5, substring: 3 } as const;
 const QUALIFIERS = new Set<SearchField>(['name', 'state', 'worker', 'args', 'kwargs', 'result']);
 
-type Token =
-  | { kind: 'open' | 'close' | 'and' | 'or'; at: number }
-  | { kind: 'word'; text: string; at: number; quoted: boolean };
+type Token = { kind: 'open' | 'close' | 'and' | 'or'; at: number } | { kind: 'word'; text: string; at: number; quoted: boolean };
 
 function readQuoted(query: string, start: number): { text: string; end: number } {
   let text = '';

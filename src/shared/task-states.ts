@@ -42,16 +42,7 @@ const EVENT_STATE: Record<string, { state: string; field: TaskTimeField }> = {
   'task-rejected': { state: REJECTED, field: 'rejected' },
 };
 
-export const TASK_TIME_FIELDS = [
-  'sent',
-  'received',
-  'started',
-  'succeeded',
-  'failed',
-  'retried',
-  'revoked',
-  'rejected',
-] as const;
+export const TASK_TIME_FIELDS = ['sent', 'received', 'started', 'succeeded', 'failed', 'retried', 'revoked', 'rejected'] as const;
 export type TaskTimeField = (typeof TASK_TIME_FIELDS)[number];
 
 /** Longest state kept: the width of the tasks.state column (migration 001). */

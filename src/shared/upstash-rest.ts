@@ -64,7 +64,8 @@ export function upstashRest(url: string, token: string): UpstashRest {
         throw new Error(`Upstash answered ${response.status} with a body that is not JSON`);
       }
       const error = (parsed as { error?: unknown } | null)?.error;
-      if (!response.ok || typeof error === 'string') throw new Error(`Upstash answered ${response.status}: ${typeof error === 'string' ? error : 'no result'}`);
+      if (!response.ok || typeof error === 'string')
+        throw new Error(`Upstash answered ${response.status}: ${typeof error === 'string' ? error : 'no result'}`);
       return parsed;
     } finally {
       done();

@@ -43,7 +43,10 @@ export interface WorkerRecord {
 }
 
 /** What the alive and purge rules read. */
-export type WorkerLiveness = Pick<WorkerRecord, 'hostname' | 'status' | 'freq' | 'last_heartbeat' | 'offline_at' | 'first_seen' | 'alive_as_of'>;
+export type WorkerLiveness = Pick<
+  WorkerRecord,
+  'hostname' | 'status' | 'freq' | 'last_heartbeat' | 'offline_at' | 'first_seen' | 'alive_as_of'
+>;
 
 /** A worker as a view shows it: judged alive or not at one time. */
 export type Judged<T extends WorkerLiveness> = T & {

@@ -23,7 +23,18 @@ export const TASK_COLUMN_NAMES = [
 export type TaskColumnName = (typeof TASK_COLUMN_NAMES)[number];
 
 /** Flower's default `tasks_columns`. */
-export const DEFAULT_TASK_COLUMNS: TaskColumnName[] = ['name', 'uuid', 'state', 'args', 'kwargs', 'result', 'received', 'started', 'runtime', 'worker'];
+export const DEFAULT_TASK_COLUMNS: TaskColumnName[] = [
+  'name',
+  'uuid',
+  'state',
+  'args',
+  'kwargs',
+  'result',
+  'received',
+  'started',
+  'runtime',
+  'worker',
+];
 
 export interface UiOptions {
   /** Mount point behind a reverse proxy, '' or '/flower' (no trailing slash). */
@@ -44,11 +55,15 @@ export const DEFAULT_UI: UiOptions = { prefix: '', naturalTime: false, tasksColu
 /** Flower's tasks_columns option: a comma list, or 'all'. */
 export function parseTaskColumns(text: string): TaskColumnName[] {
   const value = text.trim();
-  if (value === '' ) return DEFAULT_TASK_COLUMNS;
+  if (value === '') return DEFAULT_TASK_COLUMNS;
   if (value === 'all') return [...TASK_COLUMN_NAMES];
-  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = names.filter((n) => !(TASK_COLUMN_NAMES as readonly string[]).includes(n));
-  if (unknown.length > 0) throw new Error(`--tasks-columns: unknown column ${unknown.join(', ')} (use ${TASK_COLUMN_NAMES.join(', ')} or all)`);
+  if (unknown.length > 0)
+    throw new Error(`--tasks-columns: unknown column ${unknown.join(', ')} (use ${TASK_COLUMN_NAMES.join(', ')} or all)`);
   return names as TaskColumnName[];
 }
 

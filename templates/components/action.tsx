@@ -22,7 +22,15 @@ export function Action({
   danger?: boolean;
 }) {
   return (
-    <form class="action" method="post" action={href(ui, path)} hx-post={href(ui, path)} hx-target="find output" hx-swap="outerHTML" hx-confirm={confirm}>
+    <form
+      class="action"
+      method="post"
+      action={href(ui, path)}
+      hx-post={href(ui, path)}
+      hx-target="find output"
+      hx-swap="outerHTML"
+      hx-confirm={confirm}
+    >
       {ui.csrf ? <input type="hidden" name="_csrf" value={ui.csrf} /> : null}
       {children}
       <button type="submit" class={danger ? 'danger' : undefined}>

@@ -5,7 +5,17 @@ import { Page as Layout } from '../overrides';
 const LABELS: Record<string, string> = { google: 'Google', github: 'GitHub', gitlab: 'GitLab', okta: 'Okta' };
 
 /** Shown when sign-in fails or after signing out; the sign-in itself is a redirect to the provider. */
-export function LoginPage({ ui, provider, message, next }: { ui: UiOptions; provider: string | null; message: string | null; next: string }) {
+export function LoginPage({
+  ui,
+  provider,
+  message,
+  next,
+}: {
+  ui: UiOptions;
+  provider: string | null;
+  message: string | null;
+  next: string;
+}) {
   return (
     <Layout ui={ui} title="Sign in" section="none">
       <h1>Sign in</h1>

@@ -52,7 +52,19 @@ function TaskActions({ task, ui }: { task: TaskRow; ui: UiOptions }) {
   );
 }
 
-export function TaskPage({ task, childIds, timeline, ui, readOnly }: { task: TaskRow; childIds: string[]; timeline: TimelineEvent[]; ui: UiOptions; readOnly: boolean }) {
+export function TaskPage({
+  task,
+  childIds,
+  timeline,
+  ui,
+  readOnly,
+}: {
+  task: TaskRow;
+  childIds: string[];
+  timeline: TimelineEvent[];
+  ui: UiOptions;
+  readOnly: boolean;
+}) {
   return (
     <Layout ui={ui} title={task.name ?? task.uuid} section="tasks">
       <h1>
@@ -122,32 +134,32 @@ export function TaskPage({ task, childIds, timeline, ui, readOnly }: { task: Tas
       </KvTable>
       <h2>Timeline</h2>
       <div class="scroll">
-      <table class="grid" id="timeline">
-        <thead>
-          <tr>
-            <th scope="col">Time</th>
-            <th scope="col">Event</th>
-            <th scope="col">Host</th>
-            <th scope="col">Details</th>
-          </tr>
-        </thead>
-        <tbody>
-          {timeline.map((event) => (
+        <table class="grid" id="timeline">
+          <thead>
             <tr>
-              <td>
-                <Time at={event.timestamp} ui={ui} />
-              </td>
-              <td>{event.type}</td>
-              <td>{event.hostname}</td>
-              <td>
-                {Object.entries(event.data ?? {})
-                  .map(([k, v]) => `${k}=${display(v)}`)
-                  .join(', ')}
-              </td>
+              <th scope="col">Time</th>
+              <th scope="col">Event</th>
+              <th scope="col">Host</th>
+              <th scope="col">Details</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {timeline.map((event) => (
+              <tr>
+                <td>
+                  <Time at={event.timestamp} ui={ui} />
+                </td>
+                <td>{event.type}</td>
+                <td>{event.hostname}</td>
+                <td>
+                  {Object.entries(event.data ?? {})
+                    .map(([k, v]) => `${k}=${display(v)}`)
+                    .join(', ')}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
       </div>
     </Layout>
   );

@@ -130,8 +130,8 @@ export function TasksPage({
         <p>
           Words match anywhere in the name, arguments, result, exception, worker or id (at least 3 characters). Qualifiers:
           <code>name:</code>, <code>state:</code>, <code>worker:</code>, <code>args:</code>, <code>kwargs:</code> (also{' '}
-          <code>kwargs:key=value</code>), <code>result:</code>. Quote phrases: <code>"connection refused"</code>. Terms side by side must all
-          match; <code>OR</code> and parentheses combine them.
+          <code>kwargs:key=value</code>), <code>result:</code>. Quote phrases: <code>"connection refused"</code>. Terms side by side must
+          all match; <code>OR</code> and parentheses combine them.
         </p>
       </details>
     </Layout>

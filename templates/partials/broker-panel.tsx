@@ -18,10 +18,18 @@ export function BrokerPanel({ queues, ui }: { queues: QueueView[]; ui: UiOptions
             <thead>
               <tr>
                 <th scope="col">Queue</th>
-                <th scope="col" class="num">Messages</th>
-                <th scope="col" class="num">Ready</th>
-                <th scope="col" class="num">Unacked</th>
-                <th scope="col" class="num">Consumers</th>
+                <th scope="col" class="num">
+                  Messages
+                </th>
+                <th scope="col" class="num">
+                  Ready
+                </th>
+                <th scope="col" class="num">
+                  Unacked
+                </th>
+                <th scope="col" class="num">
+                  Consumers
+                </th>
                 <th scope="col">Measured</th>
               </tr>
             </thead>

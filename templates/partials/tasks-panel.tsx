@@ -105,7 +105,8 @@ export function TasksPanel({ view, ui }: { view: TasksView; ui: UiOptions }) {
   const poll = ui.refreshSeconds > 0 ? `every ${ui.refreshSeconds}s` : undefined;
   const first = view.tasks.length === 0 ? 0 : view.offset + 1;
   const last = view.offset + view.tasks.length;
-  const prev = view.offset > 0 ? { href: link(ui, view.query, { offset: String(Math.max(0, view.offset - view.limit)) }), label: '‹ Previous' } : null;
+  const prev =
+    view.offset > 0 ? { href: link(ui, view.query, { offset: String(Math.max(0, view.offset - view.limit)) }), label: '‹ Previous' } : null;
   const next = view.hasMore ? { href: link(ui, view.query, { offset: String(view.offset + view.limit) }), label: 'Next ›' } : null;
   return (
     <section id="tasks-panel" hx-get={here} hx-trigger={poll} hx-swap="outerHTML">

@@ -15,43 +15,64 @@ export function registeredTask(entry: string): { name: string; limits: string } 
 export function Limits({ registered, worker, ui, readOnly }: { registered: string[]; worker: string; ui: UiOptions; readOnly: boolean }) {
   if (registered.length === 0) return <p class="muted">No registered tasks reported.</p>;
   return (
-    <div class="scroll"><table class="grid" id="limits">
-      <thead>
-        <tr>
-          <th scope="col">Registered task</th>
-          {readOnly ? null : <th scope="col">Rate limit</th>}
-          {readOnly ? null : <th scope="col">Time limits (seconds)</th>}
-        </tr>
-      </thead>
-      <tbody>
-        {registered.map((entry) => {
-          // `registered` answers "name [rate_limit=10/s]" once a task has limits.
-          const { name, limits } = registeredTask(entry);
-          return (
-          <tr data-task-name={name}>
-            <td>{name}{limits ? <span class="muted"> {limits}</span> : null}</td>
-            {readOnly ? null : (
-              <td>
-                <Action ui={ui} path={`/api/task/rate-limit/${pathSegment(name)}`} label="Apply">
-                  <input type="hidden" name="workername" value={worker} />
-                  <input type="text" name="ratelimit" size={7} required placeholder="10/s" aria-label={`Rate limit of ${name}`} />
-                </Action>
-              </td>
-            )}
-            {readOnly ? null : (
-              <td>
-                <Action ui={ui} path={`/api/task/timeout/${pathSegment(name)}`} label="Apply">
-                  <input type="hidden" name="workername" value={worker} />
-                  <input type="number" name="soft" min="0" step="any" size={5} placeholder="soft" aria-label={`Soft time limit of ${name}`} />
-                  <input type="number" name="hard" min="0" step="any" size={5} placeholder="hard" aria-label={`Hard time limit of ${name}`} />
-                </Action>
-              </td>
-            )}
+    <div class="scroll">
+      <table class="grid" id="limits">
+        <thead>
+          <tr>
+            <th scope="col">Registered task</th>
+            {readOnly ? null : <th scope="col">Rate limit</th>}
+            {readOnly ? null : <th scope="col">Time limits (seconds)</th>}
           </tr>
-          );
-        })}
-      </tbody>
-    </table></div>
+        </thead>
+        <tbody>
+          {registered.map((entry) => {
+            // `registered` answers "name [rate_limit=10/s]" once a task has limits.
+            const { name, limits } = registeredTask(entry);
+            return (
+              <tr data-task-name={name}>
+                <td>
+                  {name}
+                  {limits ? <span class="muted"> {limits}</span> : null}
+                </td>
+                {readOnly ? null : (
+                  <td>
+                    <Action ui={ui} path={`/api/task/rate-limit/${pathSegment(name)}`} label="Apply">
+                      <input type="hidden" name="workername" value={worker} />
+                      <input type="text" name="ratelimit" size={7} required placeholder="10/s" aria-label={`Rate limit of ${name}`} />
+                    </Action>
+                  </td>
+                )}
+                {readOnly ? null : (
+                  <td>
+                    <Action ui={ui} path={`/api/task/timeout/${pathSegment(name)}`} label="Apply">
+                      <input type="hidden" name="workername" value={worker} />
+                      <input
+                        type="number"
+                        name="soft"
+                        min="0"
+                        step="any"
+                        size={5}
+                        placeholder="soft"
+                        aria-label={`Soft time limit of ${name}`}
+                      />
+                      <input
+                        type="number"
+                        name="hard"
+                        min="0"
+                        step="any"
+                        size={5}
+                        placeholder="hard"
+                        aria-label={`Hard time limit of ${name}`}
+                      />
+                    </Action>
+                  </td>
+                )}
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
@@ -70,7 +91,13 @@ export function WorkerActions({ worker, ui }: { worker: string; ui: UiOptions })
         <input type="number" name="max" min="0" size={3} placeholder="max" required aria-label="Maximum processes" />
       </Action>
       <Action ui={ui} path={`/api/worker/pool/restart/${w}`} label="Restart pool" confirm={`Restart the pool of ${worker}?`} />
-      <Action ui={ui} path={`/api/worker/shutdown/${w}`} label="Shut down" confirm={`Shut down ${worker}? It will not come back by itself.`} danger />
+      <Action
+        ui={ui}
+        path={`/api/worker/shutdown/${w}`}
+        label="Shut down"
+        confirm={`Shut down ${worker}? It will not come back by itself.`}
+        danger
+      />
     </div>
   );
 }

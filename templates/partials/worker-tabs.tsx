@@ -47,28 +47,38 @@ function Overview({ worker, counts, ui }: { worker: WorkerSummary; counts: TaskC
       {counts.length === 0 ? (
         <p class="muted">No task events from this worker yet.</p>
       ) : (
-        <div class="scroll"><table class="grid">
-          <thead>
-            <tr>
-              <th scope="col">Task</th>
-              <th scope="col" class="num">Received</th>
-              <th scope="col" class="num">Succeeded</th>
-              <th scope="col" class="num">Failed</th>
-              <th scope="col" class="num">Retried</th>
-            </tr>
-          </thead>
-          <tbody>
-            {counts.map((c) => (
+        <div class="scroll">
+          <table class="grid">
+            <thead>
               <tr>
-                <td>{c.name || '(unknown)'}</td>
-                <td class="num">{c.received}</td>
-                <td class="num">{c.succeeded}</td>
-                <td class="num">{c.failed}</td>
-                <td class="num">{c.retried}</td>
+                <th scope="col">Task</th>
+                <th scope="col" class="num">
+                  Received
+                </th>
+                <th scope="col" class="num">
+                  Succeeded
+                </th>
+                <th scope="col" class="num">
+                  Failed
+                </th>
+                <th scope="col" class="num">
+                  Retried
+                </th>
               </tr>
-            ))}
-          </tbody>
-        </table></div>
+            </thead>
+            <tbody>
+              {counts.map((c) => (
+                <tr>
+                  <td>{c.name || '(unknown)'}</td>
+                  <td class="num">{c.received}</td>
+                  <td class="num">{c.succeeded}</td>
+                  <td class="num">{c.failed}</td>
+                  <td class="num">{c.retried}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </>
   );
@@ -96,40 +106,47 @@ function Queues({ queues, worker, ui, readOnly }: { queues: Record<string, unkno
       {queues.length === 0 ? (
         <p class="muted">Not consuming from any queue.</p>
       ) : (
-        <div class="scroll"><table class="grid">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Exchange</th>
-              <th scope="col">Routing key</th>
-              <th scope="col">Durable</th>
-              <th scope="col">Exclusive</th>
-              <th scope="col">Auto delete</th>
-              <th scope="col">No ack</th>
-              {readOnly ? null : <th scope="col"></th>}
-            </tr>
-          </thead>
-          <tbody>
-            {queues.map((q) => (
-              <tr data-queue={display(q.name)}>
-                <td>{display(q.name)}</td>
-                <td>{display(asRecord(q.exchange)?.name)}</td>
-                <td>{display(q.routing_key)}</td>
-                <td>{display(q.durable)}</td>
-                <td>{display(q.exclusive)}</td>
-                <td>{display(q.auto_delete)}</td>
-                <td>{display(q.no_ack)}</td>
-                {readOnly ? null : (
-                  <td>
-                    <Action ui={ui} path={path('cancel-consumer')} label="Cancel consumer" confirm={`Stop consuming from ${display(q.name)}?`}>
-                      <input type="hidden" name="queue" value={display(q.name)} />
-                    </Action>
-                  </td>
-                )}
+        <div class="scroll">
+          <table class="grid">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Exchange</th>
+                <th scope="col">Routing key</th>
+                <th scope="col">Durable</th>
+                <th scope="col">Exclusive</th>
+                <th scope="col">Auto delete</th>
+                <th scope="col">No ack</th>
+                {readOnly ? null : <th scope="col"></th>}
               </tr>
-            ))}
-          </tbody>
-        </table></div>
+            </thead>
+            <tbody>
+              {queues.map((q) => (
+                <tr data-queue={display(q.name)}>
+                  <td>{display(q.name)}</td>
+                  <td>{display(asRecord(q.exchange)?.name)}</td>
+                  <td>{display(q.routing_key)}</td>
+                  <td>{display(q.durable)}</td>
+                  <td>{display(q.exclusive)}</td>
+                  <td>{display(q.auto_delete)}</td>
+                  <td>{display(q.no_ack)}</td>
+                  {readOnly ? null : (
+                    <td>
+                      <Action
+                        ui={ui}
+                        path={path('cancel-consumer')}
+                        label="Cancel consumer"
+                        confirm={`Stop consuming from ${display(q.name)}?`}
+                      >
+                        <input type="hidden" name="queue" value={display(q.name)} />
+                      </Action>
+                    </td>
+                  )}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
       {readOnly ? null : (
         <Action ui={ui} path={path('add-consumer')} label="Add consumer">
@@ -149,35 +166,37 @@ function TaskRequests({ title, items, ui }: { title: string; items: Record<strin
       {items.length === 0 ? (
         <p class="muted">None.</p>
       ) : (
-        <div class="scroll"><table class="grid">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">UUID</th>
-              <th scope="col">Args</th>
-              <th scope="col">Kwargs</th>
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((raw) => {
-              // scheduled entries wrap the request: {eta, priority, request: {...}}
-              const item = asRecord(raw.request) ?? raw;
-              const id = display(item.id);
-              return (
-                <tr>
-                  <td>{display(item.name)}</td>
-                  <td>{id ? <a href={taskHref(ui, id)}>{id}</a> : '—'}</td>
-                  <td>
-                    <Clip text={display(item.args)} />
-                  </td>
-                  <td>
-                    <Clip text={display(item.kwargs)} />
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table></div>
+        <div class="scroll">
+          <table class="grid">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">UUID</th>
+                <th scope="col">Args</th>
+                <th scope="col">Kwargs</th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((raw) => {
+                // scheduled entries wrap the request: {eta, priority, request: {...}}
+                const item = asRecord(raw.request) ?? raw;
+                const id = display(item.id);
+                return (
+                  <tr>
+                    <td>{display(item.name)}</td>
+                    <td>{id ? <a href={taskHref(ui, id)}>{id}</a> : '—'}</td>
+                    <td>
+                      <Clip text={display(item.args)} />
+                    </td>
+                    <td>
+                      <Clip text={display(item.kwargs)} />
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
       )}
     </>
   );
@@ -192,7 +211,11 @@ function Tasks({ inspect, ui }: { inspect: WorkerInspect; ui: UiOptions }) {
       <TaskRequests title="Scheduled" items={asList(inspect.scheduled).map((x) => asRecord(x) ?? {})} ui={ui} />
       <TaskRequests title="Reserved" items={asList(inspect.reserved).map((x) => asRecord(x) ?? {})} ui={ui} />
       <h3>Revoked</h3>
-      {asList(inspect.revoked).length === 0 ? <p class="muted">None.</p> : <Clip text={asList(inspect.revoked).map(display).join(', ')} max={2000} />}
+      {asList(inspect.revoked).length === 0 ? (
+        <p class="muted">None.</p>
+      ) : (
+        <Clip text={asList(inspect.revoked).map(display).join(', ')} max={2000} />
+      )}
     </>
   );
 }
@@ -258,7 +281,10 @@ export function WorkerTabs({
       {panel('broker', stats ? <Broker stats={stats} /> : <NoInspect />)}
       {panel('queues', queues ? <Queues queues={queues} worker={worker.hostname} ui={ui} readOnly={readOnly} /> : <NoInspect />)}
       {panel('tasks', inspect ? <Tasks inspect={inspect} ui={ui} /> : <NoInspect />)}
-      {panel('limits', registered ? <Limits registered={registered} worker={worker.hostname} ui={ui} readOnly={readOnly} /> : <NoInspect />)}
+      {panel(
+        'limits',
+        registered ? <Limits registered={registered} worker={worker.hostname} ui={ui} readOnly={readOnly} /> : <NoInspect />,
+      )}
       {panel('config', conf ? <KeyValues data={conf} /> : <NoInspect />)}
       {panel('system', stats ? <KeyValues data={asRecord(stats.rusage)} caption="Resource usage" /> : <NoInspect />)}
     </div>

@@ -82,13 +82,27 @@ export function WorkersPanel({ workers, ui, generatedAt }: { workers: WorkerSumm
             <tr>
               <th scope="col">Worker</th>
               <th scope="col">Status</th>
-              <th scope="col" class="num">Active</th>
-              <th scope="col" class="num wide">Processed</th>
-              <th scope="col" class="num wide">Failed</th>
-              <th scope="col" class="num wide">Succeeded</th>
-              <th scope="col" class="num wide">Retried</th>
-              <th scope="col" class="wide">Load average</th>
-              <th scope="col" class="wide">Last heartbeat</th>
+              <th scope="col" class="num">
+                Active
+              </th>
+              <th scope="col" class="num wide">
+                Processed
+              </th>
+              <th scope="col" class="num wide">
+                Failed
+              </th>
+              <th scope="col" class="num wide">
+                Succeeded
+              </th>
+              <th scope="col" class="num wide">
+                Retried
+              </th>
+              <th scope="col" class="wide">
+                Load average
+              </th>
+              <th scope="col" class="wide">
+                Last heartbeat
+              </th>
             </tr>
           </thead>
           <tbody>

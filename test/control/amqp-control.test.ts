@@ -39,7 +39,22 @@ interface Worker {
 }
 
 async function startCelery(hostname: string, queue: string, extra: string[] = []): Promise<Worker> {
-  const args = ['-m', 'celery', '-A', 'stalk_tasks', 'worker', '-n', hostname, '-Q', queue, '-E', '--loglevel=INFO', '--without-gossip', '--without-mingle', ...extra];
+  const args = [
+    '-m',
+    'celery',
+    '-A',
+    'stalk_tasks',
+    'worker',
+    '-n',
+    hostname,
+    '-Q',
+    queue,
+    '-E',
+    '--loglevel=INFO',
+    '--without-gossip',
+    '--without-mingle',
+    ...extra,
+  ];
   const proc = spawnManaged(`celery worker ${hostname}`, PYTHON, args, { cwd: CELERY_DIR, env: celeryEnv({ broker: AMQP_BROKER }) });
   try {
     await proc.waitForOutput(new RegExp(`${hostname.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} ready\\.`), 30_000);
@@ -171,7 +186,9 @@ describe('AMQP control with real Celery workers', () => {
   it('keeps eight inspect calls in flight at once and gives each its own replies', async () => {
     const methods = ['stats', 'active_queues', 'registered', 'scheduled', 'active', 'reserved', 'revoked', 'conf'] as const;
     const started = Date.now();
-    const answers = await Promise.all(methods.map((method) => call(method, method === 'active' ? { safe: true } : {}, [main.hostname], NEVER_MS)));
+    const answers = await Promise.all(
+      methods.map((method) => call(method, method === 'active' ? { safe: true } : {}, [main.hostname], NEVER_MS)),
+    );
     // All answered (each call ends at its one reply), none waited out its timeout.
     expect(Date.now() - started).toBeLessThan(AT_ONCE_MS);
     const byMethod = Object.fromEntries(methods.map((method, i) => [method, (answers[i] as Replies)[main.hostname]]));
@@ -247,10 +264,14 @@ describe('AMQP control with real Celery workers', () => {
     const id = await control.publisher.send({ name: 'stalk.add', args: [2, 3], kwargs: {}, queue: WORK_QUEUE });
     resultKeys.push(`celery-task-meta-${id}`);
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
-    const done = await waitFor(async () => {
-      const meta = await result(id);
-      return meta && ['SUCCESS', 'FAILURE'].includes(meta.status) ? meta : null;
-    }, 15_000, `result of ${id}`);
+    const done = await waitFor(
+      async () => {
+        const meta = await result(id);
+        return meta && ['SUCCESS', 'FAILURE'].includes(meta.status) ? meta : null;
+      },
+      15_000,
+      `result of ${id}`,
+    );
     expect(done).toMatchObject({ status: 'SUCCESS', result: 5 });
     // The worker read our headers as Celery's own: name, args and kwargs reprs in its log.
     expect(main.process.output()).toContain(`Task stalk.add[${id}] received`);
@@ -270,10 +291,16 @@ describe('AMQP control with real Celery workers', () => {
       `${id} scheduled`,
     );
     const started = Date.now();
-    expect(await control.mailbox.call('revoke', { task_id: id, terminate: false, signal: 'SIGTERM' }, { timeoutMs: NEVER_MS, reply: false })).toEqual({});
+    expect(
+      await control.mailbox.call('revoke', { task_id: id, terminate: false, signal: 'SIGTERM' }, { timeoutMs: NEVER_MS, reply: false }),
+    ).toEqual({});
     // Fire-and-forget returns once RabbitMQ confirmed it, without waiting out the timeout.
     expect(Date.now() - started).toBeLessThan(AT_ONCE_MS);
-    await waitFor(async () => ((await call('revoked', {}, [main.hostname]))[main.hostname] as string[]).includes(id), 5_000, `${id} revoked`);
+    await waitFor(
+      async () => ((await call('revoked', {}, [main.hostname]))[main.hostname] as string[]).includes(id),
+      5_000,
+      `${id} revoked`,
+    );
     // At its eta the worker discards it and records REVOKED; it never reaches SUCCESS.
     const meta = await waitFor(async () => result(id), 15_000, `result of ${id}`);
     expect(meta.status).toBe('REVOKED');

@@ -153,7 +153,11 @@ describe('AMQP mailbox', () => {
       { content: '{not json', headers: { ticket: request.body.ticket } },
       { content: '[1, 2]', headers: { ticket: request.body.ticket } },
       { content: 'null', headers: { ticket: request.body.ticket } },
-      { content: JSON.stringify({ [worker]: 'pickled' }), headers: { ticket: request.body.ticket }, contentType: 'application/x-python-serialize' },
+      {
+        content: JSON.stringify({ [worker]: 'pickled' }),
+        headers: { ticket: request.body.ticket },
+        contentType: 'application/x-python-serialize',
+      },
       { content: JSON.stringify({ [worker]: 'no ticket' }) },
       fake.reply(request, { [worker]: 'other ticket' }, { ticket: 'not-this-one' }),
       fake.reply(request, { __proto__: 'polluted' }),
@@ -188,20 +192,27 @@ describe('AMQP mailbox', () => {
       if (++seen === methods.length) allThere();
       return [{ ...fake.reply(request, { [worker]: request.body.method }), after: all, delayMs: 1 + Math.floor(Math.random() * 50) }];
     };
-    const results = await Promise.all(methods.map((method) => mailbox.call(method, {}, { destination: [FAKE], timeoutMs: NEVER_MS, reply: true })));
+    const results = await Promise.all(
+      methods.map((method) => mailbox.call(method, {}, { destination: [FAKE], timeoutMs: NEVER_MS, reply: true })),
+    );
     expect(results).toEqual(methods.map((method) => ({ [FAKE]: method })));
   });
 
   it('stops at the limit: every destination by default, or the given number', async () => {
     fake.script = (request, worker) => [{ ...fake.reply(request, { [worker]: 'pong' }), delayMs: worker === FAKE2 ? 400 : 0 }];
     const started = Date.now();
-    expect(await mailbox.call('ping', {}, { destination: [FAKE, FAKE2], timeoutMs: NEVER_MS, reply: true })).toEqual({ [FAKE]: 'pong', [FAKE2]: 'pong' });
+    expect(await mailbox.call('ping', {}, { destination: [FAKE, FAKE2], timeoutMs: NEVER_MS, reply: true })).toEqual({
+      [FAKE]: 'pong',
+      [FAKE2]: 'pong',
+    });
     const elapsed = Date.now() - started;
     // It waited for the late one, and no longer.
     expect(elapsed).toBeGreaterThanOrEqual(350);
     expect(elapsed).toBeLessThan(AT_ONCE_MS);
     // With a limit of 1 the late reply (which comes well within the timeout) is not waited for.
-    expect(await mailbox.call('ping', {}, { destination: [FAKE, FAKE2], timeoutMs: NEVER_MS, reply: true, limit: 1 })).toEqual({ [FAKE]: 'pong' });
+    expect(await mailbox.call('ping', {}, { destination: [FAKE, FAKE2], timeoutMs: NEVER_MS, reply: true, limit: 1 })).toEqual({
+      [FAKE]: 'pong',
+    });
   });
 
   it('declares the reply queue again when it is deleted under it', async () => {
@@ -243,7 +254,9 @@ describe('AMQP control connection', () => {
     );
     // While a reconnect is pending, calls fail at once and say when the next attempt is.
     const started = Date.now();
-    await expect(mailbox.call('ping', {}, { timeoutMs: NEVER_MS, reply: true })).rejects.toThrow(/is unreachable \(.*ECONNREFUSED.*\); next attempt in \d+\.\d s/);
+    await expect(mailbox.call('ping', {}, { timeoutMs: NEVER_MS, reply: true })).rejects.toThrow(
+      /is unreachable \(.*ECONNREFUSED.*\); next attempt in \d+\.\d s/,
+    );
     expect(Date.now() - started).toBeLessThan(AT_ONCE_MS);
     await mailbox.close();
   });
@@ -281,7 +294,17 @@ describe('AMQP control connection', () => {
       await expect(control.publisher.send({ name: 'stalk.add', args: [1, 2], kwargs: {}, queue })).rejects.toThrow(/unreachable/);
 
       // A reconnect attempt has been refused: the backoff is under way.
-      await waitFor(async () => (await ping().then(() => '', (error: Error) => error.message)).includes('ECONNREFUSED'), 10_000, 'a reconnect attempt refused');
+      await waitFor(
+        async () =>
+          (
+            await ping().then(
+              () => '',
+              (error: Error) => error.message,
+            )
+          ).includes('ECONNREFUSED'),
+        10_000,
+        'a reconnect attempt refused',
+      );
       await proxy.up();
       // Back within the capped backoff; the reply queue is declared again on the new connection.
       await waitFor(async () => (await ping().catch((): Replies => ({})))[FAKE] === 'pong', 10_000, 'the mailbox to work again');

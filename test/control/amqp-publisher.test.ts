@@ -16,7 +16,9 @@ const BROKER = parseBrokerUrl(AMQP_BROKER);
 const RUN = `${process.pid}-${randomBytes(3).toString('hex')}`;
 
 /** Take one message off `queue` with py-amqp and return what it decoded. */
-async function readWithPyAmqp(queue: string): Promise<{ properties: Record<string, unknown>; body: string; delivery: Record<string, unknown> }> {
+async function readWithPyAmqp(
+  queue: string,
+): Promise<{ properties: Record<string, unknown>; body: string; delivery: Record<string, unknown> }> {
   const code = `
 import json, sys, amqp
 conn = amqp.Connection('localhost:5672', userid='guest', password='guest', virtual_host='/')
@@ -159,7 +161,9 @@ describe('AMQP task publisher', () => {
 
   it('refuses an eta that is not a time, sending nothing', async () => {
     const name = queue('bad-eta');
-    await expect(publisher.send({ name: 'stalk.add', args: [], kwargs: {}, queue: name, eta: 'tomorrow-ish' })).rejects.toThrow(/eta 'tomorrow-ish' is not an ISO 8601 time/);
+    await expect(publisher.send({ name: 'stalk.add', args: [], kwargs: {}, queue: name, eta: 'tomorrow-ish' })).rejects.toThrow(
+      /eta 'tomorrow-ish' is not an ISO 8601 time/,
+    );
     await expect(channel.checkQueue(name)).rejects.toThrow(/NOT_FOUND/);
     channel = await admin.createChannel();
     channel.on('error', () => undefined);
@@ -168,7 +172,18 @@ describe('AMQP task publisher', () => {
   it('encodes header numbers so that py-amqp reads them back unchanged', async () => {
     const name = queue('numbers');
     await channel.assertQueue(name, { durable: false });
-    const headers = { tiny: 5, byte: 127, clock: 300, short: 32_767, int: 40_000, big: 2 ** 40, negative: -5, ratio: 1.5, list: [1, 200, 70_000], nested: { n: 129 } };
+    const headers = {
+      tiny: 5,
+      byte: 127,
+      clock: 300,
+      short: 32_767,
+      int: 40_000,
+      big: 2 ** 40,
+      negative: -5,
+      ratio: 1.5,
+      list: [1, 200, 70_000],
+      nested: { n: 129 },
+    };
     channel.sendToQueue(name, Buffer.from('{}'), { headers: pyAmqpTable(headers), contentType: 'application/json' });
     const { properties } = await readWithPyAmqp(name);
     expect(properties.application_headers).toEqual(headers);

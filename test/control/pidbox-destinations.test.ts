@@ -14,7 +14,16 @@ import { AmqpMailbox } from '../../worker-collector/control/pidbox-amqp';
 import { RedisMailbox } from '../../worker-collector/control/pidbox-redis';
 import type { Mailbox, Replies } from '../../worker-collector/control/types';
 import { parseBrokerUrl } from '../../worker-collector/transport/broker-url';
-import { AMQP_BROKER, CELERY_DIR, type CeleryWorker, celeryEnv, PYTHON, REDIS_BROKER, startWorker, uniqueWorkerName } from '../support/celery';
+import {
+  AMQP_BROKER,
+  CELERY_DIR,
+  type CeleryWorker,
+  celeryEnv,
+  PYTHON,
+  REDIS_BROKER,
+  startWorker,
+  uniqueWorkerName,
+} from '../support/celery';
 import { type ManagedProcess, printLogsOnFailure, spawnManaged, stopAllProcesses, waitFor } from '../support/processes';
 
 const RUN = `${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -86,8 +95,18 @@ describe.each(BROKERS)('pidbox destinations and replies on $name', (broker) => {
     const { hostname } = worker;
     const open = mailbox;
     // "ready" comes before the subscription to the broadcasts on Redis: wait until both answer.
-    await waitFor(async () => (await open.call('ping', {}, { destination: [hostname], timeoutMs: 500, reply: true }))[hostname], 20_000, `${hostname} to answer`, 0);
-    await waitFor(async () => (await open.call(method, {}, { destination: [hostileName], timeoutMs: 500, reply: true }))[hostileName], 20_000, `${hostileName} to answer`, 0);
+    await waitFor(
+      async () => (await open.call('ping', {}, { destination: [hostname], timeoutMs: 500, reply: true }))[hostname],
+      20_000,
+      `${hostname} to answer`,
+      0,
+    );
+    await waitFor(
+      async () => (await open.call(method, {}, { destination: [hostileName], timeoutMs: 500, reply: true }))[hostileName],
+      20_000,
+      `${hostileName} to answer`,
+      0,
+    );
   });
 
   afterAll(async () => {

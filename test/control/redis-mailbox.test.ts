@@ -58,7 +58,11 @@ describe('RedisMailbox against a real Celery worker', () => {
     mailbox = new RedisMailbox(broker);
     await untilAnswers(mailbox, worker.hostname);
     // Stay out of other test files' way: this worker takes nothing from 'celery'.
-    const cancelled = await mailbox.call('cancel_consumer', { queue: 'celery' }, { destination: [worker.hostname], timeoutMs: 5_000, reply: true });
+    const cancelled = await mailbox.call(
+      'cancel_consumer',
+      { queue: 'celery' },
+      { destination: [worker.hostname], timeoutMs: 5_000, reply: true },
+    );
     expect(replyOf(cancelled, worker.hostname)).toEqual({ ok: 'no longer consuming from celery' });
   });
 
@@ -113,7 +117,9 @@ describe('RedisMailbox against a real Celery worker', () => {
     expect(activeQueues.map((q) => q.name)).not.toContain('celery');
 
     const registered = (await inspect('registered')) as string[];
-    expect(registered).toEqual(expect.arrayContaining(['stalk.add', 'stalk.abortable', 'stalk.echo', 'stalk.fail', 'stalk.flaky', 'stalk.sleep']));
+    expect(registered).toEqual(
+      expect.arrayContaining(['stalk.add', 'stalk.abortable', 'stalk.echo', 'stalk.fail', 'stalk.flaky', 'stalk.sleep']),
+    );
 
     const conf = asRecord(await inspect('conf'));
     expect(conf.task_track_started).toBe(true);
@@ -220,7 +226,9 @@ describe('RedisMailbox against a real Celery worker', () => {
       subscriber.on('message', (_channel: string, message: string) => seen.push(message));
       await subscriber.subscribe(`/${broker.db}.celery.pidbox`);
       const taskId = randomUUID();
-      expect(await mailbox.call('revoke', { task_id: taskId, terminate: false, signal: 'SIGTERM' }, { timeoutMs: 1_000, reply: false })).toEqual({});
+      expect(
+        await mailbox.call('revoke', { task_id: taskId, terminate: false, signal: 'SIGTERM' }, { timeoutMs: 1_000, reply: false }),
+      ).toEqual({});
       const raw = await waitFor(() => seen.find((m) => decodeBody(m).includes(taskId)), 3_000, 'the revoke broadcast');
       const envelope = JSON.parse(raw) as Record<string, unknown>;
       expect(envelope['content-type']).toBe('application/json');
@@ -254,7 +262,13 @@ describe('RedisMailbox against a real Celery worker', () => {
     const before = { ...mailbox.malformed };
     const lateBefore = mailbox.lateReplies;
     const envelope = (body: string, headers: unknown) =>
-      JSON.stringify({ body, 'content-type': 'application/json', 'content-encoding': 'utf-8', headers, properties: { body_encoding: 'base64' } });
+      JSON.stringify({
+        body,
+        'content-type': 'application/json',
+        'content-encoding': 'utf-8',
+        headers,
+        properties: { body_encoding: 'base64' },
+      });
     const garbage = [
       'not json at all',
       '[1, 2, 3]',
@@ -315,7 +329,9 @@ describe('RedisMailbox against a real Celery worker', () => {
     const down = new RedisMailbox(parseBrokerUrl(`redis://127.0.0.1:${port}/0`), { connectWaitMs: 500 });
     try {
       const started = Date.now();
-      await expect(down.call('ping', {}, { timeoutMs: NEVER_MS, reply: true })).rejects.toThrow(`broker redis://127.0.0.1:${port}/0 is unreachable`);
+      await expect(down.call('ping', {}, { timeoutMs: NEVER_MS, reply: true })).rejects.toThrow(
+        `broker redis://127.0.0.1:${port}/0 is unreachable`,
+      );
       // Also later, while it keeps retrying in the background.
       await expect(down.call('enable_events', {}, { timeoutMs: NEVER_MS, reply: false })).rejects.toThrow('unreachable');
       // After the connect wait, not the calls' timeouts.

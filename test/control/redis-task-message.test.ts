@@ -35,7 +35,21 @@ function prng(seed: number): () => number {
   };
 }
 
-const WORDS = ["it's", 'a b', 'x', '', 'line\nbreak', 'tab\there', 'back\\slash', '"dq"', 'ünï', '😀 emoji', 'long '.repeat(12), "''", 'None'];
+const WORDS = [
+  "it's",
+  'a b',
+  'x',
+  '',
+  'line\nbreak',
+  'tab\there',
+  'back\\slash',
+  '"dq"',
+  'ünï',
+  '😀 emoji',
+  'long '.repeat(12),
+  "''",
+  'None',
+];
 
 function randomValue(random: () => number, depth: number): unknown {
   const pick = random();
@@ -72,7 +86,9 @@ describe('argsrepr and kwargsrepr (celery.utils.saferepr)', () => {
   it('prints floats as Python does', () => {
     const values = [0.1, 2.5, -0.0625, 1e-5, 1.5e-7, 1.5e300, 123456.789, 1e-4, 5e-324, 1.7976931348623157e308, 0.3333333333333333];
     const ours = values.map(pythonFloatRepr);
-    const theirs = python('import json,sys\nfor v in json.load(sys.stdin): print(repr(float(v)))', JSON.stringify(values)).trim().split('\n');
+    const theirs = python('import json,sys\nfor v in json.load(sys.stdin): print(repr(float(v)))', JSON.stringify(values))
+      .trim()
+      .split('\n');
     expect(ours).toEqual(theirs);
   });
 
@@ -82,7 +98,10 @@ describe('argsrepr and kwargsrepr (celery.utils.saferepr)', () => {
     const cases = Array.from({ length: 300 }, (_, i) => ({ value: randomValue(random, 0), maxlen: maxlens[i % maxlens.length]! }));
     // Lists at the top, like args, and objects, like kwargs.
     cases.push({ value: Array.from({ length: 400 }, (_, i) => `item ${i}`), maxlen: 1024 });
-    cases.push({ value: Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, [i, { v: 'x'.repeat(i % 7) }]])), maxlen: 1024 });
+    cases.push({
+      value: Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, [i, { v: 'x'.repeat(i % 7) }]])),
+      maxlen: 1024,
+    });
     const script = [
       'import json, sys',
       'from celery.utils.saferepr import saferepr',
@@ -128,7 +147,11 @@ describe('task messages', () => {
     });
     expect(message.properties).toEqual({ correlation_id: message.id, reply_to: 'reply-oid', delivery_mode: 2, priority: 4 });
     expect(message.queue).toBe('celery');
-    expect(JSON.parse(taskBodyBytes(message).toString('utf8'))).toEqual([['c<b>1', 100], { note: 'x' }, { callbacks: null, errbacks: null, chain: null, chord: null }]);
+    expect(JSON.parse(taskBodyBytes(message).toString('utf8'))).toEqual([
+      ['c<b>1', 100],
+      { note: 'x' },
+      { callbacks: null, errbacks: null, chain: null, chord: null },
+    ]);
 
     const envelope = JSON.parse(redisTaskEnvelope(message, 'tag-1')) as Record<string, unknown>;
     expect(envelope).toEqual({
@@ -201,7 +224,13 @@ describe('pidbox replies and result meta', () => {
   });
 
   it('reads result meta and refuses what is not JSON', () => {
-    expect(parseTaskMeta('a', abortedMeta('a'))).toEqual({ task_id: 'a', status: 'ABORTED', result: null, traceback: null, date_done: null });
+    expect(parseTaskMeta('a', abortedMeta('a'))).toEqual({
+      task_id: 'a',
+      status: 'ABORTED',
+      result: null,
+      traceback: null,
+      date_done: null,
+    });
     expect(() => parseTaskMeta('a', '\x80\x04\x95')).toThrow("result_serializer='json'");
     expect(parseResultBackendUrl('rediss://:secret@cache:6380/2')).toEqual({
       url: 'rediss://:secret@cache:6380/2',

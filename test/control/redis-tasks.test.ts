@@ -33,7 +33,12 @@ describe('Redis task publisher, result backend and queue probe against a real Ce
   printLogsOnFailure();
 
   beforeAll(async () => {
-    worker = await startWorker({ broker: REDIS_BROKER, backend: DEFAULT_RESULT_BACKEND, hostname: uniqueWorkerName('tasks'), purge: false });
+    worker = await startWorker({
+      broker: REDIS_BROKER,
+      backend: DEFAULT_RESULT_BACKEND,
+      hostname: uniqueWorkerName('tasks'),
+      purge: false,
+    });
     control = createRedisControl(broker, DEFAULT_RESULT_BACKEND);
     const options = { destination: [worker.hostname], timeoutMs: 5_000, reply: true };
     // "ready" comes before the worker listens to broadcasts (pub/sub): ping until it answers.
@@ -62,7 +67,8 @@ describe('Redis task publisher, result backend and queue probe against a real Ce
   });
 
   function running(): { worker: CeleryWorker; control: RedisControl & { results: RedisResultBackend } } {
-    if (!worker || !control || !(control.results instanceof RedisResultBackend)) throw new Error('the worker did not start (see beforeAll)');
+    if (!worker || !control || !(control.results instanceof RedisResultBackend))
+      throw new Error('the worker did not start (see beforeAll)');
     return { worker, control: control as RedisControl & { results: RedisResultBackend } };
   }
 
@@ -91,7 +97,7 @@ describe('Redis task publisher, result backend and queue probe against a real Ce
 
   it('keeps kwargs, odd strings and nested values intact, and reports a failure', async () => {
     const { control } = running();
-    const kwargs = { note: "it's <b>\n\"quoted\"", nested: { list: [1, 2.5, null, true] } };
+    const kwargs = { note: 'it\'s <b>\n"quoted"', nested: { list: [1, 2.5, null, true] } };
     const echo = await send('stalk.echo', ['a', 1], { kwargs });
     expect(await control.results.wait(echo, 15_000)).toMatchObject({ status: 'SUCCESS', result: { args: ['a', 1], kwargs } });
     const failed = await send('stalk.fail', ['boom']);
@@ -114,7 +120,11 @@ describe('Redis task publisher, result backend and queue probe against a real Ce
     const id = await send('stalk.add', [1, 1], { eta });
     // The worker holds it until the eta.
     await waitFor(async () => JSON.stringify(await inspect('scheduled')).includes(id), 5_000, 'the task in inspect scheduled');
-    const replies = await control.mailbox.call('revoke', { task_id: id, terminate: false, signal: 'SIGTERM' }, { destination: [worker.hostname], timeoutMs: 1_000, reply: false });
+    const replies = await control.mailbox.call(
+      'revoke',
+      { task_id: id, terminate: false, signal: 'SIGTERM' },
+      { destination: [worker.hostname], timeoutMs: 1_000, reply: false },
+    );
     expect(replies).toEqual({});
     await waitFor(async () => ((await inspect('revoked')) as string[]).includes(id), 5_000, 'the task in inspect revoked');
     const result = await control.results.wait(id, 10_000);
@@ -144,7 +154,9 @@ describe('Redis task publisher, result backend and queue probe against a real Ce
       await control.results.abort(id);
       const stored = await backendAdmin.get(key);
       // Celery 5.2.6 writes this byte for byte (captured from AbortableAsyncResult(id).abort()).
-      expect(stored).toBe(`{"status": "ABORTED", "result": null, "traceback": null, "children": null, "date_done": null, "task_id": "${id}"}`);
+      expect(stored).toBe(
+        `{"status": "ABORTED", "result": null, "traceback": null, "children": null, "date_done": null, "task_id": "${id}"}`,
+      );
       expect(stored).toBe(abortedMeta(id));
       const ttl = await backendAdmin.ttl(key);
       expect(ttl).toBeGreaterThan(86_390);
@@ -153,7 +165,14 @@ describe('Redis task publisher, result backend and queue probe against a real Ce
       expect(published).toEqual([stored]);
       expect(await control.results.get(id)).toEqual({ task_id: id, status: 'ABORTED', result: null, traceback: null, date_done: null });
 
-      const success = JSON.stringify({ status: 'SUCCESS', result: 1, traceback: null, children: [], date_done: '2026-01-01T00:00:00', task_id: done });
+      const success = JSON.stringify({
+        status: 'SUCCESS',
+        result: 1,
+        traceback: null,
+        children: [],
+        date_done: '2026-01-01T00:00:00',
+        task_id: done,
+      });
       await backendAdmin.set(RedisResultBackend.key(done), success);
       await control.results.abort(done);
       expect(await backendAdmin.get(RedisResultBackend.key(done))).toBe(success);
@@ -200,11 +219,37 @@ describe('Redis task publisher, result backend and queue probe against a real Ce
         body_encoding: 'base64',
       });
       expect(Object.keys(envelope.headers)).toEqual([
-        'lang', 'task', 'id', 'shadow', 'eta', 'expires', 'group', 'group_index', 'retries', 'timelimit',
-        'root_id', 'parent_id', 'argsrepr', 'kwargsrepr', 'origin', 'ignore_result',
+        'lang',
+        'task',
+        'id',
+        'shadow',
+        'eta',
+        'expires',
+        'group',
+        'group_index',
+        'retries',
+        'timelimit',
+        'root_id',
+        'parent_id',
+        'argsrepr',
+        'kwargsrepr',
+        'origin',
+        'ignore_result',
       ]);
-      expect(envelope.headers).toMatchObject({ lang: 'py', task: 'stalk.add', root_id: envelope.headers.id, argsrepr: '[1, 6]', kwargsrepr: '{}', retries: 0, timelimit: [null, null] });
-      expect(JSON.parse(Buffer.from(envelope.body, 'base64').toString('utf8'))).toEqual([[1, 6], {}, { callbacks: null, errbacks: null, chain: null, chord: null }]);
+      expect(envelope.headers).toMatchObject({
+        lang: 'py',
+        task: 'stalk.add',
+        root_id: envelope.headers.id,
+        argsrepr: '[1, 6]',
+        kwargsrepr: '{}',
+        retries: 0,
+        timelimit: [null, null],
+      });
+      expect(JSON.parse(Buffer.from(envelope.body, 'base64').toString('utf8'))).toEqual([
+        [1, 6],
+        {},
+        { callbacks: null, errbacks: null, chain: null, chord: null },
+      ]);
     } finally {
       await publisher.close();
       await probe.close();
@@ -215,13 +260,17 @@ describe('Redis task publisher, result backend and queue probe against a real Ce
     const port = await freePort();
     const down = createRedisControl(parseBrokerUrl(`redis://127.0.0.1:${port}/0`), `redis://127.0.0.1:${port}/1`, { connectWaitMs: 300 });
     try {
-      await expect(down.publisher.send({ name: 'stalk.add', args: [1, 2], kwargs: {} })).rejects.toThrow(`broker redis://127.0.0.1:${port}/0 is unreachable`);
+      await expect(down.publisher.send({ name: 'stalk.add', args: [1, 2], kwargs: {} })).rejects.toThrow(
+        `broker redis://127.0.0.1:${port}/0 is unreachable`,
+      );
       await expect(down.queues.lengths(['celery'])).rejects.toThrow('unreachable');
       await expect(down.results!.get('x')).rejects.toThrow(`result backend redis://127.0.0.1:${port}/1 is unreachable`);
       await expect(down.results!.abort('x')).rejects.toThrow('unreachable');
     } finally {
       await down.close();
     }
-    expect(() => createRedisControl(parseBrokerUrl('redis://localhost:6379/0'), 'db+sqlite:///results.db')).toThrow('only redis:// and rediss://');
+    expect(() => createRedisControl(parseBrokerUrl('redis://localhost:6379/0'), 'db+sqlite:///results.db')).toThrow(
+      'only redis:// and rediss://',
+    );
   });
 });

@@ -57,7 +57,11 @@ describe.each(DIALECTS)('the lease on %s', (dialect) => {
     expect((await row(name))?.holder).toBe('a/1/x');
 
     // The holder itself renews by acquiring again; acquired_at stays.
-    expect(await tryAcquire(database.db, { ...claim(name, 'a/1/x'), now: 1005 })).toMatchObject({ held: true, previousHolder: null, expiresAt: 1013 });
+    expect(await tryAcquire(database.db, { ...claim(name, 'a/1/x'), now: 1005 })).toMatchObject({
+      held: true,
+      previousHolder: null,
+      expiresAt: 1013,
+    });
     expect(await row(name)).toMatchObject({ holder: 'a/1/x', acquired_at: 1000, expires_at: 1013 });
   });
 
@@ -106,7 +110,9 @@ describe.each(DIALECTS)('the lease on %s', (dialect) => {
     const winner = empty.find((s) => s.held)!.holder;
     expect((await row(name))?.holder).toBe(winner);
 
-    const expired = await Promise.all(holders.map((h) => tryAcquire(database.db, { ...h, now: 5010 + Number(h.holder.split('/')[1]) / 10 })));
+    const expired = await Promise.all(
+      holders.map((h) => tryAcquire(database.db, { ...h, now: 5010 + Number(h.holder.split('/')[1]) / 10 })),
+    );
     const held = expired.filter((s) => s.held);
     expect(held).toHaveLength(1);
     expect((await row(name))?.holder).toBe(held[0]!.holder);
@@ -145,7 +151,10 @@ describe.each(DIALECTS)('the lease on %s', (dialect) => {
       return buildFlushPayload(batch, () => undefined, workers, null).payload;
     }
     const counted = async (taskName: string) =>
-      (await database.db.selectFrom('event_counters').select(['type', 'count']).where('task_name', '=', taskName).execute()).reduce((n, r) => n + Number(r.count), 0);
+      (await database.db.selectFrom('event_counters').select(['type', 'count']).where('task_name', '=', taskName).execute()).reduce(
+        (n, r) => n + Number(r.count),
+        0,
+      );
 
     it('writes a flush whose claim holds the lease, renewing it', async () => {
       const name = freshName();
@@ -155,7 +164,9 @@ describe.each(DIALECTS)('the lease on %s', (dialect) => {
       payload.lease = a;
       const result = await new StoreWriter(database, quiet).write(payload);
       expect(result.rejectedRows).toBe(0);
-      expect(await database.db.selectFrom('tasks').select('uuid').where('uuid', '=', 'fenced-ok').execute()).toEqual([{ uuid: 'fenced-ok' }]);
+      expect(await database.db.selectFrom('tasks').select('uuid').where('uuid', '=', 'fenced-ok').execute()).toEqual([
+        { uuid: 'fenced-ok' },
+      ]);
       expect(await counted('tasks.fenced.ok')).toBe(4);
       expect((await row(name))?.expires_at).toBeGreaterThan(Date.now() / 1000);
     });
@@ -167,14 +178,23 @@ describe.each(DIALECTS)('the lease on %s', (dialect) => {
       await tryAcquire(database.db, { ...claim(name, 'b/2/y'), now: 8010 });
       const payload = payloadFor('fenced-stale', 'tasks.fenced.stale');
       // A row the database would refuse: without the fence, the writer would isolate it and write the rest.
-      payload.counters.push({ hostname: null as unknown as string, task_name: 'tasks.fenced.stale', queue: '', type: 'task-x', exception: '', count: 1 });
+      payload.counters.push({
+        hostname: null as unknown as string,
+        task_name: 'tasks.fenced.stale',
+        queue: '',
+        type: 'task-x',
+        exception: '',
+        count: 1,
+      });
       payload.lease = a;
       const workersBefore = await database.db.selectFrom('workers').select('hostname').where('hostname', '=', 'fenced@host').execute();
       await expect(new StoreWriter(database, quiet).write(payload)).rejects.toBeInstanceOf(LeaseLostError);
       expect(await database.db.selectFrom('tasks').select('uuid').where('uuid', '=', 'fenced-stale').execute()).toEqual([]);
       expect(await database.db.selectFrom('task_events').select('task_id').where('task_id', '=', 'fenced-stale').execute()).toEqual([]);
       expect(await counted('tasks.fenced.stale')).toBe(0);
-      expect(await database.db.selectFrom('workers').select('hostname').where('hostname', '=', 'fenced@host').execute()).toEqual(workersBefore);
+      expect(await database.db.selectFrom('workers').select('hostname').where('hostname', '=', 'fenced@host').execute()).toEqual(
+        workersBefore,
+      );
       expect((await row(name))?.holder).toBe('b/2/y');
     });
   });
@@ -213,7 +233,11 @@ describe.each(DIALECTS)('the lease on %s', (dialect) => {
 
         // Another collector takes the lease over behind b's back (as if b had been frozen past it): b's idle renewal finds out.
         const now = Date.now() / 1000;
-        await database.db.updateTable('collector_leases').set({ holder: 'c/3/z', acquired_at: now, expires_at: now + TTL }).where('name', '=', name).execute();
+        await database.db
+          .updateTable('collector_leases')
+          .set({ holder: 'c/3/z', acquired_at: now, expires_at: now + TTL })
+          .where('name', '=', name)
+          .execute();
         await waitFor(() => !b.active, 5_000, 'b to notice the lease is gone');
         expect(events).toEqual(['b active from a', 'b standby']);
         expect(b.claim).toBeNull();
@@ -226,7 +250,15 @@ describe.each(DIALECTS)('the lease on %s', (dialect) => {
     it('a flush that lost the lease makes the keeper stand by; a loss reported with an older term is ignored', async () => {
       const name = freshName();
       let standby = 0;
-      const k = new LeaseKeeper({ db: database.db, name, ttlSeconds: TTL, collectorId: 'k', log: quiet, pollMs: 60_000, onStandby: () => (standby += 1) });
+      const k = new LeaseKeeper({
+        db: database.db,
+        name,
+        ttlSeconds: TTL,
+        collectorId: 'k',
+        log: quiet,
+        pollMs: 60_000,
+        onStandby: () => (standby += 1),
+      });
       try {
         await k.start();
         const term = k.claim!;

@@ -156,7 +156,9 @@ describe.each(DIALECTS)('migrations on %s', (dialect) => {
         expect(error).toBeUndefined();
       }
       for (const [i, entry] of MIGRATIONS.entries()) {
-        expect(await markerPresent(database.db, markerFor(entry.marker, mysql)), `${entry.name} after ${NAMES[applied] ?? 'none'}`).toBe(i <= applied);
+        expect(await markerPresent(database.db, markerFor(entry.marker, mysql)), `${entry.name} after ${NAMES[applied] ?? 'none'}`).toBe(
+          i <= applied,
+        );
       }
     }
   });
@@ -229,10 +231,16 @@ describe('migrations on mariadb, beside other processes', () => {
     const database = await freshDatabase('mariadb');
     await migrateToLatest(database.db);
     const modes = await Promise.all(
-      Array.from({ length: 6 }, async () => (await sql<{ mode: string }>`select @@session.sql_mode as mode, sleep(0.05) as s`.execute(database.db)).rows[0]!.mode),
+      Array.from(
+        { length: 6 },
+        async () => (await sql<{ mode: string }>`select @@session.sql_mode as mode, sleep(0.05) as s`.execute(database.db)).rows[0]!.mode,
+      ),
     );
-    for (const mode of modes) expect(mode.split(',')).toEqual(expect.arrayContaining(['ONLY_FULL_GROUP_BY', 'STRICT_TRANS_TABLES', 'NO_ZERO_DATE']));
-    await expect(sql`select hostname, type, sum(count) from event_counters group by hostname`.execute(database.db)).rejects.toThrow(/GROUP BY/i);
+    for (const mode of modes)
+      expect(mode.split(',')).toEqual(expect.arrayContaining(['ONLY_FULL_GROUP_BY', 'STRICT_TRANS_TABLES', 'NO_ZERO_DATE']));
+    await expect(sql`select hostname, type, sum(count) from event_counters group by hostname`.execute(database.db)).rejects.toThrow(
+      /GROUP BY/i,
+    );
   });
 });
 
@@ -304,9 +312,14 @@ describe.each(DIALECTS)('the programs on %s', (dialect) => {
 
     // A deploy request applies the printed DDL, without the rows: check passes.
     await runScript(database, await printMigrations(database.dialect, await pendingPlan(database.db)));
-    const web = spawnManaged('npm start', process.execPath, ['--import', 'tsx', 'src/node.ts', '--migrate', 'check', '--db', url, '--port', '0', '--no-collector'], {
-      env: { ...process.env, STALK_DB: '', STALK_MIGRATE: '' },
-    });
+    const web = spawnManaged(
+      'npm start',
+      process.execPath,
+      ['--import', 'tsx', 'src/node.ts', '--migrate', 'check', '--db', url, '--port', '0', '--no-collector'],
+      {
+        env: { ...process.env, STALK_DB: '', STALK_MIGRATE: '' },
+      },
+    );
     await web.waitForOutput(/Stalk at http:\/\//, 30_000);
     expect(web.output()).not.toMatch(/applied migration|recorded migration/);
     expect(await web.stop()).toEqual({ code: 0, signal: null });

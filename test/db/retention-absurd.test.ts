@@ -26,7 +26,8 @@ describe.each(DIALECTS)('retention of absurd times on %s', (dialect) => {
     await database.db.deleteFrom('tasks').execute();
     await database.db.deleteFrom('task_events').execute();
     for (const uuid of Object.keys(times)) await store(database, succeedingTask({ uuid }, NOW - 10));
-    for (const [uuid, timestamp] of Object.entries(times)) await database.db.updateTable('tasks').set({ timestamp }).where('uuid', '=', uuid).execute();
+    for (const [uuid, timestamp] of Object.entries(times))
+      await database.db.updateTable('tasks').set({ timestamp }).where('uuid', '=', uuid).execute();
   }
 
   const remaining = async () => (await database.db.selectFrom('tasks').select('uuid').orderBy('uuid').execute()).map((r) => r.uuid);

@@ -58,7 +58,9 @@ async function idOf(uuid: string): Promise<number> {
 /** search_queue as [uuid, reindex] (uuid null for a task no longer in tasks), in queue order. */
 async function queued(): Promise<[string | null, number][]> {
   const rows = await sql<{ uuid: string | null; reindex: number }>`
-    SELECT t.uuid AS uuid, q.reindex AS reindex FROM search_queue q LEFT JOIN tasks t ON t.id = q.task_id ORDER BY q.task_id`.execute(database.db);
+    SELECT t.uuid AS uuid, q.reindex AS reindex FROM search_queue q LEFT JOIN tasks t ON t.id = q.task_id ORDER BY q.task_id`.execute(
+    database.db,
+  );
   return rows.rows.map((r) => [r.uuid, Number(r.reindex)]);
 }
 
@@ -184,7 +186,10 @@ describe('search_queue and SearchIndexer (SQLite)', () => {
   });
 
   it('re-indexes a task changed by an UPDATE, and one changed again before it was indexed', async () => {
-    await flush([...succeedingTask({ uuid: 'sq-up', args: "('firstword',)" }, AT), ...succeedingTask({ uuid: 'sq-twice', args: "('alpha',)" }, AT + 1)]);
+    await flush([
+      ...succeedingTask({ uuid: 'sq-up', args: "('firstword',)" }, AT),
+      ...succeedingTask({ uuid: 'sq-twice', args: "('alpha',)" }, AT + 1),
+    ]);
     await new SearchIndexer(database.db).drain();
 
     await database.db.updateTable('tasks').set({ result: 'secondword' }).where('uuid', '=', 'sq-up').execute();
@@ -224,7 +229,10 @@ describe('search_queue and SearchIndexer (SQLite)', () => {
 
   it('takes a task that leaves the final states out of the index, and puts it back when it returns', async () => {
     // The merge never lets a final task go back in flight; another writer (or a hand-made UPDATE) can.
-    await flush([...succeedingTask({ uuid: 'sq-leave', args: "('pelican',)" }, AT), ...succeedingTask({ uuid: 'sq-bounce', args: "('heron',)" }, AT + 1)]);
+    await flush([
+      ...succeedingTask({ uuid: 'sq-leave', args: "('pelican',)" }, AT),
+      ...succeedingTask({ uuid: 'sq-bounce', args: "('heron',)" }, AT + 1),
+    ]);
     await new SearchIndexer(database.db).drain();
 
     await database.db.updateTable('tasks').set({ state: 'STARTED' }).where('uuid', 'in', ['sq-leave', 'sq-bounce']).execute();
@@ -278,7 +286,9 @@ describe('search_queue and SearchIndexer (SQLite)', () => {
     expect(left.map((r) => r.uuid)).toEqual(['keep-1', 'keep-2']);
 
     // The indexed one left the index with its row.
-    expect(await sql`SELECT rowid FROM tasks_search WHERE tasks_search MATCH 'goneindexed'`.execute(database.db).then((r) => r.rows)).toEqual([]);
+    expect(
+      await sql`SELECT rowid FROM tasks_search WHERE tasks_search MATCH 'goneindexed'`.execute(database.db).then((r) => r.rows),
+    ).toEqual([]);
     expect(await indexSize()).toBe(1);
     // The queued one may still be noted in the queue; it finds nothing.
     expect(await search('goneindexed')).toEqual([]);
@@ -288,7 +298,9 @@ describe('search_queue and SearchIndexer (SQLite)', () => {
 
     await new SearchIndexer(database.db).drain();
     expect(await queued()).toEqual([]);
-    expect(await sql`SELECT rowid FROM tasks_search WHERE tasks_search MATCH 'gonequeued'`.execute(database.db).then((r) => r.rows)).toEqual([]);
+    expect(
+      await sql`SELECT rowid FROM tasks_search WHERE tasks_search MATCH 'gonequeued'`.execute(database.db).then((r) => r.rows),
+    ).toEqual([]);
     expect(await sql`SELECT rowid FROM tasks_search WHERE rowid = ${goneQueuedId}`.execute(database.db).then((r) => r.rows)).toEqual([]);
     expect(await indexed('keepsake1 OR keepsake2')).toEqual(['keep-1', 'keep-2']);
     expect(await indexSize()).toBe(2);

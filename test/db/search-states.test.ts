@@ -54,9 +54,15 @@ describe.each(DIALECTS)('search across task states on %s', (dialect) => {
 
   beforeAll(async () => {
     database = await openTestDatabase(dialect);
-    await store(database, Object.entries(TASKS).flatMap(([uuid, task]) => task.events(story(uuid))));
+    await store(
+      database,
+      Object.entries(TASKS).flatMap(([uuid, task]) => task.events(story(uuid))),
+    );
     // A task without the word, in a custom state: the search must not find everything in flight either.
-    await store(database, [received({ uuid: 'st-other', args: "('nothing here',)" }, AT), custom('task-progress', { uuid: 'st-other' }, AT + 1)]);
+    await store(database, [
+      received({ uuid: 'st-other', args: "('nothing here',)" }, AT),
+      custom('task-progress', { uuid: 'st-other' }, AT + 1),
+    ]);
   });
 
   afterAll(async () => {
@@ -70,7 +76,9 @@ describe.each(DIALECTS)('search across task states on %s', (dialect) => {
 
   it('stores each task in the state its events give it', async () => {
     const rows = await database.db.selectFrom('tasks').select(['uuid', 'state']).where('uuid', 'in', ALL).execute();
-    expect(Object.fromEntries(rows.map((r) => [r.uuid, r.state]))).toEqual(Object.fromEntries(Object.entries(TASKS).map(([uuid, t]) => [uuid, t.state])));
+    expect(Object.fromEntries(rows.map((r) => [r.uuid, r.state]))).toEqual(
+      Object.fromEntries(Object.entries(TASKS).map(([uuid, t]) => [uuid, t.state])),
+    );
   });
 
   it('finds a rare term in tasks of every state, custom ones included, before and after indexing', async () => {

@@ -56,7 +56,10 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
       else lifecycles.push([received(story, 1000 + i), started(story, 1001 + i), failed(story, 1002 + i)]);
     }
     // Shuffle every event, duplicate some, and cut the stream into flushes.
-    const stream = shuffled(lifecycles.flat().flatMap((e) => (random() < 0.2 ? [e, e] : [e])), random);
+    const stream = shuffled(
+      lifecycles.flat().flatMap((e) => (random() < 0.2 ? [e, e] : [e])),
+      random,
+    );
     const writer = new StoreWriter(database, quiet);
     let batch = new EventBatch();
     const workers = new Map<string, WorkerState>();
@@ -92,14 +95,24 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
     const worker = await database.db.selectFrom('workers').selectAll().where('hostname', '=', 'w1@host').executeTakeFirstOrThrow();
     expect(worker).toMatchObject({ status: 'online', sw_ident: 'py-celery', freq: 2 });
 
-    const counters = await database.db.selectFrom('event_counters').selectAll().where('task_name', '=', 'tasks.timeline').orderBy('type').execute();
+    const counters = await database.db
+      .selectFrom('event_counters')
+      .selectAll()
+      .where('task_name', '=', 'tasks.timeline')
+      .orderBy('type')
+      .execute();
     expect(counters.map((c) => [c.hostname, c.type, Number(c.count), c.queue])).toEqual([
       ['w1@host', 'task-received', 1, 'celery'],
       ['client@app', 'task-sent', 1, 'celery'],
       ['w1@host', 'task-started', 1, 'celery'],
       ['w1@host', 'task-succeeded', 1, 'celery'],
     ]);
-    const buckets = await database.db.selectFrom('histogram_buckets').selectAll().where('task_name', '=', 'tasks.timeline').orderBy('metric').execute();
+    const buckets = await database.db
+      .selectFrom('histogram_buckets')
+      .selectAll()
+      .where('task_name', '=', 'tasks.timeline')
+      .orderBy('metric')
+      .execute();
     // Runtime 0.01 s lands in the 0.01 bucket; sent at 5000, started at 5000.02: 0.02 s queue wait, in the 0.025 bucket.
     expect(buckets.map((b) => [b.metric, b.le, Number(b.count)])).toEqual([
       ['queue_wait', '0.025', 1],
@@ -158,7 +171,12 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
       columns: ['hostname'],
       assignments: newerAssignments('inspected_at', ['replies', 'inspected_at']),
     });
-    const stored = () => database.db.selectFrom('worker_inspect').select(['replies', 'inspected_at']).where('hostname', '=', 'slow@host').executeTakeFirstOrThrow();
+    const stored = () =>
+      database.db
+        .selectFrom('worker_inspect')
+        .select(['replies', 'inspected_at'])
+        .where('hostname', '=', 'slow@host')
+        .executeTakeFirstOrThrow();
     await write.run(database.db, [['slow@host', 'first', 100]]);
     await write.run(database.db, [['slow@host', 'newer', 200]]);
     expect(await stored()).toEqual({ replies: 'newer', inspected_at: 200 });
@@ -171,15 +189,38 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
   it('prunes by count and by age, taking the task events along', async () => {
     const now = 1_900_000_000;
     const batch = new EventBatch();
-    for (let i = 0; i < 30; i++) for (const e of succeedingTask({ uuid: `old-${String(i).padStart(2, '0')}` }, now - 1000 + i)) batch.add(e, new Map());
+    for (let i = 0; i < 30; i++)
+      for (const e of succeedingTask({ uuid: `old-${String(i).padStart(2, '0')}` }, now - 1000 + i)) batch.add(e, new Map());
     await new StoreWriter(database, quiet).write(payloadOf(batch));
     const count = async () =>
-      Number((await database.db.selectFrom('tasks').select((eb) => eb.fn.countAll().as('n')).where('uuid', 'like', 'old-%').executeTakeFirstOrThrow()).n);
+      Number(
+        (
+          await database.db
+            .selectFrom('tasks')
+            .select((eb) => eb.fn.countAll().as('n'))
+            .where('uuid', 'like', 'old-%')
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
 
-    const total = Number((await database.db.selectFrom('tasks').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+    const total = Number(
+      (
+        await database.db
+          .selectFrom('tasks')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
     await pruneOnce(database.db, { maxTasks: total - 10, maxAgeSeconds: 0, intervalMs: 0 }, now);
     // The 10 oldest tasks overall are the oldest of this batch or older ones from earlier tests.
-    const afterCount = Number((await database.db.selectFrom('tasks').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+    const afterCount = Number(
+      (
+        await database.db
+          .selectFrom('tasks')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
     expect(afterCount).toBe(total - 10);
 
     await pruneOnce(database.db, { maxTasks: 0, maxAgeSeconds: 1000 - 19.5, intervalMs: 0 }, now);

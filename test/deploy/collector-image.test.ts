@@ -20,7 +20,10 @@ interface Metafile {
   outputs: Record<string, { imports: { path: string; external?: boolean }[] }>;
 }
 
-const list = JSON.parse(readFileSync(join(REPO_ROOT, 'worker-collector/image-packages.json'), 'utf8')) as { packages: string[]; sqlite: string[] };
+const list = JSON.parse(readFileSync(join(REPO_ROOT, 'worker-collector/image-packages.json'), 'utf8')) as {
+  packages: string[];
+  sqlite: string[];
+};
 const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
 const dockerfile = readFileSync(join(REPO_ROOT, 'worker-collector/Dockerfile'), 'utf8');
 const out = mkdtempSync(join(tmpdir(), 'stalk-image-'));
@@ -42,7 +45,11 @@ beforeAll(async () => {
   for (const [file, output] of Object.entries(metafile.outputs)) {
     const entry = IMAGE_ENTRIES.find((e) => file.endsWith(`/${e}`));
     if (!entry) continue;
-    const packages = new Set(output.imports.filter((i) => i.external && !i.path.startsWith('node:') && !builtinModules.includes(i.path)).map((i) => packageOf(i.path)));
+    const packages = new Set(
+      output.imports
+        .filter((i) => i.external && !i.path.startsWith('node:') && !builtinModules.includes(i.path))
+        .map((i) => packageOf(i.path)),
+    );
     imports.set(entry, packages);
   }
 }, 60_000);
@@ -60,7 +67,17 @@ describe('the collector image', () => {
 
   it('leaves out what the collector does not use', () => {
     const listed = [...list.packages, ...list.sqlite];
-    for (const name of ['tsx', 'hono', '@hono/node-server', '@planetscale/database', 'kysely-planetscale', '@upstash/redis', 'prom-client', 'jose', 'wrangler']) {
+    for (const name of [
+      'tsx',
+      'hono',
+      '@hono/node-server',
+      '@planetscale/database',
+      'kysely-planetscale',
+      '@upstash/redis',
+      'prom-client',
+      'jose',
+      'wrangler',
+    ]) {
       expect(listed, name).not.toContain(name);
     }
     // SQLite only on request.

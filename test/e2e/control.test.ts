@@ -14,7 +14,15 @@ import { type CeleryWorker, DEFAULT_RESULT_BACKEND, REDIS_BROKER, startWorker, u
 import { createTestDatabase, type TestDatabase } from '../support/databases';
 import { printLogsOnFailure, stopAllProcesses, waitFor } from '../support/processes';
 import { type Stalk, startStalk } from '../support/stalk';
-import { deleteQueues, deleteResults, inspectWorker, poolProcesses, post, waitForTaskState, waitUntilAnswering } from '../integration/control-support';
+import {
+  deleteQueues,
+  deleteResults,
+  inspectWorker,
+  poolProcesses,
+  post,
+  waitForTaskState,
+  waitUntilAnswering,
+} from '../integration/control-support';
 import { closeWatchedPages, launchChromium, openWatchedPage, screenshot, type WatchedPage } from './browser';
 
 const UI_WAIT = { timeout: 10_000, interval: 200 };
@@ -106,7 +114,9 @@ describe('control actions in headless Chromium (Redis broker)', () => {
   /** Click the tabs' Refresh and wait for the swap (the button is replaced with the tabs). */
   async function refresh(page: Page): Promise<void> {
     const [response] = await Promise.all([
-      page.waitForResponse((r) => r.request().method() === 'POST' && decodeURIComponent(new URL(r.url()).pathname) === `/worker/${hostname}/inspect`),
+      page.waitForResponse(
+        (r) => r.request().method() === 'POST' && decodeURIComponent(new URL(r.url()).pathname) === `/worker/${hostname}/inspect`,
+      ),
       page.locator('#inspect-refresh').click(),
     ]);
     expect(response.status()).toBe(200);
@@ -139,7 +149,8 @@ describe('control actions in headless Chromium (Redis broker)', () => {
     const { page } = await open();
     const inspectPosts: string[] = [];
     page.on('request', (r) => {
-      if (r.method() === 'POST' && decodeURIComponent(new URL(r.url()).pathname) === `/worker/${hostname}/inspect`) inspectPosts.push(r.url());
+      if (r.method() === 'POST' && decodeURIComponent(new URL(r.url()).pathname) === `/worker/${hostname}/inspect`)
+        inspectPosts.push(r.url());
     });
     const response = await page.goto(workerPath());
     const html = (await response?.text()) ?? '';
@@ -177,9 +188,9 @@ describe('control actions in headless Chromium (Redis broker)', () => {
 
     await refresh(page);
     await page.locator(`#tab-queues tr[data-queue="${extraQueue}"]`).waitFor();
-    expect(await page.locator('#tab-queues tr[data-queue]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-queue')).sort())).toEqual(
-      [queue, extraQueue].sort(),
-    );
+    expect(
+      await page.locator('#tab-queues tr[data-queue]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-queue')).sort()),
+    ).toEqual([queue, extraQueue].sort());
     await screenshot(page, 'control-queues');
 
     const cancel = `#tab-queues tr[data-queue="${extraQueue}"] form`;
@@ -230,10 +241,13 @@ describe('control actions in headless Chromium (Redis broker)', () => {
     expect(dialogs).toEqual(['confirm: Terminate this running task?']);
 
     await expect
-      .poll(async () => {
-        await page.reload();
-        return (await page.locator('h1 .badge').innerText()).trim();
-      }, { timeout: 15_000, interval: 500 })
+      .poll(
+        async () => {
+          await page.reload();
+          return (await page.locator('h1 .badge').innerText()).trim();
+        },
+        { timeout: 15_000, interval: 500 },
+      )
       .toBe('REVOKED');
     // A final state offers no actions.
     expect(await page.locator('#task-actions').count()).toBe(0);
@@ -261,10 +275,13 @@ describe('control actions in headless Chromium (Redis broker)', () => {
     await page.waitForURL((url) => url.pathname === `/task/${id}`);
     // The page exists once the worker's events arrived.
     await expect
-      .poll(async () => {
-        await page.reload();
-        return (await page.locator('h1 .badge').count()) > 0 ? (await page.locator('h1 .badge').innerText()).trim() : '';
-      }, { timeout: 15_000, interval: 500 })
+      .poll(
+        async () => {
+          await page.reload();
+          return (await page.locator('h1 .badge').count()) > 0 ? (await page.locator('h1 .badge').innerText()).trim() : '';
+        },
+        { timeout: 15_000, interval: 500 },
+      )
       .toBe('SUCCESS');
     expect((await page.locator('#task-uuid').innerText()).trim()).toBe(id);
     const result = page.locator('table.kv tr', { has: page.locator('th', { hasText: /^Result$/ }) });

@@ -12,7 +12,15 @@
 
 import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type CeleryTarget, type CeleryWorker, runScenario, type ScenarioIds, sendAdd, startWorker, uniqueWorkerName } from '../support/celery';
+import {
+  type CeleryTarget,
+  type CeleryWorker,
+  runScenario,
+  type ScenarioIds,
+  sendAdd,
+  startWorker,
+  uniqueWorkerName,
+} from '../support/celery';
 import { createTestDatabase, type TestDatabase } from '../support/databases';
 import { freePort, type ManagedProcess, printLogsOnFailure, spawnManaged, stopAllProcesses } from '../support/processes';
 import { type Stalk, startStalk } from '../support/stalk';
@@ -39,7 +47,14 @@ const HOSTILE_ARG = '<script>alert(1)</script>';
 
 async function startRedis(port: number): Promise<ManagedProcess> {
   const redis = spawnManaged(`redis-server :${port}`, 'redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
   ]);
   await redis.waitForOutput(/Ready to accept connections/, 15_000);
   return redis;
@@ -160,7 +175,9 @@ describe('pages in headless Chromium', () => {
     await page.selectOption('select[name="state"]', 'FAILURE');
     await expect
       .poll(() => listedTasks(page), UI_WAIT)
-      .toSatisfy((rows: ListedTask[]) => rows.length > 0 && rows.every((t) => t.state === 'FAILURE') && rows.some((t) => t.id === known.failed));
+      .toSatisfy(
+        (rows: ListedTask[]) => rows.length > 0 && rows.every((t) => t.state === 'FAILURE') && rows.some((t) => t.id === known.failed),
+      );
     await expect.poll(() => new URL(page.url()).searchParams.get('state'), UI_WAIT).toBe('FAILURE');
     // Back to All.
     await page.selectOption('select[name="state"]', '');
@@ -243,9 +260,12 @@ describe('pages in headless Chromium', () => {
     expect(await page.locator('nav[aria-label="Main"] a[aria-current="page"]').innerText()).toBe('Workers');
 
     // stalk.js shows one panel at a time: Overview first, then whichever tab was clicked.
-    const tabIds = await page.locator('.tab-bar a').evaluateAll((links) => links.map((a) => (a.getAttribute('href') ?? '').replace('#', '')));
+    const tabIds = await page
+      .locator('.tab-bar a')
+      .evaluateAll((links) => links.map((a) => (a.getAttribute('href') ?? '').replace('#', '')));
     expect(tabIds).toEqual(expect.arrayContaining(['tab-overview', 'tab-pool', 'tab-queues']));
-    const visiblePanels = () => page.locator('.tab-panel').evaluateAll((panels) => panels.filter((p) => (p as HTMLElement).offsetParent !== null).map((p) => p.id));
+    const visiblePanels = () =>
+      page.locator('.tab-panel').evaluateAll((panels) => panels.filter((p) => (p as HTMLElement).offsetParent !== null).map((p) => p.id));
     expect(await visiblePanels()).toEqual(['tab-overview']);
     for (const id of [...tabIds.slice(1), tabIds[0]!]) {
       await page.locator(`.tab-bar a[href="#${id}"]`).click();

@@ -21,16 +21,24 @@ function cleanEnv(): NodeJS.ProcessEnv {
 }
 
 async function healthcheck(): Promise<{ code: number | null; output: string }> {
-  const proc = spawnManaged('healthcheck', process.execPath, ['--import', 'tsx', 'worker-collector/healthcheck.ts', '--db', db], { cwd: REPO_ROOT, env: cleanEnv() });
+  const proc = spawnManaged('healthcheck', process.execPath, ['--import', 'tsx', 'worker-collector/healthcheck.ts', '--db', db], {
+    cwd: REPO_ROOT,
+    env: cleanEnv(),
+  });
   const exit = await proc.exited;
   return { code: exit.code, output: proc.output().trim() };
 }
 
 function collector(broker: string): ManagedProcess {
-  return spawnManaged('collector', process.execPath, ['--import', 'tsx', 'worker-collector/main.ts', '--broker', broker, '--db', db, '--no-enable-events', '--queue-poll-interval', '0'], {
-    cwd: REPO_ROOT,
-    env: cleanEnv(),
-  });
+  return spawnManaged(
+    'collector',
+    process.execPath,
+    ['--import', 'tsx', 'worker-collector/main.ts', '--broker', broker, '--db', db, '--no-enable-events', '--queue-poll-interval', '0'],
+    {
+      cwd: REPO_ROOT,
+      env: cleanEnv(),
+    },
+  );
 }
 
 printLogsOnFailure();
@@ -52,26 +60,37 @@ describe('the collector container health check', () => {
     // Nothing listens on port 1: the collector runs, reports, and says the broker is down.
     const down = collector('redis://127.0.0.1:1/0');
     await down.waitForOutput(/database ready/, 30_000);
-    const unreachable = await waitFor(async () => {
-      const result = await healthcheck();
-      return result.output.includes('not connected to the broker') ? result : null;
-    }, 20_000, 'the broker reported down');
+    const unreachable = await waitFor(
+      async () => {
+        const result = await healthcheck();
+        return result.output.includes('not connected to the broker') ? result : null;
+      },
+      20_000,
+      'the broker reported down',
+    );
     expect(unreachable.code).toBe(1);
     expect(unreachable.output).toMatch(/^unhealthy: collector@\S+ is not connected to the broker redis:\/\/127\.0\.0\.1:1\/0$/);
     await down.stop();
 
     const up = collector('redis://localhost:6379/8');
     await up.waitForOutput(/subscribed to/, 30_000);
-    const healthy = await waitFor(async () => {
-      const result = await healthcheck();
-      return result.code === 0 ? result : null;
-    }, 20_000, 'healthy');
+    const healthy = await waitFor(
+      async () => {
+        const result = await healthcheck();
+        return result.code === 0 ? result : null;
+      },
+      20_000,
+      'healthy',
+    );
     expect(healthy.output).toMatch(/^healthy: collector@\S+ reported [\d.]+ s ago, broker connected$/);
     await up.stop();
 
     // Stopped a minute ago, as far as the row says.
     const database = await openDatabase(db);
-    await database.db.updateTable('collector_status').set({ updated_at: Date.now() / 1000 - 60 }).execute();
+    await database.db
+      .updateTable('collector_status')
+      .set({ updated_at: Date.now() / 1000 - 60 })
+      .execute();
     await database.close();
     const silent = await healthcheck();
     expect(silent.code).toBe(1);

@@ -35,7 +35,14 @@ const BOUNDED_MS = HEALTH_QUERY_TIMEOUT_MS + LATE_MS;
 async function startRedis(): Promise<{ redis: ManagedProcess; url: string }> {
   const port = await freePort();
   const redis = spawnManaged(`redis-server :${port}`, 'redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
   ]);
   await redis.waitForOutput(/Ready to accept connections/, 15_000);
   return { redis, url: `redis://127.0.0.1:${port}/0` };

@@ -37,7 +37,15 @@ interface Harness {
 function harness(label: string, prefetch: number, brokerUrl = AMQP_BROKER): Harness {
   const queue = `stalk.test.ack.${label}.${RUN}`;
   queues.push(queue);
-  const h: Harness = { transport: undefined as unknown as AmqpEventTransport, queue, mine: [], tokens: [], backlogs: 0, connections: [], logs: [] };
+  const h: Harness = {
+    transport: undefined as unknown as AmqpEventTransport,
+    queue,
+    mine: [],
+    tokens: [],
+    backlogs: 0,
+    connections: [],
+    logs: [],
+  };
   const log = createLogger('ack-test', 'debug', (_level, line) => h.logs.push(line));
   h.transport = new AmqpEventTransport(
     parseBrokerUrl(brokerUrl),

@@ -96,21 +96,28 @@ describe('competing collectors on one named RabbitMQ queue (MariaDB)', () => {
 
   async function startCollector(run: Run, label: string, extraArgs: string[] = []): Promise<ManagedProcess> {
     const env: NodeJS.ProcessEnv = { ...process.env };
-    for (const key of Object.keys(env)) if (key.startsWith('STALK_') || key.startsWith('FLOWER_') || key === 'CELERY_BROKER_URL') delete env[key];
+    for (const key of Object.keys(env))
+      if (key.startsWith('STALK_') || key.startsWith('FLOWER_') || key === 'CELERY_BROKER_URL') delete env[key];
     const collector = spawnManaged(
       `collector ${label}`,
       process.execPath,
       [
         '--enable-source-maps',
         join(OUT, 'collector.js'),
-        '--broker', AMQP_BROKER,
-        '--db', run.database.url,
-        '--event-queue', run.queue,
+        '--broker',
+        AMQP_BROKER,
+        '--db',
+        run.database.url,
+        '--event-queue',
+        run.queue,
         '--no-enable-events',
-        '--migrate', 'check',
-        '--queue-poll-interval', '0',
+        '--migrate',
+        'check',
+        '--queue-poll-interval',
+        '0',
         // A flush every 500 events at most: the crash case's bound on what one write can double.
-        '--flush-size', '500',
+        '--flush-size',
+        '500',
         ...extraArgs,
       ],
       { cwd: REPO_ROOT, env },
@@ -136,11 +143,21 @@ describe('competing collectors on one named RabbitMQ queue (MariaDB)', () => {
    */
   async function publish(run: Run, tasks: number, onGroup?: (done: number) => Promise<void>): Promise<void> {
     const channel = await admin.createConfirmChannel();
-    const properties = (hostname: string) => ({ contentType: 'application/json', contentEncoding: 'utf-8', headers: { hostname }, deliveryMode: 1 });
+    const properties = (hostname: string) => ({
+      contentType: 'application/json',
+      contentEncoding: 'utf-8',
+      headers: { hostname },
+      deliveryMode: 1,
+    });
     for (let first = 0; first < tasks; first += PER_MULTI) {
       const group = Array.from({ length: Math.min(PER_MULTI, tasks - first) }, (_, i) => first + i);
       for (const n of group) {
-        channel.publish('celeryev', 'task.sent', Buffer.from(taskSent(`${run.prefix}${n}`, n, run.names[n % 4])), properties('bench-client@stalk'));
+        channel.publish(
+          'celeryev',
+          'task.sent',
+          Buffer.from(taskSent(`${run.prefix}${n}`, n, run.names[n % 4])),
+          properties('bench-client@stalk'),
+        );
       }
       const multi = group.flatMap((n) => {
         const uuid = `${run.prefix}${n}`;
@@ -176,10 +193,12 @@ describe('competing collectors on one named RabbitMQ queue (MariaDB)', () => {
       const types = (JSON.parse(row.events) as { type: string }[]).map((e) => e.type);
       timelines.set(row.task_id, [...(timelines.get(row.task_id) ?? []), ...types]);
     }
-    const [[length]] = (await run.sql.query('SELECT COALESCE(SUM(JSON_LENGTH(events)), 0) AS n FROM task_events WHERE task_id LIKE ?', [like])) as unknown as [
-      { n: string | number }[],
-    ];
-    const [counterRows] = await run.sql.query('SELECT type, SUM(count) AS n FROM event_counters WHERE task_name IN (?) GROUP BY type', [run.names]);
+    const [[length]] = (await run.sql.query('SELECT COALESCE(SUM(JSON_LENGTH(events)), 0) AS n FROM task_events WHERE task_id LIKE ?', [
+      like,
+    ])) as unknown as [{ n: string | number }[]];
+    const [counterRows] = await run.sql.query('SELECT type, SUM(count) AS n FROM event_counters WHERE task_name IN (?) GROUP BY type', [
+      run.names,
+    ]);
     const counters: Record<string, number> = {};
     for (const row of counterRows as { type: string; n: string | number }[]) counters[row.type] = Number(row.n);
     return { states, timelines, timelineEvents: Number(length!.n), counters };
@@ -221,123 +240,107 @@ describe('competing collectors on one named RabbitMQ queue (MariaDB)', () => {
     return Number(match[1]);
   }
 
-  it(
-    'share the stream: every event stored exactly once, and both take part',
-    async () => {
-      const run = await newRun('share');
-      const a = await startCollector(run, 'A');
-      const b = await startCollector(run, 'B');
-      expect(await consumers(run.queue)).toBe(2);
+  it('share the stream: every event stored exactly once, and both take part', async () => {
+    const run = await newRun('share');
+    const a = await startCollector(run, 'A');
+    const b = await startCollector(run, 'B');
+    expect(await consumers(run.queue)).toBe(2);
 
-      await publish(run, TASKS);
-      await waitForAll(run, TASKS, 60_000);
-      const takenA = await stopAndCount(a);
-      const takenB = await stopAndCount(b);
+    await publish(run, TASKS);
+    await waitForAll(run, TASKS, 60_000);
+    const takenA = await stopAndCount(a);
+    const takenB = await stopAndCount(b);
 
-      // After both stopped (each wrote and acked what it held), nothing is doubled.
-      const data = await stored(run);
-      expect(missing(run, data, TASKS)).toEqual([]);
-      expect(data.timelineEvents).toBe(4 * TASKS);
-      expect(data.counters).toEqual(expectedCounts(TASKS));
-      // RabbitMQ gave each a share (round robin: about half each; other tests' events add to both).
-      expect(takenA + takenB).toBeGreaterThanOrEqual(4 * TASKS);
-      expect(takenA).toBeGreaterThan(TASKS / 2);
-      expect(takenB).toBeGreaterThan(TASKS / 2);
-      expect(await consumers(run.queue)).toBe(0);
-    },
-    180_000,
-  );
+    // After both stopped (each wrote and acked what it held), nothing is doubled.
+    const data = await stored(run);
+    expect(missing(run, data, TASKS)).toEqual([]);
+    expect(data.timelineEvents).toBe(4 * TASKS);
+    expect(data.counters).toEqual(expectedCounts(TASKS));
+    // RabbitMQ gave each a share (round robin: about half each; other tests' events add to both).
+    expect(takenA + takenB).toBeGreaterThanOrEqual(4 * TASKS);
+    expect(takenA).toBeGreaterThan(TASKS / 2);
+    expect(takenB).toBeGreaterThan(TASKS / 2);
+    expect(await consumers(run.queue)).toBe(0);
+  }, 180_000);
 
-  it(
-    'a small prefetch does not cap ingest at one prefetch per flush interval: half of it unacked asks for a flush',
-    async () => {
-      const run = await newRun('prefetch');
-      // Without the early flush: 50 messages per 2 s, and these 1,000 tasks (1,125 messages) would take 45 s.
-      const collector = await startCollector(run, 'prefetch 50', ['--event-prefetch', '50', '--flush-interval', '2s']);
-      const tasks = 1_000;
-      const started = Date.now();
-      await publish(run, tasks);
-      await waitForAll(run, tasks, 60_000);
-      const seconds = (Date.now() - started) / 1000;
-      expect(seconds).toBeLessThan(15);
-      await stopAndCount(collector);
-      const data = await stored(run);
-      expect(data.timelineEvents).toBe(4 * tasks);
-      expect(data.counters).toEqual(expectedCounts(tasks));
-    },
-    180_000,
-  );
+  it('a small prefetch does not cap ingest at one prefetch per flush interval: half of it unacked asks for a flush', async () => {
+    const run = await newRun('prefetch');
+    // Without the early flush: 50 messages per 2 s, and these 1,000 tasks (1,125 messages) would take 45 s.
+    const collector = await startCollector(run, 'prefetch 50', ['--event-prefetch', '50', '--flush-interval', '2s']);
+    const tasks = 1_000;
+    const started = Date.now();
+    await publish(run, tasks);
+    await waitForAll(run, tasks, 60_000);
+    const seconds = (Date.now() - started) / 1000;
+    expect(seconds).toBeLessThan(15);
+    await stopAndCount(collector);
+    const data = await stored(run);
+    expect(data.timelineEvents).toBe(4 * tasks);
+    expect(data.counters).toEqual(expectedCounts(tasks));
+  }, 180_000);
 
-  it(
-    'one stopped with SIGTERM mid-stream: it writes and acks what it holds, the other takes the rest; nothing lost or doubled',
-    async () => {
-      const run = await newRun('term');
-      const a = await startCollector(run, 'A');
-      const b = await startCollector(run, 'B');
-      let stopping: Promise<number> | undefined;
-      await publish(run, TASKS, async (done) => {
-        if (done >= TASKS / 2 && !stopping) {
-          stopping = stopAndCount(a);
-          // Awaited after publishing; a failure meanwhile must not count as unhandled.
-          stopping.catch(() => undefined);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      });
-      const takenA = await stopping!;
-      await waitForAll(run, TASKS, 60_000);
-      const takenB = await stopAndCount(b);
+  it('one stopped with SIGTERM mid-stream: it writes and acks what it holds, the other takes the rest; nothing lost or doubled', async () => {
+    const run = await newRun('term');
+    const a = await startCollector(run, 'A');
+    const b = await startCollector(run, 'B');
+    let stopping: Promise<number> | undefined;
+    await publish(run, TASKS, async (done) => {
+      if (done >= TASKS / 2 && !stopping) {
+        stopping = stopAndCount(a);
+        // Awaited after publishing; a failure meanwhile must not count as unhandled.
+        stopping.catch(() => undefined);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    });
+    const takenA = await stopping!;
+    await waitForAll(run, TASKS, 60_000);
+    const takenB = await stopAndCount(b);
 
-      const data = await stored(run);
-      expect(missing(run, data, TASKS)).toEqual([]);
-      expect(data.timelineEvents).toBe(4 * TASKS);
-      expect(data.counters).toEqual(expectedCounts(TASKS));
-      expect(takenA).toBeGreaterThan(TASKS / 2);
-      expect(takenB).toBeGreaterThan(TASKS);
-      // Nothing A took came back to B: A acked all it held before it closed.
-      expect(b.output()).not.toMatch(/taking redelivered messages/);
-    },
-    180_000,
-  );
+    const data = await stored(run);
+    expect(missing(run, data, TASKS)).toEqual([]);
+    expect(data.timelineEvents).toBe(4 * TASKS);
+    expect(data.counters).toEqual(expectedCounts(TASKS));
+    expect(takenA).toBeGreaterThan(TASKS / 2);
+    expect(takenB).toBeGreaterThan(TASKS);
+    // Nothing A took came back to B: A acked all it held before it closed.
+    expect(b.output()).not.toMatch(/taking redelivered messages/);
+  }, 180_000);
 
-  it(
-    'one killed with SIGKILL mid-stream: the survivor gets what it had not acked, nothing is lost',
-    async () => {
-      const run = await newRun('kill');
-      const a = await startCollector(run, 'A');
-      const b = await startCollector(run, 'B');
-      let killedAt = 0;
-      await publish(run, TASKS, async (done) => {
-        if (done >= (TASKS * 3) / 5 && killedAt === 0) {
-          a.signal('SIGKILL');
-          killedAt = done;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      });
-      expect(await a.exited).toEqual({ code: null, signal: 'SIGKILL' });
-      await waitForAll(run, TASKS, 90_000);
-      // B took over what A held: RabbitMQ redelivered A's unacknowledged messages to it.
-      await b.waitForOutput(/taking redelivered messages/, 10_000);
-      await stopAndCount(b);
+  it('one killed with SIGKILL mid-stream: the survivor gets what it had not acked, nothing is lost', async () => {
+    const run = await newRun('kill');
+    const a = await startCollector(run, 'A');
+    const b = await startCollector(run, 'B');
+    let killedAt = 0;
+    await publish(run, TASKS, async (done) => {
+      if (done >= (TASKS * 3) / 5 && killedAt === 0) {
+        a.signal('SIGKILL');
+        killedAt = done;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    });
+    expect(await a.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    await waitForAll(run, TASKS, 90_000);
+    // B took over what A held: RabbitMQ redelivered A's unacknowledged messages to it.
+    await b.waitForOutput(/taking redelivered messages/, 10_000);
+    await stopAndCount(b);
 
-      const data = await stored(run);
-      expect(missing(run, data, TASKS)).toEqual([]);
-      const expected = expectedCounts(TASKS);
-      const excess = Object.fromEntries(TYPES.map((type) => [type, (data.counters[type] ?? 0) - expected[type]!]));
-      const doubledTimeline = data.timelineEvents - 4 * TASKS;
-      console.log(
-        `SIGKILL after ${killedAt} of ${TASKS} tasks published: ${doubledTimeline} timeline events and counters ${JSON.stringify(excess)} over the exact numbers ` +
-          '(only a write committed just before the kill, whose ack had not left yet, is stored twice)',
-      );
-      // Nothing lost: every counter at least what was published.
-      for (const type of TYPES) expect(excess[type], type).toBeGreaterThanOrEqual(0);
-      expect(doubledTimeline).toBeGreaterThanOrEqual(0);
-      // At most the one write that could have committed without its ack: a flush of A, about
-      // --flush-size events (a collector that never acked would double everything A wrote,
-      // some 3,000 events here).
-      expect(doubledTimeline).toBeLessThanOrEqual(1_000);
-      const doubledCounters = Object.values(excess).reduce((sum, n) => sum + n, 0);
-      expect(doubledCounters).toBe(doubledTimeline);
-    },
-    180_000,
-  );
+    const data = await stored(run);
+    expect(missing(run, data, TASKS)).toEqual([]);
+    const expected = expectedCounts(TASKS);
+    const excess = Object.fromEntries(TYPES.map((type) => [type, (data.counters[type] ?? 0) - expected[type]!]));
+    const doubledTimeline = data.timelineEvents - 4 * TASKS;
+    console.log(
+      `SIGKILL after ${killedAt} of ${TASKS} tasks published: ${doubledTimeline} timeline events and counters ${JSON.stringify(excess)} over the exact numbers ` +
+        '(only a write committed just before the kill, whose ack had not left yet, is stored twice)',
+    );
+    // Nothing lost: every counter at least what was published.
+    for (const type of TYPES) expect(excess[type], type).toBeGreaterThanOrEqual(0);
+    expect(doubledTimeline).toBeGreaterThanOrEqual(0);
+    // At most the one write that could have committed without its ack: a flush of A, about
+    // --flush-size events (a collector that never acked would double everything A wrote,
+    // some 3,000 events here).
+    expect(doubledTimeline).toBeLessThanOrEqual(1_000);
+    const doubledCounters = Object.values(excess).reduce((sum, n) => sum + n, 0);
+    expect(doubledCounters).toBe(doubledTimeline);
+  }, 180_000);
 });

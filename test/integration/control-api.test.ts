@@ -11,7 +11,15 @@
 
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AMQP_BROKER, type CeleryWorker, DEFAULT_RESULT_BACKEND, REDIS_BROKER, runPython, startWorker, uniqueWorkerName } from '../support/celery';
+import {
+  AMQP_BROKER,
+  type CeleryWorker,
+  DEFAULT_RESULT_BACKEND,
+  REDIS_BROKER,
+  runPython,
+  startWorker,
+  uniqueWorkerName,
+} from '../support/celery';
 import { createTestDatabase, type TestDatabase } from '../support/databases';
 import { printLogsOnFailure, stopAllProcesses, waitFor } from '../support/processes';
 import { type Stalk, startStalk } from '../support/stalk';
@@ -69,7 +77,12 @@ describe.each(BROKERS)('control API through Stalk: $broker broker', ({ broker, b
         extraArgs: ['--result-backend', DEFAULT_RESULT_BACKEND, '--inspect-timeout', String(INSPECT_TIMEOUT_MS)],
       }),
       startWorker({ broker: brokerUrl, queue, hostname: uniqueWorkerName(`ctlapi-main-${broker}`) }),
-      startControlWorker({ broker: brokerUrl, queue: sideQueue, hostname: uniqueWorkerName(`ctlapi-side-${broker}`), pool: ['--autoscale=3,1'] }),
+      startControlWorker({
+        broker: brokerUrl,
+        queue: sideQueue,
+        hostname: uniqueWorkerName(`ctlapi-side-${broker}`),
+        pool: ['--autoscale=3,1'],
+      }),
     ]);
     // Known to Stalk from their events, and listening to their pidbox.
     await Promise.all([waitUntilAnswering(stalk, main.hostname), waitUntilAnswering(stalk, side.hostname)]);
@@ -77,7 +90,9 @@ describe.each(BROKERS)('control API through Stalk: $broker broker', ({ broker, b
 
   afterAll(async () => {
     await stopAllProcesses();
-    await deleteQueues(brokerUrl, [queue, sideQueue, extraQueue, idleQueue]).catch((error: unknown) => console.warn(`queue cleanup: ${String(error)}`));
+    await deleteQueues(brokerUrl, [queue, sideQueue, extraQueue, idleQueue]).catch((error: unknown) =>
+      console.warn(`queue cleanup: ${String(error)}`),
+    );
     await deleteResults(DEFAULT_RESULT_BACKEND, taskIds).catch((error: unknown) => console.warn(`result cleanup: ${String(error)}`));
     await database?.drop();
   }, 60_000);
@@ -165,7 +180,12 @@ describe.each(BROKERS)('control API through Stalk: $broker broker', ({ broker, b
     const cancelled = await post(stalk, `/api/worker/queue/cancel-consumer/${w}?queue=${encodeURIComponent(extraQueue)}`);
     expect(cancelled.status, cancelled.text).toBe(200);
     expect(cancelled.json()).toEqual({ message: `no longer consuming from ${extraQueue}` });
-    await waitFor(async () => !(await queueNames(main.hostname)).includes(extraQueue), 10_000, `${extraQueue} gone from active_queues`, 300);
+    await waitFor(
+      async () => !(await queueNames(main.hostname)).includes(extraQueue),
+      10_000,
+      `${extraQueue} gone from active_queues`,
+      300,
+    );
     expect(await queueNames(main.hostname)).toEqual([queue]);
   });
 
@@ -176,7 +196,10 @@ describe.each(BROKERS)('control API through Stalk: $broker broker', ({ broker, b
     expect(limited.json()).toEqual({ message: 'new rate limit set successfully' });
     // Celery's registered lists a task's rate limit with its name.
     expect((await inspectWorker(stalk, main.hostname)).registered).toContain('stalk.add [rate_limit=5/s]');
-    const unknown = await post(stalk, `/api/task/rate-limit/stalk.no-such-task?workername=${encodeURIComponent(main.hostname)}&ratelimit=5/s`);
+    const unknown = await post(
+      stalk,
+      `/api/task/rate-limit/stalk.no-such-task?workername=${encodeURIComponent(main.hostname)}&ratelimit=5/s`,
+    );
     expect(unknown.status).toBe(403);
     expect(unknown.text).toBe("Failed to set rate limit: 'unknown task'");
 
@@ -185,7 +208,11 @@ describe.each(BROKERS)('control API through Stalk: $broker broker', ({ broker, b
     expect(slow.status, slow.text).toBe(200);
     expect(slow.json()).toEqual({ message: 'new rate limit set successfully' });
     const ids = [await asyncApply('stalk.add', [1, 1], { queue: sideQueue }), await asyncApply('stalk.add', [2, 2], { queue: sideQueue })];
-    await waitFor(async () => (await taskInfo(stalk, ids[0]!))?.state === 'SUCCESS' || (await taskInfo(stalk, ids[1]!))?.state === 'SUCCESS', 15_000, 'one task done');
+    await waitFor(
+      async () => (await taskInfo(stalk, ids[0]!))?.state === 'SUCCESS' || (await taskInfo(stalk, ids[1]!))?.state === 'SUCCESS',
+      15_000,
+      'one task done',
+    );
     await waitFor(
       async () => {
         const states = await Promise.all(ids.map(async (id) => (await taskInfo(stalk, id))?.state));
@@ -293,7 +320,12 @@ describe.each(BROKERS)('control API through Stalk: $broker broker', ({ broker, b
     const { stalk } = running();
     const id = await asyncApply('stalk.abortable', [30]);
     // STARTED in the result backend, so that the abort is not overwritten by it.
-    await waitFor(async () => (await get(stalk, `/api/task/result/${id}`)).json<{ state: string }>().state === 'STARTED', 15_000, `${id} STARTED`, 200);
+    await waitFor(
+      async () => (await get(stalk, `/api/task/result/${id}`)).json<{ state: string }>().state === 'STARTED',
+      15_000,
+      `${id} STARTED`,
+      200,
+    );
 
     const aborted = await post(stalk, `/api/task/abort/${id}`);
     expect(aborted.status, aborted.text).toBe(200);
@@ -308,7 +340,8 @@ describe.each(BROKERS)('control API through Stalk: $broker broker', ({ broker, b
     const total = 4;
     // A Celery producer's task-sent event names the queue: that is how Stalk learns of it.
     const code = `from stalk_tasks import add; print(add.apply_async((0, 0), queue=${JSON.stringify(idleQueue)}).id)`;
-    const first = (await runPython('send to the idle queue', ['-c', code], { broker: brokerUrl, queue }, 30_000)).trim().split('\n').pop() ?? '';
+    const first =
+      (await runPython('send to the idle queue', ['-c', code], { broker: brokerUrl, queue }, 30_000)).trim().split('\n').pop() ?? '';
     expect(first).toMatch(UUID);
     taskIds.push(first);
     for (let i = 1; i < total; i += 1) await asyncApply('stalk.add', [i, i], { queue: idleQueue });
@@ -392,7 +425,11 @@ describe.each(BROKERS)('control API through Stalk: $broker broker', ({ broker, b
     expect(badJson.json<{ error: string }>().error).toBe('args must be an array');
 
     // Known but gone: the worker shut down by the previous test is offline, and does not answer.
-    await waitFor(async () => (await get(stalk, '/api/workers?status=1')).json<Record<string, boolean>>()[side.hostname] === false, 15_000, `${side.hostname} offline`);
+    await waitFor(
+      async () => (await get(stalk, '/api/workers?status=1')).json<Record<string, boolean>>()[side.hostname] === false,
+      15_000,
+      `${side.hostname} offline`,
+    );
     const silent = await post(stalk, `/api/worker/pool/grow/${encodeURIComponent(side.hostname)}?n=1`);
     expect(silent.status).toBe(403);
     expect(silent.text).toBe(`Failed to grow '${side.hostname}' worker's pool: '${side.hostname}' did not answer in time`);

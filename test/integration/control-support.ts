@@ -27,8 +27,17 @@ function escapeRegExp(text: string): string {
 /** `celery worker -E` on `queue` (Celery's task_default_queue through STALK_TEST_QUEUE), ready when it says so. */
 export async function startControlWorker(options: ControlWorkerOptions): Promise<CeleryWorker> {
   const args = [
-    '-m', 'celery', '-A', 'stalk_tasks', 'worker',
-    '-n', options.hostname, '-E', '--loglevel=INFO', '--without-gossip', '--without-mingle',
+    '-m',
+    'celery',
+    '-A',
+    'stalk_tasks',
+    'worker',
+    '-n',
+    options.hostname,
+    '-E',
+    '--loglevel=INFO',
+    '--without-gossip',
+    '--without-mingle',
     ...(options.pool ?? ['-c', '1']),
   ];
   const proc = spawnManaged(`celery worker ${options.hostname}`, PYTHON, args, { cwd: CELERY_DIR, env: celeryEnv(options) });
@@ -179,7 +188,9 @@ const decodeEntities = (text: string) =>
 export function auditRows(html: string): AuditRow[] {
   const rows: AuditRow[] = [];
   for (const match of html.matchAll(/<tr data-audit="(\d+)" data-ok="(true|false)">([\s\S]*?)<\/tr>/g)) {
-    const cells = [...match[3]!.matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g)].map((cell) => decodeEntities(cell[1]!.replace(/<[^>]+>/g, '')).trim());
+    const cells = [...match[3]!.matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g)].map((cell) =>
+      decodeEntities(cell[1]!.replace(/<[^>]+>/g, '')).trim(),
+    );
     rows.push({
       id: Number(match[1]),
       ok: match[2] === 'true',

@@ -38,11 +38,25 @@ afterAll(async () => {
 
 function startCollector(name: string, db: string, lease: string): ManagedProcess {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of Object.keys(env)) if (key.startsWith('STALK_') || key.startsWith('FLOWER_') || key.startsWith('UPSTASH_') || key === 'CELERY_BROKER_URL') delete env[key];
+  for (const key of Object.keys(env))
+    if (key.startsWith('STALK_') || key.startsWith('FLOWER_') || key.startsWith('UPSTASH_') || key === 'CELERY_BROKER_URL') delete env[key];
   return spawnManaged(
     name,
     process.execPath,
-    ['--import', 'tsx', 'worker-collector/main.ts', '--broker', BROKER, '--db', db, '--no-enable-events', '--queue-poll-interval', '0', '--lease-name', lease],
+    [
+      '--import',
+      'tsx',
+      'worker-collector/main.ts',
+      '--broker',
+      BROKER,
+      '--db',
+      db,
+      '--no-enable-events',
+      '--queue-poll-interval',
+      '0',
+      '--lease-name',
+      lease,
+    ],
     { cwd: REPO_ROOT, env },
   );
 }
@@ -178,7 +192,12 @@ async function storedWhole(database: OpenDatabase, tasks: PublishedTask[]): Prom
   let whole = 0;
   for (let i = 0; i < tasks.length; i += 500) {
     const uuids = tasks.slice(i, i + 500).map((t) => t.uuid);
-    const rows = await database.db.selectFrom('tasks').select('uuid').where('uuid', 'in', uuids).where('state', 'in', ['SUCCESS', 'FAILURE']).execute();
+    const rows = await database.db
+      .selectFrom('tasks')
+      .select('uuid')
+      .where('uuid', 'in', uuids)
+      .where('state', 'in', ['SUCCESS', 'FAILURE'])
+      .execute();
     const events = await database.db.selectFrom('task_events').select(['task_id', 'events']).where('task_id', 'in', uuids).execute();
     const count = new Map<string, number>();
     for (const row of events) count.set(row.task_id, (count.get(row.task_id) ?? 0) + (JSON.parse(row.events) as unknown[]).length);
@@ -206,13 +225,21 @@ function publishedSince(stream: EventStream, since: number): PublishedTask[] {
 
 /** While the stream runs: wait until `atLeast` tasks sent after `since` are stored whole. */
 async function storedSince(database: OpenDatabase, stream: EventStream, since: number, atLeast: number): Promise<void> {
-  await waitFor(async () => (await storedWhole(database, publishedSince(stream, since))) >= atLeast, 30_000, `${atLeast} tasks sent after the takeover stored whole`);
+  await waitFor(
+    async () => (await storedWhole(database, publishedSince(stream, since))) >= atLeast,
+    30_000,
+    `${atLeast} tasks sent after the takeover stored whole`,
+  );
 }
 
 /** Once the stream stopped: wait until every task sent after `since` is stored whole (what the test then asserts, with the rest). */
 async function allStoredSince(database: OpenDatabase, stream: EventStream, since: number): Promise<void> {
   const tasks = publishedSince(stream, since);
-  await waitFor(async () => (await storedWhole(database, tasks)) === tasks.length, 30_000, `all ${tasks.length} tasks sent after the takeover stored whole`);
+  await waitFor(
+    async () => (await storedWhole(database, tasks)) === tasks.length,
+    30_000,
+    `all ${tasks.length} tasks sent after the takeover stored whole`,
+  );
 }
 
 /** When the lease row says the lease runs out (epoch ms): once the active collector can renew no more, when the standby may take over. */
@@ -246,7 +273,9 @@ function expectCountedOnce(stored: Stored, stream: EventStream): void {
 
 function expectComplete(stored: Stored, tasks: PublishedTask[], what: string): void {
   expect(tasks.length, `${what}: some tasks`).toBeGreaterThan(0);
-  const incomplete = tasks.filter((t) => stored.timelines.get(t.uuid)?.length !== 4 || !['SUCCESS', 'FAILURE'].includes(stored.states.get(t.uuid) ?? ''));
+  const incomplete = tasks.filter(
+    (t) => stored.timelines.get(t.uuid)?.length !== 4 || !['SUCCESS', 'FAILURE'].includes(stored.states.get(t.uuid) ?? ''),
+  );
   expect(incomplete.length, `${what}: ${incomplete.length} of ${tasks.length} tasks not stored whole, e.g. ${incomplete[0]?.uuid}`).toBe(0);
 }
 
@@ -310,8 +339,16 @@ describe.each(['mariadb', 'sqlite'] as const)('two collectors on one lease, %s',
       report(`SIGKILL, ${kind}`, stored, stream, takeoverAt - killedAt);
       expectCountedOnce(stored, stream);
       // Written by the first before it died (it flushes every 500 ms), and by the second after it took over.
-      expectComplete(stored, stream.tasks.filter((t) => t.restAt < killedAt - 2_000), 'tasks finished 2 s before the kill');
-      expectComplete(stored, stream.tasks.filter((t) => t.sentAt > takeoverAt), 'tasks sent after the takeover');
+      expectComplete(
+        stored,
+        stream.tasks.filter((t) => t.restAt < killedAt - 2_000),
+        'tasks finished 2 s before the kill',
+      );
+      expectComplete(
+        stored,
+        stream.tasks.filter((t) => t.sentAt > takeoverAt),
+        'tasks sent after the takeover',
+      );
     } finally {
       await stream.stop();
     }
@@ -376,8 +413,16 @@ describe('two collectors on one lease, mariadb, the active one frozen', () => {
       const stored = await readStored(database);
       report('SIGSTOP, mariadb', stored, stream, takeoverAt - frozenAt);
       expectCountedOnce(stored, stream);
-      expectComplete(stored, stream.tasks.filter((t) => t.sentAt > takeoverAt), 'tasks sent after the takeover');
-      expectComplete(stored, stream.tasks.filter((t) => t.restAt < frozenAt - 2_000), 'tasks finished 2 s before the freeze');
+      expectComplete(
+        stored,
+        stream.tasks.filter((t) => t.sentAt > takeoverAt),
+        'tasks sent after the takeover',
+      );
+      expectComplete(
+        stored,
+        stream.tasks.filter((t) => t.restAt < frozenAt - 2_000),
+        'tasks finished 2 s before the freeze',
+      );
     } finally {
       active.signal('SIGCONT');
       await stream.stop();

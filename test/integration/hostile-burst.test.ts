@@ -39,7 +39,8 @@ async function redisPublisher(): Promise<Publisher> {
     return JSON.stringify({ ...kombu, body: Buffer.from(bodyText).toString('base64'), 'content-type': contentType });
   };
   return {
-    event: async (key, body, contentType = 'application/json') => void (await client.publish(channel(key), envelope(key, JSON.stringify(body), contentType))),
+    event: async (key, body, contentType = 'application/json') =>
+      void (await client.publish(channel(key), envelope(key, JSON.stringify(body), contentType))),
     eventText: async (key, bodyText) => void (await client.publish(channel(key), envelope(key, bodyText, 'application/json'))),
     raw: async (key, bytes) => void (await client.publish(channel(key), bytes)),
     close: async () => void (await client.quit()),
@@ -52,8 +53,12 @@ async function amqpPublisher(): Promise<Publisher> {
   await channel.assertExchange('celeryev', 'topic', { durable: true, autoDelete: false });
   const publish = (key: string, content: Buffer, contentType: string) =>
     new Promise<void>((resolve, reject) =>
-      channel.publish('celeryev', key, content, { contentType, contentEncoding: 'utf-8', deliveryMode: 1, headers: { hostname: 'hostile@test' } }, (error) =>
-        error ? reject(error) : resolve(),
+      channel.publish(
+        'celeryev',
+        key,
+        content,
+        { contentType, contentEncoding: 'utf-8', deliveryMode: 1, headers: { hostname: 'hostile@test' } },
+        (error) => (error ? reject(error) : resolve()),
       ),
     );
   return {
@@ -107,21 +112,61 @@ describe.each(BROKERS)('a hostile burst on $broker', ({ broker, url, publisher }
       // Malformed: not JSON at all (the envelope on Redis, the body on RabbitMQ).
       await publish.raw('task.multi', Buffer.from('{"body": garbage'));
       // An unsupported serializer (pickle).
-      await publish.event('task.multi', [{ type: 'task-received', uuid: `pickled-${run}`, hostname: 'w@x', timestamp: now }], 'application/x-python-serialize');
+      await publish.event(
+        'task.multi',
+        [{ type: 'task-received', uuid: `pickled-${run}`, hostname: 'w@x', timestamp: now }],
+        'application/x-python-serialize',
+      );
       // Over --max-event-bytes: refused unread.
       for (let i = 0; i < 3; i++) {
-        await publish.event('task.multi', [{ type: 'task-received', uuid: `big-${run}-${i}`, hostname: 'w@x', timestamp: now, args: 'x'.repeat(TOO_LARGE_BYTES) }]);
+        await publish.event('task.multi', [
+          { type: 'task-received', uuid: `big-${run}-${i}`, hostname: 'w@x', timestamp: now, args: 'x'.repeat(TOO_LARGE_BYTES) },
+        ]);
       }
       // Impossible times: 1e20, -1e20, 0 (1970), and 1e999 (JSON.parse reads it as Infinity).
-      const times = [1e20, -1e20, 0].map((timestamp, i) => ({ type: 'task-started', uuid: `time-${run}-${i}`, hostname: 'w@x', timestamp }));
+      const times = [1e20, -1e20, 0].map((timestamp, i) => ({
+        type: 'task-started',
+        uuid: `time-${run}-${i}`,
+        hostname: 'w@x',
+        timestamp,
+      }));
       await publish.event('task.multi', times);
       await publish.eventText('task.multi', `[{"type": "task-started", "uuid": "time-${run}-inf", "hostname": "w@x", "timestamp": 1e999}]`);
       // Lone surrogates: a worker's hostname, a task's id, name and arguments.
-      await publish.event('worker.heartbeat', { type: 'worker-heartbeat', hostname: `a\ud800@${run}`, timestamp: now, freq: 2, clock: 1, loadavg: [0.1, 0.2, 0.3], active: 0, processed: 0 });
-      await publish.event('task.multi', [{ type: 'task-received', uuid: hostUuid, hostname: `a\ud800@${run}`, timestamp: now, name: 'hostile.\udc00name', args: "('\ud800',)", kwargs: '{}' }]);
+      await publish.event('worker.heartbeat', {
+        type: 'worker-heartbeat',
+        hostname: `a\ud800@${run}`,
+        timestamp: now,
+        freq: 2,
+        clock: 1,
+        loadavg: [0.1, 0.2, 0.3],
+        active: 0,
+        processed: 0,
+      });
+      await publish.event('task.multi', [
+        {
+          type: 'task-received',
+          uuid: hostUuid,
+          hostname: `a\ud800@${run}`,
+          timestamp: now,
+          name: 'hostile.\udc00name',
+          args: "('\ud800',)",
+          kwargs: '{}',
+        },
+      ]);
       // Then the good events.
       for (let i = 0; i < GOOD; i++) {
-        await publish.event('task.sent', { type: 'task-sent', uuid: `good-${run}-${i}`, hostname: 'client@test', timestamp: now, clock: i, name: `hostile.good.${run}`, args: `(${i},)`, kwargs: '{}', queue: 'celery' });
+        await publish.event('task.sent', {
+          type: 'task-sent',
+          uuid: `good-${run}-${i}`,
+          hostname: 'client@test',
+          timestamp: now,
+          clock: i,
+          name: `hostile.good.${run}`,
+          args: `(${i},)`,
+          kwargs: '{}',
+          queue: 'celery',
+        });
       }
     } finally {
       await publish.close();
@@ -158,7 +203,14 @@ describe.each(BROKERS)('a hostile burst on $broker', ({ broker, url, publisher }
     expect(Object.keys(all).filter((id) => /^(pickled|big|time)-/.test(id) && id.includes(run))).toEqual([]);
     const lone = all[hostUuid.toWellFormed()];
     expect(lone).toMatchObject({ name: 'hostile.\ufffdname', args: "('\ufffd',)", worker: `a\ufffd@${run}` });
-    for (const path of ['/', '/workers', `/worker/${encodeURIComponent(`a\ufffd@${run}`)}`, `/task/${encodeURIComponent(hostUuid.toWellFormed())}`, '/tasks', '/tasks?sort=-received']) {
+    for (const path of [
+      '/',
+      '/workers',
+      `/worker/${encodeURIComponent(`a\ufffd@${run}`)}`,
+      `/task/${encodeURIComponent(hostUuid.toWellFormed())}`,
+      '/tasks',
+      '/tasks?sort=-received',
+    ]) {
       const response = await stalk.fetchText(path);
       expect(response.status, path).toBe(200);
     }

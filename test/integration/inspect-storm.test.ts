@@ -40,7 +40,13 @@ function envelope(event: Record<string, unknown>): string {
     'content-encoding': 'utf-8',
     'content-type': 'application/json',
     headers: { hostname: event.hostname },
-    properties: { delivery_mode: 1, delivery_info: { exchange: 'celeryev', routing_key: 'worker.online' }, priority: 0, body_encoding: 'base64', delivery_tag: 'x' },
+    properties: {
+      delivery_mode: 1,
+      delivery_info: { exchange: 'celeryev', routing_key: 'worker.online' },
+      priority: 0,
+      body_encoding: 'base64',
+      delivery_tag: 'x',
+    },
   });
 }
 
@@ -50,7 +56,10 @@ beforeAll(async () => {
   await Promise.all([listener.connect(), publisher.connect()]);
   await listener.subscribe(`/${DB}.celery.pidbox`);
   listener.on('message', (_channel: string, message: string) => {
-    const body = JSON.parse(Buffer.from((JSON.parse(message) as { body: string }).body, 'base64').toString('utf8')) as { method: string; destination: string[] | null };
+    const body = JSON.parse(Buffer.from((JSON.parse(message) as { body: string }).body, 'base64').toString('utf8')) as {
+      method: string;
+      destination: string[] | null;
+    };
     broadcasts.push({ method: body.method, destination: body.destination, at: Date.now() });
   });
   const env: NodeJS.ProcessEnv = { ...process.env };
@@ -59,7 +68,20 @@ beforeAll(async () => {
   collector = spawnManaged(
     'collector',
     process.execPath,
-    ['--import', 'tsx', 'worker-collector/main.ts', '--broker', BROKER, '--db', db, '--no-enable-events', '--inspect-timeout', '500', '--queue-poll-interval', '0'],
+    [
+      '--import',
+      'tsx',
+      'worker-collector/main.ts',
+      '--broker',
+      BROKER,
+      '--db',
+      db,
+      '--no-enable-events',
+      '--inspect-timeout',
+      '500',
+      '--queue-poll-interval',
+      '0',
+    ],
     { cwd: REPO_ROOT, env },
   );
   await collector.waitForOutput(/subscribed to/, 30_000);
@@ -77,19 +99,38 @@ afterAll(async () => {
 describe('a flood of forged worker-online events', () => {
   it('costs at most eight inspect broadcasts per two seconds, and a real worker is still inspected', async () => {
     // The start-up round (everyone) is over before the flood.
-    await waitFor(async () => broadcasts.filter((b) => b.destination === null).length >= INSPECT_METHODS.length, 10_000, 'the start-up inspect round');
+    await waitFor(
+      async () => broadcasts.filter((b) => b.destination === null).length >= INSPECT_METHODS.length,
+      10_000,
+      'the start-up inspect round',
+    );
     const floodStart = Date.now();
     const pipeline = publisher.pipeline();
     for (let i = 0; i < FORGED; i++) {
       const hostname = `forged-${i}@nowhere`;
-      pipeline.publish(`/${DB}.celeryev/worker.online`, envelope({ type: 'worker-online', hostname, timestamp: Date.now() / 1000, clock: i, freq: 2, sw_ident: 'py-celery', sw_ver: '5', sw_sys: 'Linux', pid: 1 }));
+      pipeline.publish(
+        `/${DB}.celeryev/worker.online`,
+        envelope({
+          type: 'worker-online',
+          hostname,
+          timestamp: Date.now() / 1000,
+          clock: i,
+          freq: 2,
+          sw_ident: 'py-celery',
+          sw_ver: '5',
+          sw_sys: 'Linux',
+          pid: 1,
+        }),
+      );
     }
     await pipeline.exec();
 
     // A real worker comes online in the middle of it.
     const worker = await startWorker({ broker: BROKER, hostname: uniqueWorkerName('storm') });
     const inspected = await waitFor(
-      async () => (await database.db.selectFrom('worker_inspect').select('hostname').where('hostname', '=', worker.hostname).executeTakeFirst()) !== undefined,
+      async () =>
+        (await database.db.selectFrom('worker_inspect').select('hostname').where('hostname', '=', worker.hostname).executeTakeFirst()) !==
+        undefined,
       20_000,
       'the real worker inspected',
     );

@@ -94,7 +94,8 @@ class EventStream {
         ok = this.publish('task.multi', `[${taskFinished(uuid, n)}]`, WORKER, n % 10 === 0 ? 'task-failed' : 'task-succeeded') && ok;
       }
       for (const { uuid } of toStart) ok = this.publish('task.multi', `[${taskStarted(uuid)}]`, WORKER, 'task-started') && ok;
-      for (const { uuid, n } of toReceive) ok = this.publish('task.multi', `[${taskReceived(uuid, n, this.names(n))}]`, WORKER, 'task-received') && ok;
+      for (const { uuid, n } of toReceive)
+        ok = this.publish('task.multi', `[${taskReceived(uuid, n, this.names(n))}]`, WORKER, 'task-received') && ok;
       const sending: { uuid: string; n: number }[] = [];
       for (; next < due; next++) {
         const uuid = randomUUID();
@@ -134,7 +135,13 @@ async function storedTasks(database: OpenDatabase, prefix: string): Promise<Map<
     .selectFrom('tasks')
     .select(['uuid', 'name', 'state', 'timestamp', 'result', 'runtime', 'exception'])
     .execute();
-  for (const row of rows) tasks.set(row.uuid, { ...row, timestamp: Number(row.timestamp), runtime: row.runtime === null ? null : Number(row.runtime), timeline: [] });
+  for (const row of rows)
+    tasks.set(row.uuid, {
+      ...row,
+      timestamp: Number(row.timestamp),
+      runtime: row.runtime === null ? null : Number(row.runtime),
+      timeline: [],
+    });
   const orphans: string[] = [];
   for (const row of await database.db.selectFrom('task_events').select(['task_id', 'events']).orderBy('id').execute()) {
     const task = tasks.get(row.task_id);
@@ -151,7 +158,10 @@ async function storedTasks(database: OpenDatabase, prefix: string): Promise<Map<
 }
 
 /** Sum of event_counters per type, for task names starting with `prefix`, and for the unnamed ('') series. */
-async function countedByType(database: OpenDatabase, prefix: string): Promise<{ named: Record<string, number>; unnamed: Record<string, number> }> {
+async function countedByType(
+  database: OpenDatabase,
+  prefix: string,
+): Promise<{ named: Record<string, number>; unnamed: Record<string, number> }> {
   const named: Record<string, number> = {};
   const unnamed: Record<string, number> = {};
   for (const row of await taskCountersByNameAndType(database)) {
@@ -181,7 +191,10 @@ interface Status {
 }
 
 async function collectorStatus(database: OpenDatabase): Promise<Status | undefined> {
-  const row = await database.db.selectFrom('collector_status').select(['updated_at', 'events_total', 'broker_connected', 'dropped']).executeTakeFirst();
+  const row = await database.db
+    .selectFrom('collector_status')
+    .select(['updated_at', 'events_total', 'broker_connected', 'dropped'])
+    .executeTakeFirst();
   if (!row) return undefined;
   return {
     updated_at: Number(row.updated_at),
@@ -214,7 +227,8 @@ function inconsistent(tasks: Iterable<StoredTask>, max = 5): string[] {
     if (task.timeline.length === 0) wrong.push('no timeline');
     if (clocks.size !== task.timeline.length) wrong.push('an event twice in its timeline');
     if (task.timeline.length > 4) wrong.push('more than four events');
-    if (task.state !== expected.state || task.timestamp !== expected.timestamp) wrong.push(`state ${task.state}@${task.timestamp}, timeline says ${expected.state}@${expected.timestamp}`);
+    if (task.state !== expected.state || task.timestamp !== expected.timestamp)
+      wrong.push(`state ${task.state}@${task.timestamp}, timeline says ${expected.state}@${expected.timestamp}`);
     if (named !== (task.name !== null)) wrong.push(`name ${task.name} with events ${types.join(',')}`);
     if (task.state === 'SUCCESS' && (task.result === null || task.runtime === null)) wrong.push('SUCCESS without result or runtime');
     if (task.state === 'FAILURE' && task.exception === null) wrong.push('FAILURE without exception');
@@ -253,8 +267,15 @@ describe.each([
       await overloadScenario();
     } catch (error) {
       // A failing hook reports no test: show what the collector said.
-      const output = collector?.output().split('\n').filter((line) => !line.includes(' DEBUG ')).slice(-40).join('\n');
-      throw new Error(`${error instanceof Error ? error.message : String(error)}\n--- collector output (without debug lines) ---\n${output ?? ''}`);
+      const output = collector
+        ?.output()
+        .split('\n')
+        .filter((line) => !line.includes(' DEBUG '))
+        .slice(-40)
+        .join('\n');
+      throw new Error(
+        `${error instanceof Error ? error.message : String(error)}\n--- collector output (without debug lines) ---\n${output ?? ''}`,
+      );
     }
   }, 150_000);
 
@@ -262,14 +283,21 @@ describe.each([
     target = await createTestDatabase('sqlite');
     bundle = await buildCollectorBundle();
     collector = startBundledCollector('collector', bundle, [
-      '--broker', BROKER,
-      '--db', target.url,
+      '--broker',
+      BROKER,
+      '--db',
+      target.url,
       '--no-enable-events',
-      '--queue-poll-interval', '0',
-      '--max-task-age', '0',
-      '--max-buffer-mb', String(BUFFER_MB),
-      '--lease', 'off',
-      '--log-level', 'debug',
+      '--queue-poll-interval',
+      '0',
+      '--max-task-age',
+      '0',
+      '--max-buffer-mb',
+      String(BUFFER_MB),
+      '--lease',
+      'off',
+      '--log-level',
+      'debug',
       ...args,
     ]);
     await collector.waitForOutput(/subscribed to \/3\.celeryev\/\*/, 30_000);
@@ -374,7 +402,10 @@ describe.each([
   it('counts every event that reached it exactly once, per type, shed or kept', () => {
     const expected = Object.fromEntries(TYPES.map((type) => [type, stream.published.get(type) ?? 0]));
     const counted = Object.fromEntries(TYPES.map((type) => [type, (named[type] ?? 0) + (unnamed[type] ?? 0)]));
-    expect(Object.values(counted).reduce((a, b) => a + b, 0), 'counted events (all types)').toBe(caughtUp.events_total);
+    expect(
+      Object.values(counted).reduce((a, b) => a + b, 0),
+      'counted events (all types)',
+    ).toBe(caughtUp.events_total);
     if (readerShed === 0) {
       expect(counted).toEqual(expected);
     } else {
@@ -400,7 +431,9 @@ describe.each([
     const afterTasks = await waitFor(
       async () => {
         const stored = await storedTasks(database, afterPrefix);
-        const whole = [...after.uuids].filter((uuid) => stored.get(uuid)?.timeline.length === 4 && ['SUCCESS', 'FAILURE'].includes(stored.get(uuid)!.state));
+        const whole = [...after.uuids].filter(
+          (uuid) => stored.get(uuid)?.timeline.length === 4 && ['SUCCESS', 'FAILURE'].includes(stored.get(uuid)!.state),
+        );
         return whole.length === AFTER_TASKS ? stored : undefined;
       },
       30_000,

@@ -4,7 +4,15 @@
 // Flower-compatible API must tell the story right, also after a restart.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AMQP_BROKER, type CeleryWorker, REDIS_BROKER, runScenario, type ScenarioIds, startWorker, uniqueWorkerName } from '../support/celery';
+import {
+  AMQP_BROKER,
+  type CeleryWorker,
+  REDIS_BROKER,
+  runScenario,
+  type ScenarioIds,
+  startWorker,
+  uniqueWorkerName,
+} from '../support/celery';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases';
 import { printLogsOnFailure, stopAllProcesses } from '../support/processes';
 import { type ApiTask, type ApiWorker, type Stalk, startStalk, waitFor } from '../support/stalk';
@@ -102,7 +110,15 @@ describe.each(MATRIX)('pipeline: $broker broker, $dialect database', ({ brokerUr
       for (const id of Object.values(ids)) expect(task(tasks, id).worker, `worker of ${id}`).toBe(hostname);
 
       const ok = task(tasks, ids.succeeded);
-      expect(ok).toMatchObject({ name: 'stalk.add', state: 'SUCCESS', result: '5', args: '(2, 3)', kwargs: '{}', retries: 0, exception: null });
+      expect(ok).toMatchObject({
+        name: 'stalk.add',
+        state: 'SUCCESS',
+        result: '5',
+        args: '(2, 3)',
+        kwargs: '{}',
+        retries: 0,
+        exception: null,
+      });
       // (No order between `sent` and `received`: Celery stamps task-sent after publishing, so a
       // fast worker can receive the task first.)
       expect(ok.sent).toEqual(expect.any(Number));

@@ -13,7 +13,15 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startUpstashStandIn } from '../../dev/standins/upstash';
 import { UpstashControlClient } from '../../src/edge/control-client';
-import { deriveCommandKey, NonceCache, type SignedCommandRequest, signCommand, signReply, verifyCommand, verifyReply } from '../../src/shared/command-signing';
+import {
+  deriveCommandKey,
+  NonceCache,
+  type SignedCommandRequest,
+  signCommand,
+  signReply,
+  verifyCommand,
+  verifyReply,
+} from '../../src/shared/command-signing';
 import { upstashRest } from '../../src/shared/upstash-rest';
 import { COMMAND_QUEUE_KEY, type CommandOutcome, type CommandRequest, REPLY_KEY_PREFIX, REPLY_TTL_SECONDS } from '../../src/shared/control';
 import { type OpenDatabase, openDatabase } from '../../worker-collector/store/db';
@@ -42,7 +50,22 @@ function startCollector(db: string, stateUrl: string, token: string, extra: stri
   return spawnManaged(
     'collector',
     process.execPath,
-    ['--import', 'tsx', 'worker-collector/main.ts', '--db', db, '--broker', BROKER, '--state-url', stateUrl, '--state-token', token, '--queue-poll-interval', '0', ...extra],
+    [
+      '--import',
+      'tsx',
+      'worker-collector/main.ts',
+      '--db',
+      db,
+      '--broker',
+      BROKER,
+      '--state-url',
+      stateUrl,
+      '--state-token',
+      token,
+      '--queue-poll-interval',
+      '0',
+      ...extra,
+    ],
     { cwd: REPO_ROOT, env: collectorEnv() },
   );
 }
@@ -108,13 +131,19 @@ describe.each(['tcp', 'rest'] as const)('the collector on the command channel ov
     return outcome;
   }
 
-  async function auditRows(): Promise<{ user: string; action: string; target: string | null; arguments: string | null; ok: number; result: string | null }[]> {
+  async function auditRows(): Promise<
+    { user: string; action: string; target: string | null; arguments: string | null; ok: number; result: string | null }[]
+  > {
     return store.db.selectFrom('audit_log').select(['user', 'action', 'target', 'arguments', 'ok', 'result']).orderBy('id').execute();
   }
 
   /** The refusal row whose arguments mention `marker`. */
   async function refusalRow(marker: string) {
-    return waitFor(async () => (await auditRows()).find((row) => row.action === 'refused' && (row.arguments ?? '').includes(marker)), 10_000, `the audit row of ${marker}`);
+    return waitFor(
+      async () => (await auditRows()).find((row) => row.action === 'refused' && (row.arguments ?? '').includes(marker)),
+      10_000,
+      `the audit row of ${marker}`,
+    );
   }
 
   let legit: SignedCommandRequest;
@@ -126,7 +155,11 @@ describe.each(['tcp', 'rest'] as const)('the collector on the command channel ov
     expect(await reply(legit.id)).toEqual({ ok: true, result: `Revoked '${task}'` });
     // The reply list is gone once popped: nothing for anybody to delete.
     expect(await redis.exists(`${REPLY_KEY_PREFIX}${legit.id}`)).toBe(0);
-    const row = await waitFor(async () => (await auditRows()).find((r) => r.action === 'revoke' && r.target === task), 10_000, 'the revoke in the audit log');
+    const row = await waitFor(
+      async () => (await auditRows()).find((r) => r.action === 'revoke' && r.target === task),
+      10_000,
+      'the revoke in the audit log',
+    );
     expect(row).toMatchObject({ user: 'alice@example.com', ok: 1 });
   });
 
@@ -163,7 +196,11 @@ describe.each(['tcp', 'rest'] as const)('the collector on the command channel ov
   });
 
   it('refuses a command signed with another key', async () => {
-    const signed = await signCommand(await deriveCommandKey(OTHER_SECRET), request(`wrong-key-${run}`, revoke(`wrong-key-task-${run}`)), Date.now() / 1000);
+    const signed = await signCommand(
+      await deriveCommandKey(OTHER_SECRET),
+      request(`wrong-key-${run}`, revoke(`wrong-key-task-${run}`)),
+      Date.now() / 1000,
+    );
     await push(signed);
     const outcome = await reply(signed.id);
     expect(!outcome.ok && outcome.error).toMatch(/^bad signature/);
@@ -171,10 +208,18 @@ describe.each(['tcp', 'rest'] as const)('the collector on the command channel ov
   });
 
   it('refuses a command issued more than a minute ago, and one issued in the future', async () => {
-    const old = await signCommand(key, { ...request(`old-${run}`, revoke(`old-task-${run}`)), deadline: Date.now() / 1000 + 600 }, Date.now() / 1000 - 120);
+    const old = await signCommand(
+      key,
+      { ...request(`old-${run}`, revoke(`old-task-${run}`)), deadline: Date.now() / 1000 + 600 },
+      Date.now() / 1000 - 120,
+    );
     await push(old);
     expect(await reply(old.id)).toMatchObject({ ok: false, status: 504, error: expect.stringMatching(/expired: issued 12\d s ago/) });
-    const future = await signCommand(key, { ...request(`future-${run}`, revoke(`future-task-${run}`)), deadline: Date.now() / 1000 + 600 }, Date.now() / 1000 + 120);
+    const future = await signCommand(
+      key,
+      { ...request(`future-${run}`, revoke(`future-task-${run}`)), deadline: Date.now() / 1000 + 600 },
+      Date.now() / 1000 + 120,
+    );
     await push(future);
     expect(await reply(future.id)).toMatchObject({ ok: false, status: 403, error: expect.stringMatching(/in the future/) });
     await refusalRow(old.id);
@@ -184,7 +229,11 @@ describe.each(['tcp', 'rest'] as const)('the collector on the command channel ov
   it('refuses a line that is not JSON (no id to answer) and keeps going', async () => {
     const marker = `garbage-${run}`;
     await push(`not json ${marker}`);
-    await waitFor(async () => (await auditRows()).some((row) => row.action === 'refused' && row.result?.includes('not JSON')), 10_000, 'the garbage refused in the audit log');
+    await waitFor(
+      async () => (await auditRows()).some((row) => row.action === 'refused' && row.result?.includes('not JSON')),
+      10_000,
+      'the garbage refused in the audit log',
+    );
     const task = `after-garbage-${run}`;
     const signed = await signCommand(key, request(`after-${run}`, revoke(task)), Date.now() / 1000);
     await push(signed);
@@ -283,12 +332,20 @@ describe("the Worker's control client (src/edge/control-client.ts) against the U
     expect(Date.now() - started).toBeGreaterThanOrEqual(2_900);
     await redis.del(COMMAND_QUEUE_KEY);
     const keyless = new UpstashControlClient(upstashRest(standIn.url, standIn.token), null);
-    expect(await keyless.run({ kind: 'queues' }, 'alice@example.com', 1)).toEqual({ ok: false, status: 503, error: 'COOKIE_SECRET is not set, so commands to the collector cannot be signed' });
+    expect(await keyless.run({ kind: 'queues' }, 'alice@example.com', 1)).toEqual({
+      ok: false,
+      status: 503,
+      error: 'COOKIE_SECRET is not set, so commands to the collector cannot be signed',
+    });
     expect(await redis.llen(COMMAND_QUEUE_KEY)).toBe(0);
   });
 
   it('answers 503 when Upstash cannot be reached', async () => {
     const client = new UpstashControlClient(upstashRest('http://127.0.0.1:9', 'token'), deriveCommandKey(SECRET));
-    expect(await client.run({ kind: 'queues' }, 'alice@example.com', 1)).toMatchObject({ ok: false, status: 503, error: expect.stringMatching(/^command channel unavailable/) });
+    expect(await client.run({ kind: 'queues' }, 'alice@example.com', 1)).toMatchObject({
+      ok: false,
+      status: 503,
+      error: expect.stringMatching(/^command channel unavailable/),
+    });
   });
 });

@@ -18,7 +18,9 @@ describe('parseRuntimeBuckets', () => {
 
   it('refuses a bound the collector does not store, naming the ones it does', () => {
     expect(() => parseRuntimeBuckets('1,3')).toThrow(BucketOptionError);
-    expect(() => parseRuntimeBuckets('1,3')).toThrow(/^--task-runtime-metric-buckets: 3 is not a stored bucket bound; choose among 0\.005, .*, 3600 \(and inf\)$/);
+    expect(() => parseRuntimeBuckets('1,3')).toThrow(
+      /^--task-runtime-metric-buckets: 3 is not a stored bucket bound; choose among 0\.005, .*, 3600 \(and inf\)$/,
+    );
     expect(() => parseRuntimeBuckets('0.3', 'TASK_RUNTIME_METRIC_BUCKETS')).toThrow(/^TASK_RUNTIME_METRIC_BUCKETS: 0\.3 is not/);
   });
 

@@ -80,7 +80,10 @@ describe('/metrics after a real Celery workload', () => {
     const m = await waitFor(
       async () => {
         const m = await scrape();
-        return sampleValue(m, 'celery_task_succeeded_total', add) === ADDS && sampleValue(m, 'celery_task_failed_total', { ...fail, exception: 'ValueError' }) === FAILS ? m : undefined;
+        return sampleValue(m, 'celery_task_succeeded_total', add) === ADDS &&
+          sampleValue(m, 'celery_task_failed_total', { ...fail, exception: 'ValueError' }) === FAILS
+          ? m
+          : undefined;
       },
       20_000,
       `${ADDS} successes and ${FAILS} failures in /metrics`,

@@ -55,7 +55,18 @@ describe('docs/grafana-dashboard.json', () => {
 
   it('has the panels asked for, each with queries on the datasource variable', () => {
     const titles = dashboard.panels.map((p) => p.title);
-    for (const title of ['Workers online', 'Workers offline', 'Task events by type', 'Failure ratio', 'Task runtime p50 / p95', 'Queue wait p50 / p95', 'Queue lengths', 'Prefetched tasks', 'Collector lag', 'Dropped events']) {
+    for (const title of [
+      'Workers online',
+      'Workers offline',
+      'Task events by type',
+      'Failure ratio',
+      'Task runtime p50 / p95',
+      'Queue wait p50 / p95',
+      'Queue lengths',
+      'Prefetched tasks',
+      'Collector lag',
+      'Dropped events',
+    ]) {
       expect(titles).toContain(title);
     }
     for (const panel of dashboard.panels.filter((p) => p.type !== 'row')) {
@@ -73,7 +84,10 @@ describe('docs/grafana-dashboard.json', () => {
     for (const v of variables.slice(1)) {
       const [, metric, label] = /^label_values\((\w+), (\w+)\)$/.exec(v.definition ?? '') ?? [];
       expect(metric && isExposed(metric), v.name).toBe(true);
-      expect(exposed.get(metric!)!.samples.some((s) => label! in s.labels), `${metric} has label ${label}`).toBe(true);
+      expect(
+        exposed.get(metric!)!.samples.some((s) => label! in s.labels),
+        `${metric} has label ${label}`,
+      ).toBe(true);
     }
   });
 

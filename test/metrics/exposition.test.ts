@@ -45,8 +45,16 @@ describe('parseExposition', () => {
     ['a family split in two', '# TYPE x gauge\n# TYPE y gauge\nx 1\n', /not contiguous/],
     ['a negative counter', '# TYPE c_total counter\nc_total -1\n', /counter c_total is -1/],
     ['a histogram without +Inf', '# TYPE h histogram\nh_bucket{le="1"} 1\nh_sum 1\nh_count 1\n', /no \+Inf bucket/],
-    ['a histogram whose buckets decrease', '# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n', /buckets decrease/],
-    ['a histogram with le out of order', '# TYPE h histogram\nh_bucket{le="2"} 1\nh_bucket{le="1"} 1\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n', /not ascending/],
+    [
+      'a histogram whose buckets decrease',
+      '# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n',
+      /buckets decrease/,
+    ],
+    [
+      'a histogram with le out of order',
+      '# TYPE h histogram\nh_bucket{le="2"} 1\nh_bucket{le="1"} 1\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n',
+      /not ascending/,
+    ],
     ['a _count other than +Inf', '# TYPE h histogram\nh_bucket{le="+Inf"} 2\nh_sum 1\nh_count 1\n', /_count 1 differs/],
     ['a histogram without _sum', '# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_count 1\n', /no _sum/],
     ['garbage after the value', '# TYPE x gauge\nx 1 2 3\n', /expected ' value \[timestamp\]'/],

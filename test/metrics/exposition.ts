@@ -153,13 +153,16 @@ export function parseExposition(text: string): Map<string, Family> {
     let labels: Record<string, string> = {};
     if (rest.startsWith('{')) ({ labels, rest } = parseLabels(rest, line));
     const parts = rest.trim().split(/\s+/);
-    if (!rest.startsWith(' ') || parts.length < 1 || parts.length > 2) throw new ExpositionError(`line ${line}: expected ' value [timestamp]' in '${raw}'`);
+    if (!rest.startsWith(' ') || parts.length < 1 || parts.length > 2)
+      throw new ExpositionError(`line ${line}: expected ' value [timestamp]' in '${raw}'`);
     if (parts[1] !== undefined && !/^-?\d+$/.test(parts[1])) throw new ExpositionError(`line ${line}: bad timestamp '${parts[1]}'`);
     const value = parseNumber(parts[0]!, line);
     const family = familyOf(name, families);
     if (!family) throw new ExpositionError(`line ${line}: sample ${name} of no declared family`);
-    if (closed.has(family.name) || family !== current) throw new ExpositionError(`line ${line}: samples of ${family.name} are not contiguous`);
-    if (family.type === 'histogram' && !name.endsWith('_bucket') && 'le' in labels) throw new ExpositionError(`line ${line}: le on ${name}`);
+    if (closed.has(family.name) || family !== current)
+      throw new ExpositionError(`line ${line}: samples of ${family.name} are not contiguous`);
+    if (family.type === 'histogram' && !name.endsWith('_bucket') && 'le' in labels)
+      throw new ExpositionError(`line ${line}: le on ${name}`);
     if (family.type === 'counter' && !(value >= 0)) throw new ExpositionError(`line ${line}: counter ${name} is ${value}`);
     const key = seriesKey(name, labels);
     if (seen.has(key)) throw new ExpositionError(`line ${line}: series ${key} appears twice`);
@@ -195,7 +198,13 @@ export function total(families: Map<string, Family>, name: string, labels: Recor
 
 /** Every label value of `label` among series of `name`. */
 export function labelValues(families: Map<string, Family>, name: string, label: string): string[] {
-  return [...new Set(samples(families, name).map((s) => s.labels[label]).filter((v): v is string => v !== undefined))].sort();
+  return [
+    ...new Set(
+      samples(families, name)
+        .map((s) => s.labels[label])
+        .filter((v): v is string => v !== undefined),
+    ),
+  ].sort();
 }
 
 /** Every series as `name{sorted labels} value`, sorted: two scrapes compare equal when their numbers do. */

@@ -19,7 +19,9 @@ import { ALPHA, BETA, CLIENT, DELTA, flush, GAMMA, NOW, seedCluster } from './se
 const DEFAULT_LE = ['0.005', '0.01', '0.025', '0.05', '0.075', '0.1', '0.25', '0.5', '0.75', '1', '2.5', '5', '7.5', '10', '+Inf'];
 
 async function scrape(database: OpenDatabase, options: { now?: number; purgeOfflineWorkers?: number } = {}): Promise<Map<string, Family>> {
-  const response = await testApp(database, { now: options.now ?? NOW, purgeOfflineWorkers: options.purgeOfflineWorkers ?? 0 }).request('/metrics');
+  const response = await testApp(database, { now: options.now ?? NOW, purgeOfflineWorkers: options.purgeOfflineWorkers ?? 0 }).request(
+    '/metrics',
+  );
   const text = await response.text();
   expect(response.status, text).toBe(200);
   expect(response.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
@@ -29,7 +31,13 @@ async function scrape(database: OpenDatabase, options: { now?: number; purgeOffl
 
 /** The route alone, with settings the shared test app does not take (the runtime buckets). */
 async function scrapeWith(database: OpenDatabase, metrics: Services['metrics']): Promise<Map<string, Family>> {
-  const services = { db: database.db, log: createLogger('test', 'error'), now: () => NOW, purgeOfflineWorkers: 0, metrics } as Partial<Services>;
+  const services = {
+    db: database.db,
+    log: createLogger('test', 'error'),
+    now: () => NOW,
+    purgeOfflineWorkers: 0,
+    metrics,
+  } as Partial<Services>;
   const app = new Hono<AppEnv>()
     .use(async (c, next) => {
       c.set('services', services as Services);
@@ -172,7 +180,23 @@ describe.each(DIALECTS)('/metrics on %s', (dialect) => {
 
     it('measures queue wait from sending (or the eta, when later) to starting, never below 0', () => {
       const got = buckets(m, 'celery_task_queue_wait_time', add);
-      expect(bounds(m, 'celery_task_queue_wait_time', add)).toEqual(['0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '30', '60', '120', '300', '600', '1800', '+Inf']);
+      expect(bounds(m, 'celery_task_queue_wait_time', add)).toEqual([
+        '0.05',
+        '0.1',
+        '0.25',
+        '0.5',
+        '1',
+        '2.5',
+        '5',
+        '10',
+        '30',
+        '60',
+        '120',
+        '300',
+        '600',
+        '1800',
+        '+Inf',
+      ]);
       // Four waits of 0.2 s; the eta task waited 1 s after its eta (6 s after sending).
       expect(got).toMatchObject({ '0.1': 0, '0.25': 4, '0.5': 4, '1': 5, '+Inf': 5 });
       expect(sampleValue(m, 'celery_task_queue_wait_time_sum', add)).toBeCloseTo(1.8, 5);
@@ -243,7 +267,10 @@ describe.each(DIALECTS)('/metrics on %s', (dialect) => {
     it('leave every series once offline for longer than --purge-offline-workers', async () => {
       const purged = await scrape(database, { purgeOfflineWorkers: 300 });
       const named = (label: string, value: string) =>
-        [...purged.values()].flatMap((f) => f.samples).filter((s) => s.labels[label] === value).map((s) => s.name);
+        [...purged.values()]
+          .flatMap((f) => f.samples)
+          .filter((s) => s.labels[label] === value)
+          .map((s) => s.name);
       expect(named('worker', GAMMA)).toEqual([]);
       expect(named('hostname', 'web-2')).toEqual([]);
       // Offline for 100 s only: still there.
@@ -261,14 +288,20 @@ describe.each(DIALECTS)('/metrics on %s', (dialect) => {
     it('sums the stored buckets into the bounds asked for, in both runtime histograms', async () => {
       const custom = await scrapeWith(database, { runtimeBuckets: [0.5, 30] });
       expect(bounds(custom, 'flower_task_runtime_seconds', { task: 'tasks.add', worker: ALPHA })).toEqual(['0.5', '30', '+Inf']);
-      expect(buckets(custom, 'flower_task_runtime_seconds', { task: 'tasks.add', worker: ALPHA })).toEqual({ '0.5': 4, '30': 5, '+Inf': 5 });
+      expect(buckets(custom, 'flower_task_runtime_seconds', { task: 'tasks.add', worker: ALPHA })).toEqual({
+        '0.5': 4,
+        '30': 5,
+        '+Inf': 5,
+      });
       expect(buckets(custom, 'celery_task_runtime', { name: 'tasks.add', hostname: 'web-1', queue_name: 'celery' })).toEqual({
         '0.5': 4,
         '30': 5,
         '+Inf': 5,
       });
       // Queue wait keeps celery-exporter's buckets.
-      expect(bounds(custom, 'celery_task_queue_wait_time', { name: 'tasks.add', hostname: 'web-1', queue_name: 'celery' })).toHaveLength(15);
+      expect(bounds(custom, 'celery_task_queue_wait_time', { name: 'tasks.add', hostname: 'web-1', queue_name: 'celery' })).toHaveLength(
+        15,
+      );
     });
   });
 
@@ -286,14 +319,26 @@ describe.each(DIALECTS)('/metrics on %s', (dialect) => {
     });
 
     it('resets the prefetch time once the started tasks finish', async () => {
-      const running = await database.db.selectFrom('tasks').select('uuid').where('state', '=', 'STARTED').where('worker', '=', BETA).execute();
+      const running = await database.db
+        .selectFrom('tasks')
+        .select('uuid')
+        .where('state', '=', 'STARTED')
+        .where('worker', '=', BETA)
+        .execute();
       expect(running).toHaveLength(2);
-      await flush(database, running.map((row, i) => succeeded({ uuid: row.uuid, name: 'tasks.slow', worker: BETA }, NOW - 0.5 + i * 0.01, '1', 8)));
+      await flush(
+        database,
+        running.map((row, i) => succeeded({ uuid: row.uuid, name: 'tasks.slow', worker: BETA }, NOW - 0.5 + i * 0.01, '1', 8)),
+      );
       const after = await scrape(database);
       expect(sampleValue(after, 'flower_task_prefetch_time_seconds', { task: 'tasks.slow', worker: BETA })).toBe(0);
       expect(sampleValue(after, 'stalk_tasks_in_flight', { state: 'STARTED', name: 'tasks.slow' })).toBeUndefined();
       // Both ran 8 s: the 10 s bucket.
-      expect(buckets(after, 'flower_task_runtime_seconds', { task: 'tasks.slow', worker: BETA })).toMatchObject({ '7.5': 0, '10': 2, '+Inf': 2 });
+      expect(buckets(after, 'flower_task_runtime_seconds', { task: 'tasks.slow', worker: BETA })).toMatchObject({
+        '7.5': 0,
+        '10': 2,
+        '+Inf': 2,
+      });
     });
 
     it('builds the same exposition from the same state, registry after registry', async () => {

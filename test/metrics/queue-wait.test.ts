@@ -53,8 +53,19 @@ describe.each(DIALECTS)('queue wait on %s', (dialect) => {
   }
 
   async function waits(name: string) {
-    const rows = await database.db.selectFrom('histogram_buckets').select(['le', 'count']).where('metric', '=', 'queue_wait').where('task_name', '=', name).orderBy('le').execute();
-    const totals = await database.db.selectFrom('histogram_totals').select(['sum', 'count']).where('metric', '=', 'queue_wait').where('task_name', '=', name).execute();
+    const rows = await database.db
+      .selectFrom('histogram_buckets')
+      .select(['le', 'count'])
+      .where('metric', '=', 'queue_wait')
+      .where('task_name', '=', name)
+      .orderBy('le')
+      .execute();
+    const totals = await database.db
+      .selectFrom('histogram_totals')
+      .select(['sum', 'count'])
+      .where('metric', '=', 'queue_wait')
+      .where('task_name', '=', name)
+      .execute();
     return { buckets: rows.map((r) => [r.le, Number(r.count)]), sum: Number(totals[0]?.sum ?? 0), count: Number(totals[0]?.count ?? 0) };
   }
 
@@ -77,7 +88,13 @@ describe.each(DIALECTS)('queue wait on %s', (dialect) => {
 
   it('measures from the database when the cache has lost the task, eta included', async () => {
     const s = { uuid: 'qw-db', name: 'qw.db' };
-    await write([{ ...sent(s, T), eta: iso(T + 100) }, { ...received(s, T + 0.1), eta: iso(T + 100) }], false);
+    await write(
+      [
+        { ...sent(s, T), eta: iso(T + 100) },
+        { ...received(s, T + 0.1), eta: iso(T + 100) },
+      ],
+      false,
+    );
     // task-started names no task: without the cache the store looks it up.
     const { payload, result } = await write([started(s, T + 100.3)], false);
     expect(payload.unresolved.map((u) => u.uuid)).toEqual(['qw-db']);
@@ -102,7 +119,13 @@ describe.each(DIALECTS)('queue wait on %s', (dialect) => {
       true,
     );
     const got = await waits('qw.retry');
-    expect(got).toMatchObject({ buckets: [['0.025', 1], ['2.5', 1]], count: 2 });
+    expect(got).toMatchObject({
+      buckets: [
+        ['0.025', 1],
+        ['2.5', 1],
+      ],
+      count: 2,
+    });
     expect(got.sum).toBeCloseTo(2.02, 5);
   });
 

@@ -42,7 +42,12 @@ export function clusterEvents(): { tasks: TaskEvent[]; workers: { type: string; 
   const t = NOW - 1000;
   const tasks: TaskEvent[] = [];
   // tasks.add on alpha: runtimes in four buckets, queue waits of 0.2 s.
-  tasks.push(...ran('tasks.add', ALPHA, t, 0.003), ...ran('tasks.add', ALPHA, t + 1, 0.02), ...ran('tasks.add', ALPHA, t + 2, 0.3), ...ran('tasks.add', ALPHA, t + 3, 12));
+  tasks.push(
+    ...ran('tasks.add', ALPHA, t, 0.003),
+    ...ran('tasks.add', ALPHA, t + 1, 0.02),
+    ...ran('tasks.add', ALPHA, t + 2, 0.3),
+    ...ran('tasks.add', ALPHA, t + 3, 12),
+  );
   // tasks.add with an eta 5 s after sending, started 6 s after: it waited 1 s in the queue.
   const eta = story('tasks.add', ALPHA);
   tasks.push(
@@ -53,23 +58,52 @@ export function clusterEvents(): { tasks: TaskEvent[]; workers: { type: string; 
   );
   // The worker's clock behind the client's: started before sent, a wait of 0.
   const skew = story('tasks.skew', ALPHA);
-  tasks.push({ ...sent(skew, t + 20), localReceived: t + 19.4 }, received(skew, t + 19.5), started(skew, t + 19.6), succeeded(skew, t + 19.7, '1', 0.1));
+  tasks.push(
+    { ...sent(skew, t + 20), localReceived: t + 19.4 },
+    received(skew, t + 19.5),
+    started(skew, t + 19.6),
+    succeeded(skew, t + 19.7, '1', 0.1),
+  );
   // Failures on beta.
-  tasks.push(...failing(BETA, t + 30, "ValueError('a')"), ...failing(BETA, t + 31, "ValueError('b')"), ...failing(BETA, t + 32, "KeyError('k')"));
+  tasks.push(
+    ...failing(BETA, t + 30, "ValueError('a')"),
+    ...failing(BETA, t + 31, "ValueError('b')"),
+    ...failing(BETA, t + 32, "KeyError('k')"),
+  );
   tasks.push(...failing(BETA, t + 33, '<unprintable object>'));
   // A task sent to another queue.
   const routed = story('tasks.add', BETA);
-  tasks.push({ ...sent(routed, t + 40), queue: 'priority', routing_key: 'priority' }, received(routed, t + 40.1), started(routed, t + 40.2), succeeded(routed, t + 40.3, '1', 0.04));
+  tasks.push(
+    { ...sent(routed, t + 40), queue: 'priority', routing_key: 'priority' },
+    received(routed, t + 40.1),
+    started(routed, t + 40.2),
+    succeeded(routed, t + 40.3, '1', 0.04),
+  );
   // Retried then succeeded; retried and waiting (state RETRY).
   const flaky = story('tasks.retry', ALPHA);
-  tasks.push(sent(flaky, t + 50), received(flaky, t + 50.1), started(flaky, t + 50.2), retried(flaky, t + 50.3), received(flaky, t + 51, 1), started(flaky, t + 51.1), succeeded(flaky, t + 51.2, "'ok'", 0.1));
+  tasks.push(
+    sent(flaky, t + 50),
+    received(flaky, t + 50.1),
+    started(flaky, t + 50.2),
+    retried(flaky, t + 50.3),
+    received(flaky, t + 51, 1),
+    started(flaky, t + 51.1),
+    succeeded(flaky, t + 51.2, "'ok'", 0.1),
+  );
   const waiting = story('tasks.retry2', ALPHA);
   tasks.push(sent(waiting, t + 60), received(waiting, t + 60.1), started(waiting, t + 60.2), retried(waiting, t + 60.3));
   // Revoked and rejected.
   const gone = story('tasks.add', BETA);
   tasks.push(sent(gone, t + 70), received(gone, t + 70.1), revoked(gone, t + 70.2));
   const refused = story('tasks.add', BETA);
-  tasks.push(sent(refused, t + 71), received(refused, t + 71.1), { ...revoked(refused, t + 71.2), type: 'task-rejected', terminated: null, signum: null, expired: null, requeue: false });
+  tasks.push(sent(refused, t + 71), received(refused, t + 71.1), {
+    ...revoked(refused, t + 71.2),
+    type: 'task-rejected',
+    terminated: null,
+    signum: null,
+    expired: null,
+    requeue: false,
+  });
   // gamma ran one task before going offline.
   tasks.push(...ran('tasks.add', GAMMA, NOW - 700, 0.05));
   // In flight: two PENDING, three RECEIVED on alpha (one with an eta), two STARTED on beta.

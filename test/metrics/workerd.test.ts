@@ -39,7 +39,11 @@ beforeAll(async () => {
   cleanups.push(() => opened.close());
   await migrateToLatest(opened.db);
   await seedCluster(opened);
-  const planetscale = await startPlanetScaleStandIn({ mysqlUrl: target.url, username: 'metrics', password: randomBytes(9).toString('hex') });
+  const planetscale = await startPlanetScaleStandIn({
+    mysqlUrl: target.url,
+    username: 'metrics',
+    password: randomBytes(9).toString('hex'),
+  });
   cleanups.push(() => planetscale.close());
   const build = await building;
   // /metrics reads no Redis: the Upstash bindings only have to be well-formed.
@@ -58,7 +62,10 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch(() => undefined);
+  for (const cleanup of cleanups.reverse())
+    await Promise.resolve()
+      .then(cleanup)
+      .catch(() => undefined);
 });
 
 describe('/metrics from the Worker under workerd', () => {
@@ -70,7 +77,14 @@ describe('/metrics from the Worker under workerd', () => {
     expect(canonical(edge)).toEqual(canonical(node));
     // And they are the seeded ones (not two empty answers).
     expect(sampleValue(edge, 'flower_events_total', { task: 'tasks.add', type: 'task-succeeded', worker: ALPHA })).toBe(5);
-    expect(sampleValue(edge, 'celery_task_failed_total', { name: 'tasks.fail', hostname: 'web-1', exception: 'ValueError', queue_name: 'celery' })).toBe(2);
+    expect(
+      sampleValue(edge, 'celery_task_failed_total', {
+        name: 'tasks.fail',
+        hostname: 'web-1',
+        exception: 'ValueError',
+        queue_name: 'celery',
+      }),
+    ).toBe(2);
     expect(sampleValue(edge, 'celery_task_runtime_count', { name: 'tasks.add', hostname: 'web-1', queue_name: 'celery' })).toBe(5);
     expect(sampleValue(edge, 'celery_queue_length', { queue_name: 'celery' })).toBe(7);
     expect(sampleValue(edge, 'stalk_events_dropped_total', { reason: 'buffer-full' })).toBe(5);

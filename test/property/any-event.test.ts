@@ -26,7 +26,18 @@ import { expectEveryRouteAnswers, storedKeys } from './walk';
 // The unit tier (SQLite alone) takes a smaller sample; npm test the whole one.
 const RUNS = { sqlite: UNIT_TIER ? 10 : 30, mariadb: 15 } as const;
 
-const TABLES = ['tasks', 'task_events', 'workers', 'event_counters', 'histogram_buckets', 'histogram_totals', 'collector_status', 'queues', 'worker_inspect', 'audit_log'] as const;
+const TABLES = [
+  'tasks',
+  'task_events',
+  'workers',
+  'event_counters',
+  'histogram_buckets',
+  'histogram_totals',
+  'collector_status',
+  'queues',
+  'worker_inspect',
+  'audit_log',
+] as const;
 
 function decode(m: Message): Decoded {
   return m.broker === 'redis' ? decodeRedisMessage(m.raw, NOW) : decodeAmqpMessage(m.content, { contentType: m.contentType }, NOW);
@@ -64,7 +75,13 @@ describe.each(DIALECTS)('any broker message, stored on %s', (dialect) => {
         await expectEveryRouteAnswers(testApp(database, { now: NOW, logs, auth: { metricsOpen: true } }), keys, logs);
         const hot = { workers: async () => hotRecords(workers) };
         const fromMemory = testApp(database, { now: NOW, logs, hot });
-        for (const path of ['/', '/workers', '/workers?json=1', '/api/workers', ...keys.workerNames.map((w) => `/worker/${encodeURIComponent(w.toWellFormed())}`)]) {
+        for (const path of [
+          '/',
+          '/workers',
+          '/workers?json=1',
+          '/api/workers',
+          ...keys.workerNames.map((w) => `/worker/${encodeURIComponent(w.toWellFormed())}`),
+        ]) {
           const response = await fromMemory.request(`http://stalk.test${path}`);
           expect(response.status, `${path} from the hot state: ${response.status}`).toBeLessThan(500);
           await response.text();

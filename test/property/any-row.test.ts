@@ -23,7 +23,11 @@ async function writeRows(db: Kysely<Database>, rows: TableRows): Promise<void> {
   for (const table of Object.keys(rows) as (keyof TableRows)[]) {
     await sql`DELETE FROM ${sql.table(table)}`.execute(db);
     const values = rows[table];
-    if (values.length > 0) await db.insertInto(table).values(values as never).execute();
+    if (values.length > 0)
+      await db
+        .insertInto(table)
+        .values(values as never)
+        .execute();
   }
 }
 

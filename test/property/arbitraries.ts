@@ -28,7 +28,9 @@ export const textAtLimit = fc
   .map(([limit, shift]) => `${'x'.repeat(Math.max(0, limit - 1 + shift))}\ud83d\ude00tail`);
 
 /** A big text (up to a little over the 64 Ki field cap). */
-export const bigText = fc.tuple(text(4), fc.integer({ min: 60_000, max: 70_000 })).map(([seed, n]) => (seed || 'y').repeat(Math.ceil(n / Math.max(1, seed.length))).slice(0, n));
+export const bigText = fc
+  .tuple(text(4), fc.integer({ min: 60_000, max: 70_000 }))
+  .map(([seed, n]) => (seed || 'y').repeat(Math.ceil(n / Math.max(1, seed.length))).slice(0, n));
 
 // JSON cannot spell an infinity, but a producer can write `1e999`, which
 // JSON.parse reads as Infinity: this marker string is swapped for it after
@@ -38,7 +40,27 @@ const NEG_INFINITY_MARKER = '\u0000-inf';
 
 /** Numbers no field should keep as they are, and some it should. */
 export const extremeNumber = fc.oneof(
-  fc.constantFrom(0, -0, 1, -1, 0.5, 2 ** 31, 2 ** 31 - 1, 2 ** 32, 2 ** 53, 2 ** 53 + 2, 2 ** 63, -(2 ** 63), 1e20, -1e20, 1e308, -1e308, 5e-324, 8.64e12, 8.64e12 + 1),
+  fc.constantFrom(
+    0,
+    -0,
+    1,
+    -1,
+    0.5,
+    2 ** 31,
+    2 ** 31 - 1,
+    2 ** 32,
+    2 ** 53,
+    2 ** 53 + 2,
+    2 ** 63,
+    -(2 ** 63),
+    1e20,
+    -1e20,
+    1e308,
+    -1e308,
+    5e-324,
+    8.64e12,
+    8.64e12 + 1,
+  ),
   fc.double({ noNaN: true, noDefaultInfinity: true }),
   fc.integer(),
 );
@@ -143,9 +165,7 @@ function json(value: unknown): string {
     .replaceAll(JSON.stringify(NEG_INFINITY_MARKER), '-1e999');
 }
 
-export type Message =
-  | { broker: 'redis'; raw: Buffer }
-  | { broker: 'amqp'; content: Buffer; contentType: string | undefined };
+export type Message = { broker: 'redis'; raw: Buffer } | { broker: 'amqp'; content: Buffer; contentType: string | undefined };
 
 /** A broker message as it arrives: a kombu envelope on Redis, a raw body on AMQP; sometimes bytes that are not UTF-8. */
 export const message: fc.Arbitrary<Message> = fc.oneof(
@@ -155,8 +175,14 @@ export const message: fc.Arbitrary<Message> = fc.oneof(
     weight: 1,
     // Bytes that are not UTF-8 inside a string of the body's JSON text (where they survive parsing).
     arbitrary: fc.uint8Array({ minLength: 1, maxLength: 8 }).map((junk): Message => {
-      const [before, after] = json({ type: 'task-received', uuid: 'task-1', hostname: 'w1@host', timestamp: NOW, args: 'JUNK' }).split('JUNK') as [string, string];
-      return { broker: 'amqp', content: Buffer.concat([Buffer.from(before), Buffer.from(junk), Buffer.from(after)]), contentType: undefined };
+      const [before, after] = json({ type: 'task-received', uuid: 'task-1', hostname: 'w1@host', timestamp: NOW, args: 'JUNK' }).split(
+        'JUNK',
+      ) as [string, string];
+      return {
+        broker: 'amqp',
+        content: Buffer.concat([Buffer.from(before), Buffer.from(junk), Buffer.from(after)]),
+        contentType: undefined,
+      };
     }),
   },
 );

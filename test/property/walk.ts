@@ -44,7 +44,8 @@ export async function storedKeys(db: Kysely<Database>): Promise<StoredKeys> {
     db.selectFrom('worker_inspect').select('hostname').limit(1).execute(),
     db.selectFrom('event_counters').select('task_name').limit(1).execute(),
   ]);
-  const some = (values: (string | null)[], missing: string) => [...new Set(values.filter((v): v is string => v !== null && v !== ''))].slice(0, PER_PARAMETER + 1).concat(missing);
+  const some = (values: (string | null)[], missing: string) =>
+    [...new Set(values.filter((v): v is string => v !== null && v !== ''))].slice(0, PER_PARAMETER + 1).concat(missing);
   return {
     mustExist: [
       '/',
@@ -53,8 +54,14 @@ export async function storedKeys(db: Kysely<Database>): Promise<StoredKeys> {
       ...tasks.filter((t) => addressable(t.uuid)).map((t) => `/task/${pathSegment(t.uuid)}`),
       ...workers.filter((w) => addressable(w.hostname)).map((w) => `/worker/${pathSegment(w.hostname)}`),
     ],
-    taskIds: some(tasks.map((t) => t.uuid), 'no-such-task'),
-    workerNames: some([...workers.map((w) => w.hostname), ...inspected.map((w) => w.hostname), ...tasks.map((t) => t.worker)], 'no-such@worker'),
+    taskIds: some(
+      tasks.map((t) => t.uuid),
+      'no-such-task',
+    ),
+    workerNames: some(
+      [...workers.map((w) => w.hostname), ...inspected.map((w) => w.hostname), ...tasks.map((t) => t.worker)],
+      'no-such@worker',
+    ),
     taskNames: some([...tasks.map((t) => t.name), ...counted.map((c) => c.task_name)], 'no.such.task'),
   };
 }
@@ -81,14 +88,19 @@ export function probes(app: App, keys: StoredKeys): Probe[] {
     for (const method of methods) {
       for (const value of values) {
         const path = route.path.replace(/:([A-Za-z_]+)(\{[^}]*\})?/, () => pathSegment(value));
-        list.push({ method, path, ...(method === 'POST' ? { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '' } : {}) });
+        list.push({
+          method,
+          path,
+          ...(method === 'POST' ? { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '' } : {}),
+        });
       }
     }
   }
   const columns = TASK_COLUMN_NAMES.map((c) => `columns=${c}`).join('&');
   const worker = pathSegment(keys.workerNames[0] ?? '');
   const name = pathSegment(keys.taskNames[0] ?? '');
-  for (const sort of ['-received', 'received', '-started', 'runtime', '-timestamp', 'eta', 'name']) list.push({ method: 'GET', path: `/tasks?sort=${sort}&${columns}` });
+  for (const sort of ['-received', 'received', '-started', 'runtime', '-timestamp', 'eta', 'name'])
+    list.push({ method: 'GET', path: `/tasks?sort=${sort}&${columns}` });
   list.push(
     { method: 'GET', path: `/tasks?worker=${worker}&name=${name}&${columns}` },
     { method: 'GET', path: '/tasks', headers: { 'HX-Request': 'true' } },

@@ -81,7 +81,14 @@ describe('--basic-auth', () => {
 
   it('compares whole strings (lengths included) and checks every credential', () => {
     expect(constantTimeEqual('s3cret', 's3cret')).toBe(true);
-    for (const [a, b] of [['s3cret', 's3cre'], ['s3cre', 's3cret'], ['', 'x'], ['x', ''], ['abc', 'abd'], ['\u00e4', 'a']]) {
+    for (const [a, b] of [
+      ['s3cret', 's3cre'],
+      ['s3cre', 's3cret'],
+      ['', 'x'],
+      ['x', ''],
+      ['abc', 'abd'],
+      ['\u00e4', 'a'],
+    ]) {
       expect(constantTimeEqual(a!, b!), `${a} vs ${b}`).toBe(false);
     }
     expect(constantTimeEqual('', '')).toBe(true);

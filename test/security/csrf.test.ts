@@ -8,7 +8,18 @@ import { SESSION_COOKIE } from '../../src/auth/middleware';
 import { testApp } from '../support/app';
 import { openTestDatabase } from '../support/databases';
 import { type FakeOAuthServer, startFakeOAuth } from '../support/fake-oauth';
-import { type App, BASIC, basicHeader, concretePath, handlerRoutes, oauthInput, type RecordingControl, recordingControl, type SignedIn, signIn } from './support';
+import {
+  type App,
+  BASIC,
+  basicHeader,
+  concretePath,
+  handlerRoutes,
+  oauthInput,
+  type RecordingControl,
+  recordingControl,
+  type SignedIn,
+  signIn,
+} from './support';
 
 const ORIGIN = 'http://stalk.test';
 let database: Awaited<ReturnType<typeof openTestDatabase>>;
@@ -29,13 +40,25 @@ afterAll(async () => {
   await Promise.all([fake?.close(), database?.drop()]);
 });
 
-const post = (path: string, headers: Record<string, string>, body?: BodyInit) => app.request(`${ORIGIN}${path}`, { method: 'POST', headers, ...(body ? { body } : {}) });
+const post = (path: string, headers: Record<string, string>, body?: BodyInit) =>
+  app.request(`${ORIGIN}${path}`, { method: 'POST', headers, ...(body ? { body } : {}) });
 
 describe('every POST route', () => {
-  const postRoutes = () => handlerRoutes(app).filter((r) => r.method === 'POST').map((r) => concretePath(r.path));
+  const postRoutes = () =>
+    handlerRoutes(app)
+      .filter((r) => r.method === 'POST')
+      .map((r) => concretePath(r.path));
 
   it('has routes to check (the walk is not empty)', () => {
-    expect(postRoutes()).toEqual(expect.arrayContaining(['/logout', '/api/worker/pool/grow/w1@host', '/tasks/send', '/worker/w1@host/inspect', '/api/task/revoke/task-1']));
+    expect(postRoutes()).toEqual(
+      expect.arrayContaining([
+        '/logout',
+        '/api/worker/pool/grow/w1@host',
+        '/tasks/send',
+        '/worker/w1@host/inspect',
+        '/api/task/revoke/task-1',
+      ]),
+    );
   });
 
   it('refuses a session without the CSRF token, or with another session’s, and runs nothing', async () => {
@@ -45,13 +68,20 @@ describe('every POST route', () => {
         ['no token', { cookie: alice.cookie }],
         ['empty token', { cookie: alice.cookie, 'X-CSRF-Token': '' }],
         ['another session’s token', { cookie: alice.cookie, 'X-CSRF-Token': bob.csrf }],
-        ['a token one character off', { cookie: alice.cookie, 'X-CSRF-Token': alice.csrf.slice(0, -1) + (alice.csrf.endsWith('A') ? 'B' : 'A') }],
+        [
+          'a token one character off',
+          { cookie: alice.cookie, 'X-CSRF-Token': alice.csrf.slice(0, -1) + (alice.csrf.endsWith('A') ? 'B' : 'A') },
+        ],
       ] as const) {
         const response = await post(path, headers);
         expect(response.status, `${path}: ${label}`).toBe(403);
         expect(response.headers.getSetCookie().join(), `${path} keeps the session`).not.toContain(`${SESSION_COOKIE}=;`);
       }
-      const form = await post(path, { cookie: alice.cookie, 'content-type': 'application/x-www-form-urlencoded' }, new URLSearchParams({ _csrf: bob.csrf, n: '1' }));
+      const form = await post(
+        path,
+        { cookie: alice.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        new URLSearchParams({ _csrf: bob.csrf, n: '1' }),
+      );
       expect(form.status, `${path}: another session’s form token`).toBe(403);
     }
     expect(control.commands.length).toBe(before);
@@ -69,9 +99,16 @@ describe('every POST route', () => {
 
 describe('control actions', () => {
   it('take the token as the _csrf form field (url-encoded and multipart), and run as the signed-in user', async () => {
-    const grow = await post('/api/worker/pool/grow/w1@host', { cookie: alice.cookie, 'content-type': 'application/x-www-form-urlencoded' }, new URLSearchParams({ _csrf: alice.csrf, n: '3' }));
+    const grow = await post(
+      '/api/worker/pool/grow/w1@host',
+      { cookie: alice.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      new URLSearchParams({ _csrf: alice.csrf, n: '3' }),
+    );
     expect(grow.status).toBe(200);
-    expect(control.commands.at(-1)).toMatchObject({ user: 'alice@example.com', command: { kind: 'worker', action: 'pool_grow', worker: 'w1@host', args: { n: 3 } } });
+    expect(control.commands.at(-1)).toMatchObject({
+      user: 'alice@example.com',
+      command: { kind: 'worker', action: 'pool_grow', worker: 'w1@host', args: { n: 3 } },
+    });
 
     const multipart = new FormData();
     multipart.set('_csrf', alice.csrf);
@@ -80,7 +117,10 @@ describe('control actions', () => {
     const send = await post('/tasks/send', { cookie: alice.cookie }, multipart);
     expect(send.status).toBe(200);
     expect(await send.text()).toContain('Sent');
-    expect(control.commands.at(-1)).toMatchObject({ user: 'alice@example.com', command: { kind: 'send', name: 'billing.charge', args: [1] } });
+    expect(control.commands.at(-1)).toMatchObject({
+      user: 'alice@example.com',
+      command: { kind: 'send', name: 'billing.charge', args: [1] },
+    });
   });
 
   it('refuse a cross-site request even with the right token: Origin of another host, Origin null, Sec-Fetch-Site cross-site', async () => {
@@ -98,14 +138,22 @@ describe('control actions', () => {
     }
     expect(control.commands.length).toBe(before);
     // The same request from our own pages passes.
-    const own = await post('/api/worker/pool/grow/w1@host', { cookie: alice.cookie, 'X-CSRF-Token': alice.csrf, origin: ORIGIN, 'sec-fetch-site': 'same-origin' });
+    const own = await post('/api/worker/pool/grow/w1@host', {
+      cookie: alice.cookie,
+      'X-CSRF-Token': alice.csrf,
+      origin: ORIGIN,
+      'sec-fetch-site': 'same-origin',
+    });
     expect(own.status).toBe(200);
   });
 
   it('refuse a cross-site request carrying Basic credentials (a browser would send them by itself)', async () => {
     const basicApp = testApp(database, { control, auth: { basicAuth: BASIC } });
     const authorization = basicHeader('admin', 's3cret-Pass');
-    const crossSite = await basicApp.request(`${ORIGIN}/api/worker/pool/shrink/w1@host`, { method: 'POST', headers: { authorization, origin: 'http://evil.example' } });
+    const crossSite = await basicApp.request(`${ORIGIN}/api/worker/pool/shrink/w1@host`, {
+      method: 'POST',
+      headers: { authorization, origin: 'http://evil.example' },
+    });
     expect(crossSite.status).toBe(403);
     const script = await basicApp.request(`${ORIGIN}/api/worker/pool/shrink/w1@host`, { method: 'POST', headers: { authorization } });
     expect(script.status).toBe(200);

@@ -11,17 +11,12 @@ import { SESSION_COOKIE } from '../../src/auth/middleware';
 import { NO_AUTH_INPUT, testApp } from '../support/app';
 import type { openTestDatabase } from '../support/databases';
 import type { FakeOAuthServer } from '../support/fake-oauth';
-import { callback, consent, cookieFrom, oauthInput, signIn, startSignIn , useDatabaseAndFakeOAuth } from './support';
+import { callback, consent, cookieFrom, oauthInput, signIn, startSignIn, useDatabaseAndFakeOAuth } from './support';
 
 describe('emailRule (--auth)', () => {
   const domain = emailRule('.*@example\\.com');
 
-  it.each([
-    'a@example.com',
-    'first.last+tag@example.com',
-    'x@EXAMPLE.COM',
-    'Mixed.Case@Example.Com',
-  ])('accepts %j', (email) => {
+  it.each(['a@example.com', 'first.last+tag@example.com', 'x@EXAMPLE.COM', 'Mixed.Case@Example.Com'])('accepts %j', (email) => {
     expect(domain.test(email)).toBe(true);
   });
 
@@ -77,7 +72,16 @@ describe('emailRule (--auth)', () => {
 
   it('refuses a broken pattern at start-up, with the option named', () => {
     expect(() => emailRule('(.*@example\\.com')).toThrow(/--auth/);
-    expect(() => authSettings({ ...NO_AUTH_INPUT, authProvider: 'google', auth: '', oauth2Key: 'k', oauth2Secret: 's', oauth2RedirectUri: 'http://x/login' })).toThrow(/--auth/);
+    expect(() =>
+      authSettings({
+        ...NO_AUTH_INPUT,
+        authProvider: 'google',
+        auth: '',
+        oauth2Key: 'k',
+        oauth2Secret: 's',
+        oauth2RedirectUri: 'http://x/login',
+      }),
+    ).toThrow(/--auth/);
   });
 });
 

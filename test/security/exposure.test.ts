@@ -19,14 +19,19 @@ describe('which addresses count as this machine only', () => {
   it.each(['127.0.0.1', '127.1.2.3', 'localhost', 'LOCALHOST', '::1', '[::1]', '::ffff:127.0.0.1'])('%s is loopback', (address) => {
     expect(isLoopback(address)).toBe(true);
   });
-  it.each(['0.0.0.0', '::', '10.0.0.5', '192.168.1.2', '128.0.0.1', '127.0.0.1.evil.example', 'example.com', '::ffff:10.0.0.1', ''])('%s is not', (address) => {
-    expect(isLoopback(address)).toBe(false);
-  });
+  it.each(['0.0.0.0', '::', '10.0.0.5', '192.168.1.2', '128.0.0.1', '127.0.0.1.evil.example', 'example.com', '::ffff:10.0.0.1', ''])(
+    '%s is not',
+    (address) => {
+      expect(isLoopback(address)).toBe(false);
+    },
+  );
 });
 
 describe('listening beyond loopback', () => {
   it('without auth needs --read-only or --allow-anonymous-control', () => {
-    expect(exposureProblem('0.0.0.0', open, neither)).toMatch(/^--address 0\.0\.0\.0 without authentication .*--read-only.*--allow-anonymous-control/);
+    expect(exposureProblem('0.0.0.0', open, neither)).toMatch(
+      /^--address 0\.0\.0\.0 without authentication .*--read-only.*--allow-anonymous-control/,
+    );
     expect(exposureProblem('0.0.0.0', open, { ...neither, readOnly: true })).toBeNull();
     expect(exposureProblem('0.0.0.0', open, { ...neither, allowAnonymousControl: true })).toBeNull();
     expect(exposureProblem('0.0.0.0', basic, neither)).toBeNull();
@@ -43,10 +48,15 @@ describe('npm start on 0.0.0.0', () => {
   const start = (...extra: string[]) => {
     const env: NodeJS.ProcessEnv = { ...process.env };
     for (const key of Object.keys(env)) if (key.startsWith('STALK_') || key.startsWith('FLOWER_')) delete env[key];
-    return spawnManaged('stalk', process.execPath, ['--import', 'tsx', 'src/node.ts', '--no-collector', '--db', join(dir, 'stalk.db'), '--port', '0', '--address', '0.0.0.0', ...extra], {
-      cwd: REPO_ROOT,
-      env,
-    });
+    return spawnManaged(
+      'stalk',
+      process.execPath,
+      ['--import', 'tsx', 'src/node.ts', '--no-collector', '--db', join(dir, 'stalk.db'), '--port', '0', '--address', '0.0.0.0', ...extra],
+      {
+        cwd: REPO_ROOT,
+        env,
+      },
+    );
   };
 
   it('refuses to start without auth, saying what to add', async () => {

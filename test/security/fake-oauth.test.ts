@@ -5,7 +5,14 @@
 
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FAKE_PROVIDERS, type FakeClient, type FakeIdentity, type FakeOAuthServer, type FakeProviderName, startFakeOAuth } from '../support/fake-oauth';
+import {
+  FAKE_PROVIDERS,
+  type FakeClient,
+  type FakeIdentity,
+  type FakeOAuthServer,
+  type FakeProviderName,
+  startFakeOAuth,
+} from '../support/fake-oauth';
 
 let fake: FakeOAuthServer;
 beforeAll(async () => {
@@ -32,14 +39,32 @@ function newClient(): FakeClient {
   return c;
 }
 
-async function authorize(provider: FakeProviderName, c: FakeClient, extra: Record<string, string> = {}, identity: FakeIdentity = { email: 'u@example.com' }) {
+async function authorize(
+  provider: FakeProviderName,
+  c: FakeClient,
+  extra: Record<string, string> = {},
+  identity: FakeIdentity = { email: 'u@example.com' },
+) {
   fake.nextIdentity(identity);
   const url = new URL(fake.base(provider) + PATHS[provider].authorize);
-  for (const [k, v] of Object.entries({ response_type: 'code', client_id: c.clientId, redirect_uri: c.redirectUri, scope: PATHS[provider].scope, state: 'st', code_challenge: CHALLENGE, code_challenge_method: 'S256', ...extra })) {
+  for (const [k, v] of Object.entries({
+    response_type: 'code',
+    client_id: c.clientId,
+    redirect_uri: c.redirectUri,
+    scope: PATHS[provider].scope,
+    state: 'st',
+    code_challenge: CHALLENGE,
+    code_challenge_method: 'S256',
+    ...extra,
+  })) {
     if (v !== '') url.searchParams.set(k, v);
   }
   const response = await fetch(url, { redirect: 'manual' });
-  return { status: response.status, location: response.headers.get('location'), code: new URL(response.headers.get('location') ?? 'http://x/').searchParams.get('code') };
+  return {
+    status: response.status,
+    location: response.headers.get('location'),
+    code: new URL(response.headers.get('location') ?? 'http://x/').searchParams.get('code'),
+  };
 }
 
 async function exchange(provider: FakeProviderName, params: Record<string, string>, headers: Record<string, string> = {}) {
@@ -52,7 +77,15 @@ async function exchange(provider: FakeProviderName, params: Record<string, strin
   return { status: response.status, body };
 }
 
-const tokenParams = (c: FakeClient, code: string, extra: Record<string, string> = {}) => ({ grant_type: 'authorization_code', code, client_id: c.clientId, client_secret: c.clientSecret, redirect_uri: c.redirectUri, code_verifier: VERIFIER, ...extra });
+const tokenParams = (c: FakeClient, code: string, extra: Record<string, string> = {}) => ({
+  grant_type: 'authorization_code',
+  code,
+  client_id: c.clientId,
+  client_secret: c.clientSecret,
+  redirect_uri: c.redirectUri,
+  code_verifier: VERIFIER,
+  ...extra,
+});
 
 describe.each(FAKE_PROVIDERS)('fake %s', (provider) => {
   it('issues a code, a token for it once, and userinfo for the token', async () => {
@@ -63,7 +96,9 @@ describe.each(FAKE_PROVIDERS)('fake %s', (provider) => {
     expect(new URL(location!).searchParams.get('state')).toBe('st');
     const first = await exchange(provider, tokenParams(c, code!));
     expect(first.body.access_token).toMatch(/^[\w-]{20,}$/);
-    const info = await fetch(fake.base(provider) + PATHS[provider].userinfo, { headers: { authorization: `Bearer ${first.body.access_token}` } });
+    const info = await fetch(fake.base(provider) + PATHS[provider].userinfo, {
+      headers: { authorization: `Bearer ${first.body.access_token}` },
+    });
     expect(info.status).toBe(200);
     expect(JSON.stringify(await info.json())).toContain('u@example.com');
 
@@ -71,7 +106,10 @@ describe.each(FAKE_PROVIDERS)('fake %s', (provider) => {
     const again = await exchange(provider, tokenParams(c, code!));
     expect(again.body.access_token).toBeUndefined();
     expect(again.body.error).toMatch(/invalid_grant|bad_verification_code/);
-    expect((await fetch(fake.base(provider) + PATHS[provider].userinfo, { headers: { authorization: `Bearer ${first.body.access_token}` } })).status).toBe(401);
+    expect(
+      (await fetch(fake.base(provider) + PATHS[provider].userinfo, { headers: { authorization: `Bearer ${first.body.access_token}` } }))
+        .status,
+    ).toBe(401);
   });
 
   it('refuses a wrong verifier, a wrong secret, another client, another redirect URI', async () => {
@@ -107,10 +145,14 @@ describe.each(FAKE_PROVIDERS)('fake %s', (provider) => {
   it('answers userinfo only to a live token with the scopes it needs', async () => {
     const c = newClient();
     expect((await fetch(fake.base(provider) + PATHS[provider].userinfo)).status).toBe(401);
-    expect((await fetch(fake.base(provider) + PATHS[provider].userinfo, { headers: { authorization: 'Bearer made-up' } })).status).toBe(401);
+    expect((await fetch(fake.base(provider) + PATHS[provider].userinfo, { headers: { authorization: 'Bearer made-up' } })).status).toBe(
+      401,
+    );
     const { code } = await authorize(provider, c, { scope: 'profile' });
     const { body } = await exchange(provider, tokenParams(c, code!));
-    expect((await fetch(fake.base(provider) + PATHS[provider].userinfo, { headers: { authorization: `Bearer ${body.access_token}` } })).status).toBe(403);
+    expect(
+      (await fetch(fake.base(provider) + PATHS[provider].userinfo, { headers: { authorization: `Bearer ${body.access_token}` } })).status,
+    ).toBe(403);
   });
 });
 
@@ -129,7 +171,13 @@ describe('provider specifics', () => {
     const response = await fetch(fake.base('github') + PATHS.github.token, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code: code!, client_id: c.clientId, client_secret: c.clientSecret, redirect_uri: c.redirectUri }),
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code: code!,
+        client_id: c.clientId,
+        client_secret: c.clientSecret,
+        redirect_uri: c.redirectUri,
+      }),
     });
     expect(response.headers.get('content-type')).toMatch(/^application\/x-www-form-urlencoded/);
     const token = new URLSearchParams(await response.text()).get('access_token');

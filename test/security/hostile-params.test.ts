@@ -76,12 +76,27 @@ const f = (kind: Kind, valid?: string): Param => ({ in: 'form', kind, ...(valid 
 const path = (kind: Kind = { kind: 'text', max: 1024, required: true, controls: 'allowed' }): Param => ({ in: 'path', kind });
 const name = (required = false): Kind => ({ kind: 'text', max: 1024, required, controls: 'allowed' });
 const sentName = (required = false): Kind => ({ kind: 'text', max: 255, required, controls: 'allowed' });
-const int = (min: number, max: number, extra: { required?: boolean; except?: number[] } = {}): Kind => ({ kind: 'int', min, max, ...extra });
+const int = (min: number, max: number, extra: { required?: boolean; except?: number[] } = {}): Kind => ({
+  kind: 'int',
+  min,
+  max,
+  ...extra,
+});
 const bool: Kind = { kind: 'bool' };
 
 /** A control action of Flower's API: form fields (or query parameters), a command when taken. */
-const action = (params: Record<string, Param> = {}): RouteSpec => ({ ok: [200], body: 'form', command: 'always', params: { name: path(), ...params } });
-const taskAction = (params: Record<string, Param> = {}): RouteSpec => ({ ok: [200], body: 'form', command: 'always', params: { id: path(), ...params } });
+const action = (params: Record<string, Param> = {}): RouteSpec => ({
+  ok: [200],
+  body: 'form',
+  command: 'always',
+  params: { name: path(), ...params },
+});
+const taskAction = (params: Record<string, Param> = {}): RouteSpec => ({
+  ok: [200],
+  body: 'form',
+  command: 'always',
+  params: { id: path(), ...params },
+});
 /** Flower's send-task takes queue, eta and expires; apply and async-apply countdown too, and apply a timeout. */
 const sendTask = (kind: 'apply' | 'async-apply' | 'send-task'): RouteSpec => ({
   ok: [200],
@@ -135,7 +150,12 @@ const ROUTES: Record<string, RouteSpec> = {
   'GET /login': {
     // Basic auth only: sign-in sends the browser home, once its parameters are found well-formed.
     ok: [302],
-    params: { code: q({ kind: 'text', max: 4096 }), state: q({ kind: 'text', max: 4096 }), error: q({ kind: 'text', max: 4096 }), next: q({ kind: 'text', max: 4096, controls: 'allowed' }) },
+    params: {
+      code: q({ kind: 'text', max: 4096 }),
+      state: q({ kind: 'text', max: 4096 }),
+      error: q({ kind: 'text', max: 4096 }),
+      next: q({ kind: 'text', max: 4096, controls: 'allowed' }),
+    },
   },
   'POST /logout': { ok: [200], body: 'form' },
   'GET /api/tasks': { ok: [200], params: apiTaskFilters },
@@ -146,12 +166,19 @@ const ROUTES: Record<string, RouteSpec> = {
   'POST /api/worker/pool/restart/:name{.+}': action(),
   'POST /api/worker/pool/grow/:name{.+}': action({ n: f(int(1, 10_000)) }),
   'POST /api/worker/pool/shrink/:name{.+}': action({ n: f(int(1, 10_000)) }),
-  'POST /api/worker/pool/autoscale/:name{.+}': action({ min: f(int(0, 10_000, { required: true }), '0'), max: f(int(0, 10_000, { required: true }), '10000') }),
+  'POST /api/worker/pool/autoscale/:name{.+}': action({
+    min: f(int(0, 10_000, { required: true }), '0'),
+    max: f(int(0, 10_000, { required: true }), '10000'),
+  }),
   'POST /api/worker/queue/add-consumer/:name{.+}': action({ queue: f(sentName(true), 'celery') }),
   'POST /api/worker/queue/cancel-consumer/:name{.+}': action({ queue: f(sentName(true), 'celery') }),
   'POST /api/task/revoke/:id{.+}': taskAction({ terminate: f(bool), signal: f({ kind: 'signal' }) }),
   'POST /api/task/abort/:id{.+}': taskAction(),
-  'POST /api/task/timeout/:name{.+}': action({ workername: f(name(true), 'w1@host'), soft: f({ kind: 'float', min: 0, max: TEN_YEARS }), hard: f({ kind: 'float', min: 0, max: TEN_YEARS }) }),
+  'POST /api/task/timeout/:name{.+}': action({
+    workername: f(name(true), 'w1@host'),
+    soft: f({ kind: 'float', min: 0, max: TEN_YEARS }),
+    hard: f({ kind: 'float', min: 0, max: TEN_YEARS }),
+  }),
   'POST /api/task/rate-limit/:name{.+}': action({ workername: f(name(true), 'w1@host'), ratelimit: f({ kind: 'rate' }, '10/s') }),
   'POST /api/task/apply/:name{.+}': sendTask('apply'),
   'POST /api/task/async-apply/:name{.+}': sendTask('async-apply'),
@@ -319,7 +346,12 @@ function takesJson(kind: JsonKind, text: string): boolean {
       // A queue name: any well-formed text, control characters included.
       return typeof value === 'string' && value.trim() !== '' && value.length <= 255 && !/[\ud800-\udfff]/.test(value);
     case 'seconds': {
-      const n = typeof value === 'number' ? value : typeof value === 'string' && /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/.test(value.trim()) ? Number(value) : NaN;
+      const n =
+        typeof value === 'number'
+          ? value
+          : typeof value === 'string' && /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/.test(value.trim())
+            ? Number(value)
+            : NaN;
       return n >= 0 && n <= kind.max;
     }
   }
@@ -333,7 +365,12 @@ interface Sent {
   text: string;
 }
 
-async function send(app: App, method: string, url: string, init: { body?: BodyInit; type?: string; headers?: Record<string, string> } = {}): Promise<Sent> {
+async function send(
+  app: App,
+  method: string,
+  url: string,
+  init: { body?: BodyInit; type?: string; headers?: Record<string, string> } = {},
+): Promise<Sent> {
   const headers: Record<string, string> = { authorization: AUTH, ...(init.type ? { 'content-type': init.type } : {}), ...init.headers };
   const request: RequestInit & { duplex?: 'half' } = { method, headers };
   if (init.body !== undefined) {
@@ -393,12 +430,26 @@ function urlOf(request: Request): string {
 
 function bodyOf(request: Request, spec: RouteSpec): { body?: string; type?: string } {
   if (spec.body === 'form') return { body: request.form.map(([k, v]) => `${k}=${v}`).join('&'), type: 'application/x-www-form-urlencoded' };
-  if (request.json) return { body: `{${Object.entries(request.json).map(([k, v]) => `${JSON.stringify(k)}: ${v}`).join(', ')}}`, type: 'application/json' };
+  if (request.json)
+    return {
+      body: `{${Object.entries(request.json)
+        .map(([k, v]) => `${JSON.stringify(k)}: ${v}`)
+        .join(', ')}}`,
+      type: 'application/json',
+    };
   return {};
 }
 
 /** Send `request`; check it was taken or refused as expected, and what reached the collector. */
-async function expectOutcome(app: App, control: RecordingControl, key: string, spec: RouteSpec, request: Request, valueTaken: boolean, label: string): Promise<Sent> {
+async function expectOutcome(
+  app: App,
+  control: RecordingControl,
+  key: string,
+  spec: RouteSpec,
+  request: Request,
+  valueTaken: boolean,
+  label: string,
+): Promise<Sent> {
   const method = key.slice(0, key.indexOf(' '));
   const before = control.commands.length;
   const url = urlOf(request);
@@ -491,7 +542,15 @@ describe.each(DIALECTS)('hostile parameters on every route, on %s', (dialect) =>
       for (const [param, p] of Object.entries(spec.params ?? {})) {
         for (const hostile of HOSTILE) {
           if (p.in === 'path' && hostile.repeated) continue; // a path segment cannot repeat
-          await expectOutcome(app, control, key, spec, withParam(base, param, p, hostile), verdict(p, hostile), `${key} ${p.in} ${param}=${hostile.label}`);
+          await expectOutcome(
+            app,
+            control,
+            key,
+            spec,
+            withParam(base, param, p, hostile),
+            verdict(p, hostile),
+            `${key} ${p.in} ${param}=${hostile.label}`,
+          );
           sent++;
         }
       }
@@ -545,7 +604,9 @@ describe.each(DIALECTS)('hostile parameters on every route, on %s', (dialect) =>
     body.set('n', '3');
     const sent = await send(app, 'POST', '/api/worker/pool/grow/w1%40host', { body });
     expect(sent.status, sent.text).toBe(200);
-    expect(control.commands.slice(before).map((c) => c.command)).toEqual([{ kind: 'worker', action: 'pool_grow', worker: 'w1@host', args: { n: 3 } }]);
+    expect(control.commands.slice(before).map((c) => c.command)).toEqual([
+      { kind: 'worker', action: 'pool_grow', worker: 'w1@host', args: { n: 3 } },
+    ]);
   });
 
   it('refuses a repeated parameter given once in the query and once in the form', async () => {
@@ -579,7 +640,14 @@ describe.each(DIALECTS)('hostile parameters on every route, on %s', (dialect) =>
         ['10 MB, streamed without a length', { body: streamed(), type: 'application/json' }, [413]],
         ['10 MB under a lying Content-Length', { body: TEN_MB, type: 'application/json', headers: { 'content-length': '10' } }, [413]],
         ['wrong content type', { body: '<task/>', type: 'application/xml' }, [415]],
-        ['invalid UTF-8', { body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]), type: spec.body === 'json' ? 'application/json' : 'application/x-www-form-urlencoded' }, [400]],
+        [
+          'invalid UTF-8',
+          {
+            body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]),
+            type: spec.body === 'json' ? 'application/json' : 'application/x-www-form-urlencoded',
+          },
+          [400],
+        ],
       ];
       if (spec.body === 'json') {
         cases.push(
@@ -588,17 +656,36 @@ describe.each(DIALECTS)('hostile parameters on every route, on %s', (dialect) =>
           ['10,000-deep objects', { body: `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`, type: 'application/json' }, [400]],
           ['malformed JSON', { body: '{"args": [1,', type: 'application/json' }, [400]],
           ['JSON that is not an object', { body: '[1, 2]', type: 'application/json' }, [400]],
-          ['a form', { body: multipart('Content-Disposition: form-data; name="args"\r\n\r\n[1]'), type: `multipart/form-data; boundary=${boundary}` }, [415]],
+          [
+            'a form',
+            {
+              body: multipart('Content-Disposition: form-data; name="args"\r\n\r\n[1]'),
+              type: `multipart/form-data; boundary=${boundary}`,
+            },
+            [415],
+          ],
         );
       } else {
         cases.push(
           ['JSON to a form route', { body: deep, type: 'application/json' }, [415]],
-          ['a file', { body: multipart('Content-Disposition: form-data; name="n"; filename="n.txt"\r\nContent-Type: text/plain\r\n\r\n1'), type: `multipart/form-data; boundary=${boundary}` }, [400]],
+          [
+            'a file',
+            {
+              body: multipart('Content-Disposition: form-data; name="n"; filename="n.txt"\r\nContent-Type: text/plain\r\n\r\n1'),
+              type: `multipart/form-data; boundary=${boundary}`,
+            },
+            [400],
+          ],
           ['malformed multipart', { body: '--nope\r\nbroken', type: `multipart/form-data; boundary=${boundary}` }, [400]],
           ['broken percent-encoding', { body: 'n=%ED%A0%80', type: 'application/x-www-form-urlencoded' }, [400]],
         );
         // The send form's args hold JSON: measured before it is parsed, too.
-        if (key === 'POST /tasks/send') cases.push(['10,000-deep JSON in a form field', { body: `args=${encodeURIComponent(deep)}&name=tasks.add`, type: 'application/x-www-form-urlencoded' }, [400]]);
+        if (key === 'POST /tasks/send')
+          cases.push([
+            '10,000-deep JSON in a form field',
+            { body: `args=${encodeURIComponent(deep)}&name=tasks.add`, type: 'application/x-www-form-urlencoded' },
+            [400],
+          ]);
       }
       for (const [label, init, statuses] of cases) {
         const before = control.commands.length;

@@ -20,7 +20,15 @@ let fake: FakeOAuthServer;
 beforeAll(async () => {
   [database, fake] = await Promise.all([openTestDatabase('sqlite'), startFakeOAuth()]);
   await store(database, [
-    received({ uuid: 'xss-1', name: 'web.render', args: `('${HOSTILE}', '<img src=x onerror=alert(2)>')`, kwargs: `{'html': '"><svg onload=alert(3)>'}` }, T0),
+    received(
+      {
+        uuid: 'xss-1',
+        name: 'web.render',
+        args: `('${HOSTILE}', '<img src=x onerror=alert(2)>')`,
+        kwargs: `{'html': '"><svg onload=alert(3)>'}`,
+      },
+      T0,
+    ),
     succeeded({ uuid: 'xss-1' }, T0 + 1, `'${HOSTILE}'`),
   ]);
 });

@@ -26,7 +26,12 @@ const hmac = async (alg: 'SHA-256' | 'SHA-384', key: Uint8Array, data: string) =
 };
 
 /** A token signed by hand (any header, any payload), HMAC'd with `key` as SHA-256 unless said otherwise. */
-async function handMade(header: Record<string, unknown>, payload: Record<string, unknown>, key: Uint8Array = KEY, hash: 'SHA-256' | 'SHA-384' = 'SHA-256') {
+async function handMade(
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+  key: Uint8Array = KEY,
+  hash: 'SHA-256' | 'SHA-384' = 'SHA-256',
+) {
   const input = `${b64(header)}.${b64(payload)}`;
   return `${input}.${await hmac(hash, key, input)}`;
 }
@@ -62,7 +67,10 @@ async function badTokens(kind: 'session' | 'api'): Promise<[string, string][]> {
     ['header says RS256, HMAC with the secret (algorithm confusion)', await handMade({ alg: 'RS256', typ: 'JWT' }, claims(kind))],
     ['no expiry', await new SignJWT({ ...claims(kind), exp: undefined }).setProtectedHeader({ alg: 'HS256' }).sign(KEY)],
     ['another issuer', await new SignJWT({ ...claims(kind), iss: 'flower' }).setProtectedHeader({ alg: 'HS256' }).sign(KEY)],
-    ['another kind (audience)', await signToken(KEY, kind === 'session' ? 'api' : 'session', { csrf: 'c'.repeat(32) }, 3600, 'mallory@example.com')],
+    [
+      'another kind (audience)',
+      await signToken(KEY, kind === 'session' ? 'api' : 'session', { csrf: 'c'.repeat(32) }, 3600, 'mallory@example.com'),
+    ],
     ['an OAuth state token', await signToken(KEY, 'oauth-state', { state: 's', verifier: 'v', next: '/' }, 3600, 'mallory@example.com')],
     ['not before the future', await new SignJWT({ ...claims(kind), nbf: NOW() + 600 }).setProtectedHeader({ alg: 'HS256' }).sign(KEY)],
     ['not a JWT', 'mallory@example.com'],
@@ -120,11 +128,15 @@ describe('API bearer token', () => {
   });
 
   it('works when `npm run token` made it, on the API (reads and control, no CSRF needed), naming its holder', async () => {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/token.ts', '--name', 'ci-bot', '--ttl', '2h', '--cookie-secret', SECRET], {
-      cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH ?? '' },
-      timeout: 15_000,
-    });
+    const { stdout } = await run(
+      process.execPath,
+      ['--import', 'tsx', 'src/token.ts', '--name', 'ci-bot', '--ttl', '2h', '--cookie-secret', SECRET],
+      {
+        cwd: REPO_ROOT,
+        env: { PATH: process.env.PATH ?? '' },
+        timeout: 15_000,
+      },
+    );
     const token = stdout.trim();
     const payload = decodeJwt(token);
     expect(payload).toMatchObject({ sub: 'ci-bot', aud: 'api', iss: 'stalk' });
@@ -139,7 +151,11 @@ describe('API bearer token', () => {
     expect(control.commands.at(-1)).toMatchObject({ user: 'ci-bot', command: { kind: 'worker', action: 'pool_grow', worker: 'w1@host' } });
 
     // The same token minted with another secret is refused.
-    const { stdout: other } = await run(process.execPath, ['--import', 'tsx', 'src/token.ts', '--name', 'ci-bot', '--cookie-secret', 'x'.repeat(40)], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '' }, timeout: 15_000 });
+    const { stdout: other } = await run(
+      process.execPath,
+      ['--import', 'tsx', 'src/token.ts', '--name', 'ci-bot', '--cookie-secret', 'x'.repeat(40)],
+      { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '' }, timeout: 15_000 },
+    );
     expect((await app.request('/api/workers', { headers: { authorization: `Bearer ${other.trim()}` } })).status).toBe(401);
   });
 });

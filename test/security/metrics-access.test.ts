@@ -7,7 +7,7 @@ import { secretKey, signToken } from '../../src/auth/tokens';
 import { testApp } from '../support/app';
 import type { openTestDatabase } from '../support/databases';
 import type { FakeOAuthServer } from '../support/fake-oauth';
-import { BASIC, basicHeader, oauthInput, SECRET, signIn , useDatabaseAndFakeOAuth } from './support';
+import { BASIC, basicHeader, oauthInput, SECRET, signIn, useDatabaseAndFakeOAuth } from './support';
 
 const ORIGIN = 'http://stalk.test';
 const METRICS_TOKEN = 'prometheus-scrape-token-0123456789abcdef';

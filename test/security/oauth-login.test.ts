@@ -11,7 +11,18 @@ import { randomToken, secretKey, signToken } from '../../src/auth/tokens';
 import { testApp } from '../support/app';
 import type { openTestDatabase } from '../support/databases';
 import { FAKE_PROVIDERS, type FakeOAuthServer, type FakeProviderName } from '../support/fake-oauth';
-import { appWithStatic, callback, consent, cookieFrom, oauthInput, recordingControl, SECRET, signIn, startSignIn , useDatabaseAndFakeOAuth } from './support';
+import {
+  appWithStatic,
+  callback,
+  consent,
+  cookieFrom,
+  oauthInput,
+  recordingControl,
+  SECRET,
+  signIn,
+  startSignIn,
+  useDatabaseAndFakeOAuth,
+} from './support';
 
 const ORIGIN = 'http://stalk.test';
 const PKCE: Record<FakeProviderName, boolean> = { google: true, github: false, gitlab: true, okta: true };
@@ -21,7 +32,8 @@ let fake: FakeOAuthServer;
 
 useDatabaseAndFakeOAuth((d, f) => ([database, fake] = [d, f]));
 
-const appFor = (provider: FakeProviderName, origin = ORIGIN, extra = {}) => testApp(database, { auth: oauthInput(fake, provider, origin, extra) });
+const appFor = (provider: FakeProviderName, origin = ORIGIN, extra = {}) =>
+  testApp(database, { auth: oauthInput(fake, provider, origin, extra) });
 const tokenRequests = () => fake.requests.filter((r) => r.endpoint === 'token');
 
 describe.each(FAKE_PROVIDERS)('sign-in with %s', (provider) => {
@@ -153,7 +165,10 @@ describe.each(FAKE_PROVIDERS)('sign-in with %s', (provider) => {
     const returned = await consent(fake, refusing, { email: 'a@example.com' });
     expect(returned.searchParams.get('error')).toBe('invalid_request');
     expect(returned.searchParams.get('code')).toBeNull();
-    for (const back of [returned, new URL(`${ORIGIN}/login?error=access_denied&error_description=%3Cscript%3E&state=${authorize.searchParams.get('state')}`)]) {
+    for (const back of [
+      returned,
+      new URL(`${ORIGIN}/login?error=access_denied&error_description=%3Cscript%3E&state=${authorize.searchParams.get('state')}`),
+    ]) {
       const response = await callback(app, back, stateCookie);
       expect(response.status, back.search).toBe(403);
       expect(response.headers.get('location')).toBeNull();
@@ -199,19 +214,27 @@ describe.each(FAKE_PROVIDERS)('sign-in with %s', (provider) => {
 });
 
 describe('sign-in details', () => {
-  it.each(FAKE_PROVIDERS.filter((p) => PKCE[p]))('%s: sends the PKCE verifier of this sign-in; another verifier (state right) is refused by the provider', async (provider) => {
-    const app = appFor(provider);
-    const { authorize } = await startSignIn(app, ORIGIN);
-    const returned = await consent(fake, authorize, { email: 'a@example.com' });
-    // The state cookie as Stalk would sign it, but with another verifier (only the key's holder could make this).
-    const swapped = await signToken(secretKey(SECRET), 'oauth-state', { state: returned.searchParams.get('state'), verifier: randomToken(48), next: '/' }, 600);
-    const response = await app.request(returned.href, { headers: { cookie: `${OAUTH_COOKIE}=${swapped}` } });
-    expect(response.status).toBe(403);
-    expect(cookieFrom(response, SESSION_COOKIE)).toBeUndefined();
-    const token = tokenRequests().at(-1)!;
-    expect(token.params.code).toBe(returned.searchParams.get('code'));
-    expect(token.status).toBe(400);
-  });
+  it.each(FAKE_PROVIDERS.filter((p) => PKCE[p]))(
+    '%s: sends the PKCE verifier of this sign-in; another verifier (state right) is refused by the provider',
+    async (provider) => {
+      const app = appFor(provider);
+      const { authorize } = await startSignIn(app, ORIGIN);
+      const returned = await consent(fake, authorize, { email: 'a@example.com' });
+      // The state cookie as Stalk would sign it, but with another verifier (only the key's holder could make this).
+      const swapped = await signToken(
+        secretKey(SECRET),
+        'oauth-state',
+        { state: returned.searchParams.get('state'), verifier: randomToken(48), next: '/' },
+        600,
+      );
+      const response = await app.request(returned.href, { headers: { cookie: `${OAUTH_COOKIE}=${swapped}` } });
+      expect(response.status).toBe(403);
+      expect(cookieFrom(response, SESSION_COOKIE)).toBeUndefined();
+      const token = tokenRequests().at(-1)!;
+      expect(token.params.code).toBe(returned.searchParams.get('code'));
+      expect(token.status).toBe(400);
+    },
+  );
 
   it('refuses a token request with the wrong client secret (the fake checks it; Stalk shows the failure)', async () => {
     const input = oauthInput(fake, 'google');
@@ -332,7 +355,10 @@ describe('sign-in details', () => {
     const page = await (await app.request(`${ORIGIN}/tasks`, { headers: { cookie: signed.cookie } })).text();
     expect(page).not.toContain('kate@example.com');
     expect(page).toContain('\u212Aate@example.com');
-    const action = await app.request(`${ORIGIN}/api/task/revoke/t1`, { method: 'POST', headers: { cookie: signed.cookie, 'X-CSRF-Token': signed.csrf } });
+    const action = await app.request(`${ORIGIN}/api/task/revoke/t1`, {
+      method: 'POST',
+      headers: { cookie: signed.cookie, 'X-CSRF-Token': signed.csrf },
+    });
     expect(action.status).toBe(200);
     expect(control.commands.at(-1)!.user).toBe('\u212Aate@example.com');
   });
@@ -342,7 +368,11 @@ describe('sign-in details', () => {
     const app = appWithStatic(database, { auth: oauthInput(fake, 'github'), logs });
     const forged = 'x@evil.org\n2030-01-01T00:00:00.000Z INFO  [test] boss@example.com signed in';
     const { authorize, stateCookie } = await startSignIn(app, ORIGIN);
-    const refused = await callback(app, await consent(fake, authorize, { email: 'x', githubEmails: [{ email: forged, verified: true, primary: true, visibility: null }] }), stateCookie);
+    const refused = await callback(
+      app,
+      await consent(fake, authorize, { email: 'x', githubEmails: [{ email: forged, verified: true, primary: true, visibility: null }] }),
+      stateCookie,
+    );
     expect(refused.status).toBe(403);
     await signIn(app, fake, ORIGIN, { email: 'ok@example.com' });
     expect(logs.some((line) => line.includes('sign-in refused'))).toBe(true);

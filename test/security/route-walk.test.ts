@@ -9,7 +9,16 @@ import { SESSION_COOKIE } from '../../src/auth/middleware';
 import { testApp } from '../support/app';
 import type { openTestDatabase } from '../support/databases';
 import type { FakeOAuthServer } from '../support/fake-oauth';
-import { type App, BASIC, basicHeader, concretePath, handlerRoutes, oauthInput, recordingControl , useDatabaseAndFakeOAuth } from './support';
+import {
+  type App,
+  BASIC,
+  basicHeader,
+  concretePath,
+  handlerRoutes,
+  oauthInput,
+  recordingControl,
+  useDatabaseAndFakeOAuth,
+} from './support';
 
 /** Served without credentials when auth is on ('/static/*' too, see headers.test.ts; '/metrics' only with --metrics-open, see metrics-access.test.ts). */
 const PUBLIC = ['GET /healthcheck', 'GET /login'];
@@ -63,10 +72,14 @@ describe('every route without credentials', () => {
 
   it("OAuth on: a live panel's htmx poll gets 401 and HX-Redirect to sign in, back to the page it was on", async () => {
     const app = testApp(database, { auth: oauthInput(fake, 'google'), ui: { prefix: '/flower' } });
-    const poll = await app.request(`${ORIGIN}/flower/workers`, { headers: { 'HX-Request': 'true', 'HX-Current-URL': `${ORIGIN}/flower/workers?x=1` } });
+    const poll = await app.request(`${ORIGIN}/flower/workers`, {
+      headers: { 'HX-Request': 'true', 'HX-Current-URL': `${ORIGIN}/flower/workers?x=1` },
+    });
     expect(poll.status).toBe(401);
     expect(poll.headers.get('hx-redirect')).toBe(`/flower/login?next=${encodeURIComponent('/flower/workers?x=1')}`);
-    const elsewhere = await app.request(`${ORIGIN}/flower/tasks`, { headers: { 'HX-Request': 'true', 'HX-Current-URL': 'https://evil.example/flower/tasks' } });
+    const elsewhere = await app.request(`${ORIGIN}/flower/tasks`, {
+      headers: { 'HX-Request': 'true', 'HX-Current-URL': 'https://evil.example/flower/tasks' },
+    });
     expect(elsewhere.headers.get('hx-redirect')).toBe('/flower/login');
   });
 

@@ -80,11 +80,20 @@ export function cookieFrom(response: Response, name: string): SetCookie | undefi
 }
 
 export function client(origin: string) {
-  return { clientId: `stalk-${Math.random().toString(36).slice(2)}`, clientSecret: `secret-${Math.random().toString(36).slice(2)}`, redirectUri: `${origin}/login` };
+  return {
+    clientId: `stalk-${Math.random().toString(36).slice(2)}`,
+    clientSecret: `secret-${Math.random().toString(36).slice(2)}`,
+    redirectUri: `${origin}/login`,
+  };
 }
 
 /** The AuthInput for `provider` against the fake, with a fresh client registered there. */
-export function oauthInput(fake: FakeOAuthServer, provider: FakeProviderName, origin = 'http://stalk.test', extra: Partial<AuthInput> = {}): Partial<AuthInput> {
+export function oauthInput(
+  fake: FakeOAuthServer,
+  provider: FakeProviderName,
+  origin = 'http://stalk.test',
+  extra: Partial<AuthInput> = {},
+): Partial<AuthInput> {
   const c = client(origin);
   fake.register(c);
   return { auth: '.*@example\\.com', ...fake.authInput(provider, c), ...extra };
@@ -149,9 +158,7 @@ export async function signIn(app: App, fake: FakeOAuthServer, origin: string, id
 
 /** A route pattern from `app.routes` made a real path: parameters filled, wildcards a segment. */
 export function concretePath(pattern: string): string {
-  return pattern
-    .replace(/:([A-Za-z_]+)(\{[^}]*\})?/g, (_m, name: string) => (name === 'id' ? 'task-1' : 'w1@host'))
-    .replace(/\*/g, 'x');
+  return pattern.replace(/:([A-Za-z_]+)(\{[^}]*\})?/g, (_m, name: string) => (name === 'id' ? 'task-1' : 'w1@host')).replace(/\*/g, 'x');
 }
 
 /** The routes an app answers (not its middleware), as [method, pattern]. */
@@ -172,7 +179,10 @@ export function handlerRoutes(app: App): { method: string; path: string }[] {
  * testApp's app plus the built-in static files, mounted as src/node.ts does
  * (testApp has no static files). `health` may throw, for an error response.
  */
-export function appWithStatic(database: OpenDatabase, options: { auth?: Partial<AuthInput>; prefix?: string; health?: Services['health']; logs?: string[] } = {}): App {
+export function appWithStatic(
+  database: OpenDatabase,
+  options: { auth?: Partial<AuthInput>; prefix?: string; health?: Services['health']; logs?: string[] } = {},
+): App {
   return testApp(database, {
     // The API closed without credentials, as in production (testApp opens it by default).
     auth: { unauthenticatedApi: false, ...options.auth },
@@ -184,7 +194,9 @@ export function appWithStatic(database: OpenDatabase, options: { auth?: Partial<
 }
 
 /** A SQLite database and a fake OAuth server for the enclosing suite, handed over once both are up. */
-export function useDatabaseAndFakeOAuth(ready: (database: Awaited<ReturnType<typeof openTestDatabase>>, fake: FakeOAuthServer) => void): void {
+export function useDatabaseAndFakeOAuth(
+  ready: (database: Awaited<ReturnType<typeof openTestDatabase>>, fake: FakeOAuthServer) => void,
+): void {
   let database: Awaited<ReturnType<typeof openTestDatabase>> | undefined;
   let fake: FakeOAuthServer | undefined;
   beforeAll(async () => {

@@ -41,7 +41,9 @@ beforeAll(async () => {
     at DATETIME(3), day DATE, dur TIME, yr YEAR, label VARCHAR(100), body TEXT, code CHAR(3),
     bytes VARBINARY(16), blob_ BLOB, choice ENUM('red','green'), flags SET('a','b'), doc JSON, nothing INT
   )`);
-  await conn.execute('CREATE TABLE accounts (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50) NOT NULL, balance INT NOT NULL, opened DATETIME(3) NULL)');
+  await conn.execute(
+    'CREATE TABLE accounts (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50) NOT NULL, balance INT NOT NULL, opened DATETIME(3) NULL)',
+  );
 });
 
 afterAll(async () => {
@@ -64,8 +66,25 @@ describe('PlanetScale stand-in with @planetscale/database', () => {
       `INSERT INTO kinds (big, small, tiny, dbl, flt, dec_, at, day, dur, yr, label, body, code, bytes, blob_, choice, flags, doc, nothing)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [
-        '9007199254740993', -42, 250, 1.5, 0.25, '12345678.9012', '2024-05-06 07:08:09.123', '2024-05-06', '12:34:56', 2024,
-        text, 'long text 😀', 'abc', new Uint8Array([0, 255, 16]), new Uint8Array([1, 2]), 'green', 'a,b', JSON.stringify({ a: [1, 'x'] }), null,
+        '9007199254740993',
+        -42,
+        250,
+        1.5,
+        0.25,
+        '12345678.9012',
+        '2024-05-06 07:08:09.123',
+        '2024-05-06',
+        '12:34:56',
+        2024,
+        text,
+        'long text 😀',
+        'abc',
+        new Uint8Array([0, 255, 16]),
+        new Uint8Array([1, 2]),
+        'green',
+        'a,b',
+        JSON.stringify({ a: [1, 'x'] }),
+        null,
       ],
     );
     expect(inserted.rowsAffected).toBe(1);
@@ -73,9 +92,26 @@ describe('PlanetScale stand-in with @planetscale/database', () => {
 
     const result = await conn.execute('SELECT * FROM kinds WHERE id = ?', [inserted.insertId]);
     expect(result.types).toEqual({
-      id: 'UINT64', big: 'INT64', small: 'INT32', tiny: 'UINT8', dbl: 'FLOAT64', flt: 'FLOAT32', dec_: 'DECIMAL',
-      at: 'DATETIME', day: 'DATE', dur: 'TIME', yr: 'YEAR', label: 'VARCHAR', body: 'TEXT', code: 'CHAR',
-      bytes: 'VARBINARY', blob_: 'BLOB', choice: 'ENUM', flags: 'SET', doc: 'JSON', nothing: 'INT32',
+      id: 'UINT64',
+      big: 'INT64',
+      small: 'INT32',
+      tiny: 'UINT8',
+      dbl: 'FLOAT64',
+      flt: 'FLOAT32',
+      dec_: 'DECIMAL',
+      at: 'DATETIME',
+      day: 'DATE',
+      dur: 'TIME',
+      yr: 'YEAR',
+      label: 'VARCHAR',
+      body: 'TEXT',
+      code: 'CHAR',
+      bytes: 'VARBINARY',
+      blob_: 'BLOB',
+      choice: 'ENUM',
+      flags: 'SET',
+      doc: 'JSON',
+      nothing: 'INT32',
     });
     const row = result.rows[0] as Record<string, unknown>;
     expect(row).toMatchObject({
@@ -116,7 +152,9 @@ describe('PlanetScale stand-in with @planetscale/database', () => {
   });
 
   it('turns SQL errors into DatabaseError with the MySQL errno', async () => {
-    const error = await connect({ url: standIn.url }).execute('SELECT * FROM no_such_table').catch((e: unknown) => e);
+    const error = await connect({ url: standIn.url })
+      .execute('SELECT * FROM no_such_table')
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DatabaseError);
     const dbError = error as DatabaseError;
     expect(dbError.message).toMatch(/no_such_table' doesn't exist \(errno 1146\) \(sqlstate 42S02\)/);
@@ -129,7 +167,9 @@ describe('PlanetScale stand-in with @planetscale/database', () => {
   it('rejects a wrong password or no credentials with 401', async () => {
     const url = new URL(standIn.url);
     url.password = 'wrong';
-    const error = await connect({ url: url.toString() }).execute('SELECT 1').catch((e: unknown) => e);
+    const error = await connect({ url: url.toString() })
+      .execute('SELECT 1')
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DatabaseError);
     expect((error as DatabaseError).status).toBe(401);
 
@@ -285,14 +325,21 @@ describe('PlanetScale stand-in with kysely-planetscale', () => {
           await trx.insertInto('accounts').values({ name: 'kysely-undone', balance: 1 }).execute();
           // SET TRANSACTION and BEGIN arrive as two requests: both must reach the same connection.
           await settleInnodbTrx();
-          const { rows } = await sql<{ level: string }>`SELECT trx_isolation_level AS level FROM information_schema.innodb_trx WHERE trx_mysql_thread_id = CONNECTION_ID()`.execute(trx);
+          const { rows } = await sql<{
+            level: string;
+          }>`SELECT trx_isolation_level AS level FROM information_schema.innodb_trx WHERE trx_mysql_thread_id = CONNECTION_ID()`.execute(
+            trx,
+          );
           expect(rows).toEqual([{ level: 'SERIALIZABLE' }]);
           throw new Error('undo');
         }),
     ).rejects.toThrow('undo');
     expect(await db.selectFrom('accounts').select('id').where('name', '=', 'kysely-undone').execute()).toEqual([]);
 
-    const { n } = await db.selectFrom('accounts').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+    const { n } = await db
+      .selectFrom('accounts')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
     expect(Number(n)).toBeGreaterThanOrEqual(2);
   });
 });

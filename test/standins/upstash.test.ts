@@ -163,7 +163,9 @@ describe.each([
   });
 
   it('rejects a bad token', async () => {
-    const error = await client(encoding, autoPipelining, 'wrong-token').get(k('s')).catch((e: unknown) => e);
+    const error = await client(encoding, autoPipelining, 'wrong-token')
+      .get(k('s'))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(errors.UpstashError);
     expect((error as Error).message).toMatch(/Unauthorized/);
   });
@@ -224,19 +226,29 @@ describe('Upstash stand-in over raw HTTP', () => {
       expect(((await response.json()) as { error: string }).error).toMatch(/not supported by the Upstash stand-in/);
     }
     // In a pipeline only that command fails; in a transaction the whole request does.
-    const pipelined = await post('/pipeline', [['set', k('pl'), 'v'], ['blpop', k('l'), '0'], ['get', k('pl')]]);
+    const pipelined = await post('/pipeline', [
+      ['set', k('pl'), 'v'],
+      ['blpop', k('l'), '0'],
+      ['get', k('pl')],
+    ]);
     const results = (await pipelined.json()) as { result?: unknown; error?: string }[];
     expect(results[0]).toEqual({ result: 'OK' });
     expect(results[1]?.error).toMatch(/blocking command 'blpop' is not supported in a pipeline/);
     expect(results[2]).toEqual({ result: 'v' });
-    const transacted = await post('/multi-exec', [['set', k('tx'), 'v'], ['brpop', k('l'), '0']]);
+    const transacted = await post('/multi-exec', [
+      ['set', k('tx'), 'v'],
+      ['brpop', k('l'), '0'],
+    ]);
     expect(transacted.status).toBe(400);
     await transacted.body?.cancel();
     expect(await (await post('', ['exists', k('tx')])).json()).toEqual({ result: 0 });
   });
 
   it('aborts a transaction when Redis refuses to queue a command', async () => {
-    const response = await post('/multi-exec', [['set', k('abort'), 'v'], ['set', k('abort')]]);
+    const response = await post('/multi-exec', [
+      ['set', k('abort'), 'v'],
+      ['set', k('abort')],
+    ]);
     expect(response.status).toBe(400);
     expect(((await response.json()) as { error: string }).error).toMatch(/wrong number of arguments/);
     expect(await (await post('', ['exists', k('abort')])).json()).toEqual({ result: 0 });

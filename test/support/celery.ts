@@ -83,8 +83,19 @@ export interface WorkerOptions extends CeleryTarget {
 export async function startWorker(options: WorkerOptions): Promise<CeleryWorker> {
   const hostname = options.hostname ?? uniqueWorkerName();
   const args = [
-    '-m', 'celery', '-A', 'stalk_tasks', 'worker',
-    '-c', '1', '-n', hostname, '-E', '--loglevel=INFO', '--without-gossip', '--without-mingle',
+    '-m',
+    'celery',
+    '-A',
+    'stalk_tasks',
+    'worker',
+    '-c',
+    '1',
+    '-n',
+    hostname,
+    '-E',
+    '--loglevel=INFO',
+    '--without-gossip',
+    '--without-mingle',
   ];
   if (options.purge ?? true) args.push('--purge');
   const proc = spawnManaged(`celery worker ${hostname}`, PYTHON, args, { cwd: CELERY_DIR, env: celeryEnv(options) });

@@ -39,7 +39,8 @@ export async function buildCollectorBundle(): Promise<CollectorBundle> {
 export function startBundledCollector(name: string, bundle: CollectorBundle, args: string[]): ManagedProcess {
   const env: NodeJS.ProcessEnv = { ...process.env, MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '65536' };
   // Options come from `args` only.
-  for (const key of Object.keys(env)) if (key.startsWith('STALK_') || key.startsWith('FLOWER_') || key.startsWith('UPSTASH_') || key === 'CELERY_BROKER_URL') delete env[key];
+  for (const key of Object.keys(env))
+    if (key.startsWith('STALK_') || key.startsWith('FLOWER_') || key.startsWith('UPSTASH_') || key === 'CELERY_BROKER_URL') delete env[key];
   return spawnManaged(
     name,
     process.execPath,

@@ -28,7 +28,8 @@ export interface TestDatabase {
 }
 
 export async function createTestDatabase(kind: 'sqlite' | 'mariadb'): Promise<TestDatabase> {
-  if (UNIT_TIER && kind !== 'sqlite') throw new Error(`the unit tier (STALK_TEST_TIER=unit) runs without services, so not on ${kind}: run this file with npm test`);
+  if (UNIT_TIER && kind !== 'sqlite')
+    throw new Error(`the unit tier (STALK_TEST_TIER=unit) runs without services, so not on ${kind}: run this file with npm test`);
   if (kind === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'stalk-test-'));
     return { name: kind, url: join(dir, 'stalk.db'), drop: async () => rmSync(dir, { recursive: true, force: true }) };

@@ -131,17 +131,32 @@ export async function startFakeOAuth(): Promise<FakeOAuthServer> {
   let pending: FakeIdentity | null = null;
 
   /** Answer; returns the status (for the request log). */
-  const send = (res: ServerResponse, status: number, body: unknown, contentType = 'application/json; charset=utf-8', headers: Record<string, string> = {}): number => {
+  const send = (
+    res: ServerResponse,
+    status: number,
+    body: unknown,
+    contentType = 'application/json; charset=utf-8',
+    headers: Record<string, string> = {},
+  ): number => {
     res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', ...headers });
     res.end(typeof body === 'string' ? body : JSON.stringify(body));
     return status;
   };
 
   /** Google, GitLab and Okta answer token errors as RFC 6749 §5.2; GitHub answers 200 with an error body. */
-  const tokenError = (res: ServerResponse, provider: FakeProviderName, status: 400 | 401, error: string, description: string, json: boolean): number => {
+  const tokenError = (
+    res: ServerResponse,
+    provider: FakeProviderName,
+    status: 400 | 401,
+    error: string,
+    description: string,
+    json: boolean,
+  ): number => {
     if (provider === 'github') {
       const body = { error, error_description: description, error_uri: 'https://docs.github.com/apps/troubleshooting-oauth-apps' };
-      return json ? send(res, 200, body) : send(res, 200, new URLSearchParams(body).toString(), 'application/x-www-form-urlencoded; charset=utf-8');
+      return json
+        ? send(res, 200, body)
+        : send(res, 200, new URLSearchParams(body).toString(), 'application/x-www-form-urlencoded; charset=utf-8');
     }
     return send(res, status, { error, error_description: description });
   };
@@ -186,7 +201,12 @@ export async function startFakeOAuth(): Promise<FakeOAuthServer> {
     return 302;
   };
 
-  const exchange = async (req: IncomingMessage, res: ServerResponse, provider: FakeProviderName, params: Record<string, string>): Promise<number> => {
+  const exchange = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    provider: FakeProviderName,
+    params: Record<string, string>,
+  ): Promise<number> => {
     const json = provider !== 'github' || (req.headers.accept ?? '').includes('application/json');
     // Client authentication: client_secret_post, or client_secret_basic (Okta's default).
     let clientId = params.client_id ?? '';
@@ -199,12 +219,21 @@ export async function startFakeOAuth(): Promise<FakeOAuthServer> {
     }
     const client = clients.get(clientId);
     if (!client || client.clientSecret !== clientSecret) {
-      return tokenError(res, provider, 401, provider === 'github' ? 'incorrect_client_credentials' : 'invalid_client', 'The client_id and/or client_secret passed are incorrect.', json);
+      return tokenError(
+        res,
+        provider,
+        401,
+        provider === 'github' ? 'incorrect_client_credentials' : 'invalid_client',
+        'The client_id and/or client_secret passed are incorrect.',
+        json,
+      );
     }
-    if (params.grant_type !== 'authorization_code') return tokenError(res, provider, 400, 'unsupported_grant_type', 'grant_type must be authorization_code', json);
+    if (params.grant_type !== 'authorization_code')
+      return tokenError(res, provider, 400, 'unsupported_grant_type', 'grant_type must be authorization_code', json);
     const code = params.code ?? '';
     const grant = grants.get(code);
-    const bad = (description: string) => tokenError(res, provider, 400, provider === 'github' ? 'bad_verification_code' : 'invalid_grant', description, json);
+    const bad = (description: string) =>
+      tokenError(res, provider, 400, provider === 'github' ? 'bad_verification_code' : 'invalid_grant', description, json);
     if (!grant || grant.provider !== provider) return bad('The code passed is incorrect or expired.');
     if (grant.used) {
       // A replayed code: refuse it and revoke what it was exchanged for.
@@ -230,11 +259,24 @@ export async function startFakeOAuth(): Promise<FakeOAuthServer> {
     const bodies: Record<FakeProviderName, Record<string, unknown>> = {
       google: { access_token: access, expires_in: 3599, scope, token_type: 'Bearer', id_token: `${token()}.${token()}.${token()}` },
       github: { access_token: access, token_type: 'bearer', scope },
-      gitlab: { access_token: access, token_type: 'Bearer', expires_in: 7200, refresh_token: token(), scope, created_at: Math.floor(Date.now() / 1000) },
+      gitlab: {
+        access_token: access,
+        token_type: 'Bearer',
+        expires_in: 7200,
+        refresh_token: token(),
+        scope,
+        created_at: Math.floor(Date.now() / 1000),
+      },
       okta: { token_type: 'Bearer', expires_in: 3600, access_token: access, scope, id_token: `${token()}.${token()}.${token()}` },
     };
     const body = bodies[provider];
-    if (!json) return send(res, 200, new URLSearchParams(body as Record<string, string>).toString(), 'application/x-www-form-urlencoded; charset=utf-8');
+    if (!json)
+      return send(
+        res,
+        200,
+        new URLSearchParams(body as Record<string, string>).toString(),
+        'application/x-www-form-urlencoded; charset=utf-8',
+      );
     return send(res, 200, body);
   };
 
@@ -243,12 +285,24 @@ export async function startFakeOAuth(): Promise<FakeOAuthServer> {
     const match = /^(?:Bearer|token)\s+(\S+)$/i.exec(req.headers.authorization ?? '');
     const found = match ? tokens.get(match[1]!) : undefined;
     if (!found || found.provider !== provider || found.expiresAt < Date.now()) {
-      const body = provider === 'github' ? { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' } : provider === 'gitlab' ? { message: '401 Unauthorized' } : { error: 'invalid_token', error_description: 'The access token is invalid or expired.' };
+      const body =
+        provider === 'github'
+          ? { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' }
+          : provider === 'gitlab'
+            ? { message: '401 Unauthorized' }
+            : { error: 'invalid_token', error_description: 'The access token is invalid or expired.' };
       return send(res, 401, body, 'application/json; charset=utf-8', { 'www-authenticate': 'Bearer error="invalid_token"' });
     }
     if (!needed.every((s) => found.scope.includes(s))) {
-      const body = provider === 'github' ? { message: 'Resource not accessible by integration' } : provider === 'gitlab' ? { error: 'insufficient_scope', scope: needed.join(' ') } : { error: 'insufficient_scope' };
-      return send(res, 403, body, 'application/json; charset=utf-8', { 'www-authenticate': `Bearer error="insufficient_scope", scope="${needed.join(' ')}"` });
+      const body =
+        provider === 'github'
+          ? { message: 'Resource not accessible by integration' }
+          : provider === 'gitlab'
+            ? { error: 'insufficient_scope', scope: needed.join(' ') }
+            : { error: 'insufficient_scope' };
+      return send(res, 403, body, 'application/json; charset=utf-8', {
+        'www-authenticate': `Bearer error="insufficient_scope", scope="${needed.join(' ')}"`,
+      });
     }
     return found;
   };
@@ -263,9 +317,28 @@ export async function startFakeOAuth(): Promise<FakeOAuthServer> {
     switch (provider) {
       case 'google':
         // https://openidconnect.googleapis.com/v1/userinfo
-        return send(res, 200, { sub: subject(id), name: 'Test User', given_name: 'Test', family_name: 'User', picture: 'https://example.invalid/p.png', email: id.email, email_verified: verified });
+        return send(res, 200, {
+          sub: subject(id),
+          name: 'Test User',
+          given_name: 'Test',
+          family_name: 'User',
+          picture: 'https://example.invalid/p.png',
+          email: id.email,
+          email_verified: verified,
+        });
       case 'okta':
-        return send(res, 200, { sub: `00u${subject(id)}`, name: 'Test User', locale: 'en_US', email: id.email, email_verified: verified, preferred_username: id.email, given_name: 'Test', family_name: 'User', zoneinfo: 'America/Los_Angeles', updated_at: 1_700_000_000 });
+        return send(res, 200, {
+          sub: `00u${subject(id)}`,
+          name: 'Test User',
+          locale: 'en_US',
+          email: id.email,
+          email_verified: verified,
+          preferred_username: id.email,
+          given_name: 'Test',
+          family_name: 'User',
+          zoneinfo: 'America/Los_Angeles',
+          updated_at: 1_700_000_000,
+        });
       case 'github':
         // GET /user/emails
         return send(res, 200, id.githubEmails ?? [{ email: id.email, verified, primary: true, visibility: 'private' }]);
@@ -344,7 +417,14 @@ export async function startFakeOAuth(): Promise<FakeOAuthServer> {
         const type = req.headers['content-type'] ?? '';
         const raw = await readBody(req);
         if (!type.startsWith('application/x-www-form-urlencoded')) {
-          status = tokenError(res, route.provider, 400, 'invalid_request', 'The token request must be application/x-www-form-urlencoded.', true);
+          status = tokenError(
+            res,
+            route.provider,
+            400,
+            'invalid_request',
+            'The token request must be application/x-www-form-urlencoded.',
+            true,
+          );
         } else {
           params = Object.fromEntries(new URLSearchParams(raw));
           status = await exchange(req, res, route.provider, params);

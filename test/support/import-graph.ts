@@ -14,9 +14,17 @@ export function importSpecifiers(fileName: string, text: string): string[] {
   const source = ts.createSourceFile(fileName, text, ts.ScriptTarget.Latest, false, kind);
   const found: string[] = [];
   const visit = (node: ts.Node): void => {
-    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteralLike(node.moduleSpecifier)) {
+    if (
+      (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) &&
+      node.moduleSpecifier &&
+      ts.isStringLiteralLike(node.moduleSpecifier)
+    ) {
       found.push(node.moduleSpecifier.text);
-    } else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference) && ts.isStringLiteralLike(node.moduleReference.expression)) {
+    } else if (
+      ts.isImportEqualsDeclaration(node) &&
+      ts.isExternalModuleReference(node.moduleReference) &&
+      ts.isStringLiteralLike(node.moduleReference.expression)
+    ) {
       found.push(node.moduleReference.expression.text);
     } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
       const [argument] = node.arguments;
@@ -105,7 +113,10 @@ export function boundaryViolations(graph: ImportGraph, rules: BoundaryRule[]): s
     for (const rule of rules) {
       if (!from.startsWith(rule.from) || rule.except?.includes(from)) continue;
       for (const to of targets) {
-        if (to.startsWith(rule.into) && !rule.allowed.some((allowed) => (allowed.endsWith('/') ? to.startsWith(allowed) : to === allowed))) {
+        if (
+          to.startsWith(rule.into) &&
+          !rule.allowed.some((allowed) => (allowed.endsWith('/') ? to.startsWith(allowed) : to === allowed))
+        ) {
           violations.push(`${from} -> ${to}`);
         }
       }

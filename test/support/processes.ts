@@ -187,7 +187,9 @@ export function printLogsOnFailure(): void {
           console.log(`\n===== ${header}: nothing new since the report above =====`);
           continue;
         }
-        console.log(`\n===== ${header}${from > 0 ? ', continued from the report above' : ''} =====\n${output.slice(from)}\n===== end of ${p.name} =====`);
+        console.log(
+          `\n===== ${header}${from > 0 ? ', continued from the report above' : ''} =====\n${output.slice(from)}\n===== end of ${p.name} =====`,
+        );
       }
     });
   });

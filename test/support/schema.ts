@@ -41,7 +41,11 @@ export async function schemaOf(database: OpenDatabase): Promise<SchemaSnapshot> 
     sql`select type, name, tbl_name, sql from sqlite_master where name not like 'sqlite_%' order by type, name`,
   );
   // Kysely's Migrator creates its own tables "if not exists"; that is not part of the schema.
-  const normal = (text: string | null) => (text ?? '').replace(/\s+if not exists\s+/i, ' ').replace(/\s+/g, ' ').trim();
+  const normal = (text: string | null) =>
+    (text ?? '')
+      .replace(/\s+if not exists\s+/i, ' ')
+      .replace(/\s+/g, ' ')
+      .trim();
   const tables = master.filter((m) => m.type === 'table').map((m) => m.name);
   const columns: string[] = [];
   const indexes: string[] = [];
@@ -51,7 +55,10 @@ export async function schemaOf(database: OpenDatabase): Promise<SchemaSnapshot> 
       sql`select * from pragma_table_info(${table})`,
     );
     for (const c of info) columns.push(`${table} ${c.cid} ${c.name} ${c.type} ${c.notnull} ${c.dflt_value ?? '-'} ${c.pk}`);
-    const list = await rows<{ name: string; unique: number; origin: string; partial: number }>(db, sql`select * from pragma_index_list(${table})`);
+    const list = await rows<{ name: string; unique: number; origin: string; partial: number }>(
+      db,
+      sql`select * from pragma_index_list(${table})`,
+    );
     for (const ix of list) {
       const cols = await rows<{ name: string | null }>(db, sql`select name from pragma_index_info(${ix.name}) order by seqno`);
       indexes.push(`${table} ${ix.name} ${ix.unique} ${ix.origin} ${ix.partial} (${cols.map((c) => c.name).join(', ')})`);

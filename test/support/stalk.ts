@@ -35,18 +35,25 @@ export interface Stalk {
 
 export async function startStalk(options: StalkOptions): Promise<Stalk> {
   const args = [
-    '--import', 'tsx', 'src/node.ts',
-    '--broker', options.broker,
-    '--db', options.db,
-    '--port', '0',
-    '--address', '127.0.0.1',
+    '--import',
+    'tsx',
+    'src/node.ts',
+    '--broker',
+    options.broker,
+    '--db',
+    options.db,
+    '--port',
+    '0',
+    '--address',
+    '127.0.0.1',
     // Without auth the API is closed unless asked for, as in Flower.
     '--unauthenticated-api',
     ...(options.extraArgs ?? []),
   ];
   const env: NodeJS.ProcessEnv = { ...process.env };
   // Options come from the flags above only.
-  for (const key of Object.keys(env)) if (key.startsWith('STALK_') || key.startsWith('FLOWER_') || key === 'CELERY_BROKER_URL') delete env[key];
+  for (const key of Object.keys(env))
+    if (key.startsWith('STALK_') || key.startsWith('FLOWER_') || key === 'CELERY_BROKER_URL') delete env[key];
   const proc = spawnManaged(`stalk (${options.broker}, ${options.db})`, process.execPath, args, { cwd: REPO_ROOT, env });
   try {
     const match = await proc.waitForOutput(/Stalk at http:\/\/127\.0\.0\.1:(\d+)\//, 30_000);

@@ -64,7 +64,9 @@ describe('the command key', () => {
 
 describe('canonical JSON', () => {
   it('sorts keys at every level and leaves out undefined members', () => {
-    expect(canonicalJson({ b: 1, a: { d: [1, { z: null, y: 'é' }], c: true }, u: undefined })).toBe('{"a":{"c":true,"d":[1,{"y":"é","z":null}]},"b":1}');
+    expect(canonicalJson({ b: 1, a: { d: [1, { z: null, y: 'é' }], c: true }, u: undefined })).toBe(
+      '{"a":{"c":true,"d":[1,{"y":"é","z":null}]},"b":1}',
+    );
     expect(canonicalJson({ b: 1, a: 2 })).toBe(canonicalJson(JSON.parse('{"a":2,"b":1}')));
   });
 
@@ -77,7 +79,14 @@ describe('canonical JSON', () => {
 describe('a signed command', () => {
   it('carries the user, issue time, a nonce of 128+ bits and an HMAC-SHA256, and verifies', async () => {
     const command = await signed();
-    expect(command).toMatchObject({ v: 1, id: request.id, user: request.user, issued_at: NOW, deadline: request.deadline, command: request.command });
+    expect(command).toMatchObject({
+      v: 1,
+      id: request.id,
+      user: request.user,
+      issued_at: NOW,
+      deadline: request.deadline,
+      command: request.command,
+    });
     expect(command.nonce).toMatch(/^[A-Za-z0-9_-]{32}$/);
     expect(command.sig).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(await verdict(command)).toEqual({ ok: true, request });
@@ -123,7 +132,13 @@ describe('a signed command', () => {
 
   it('is refused without a signature, naming the claimed user and id for the audit', async () => {
     const { sig: _sig, ...unsigned } = await signed();
-    expect(refusal(await verdict(unsigned))).toMatchObject({ code: 'unsigned', status: 403, id: request.id, claimedUser: request.user, claimedCommand: request.command });
+    expect(refusal(await verdict(unsigned))).toMatchObject({
+      code: 'unsigned',
+      status: 403,
+      id: request.id,
+      claimedUser: request.user,
+      claimedCommand: request.command,
+    });
     // The old, unsigned wire format.
     expect(refusal(await verdict({ id: 'x1', user: 'mallory', deadline: NOW + 30, command: { kind: 'queues' } })).code).toBe('unsigned');
   });

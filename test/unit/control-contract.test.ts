@@ -56,6 +56,10 @@ describe('a ControlClient', () => {
 
   it('passes a failure through whatever the kind', async () => {
     const failing: ControlClient = { run: async () => ({ ok: false, status: 504, error: 'the collector did not answer in time' }) };
-    expect(await failing.run({ kind: 'queues' }, 'alice', 1)).toEqual({ ok: false, status: 504, error: 'the collector did not answer in time' });
+    expect(await failing.run({ kind: 'queues' }, 'alice', 1)).toEqual({
+      ok: false,
+      status: 504,
+      error: 'the collector did not answer in time',
+    });
   });
 });

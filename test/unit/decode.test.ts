@@ -29,7 +29,11 @@ describe('decoding captured Celery messages', () => {
     const decoded = messages.map((m) =>
       decodeAmqpMessage(
         Buffer.from(m.body),
-        { contentType: m.properties.content_type, contentEncoding: m.properties.content_encoding, headers: m.properties.application_headers },
+        {
+          contentType: m.properties.content_type,
+          contentEncoding: m.properties.content_encoding,
+          headers: m.properties.application_headers,
+        },
         NOW,
       ),
     );
@@ -68,7 +72,15 @@ describe('refusing what cannot be read, without throwing', () => {
   it('bounds hostile field values instead of storing them whole', () => {
     const huge = 'x'.repeat(MAX_TEXT_LENGTH * 3);
     const decoded = decodeRedisMessage(
-      envelope({ ...event, type: 'task-received', name: 'n'.repeat(1000), args: huge, kwargs: { nested: [1, 2] }, retries: 'many', runtime: 'fast' }),
+      envelope({
+        ...event,
+        type: 'task-received',
+        name: 'n'.repeat(1000),
+        args: huge,
+        kwargs: { nested: [1, 2] },
+        retries: 'many',
+        runtime: 'fast',
+      }),
       NOW,
     );
     const [e] = decoded.events;

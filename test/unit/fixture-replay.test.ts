@@ -10,7 +10,11 @@ function replay(events: CeleryEvent[]) {
   const workers = new Map<string, WorkerState>();
   const batch = new EventBatch();
   for (const event of events) batch.add(event, workers);
-  return { tasks: Object.fromEntries([...batch.tasks].map(([uuid, t]) => [uuid, t.row] as const).sort(([a], [b]) => a.localeCompare(b))), batch, workers };
+  return {
+    tasks: Object.fromEntries([...batch.tasks].map(([uuid, t]) => [uuid, t.row] as const).sort(([a], [b]) => a.localeCompare(b))),
+    batch,
+    workers,
+  };
 }
 
 const captures: [string, () => CeleryEvent[]][] = [

@@ -4,16 +4,35 @@
 
 import { describe, expect, it } from 'vitest';
 import { isWorkerAlive, type WorkerRecord } from '../../src/shared/workers';
-import { HOT_STATE_MAX_AGE_SECONDS, HOT_STATE_MIN_INTERVAL_SECONDS, HOT_STATE_REFRESH_SECONDS, readWorkersSnapshot } from '../../src/shared/hot-state';
+import {
+  HOT_STATE_MAX_AGE_SECONDS,
+  HOT_STATE_MIN_INTERVAL_SECONDS,
+  HOT_STATE_REFRESH_SECONDS,
+  readWorkersSnapshot,
+} from '../../src/shared/hot-state';
 import { meaningfulFingerprint, pacingDecision } from '../../worker-collector/hot-state';
 
 const T = 1_900_000_000;
 
 function worker(overrides: Partial<WorkerRecord> = {}): WorkerRecord {
   return {
-    hostname: 'w1@host', status: 'online', pid: 10, freq: 2, clock: 5, active: 0, processed: 3, loadavg: [0.1, 0.2, 0.3],
-    sw_ident: 'py-celery', sw_ver: '5.2.6', sw_sys: 'Linux', utcoffset: 0, heartbeats: [T - 2, T], last_heartbeat: T,
-    first_seen: T - 60, offline_at: null, events: { 'worker-heartbeat': 10, 'task-succeeded': 3 },
+    hostname: 'w1@host',
+    status: 'online',
+    pid: 10,
+    freq: 2,
+    clock: 5,
+    active: 0,
+    processed: 3,
+    loadavg: [0.1, 0.2, 0.3],
+    sw_ident: 'py-celery',
+    sw_ver: '5.2.6',
+    sw_sys: 'Linux',
+    utcoffset: 0,
+    heartbeats: [T - 2, T],
+    last_heartbeat: T,
+    first_seen: T - 60,
+    offline_at: null,
+    events: { 'worker-heartbeat': 10, 'task-succeeded': 3 },
     ...overrides,
   };
 }
@@ -21,7 +40,13 @@ function worker(overrides: Partial<WorkerRecord> = {}): WorkerRecord {
 describe('the meaningful fingerprint', () => {
   it('ignores heartbeat times, load averages, the clock and the heartbeat count', () => {
     const before = meaningfulFingerprint([worker()]);
-    const heartbeat = worker({ heartbeats: [T, T + 2], last_heartbeat: T + 2, loadavg: [0.5, 0.4, 0.3], clock: 9, events: { 'worker-heartbeat': 11, 'task-succeeded': 3 } });
+    const heartbeat = worker({
+      heartbeats: [T, T + 2],
+      last_heartbeat: T + 2,
+      loadavg: [0.5, 0.4, 0.3],
+      clock: 9,
+      events: { 'worker-heartbeat': 11, 'task-succeeded': 3 },
+    });
     expect(meaningfulFingerprint([heartbeat])).toBe(before);
   });
 

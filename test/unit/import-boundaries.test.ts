@@ -8,7 +8,14 @@
 // checks are first run on a small bad graph, so they can fail.
 
 import { describe, expect, it } from 'vitest';
-import { type BoundaryRule, boundaryViolations, type ImportGraph, importCycles, importSpecifiers, readImportGraph } from '../support/import-graph';
+import {
+  type BoundaryRule,
+  boundaryViolations,
+  type ImportGraph,
+  importCycles,
+  importSpecifiers,
+  readImportGraph,
+} from '../support/import-graph';
 import { REPO_ROOT } from '../support/stalk';
 
 const RULES: BoundaryRule[] = [
@@ -41,15 +48,33 @@ describe('the import checks, on graphs made to fail them', () => {
       "let j: import('./j').J;",
       "import { k } from 'kysely';",
       'const l = await import(name);',
-      "const text = \"import m from './m'\";",
+      'const text = "import m from \'./m\'";',
     ].join('\n');
-    expect(importSpecifiers('x.ts', text)).toEqual(['./a', './b', '../c', './side-effect', './e', './f', './g', './h', './i', './j', 'kysely', '<computed import()>']);
+    expect(importSpecifiers('x.ts', text)).toEqual([
+      './a',
+      './b',
+      '../c',
+      './side-effect',
+      './e',
+      './f',
+      './g',
+      './h',
+      './i',
+      './j',
+      'kysely',
+      '<computed import()>',
+    ]);
     expect(importSpecifiers('x.tsx', "import { P } from './p';\nexport const Q = () => <P />;")).toEqual(['./p']);
   });
 
   it('name each import across a boundary', () => {
     const graph = graphOf({
-      'worker-collector/collector.ts': ['src/queries/workers.ts', 'src/shared/workers.ts', 'src/options.ts', 'worker-collector/fold/batch.ts'],
+      'worker-collector/collector.ts': [
+        'src/queries/workers.ts',
+        'src/shared/workers.ts',
+        'src/options.ts',
+        'worker-collector/fold/batch.ts',
+      ],
       'templates/pages/worker.tsx': ['src/routes/api.ts', 'src/ui/views.ts', 'templates/components/kv.tsx'],
       'src/shared/hot-state.ts': ['src/queries/workers.ts', 'src/shared/workers.ts'],
       'src/routes/api.ts': ['worker-collector/fold/batch.ts'],
@@ -72,7 +97,12 @@ describe('the import checks, on graphs made to fail them', () => {
       'e.ts': ['e.ts'],
       'f.ts': ['a.ts'],
     });
-    expect(importCycles(graph)).toEqual(expect.arrayContaining([['a.ts', 'b.ts', 'c.ts', 'a.ts'], ['e.ts', 'e.ts']]));
+    expect(importCycles(graph)).toEqual(
+      expect.arrayContaining([
+        ['a.ts', 'b.ts', 'c.ts', 'a.ts'],
+        ['e.ts', 'e.ts'],
+      ]),
+    );
     expect(importCycles(graph)).toHaveLength(2);
     expect(importCycles(graphOf({ 'a.ts': ['b.ts'], 'b.ts': ['c.ts'], 'c.ts': [] }))).toEqual([]);
   });
@@ -83,7 +113,8 @@ describe('the sources', () => {
 
   it('are all read, and every relative import names a source file', () => {
     // Not a tautology: the graph holds the entries and the contract.
-    for (const file of ['src/node.ts', 'src/worker.ts', 'worker-collector/main.ts', 'src/shared/control.ts', 'templates/pages/workers.tsx']) expect(graph.has(file), file).toBe(true);
+    for (const file of ['src/node.ts', 'src/worker.ts', 'worker-collector/main.ts', 'src/shared/control.ts', 'templates/pages/workers.tsx'])
+      expect(graph.has(file), file).toBe(true);
     expect(graph.get('src/app.tsx')?.has('src/routes/api.ts')).toBe(true);
     expect(unresolved.filter((u) => !(u.specifier === '<computed import()>' && u.from in COMPUTED_IMPORTS))).toEqual([]);
   });
@@ -94,7 +125,9 @@ describe('the sources', () => {
 
   it('import no node: or cloudflare: module in src/shared (the Worker and the collector both run it)', () => {
     const runtime = [...packages].flatMap(([file, names]) =>
-      file.startsWith('src/shared/') ? [...names].filter((name) => /^(node|cloudflare):/.test(name)).map((name) => `${file} -> ${name}`) : [],
+      file.startsWith('src/shared/')
+        ? [...names].filter((name) => /^(node|cloudflare):/.test(name)).map((name) => `${file} -> ${name}`)
+        : [],
     );
     expect(runtime).toEqual([]);
   });

@@ -46,7 +46,9 @@ function counters(deltas: MetricDeltas): Record<string, number> {
 /** Bucket rows as `metric|name|le -> count`. */
 function buckets(rows: HistogramBucketsTable[]): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const row of rows) out[`${row.metric}|${row.hostname}|${row.task_name}|${row.le}`] = (out[`${row.metric}|${row.hostname}|${row.task_name}|${row.le}`] ?? 0) + Number(row.count);
+  for (const row of rows)
+    out[`${row.metric}|${row.hostname}|${row.task_name}|${row.le}`] =
+      (out[`${row.metric}|${row.hostname}|${row.task_name}|${row.le}`] ?? 0) + Number(row.count);
   return out;
 }
 
@@ -71,11 +73,19 @@ describe('MetricTally counts', () => {
     const tally = new MetricTally(BOUNDS);
     const story: TaskStory = { uuid: 'c-1', name: 'billing.charge', worker: 'w1@host' };
     const other: TaskStory = { uuid: 'c-2', name: 'billing.charge', worker: 'w2@host' };
-    tally.taskEvents([sent(story, 100), received(story, 101), started(story, 102), failed(story, 103, "ValueError('no money')")].map(timelineEntry), ref('billing.charge'));
     tally.taskEvents(
-      [received(other, 101), started(other, 102), retried(other, 103, "RuntimeError('later')"), received(other, 104, 1), started(other, 105), failed(other, 106, 'KeyError: 3')].map(
-        timelineEntry,
-      ),
+      [sent(story, 100), received(story, 101), started(story, 102), failed(story, 103, "ValueError('no money')")].map(timelineEntry),
+      ref('billing.charge'),
+    );
+    tally.taskEvents(
+      [
+        received(other, 101),
+        started(other, 102),
+        retried(other, 103, "RuntimeError('later')"),
+        received(other, 104, 1),
+        started(other, 105),
+        failed(other, 106, 'KeyError: 3'),
+      ].map(timelineEntry),
       ref('billing.charge', 'payments'),
     );
     tally.taskEvents([entry('task-failed', 10, 'w1@host', { exception: "ValueError('again')" })], ref('billing.charge'));
@@ -100,7 +110,7 @@ describe('MetricTally counts', () => {
 });
 
 describe('MetricTally histograms', () => {
-  it('puts a value on a bound in that bound\'s bucket, above the last bound in +Inf, and sums exactly', () => {
+  it("puts a value on a bound in that bound's bucket, above the last bound in +Inf, and sums exactly", () => {
     const tally = new MetricTally(BOUNDS);
     const values = [0, 0.1, 0.10000001, 1, 1.5, 10, 10.000001, 1e9];
     for (const value of values) tally.observe('runtime', 'h', 'n', 'q', value);
@@ -159,11 +169,20 @@ describe('MetricTally queue wait', () => {
 
   it('takes the later of sent and eta, and clamps at 0', () => {
     // eta after sent: the countdown is not waiting.
-    expect(queueWait([entry('task-sent', 100, 'w1@host', { eta: iso(105) }), entry('task-started', 107)], ref('t'))).toEqual({ sum: 2, count: 1 });
+    expect(queueWait([entry('task-sent', 100, 'w1@host', { eta: iso(105) }), entry('task-started', 107)], ref('t'))).toEqual({
+      sum: 2,
+      count: 1,
+    });
     // eta before sent: sent counts.
-    expect(queueWait([entry('task-sent', 100, 'w1@host', { eta: iso(90) }), entry('task-started', 101)], ref('t'))).toEqual({ sum: 1, count: 1 });
+    expect(queueWait([entry('task-sent', 100, 'w1@host', { eta: iso(90) }), entry('task-started', 101)], ref('t'))).toEqual({
+      sum: 1,
+      count: 1,
+    });
     // Started before its eta (clock skew, early pickup): 0, never negative.
-    expect(queueWait([entry('task-sent', 100, 'w1@host', { eta: iso(110) }), entry('task-started', 104)], ref('t'))).toEqual({ sum: 0, count: 1 });
+    expect(queueWait([entry('task-sent', 100, 'w1@host', { eta: iso(110) }), entry('task-started', 104)], ref('t'))).toEqual({
+      sum: 0,
+      count: 1,
+    });
     // Started before sent (clock skew between client and worker): 0.
     expect(queueWait([entry('task-started', 99)], ref('t', 'celery', 100))).toEqual({ sum: 0, count: 1 });
     // The eta known from an earlier flush.
@@ -199,7 +218,11 @@ describe('MetricTally.absorb', () => {
       const host = hosts[n % hosts.length]!;
       const name = names[(n * 7) % names.length]!;
       const t = 1000 + n;
-      const events = [entry('task-sent', t, 'client@app'), entry('task-received', t + 0.5, host), entry('task-started', t + (n % 13) * 0.375, host)];
+      const events = [
+        entry('task-sent', t, 'client@app'),
+        entry('task-received', t + 0.5, host),
+        entry('task-started', t + (n % 13) * 0.375, host),
+      ];
       if (n % 5 === 0) events.push(entry('task-failed', t + 2, host, { exception: `E${n % 3}Error('x')` }));
       else events.push(entry('task-succeeded', t + 2, host, { runtime: (n % 17) * 0.75 }));
       tally.taskEvents(events, ref(name, n % 2 === 0 ? 'celery' : 'other'));
@@ -253,7 +276,10 @@ describe('MetricTally labels', () => {
     const queue = straddling(KEY.queue);
     const type = `task-${'t'.repeat(KEY.type)}`;
     const exception = `${'E'.repeat(KEY.exception + 20)}('x')`;
-    tally.taskEvents([entry('task-failed', 10, host, { exception }), entry('task-succeeded', 11, host, { runtime: 0.5 })], ref(name, queue));
+    tally.taskEvents(
+      [entry('task-failed', 10, host, { exception }), entry('task-succeeded', 11, host, { runtime: 0.5 })],
+      ref(name, queue),
+    );
     tally.count(host, name, queue, type, '', 2);
     const deltas = tally.deltas();
     expect(counters(deltas)).toEqual({
@@ -269,7 +295,9 @@ describe('MetricTally labels', () => {
       for (const text of [row.hostname, row.task_name, row.queue]) expect(text.isWellFormed()).toBe(true);
     }
     // Histogram rows carry the same cut labels.
-    expect(deltas.histogramTotals.map((r) => [r.hostname, r.task_name, r.queue])).toEqual([['n'.repeat(KEY.host - 1), 'n'.repeat(KEY.name - 1), 'n'.repeat(KEY.queue - 1)]]);
+    expect(deltas.histogramTotals.map((r) => [r.hostname, r.task_name, r.queue])).toEqual([
+      ['n'.repeat(KEY.host - 1), 'n'.repeat(KEY.name - 1), 'n'.repeat(KEY.queue - 1)],
+    ]);
   });
 
   it('keeps a surrogate pair that ends exactly at the column length', () => {

@@ -11,7 +11,9 @@ import { inlineParameters, sqlLiteral } from '../../worker-collector/migrations/
 
 describe('inlineParameters', () => {
   it('replaces placeholders in order, leaving question marks in strings, identifiers and comments alone', () => {
-    expect(inlineParameters("select '?', `a?`, \"b?\", ? -- ?\n, ? /* ? */", ['x', 2], 'mysql')).toBe("select '?', `a?`, \"b?\", 'x' -- ?\n, 2 /* ? */");
+    expect(inlineParameters('select \'?\', `a?`, "b?", ? -- ?\n, ? /* ? */', ['x', 2], 'mysql')).toBe(
+      "select '?', `a?`, \"b?\", 'x' -- ?\n, 2 /* ? */",
+    );
     expect(inlineParameters("select 'it''s ?', ?", [null], 'sqlite')).toBe("select 'it''s ?', NULL");
     expect(inlineParameters("select 'a\\'?', ?", [true], 'mysql')).toBe("select 'a\\'?', 1");
   });
@@ -31,7 +33,11 @@ describe('inlineParameters', () => {
 });
 
 describe('printMigrations', () => {
-  const entry = (up: StalkMigration['migration']['up']): StalkMigration => ({ name: '2099-01-01-001-test', migration: { up }, marker: table('t') });
+  const entry = (up: StalkMigration['migration']['up']): StalkMigration => ({
+    name: '2099-01-01-001-test',
+    migration: { up },
+    marker: table('t'),
+  });
   const plan = (e: StalkMigration) => ({ migrations: [e], bookkeepingTables: [], record: [] });
 
   it('flags MySQL data statements (a deploy request carries DDL only) and comments out session settings, with parameters inlined', async () => {
@@ -55,7 +61,9 @@ describe('printMigrations', () => {
   });
 
   it('refuses to print a migration that needs a transaction', async () => {
-    await expect(printMigrations('sqlite', plan(entry((db) => db.transaction().execute(async () => undefined))))).rejects.toThrow(/transaction/);
+    await expect(printMigrations('sqlite', plan(entry((db) => db.transaction().execute(async () => undefined))))).rejects.toThrow(
+      /transaction/,
+    );
   });
 });
 

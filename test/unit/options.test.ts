@@ -6,13 +6,26 @@ import { parseDatabaseTarget } from '../../worker-collector/store/db';
 describe('options', () => {
   it('has defaults a newcomer can run with', () => {
     const o = parseOptions([], {});
-    expect(o).toMatchObject({ broker: 'redis://localhost:6379/0', port: 5555, db: './data/stalk.db', maxTasks: 0, maxTaskAge: 7 * 86400, enableEvents: true });
+    expect(o).toMatchObject({
+      broker: 'redis://localhost:6379/0',
+      port: 5555,
+      db: './data/stalk.db',
+      maxTasks: 0,
+      maxTaskAge: 7 * 86400,
+      enableEvents: true,
+    });
   });
 
   it('reads flags in Flower spellings, env, and Celery’s broker variable, flags first', () => {
     const env = { STALK_PORT: '6000', CELERY_BROKER_URL: 'amqp://guest:guest@localhost//', STALK_MAX_TASKS: '10' };
     const o = parseOptions(['--max_tasks=500', '--flush-interval', '250ms', '--no-enable-events'], env);
-    expect(o).toMatchObject({ port: 6000, broker: 'amqp://guest:guest@localhost//', maxTasks: 500, flushInterval: 0.25, enableEvents: false });
+    expect(o).toMatchObject({
+      port: 6000,
+      broker: 'amqp://guest:guest@localhost//',
+      maxTasks: 500,
+      flushInterval: 0.25,
+      enableEvents: false,
+    });
     expect(parseOptions(['--broker', 'redis://x/1'], env).broker).toBe('redis://x/1');
   });
 
@@ -33,7 +46,9 @@ describe('options', () => {
   });
 
   it("reads the runtime buckets as Flower spells them, defaulting to Flower's", () => {
-    expect(parseOptions([], {}).taskRuntimeMetricBuckets).toEqual([0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]);
+    expect(parseOptions([], {}).taskRuntimeMetricBuckets).toEqual([
+      0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10,
+    ]);
     expect(parseOptions(['--task_runtime_metric_buckets=60,1,inf,10'], {}).taskRuntimeMetricBuckets).toEqual([1, 10, 60]);
     expect(parseOptions([], { FLOWER_TASK_RUNTIME_METRIC_BUCKETS: '0.5,5' }).taskRuntimeMetricBuckets).toEqual([0.5, 5]);
   });
@@ -43,7 +58,9 @@ describe('options', () => {
     expect(parseOptions(['--max-event-bytes', '512KiB'], {}).maxEventBytes).toBe(524288);
     expect(parseOptions(['--max-event-bytes=4m'], {}).maxEventBytes).toBe(4 * 1048576);
     expect(parseOptions([], { STALK_MAX_EVENT_BYTES: '2048' }).maxEventBytes).toBe(2048);
-    expect(() => parseOptions(['--max-event-bytes', 'huge'], {})).toThrow("--max-event-bytes: 'huge' is not a size (e.g. 1048576, 512KiB, 4MiB)");
+    expect(() => parseOptions(['--max-event-bytes', 'huge'], {})).toThrow(
+      "--max-event-bytes: 'huge' is not a size (e.g. 1048576, 512KiB, 4MiB)",
+    );
     expect(() => parseOptions(['--max-event-bytes', '10'], {})).toThrow('--max-event-bytes: must be at least 1024 bytes');
     expect(() => parseOptions(['--max-event-bytes', '1e400'], {})).toThrow('is not a size');
     expect(parseOptions([], {}).migrate).toBe('auto');
@@ -58,7 +75,11 @@ describe('options', () => {
 
   it('reads the lease options: auto, shared name, a ttl of at least 3 s', () => {
     expect(parseOptions([], {})).toMatchObject({ lease: 'auto', leaseName: 'collector', leaseTtl: 8 });
-    expect(parseOptions(['--lease', 'off', '--lease-name', 'eu-1', '--lease-ttl', '15s'], {})).toMatchObject({ lease: 'off', leaseName: 'eu-1', leaseTtl: 15 });
+    expect(parseOptions(['--lease', 'off', '--lease-name', 'eu-1', '--lease-ttl', '15s'], {})).toMatchObject({
+      lease: 'off',
+      leaseName: 'eu-1',
+      leaseTtl: 15,
+    });
     expect(parseOptions([], { STALK_LEASE: 'on', STALK_LEASE_TTL: '5' })).toMatchObject({ lease: 'on', leaseTtl: 5 });
     expect(() => parseOptions(['--lease', 'maybe'], {})).toThrow("--lease: 'maybe' is not one of auto, on, off");
     expect(() => parseOptions(['--lease-ttl', '2s'], {})).toThrow('--lease-ttl: must be at least 3 s');
@@ -76,7 +97,12 @@ describe('options', () => {
 
 describe('broker and database URLs', () => {
   it('reads Redis database numbers and TLS', () => {
-    expect(parseBrokerUrl('redis://:secret@cache:6380/3')).toMatchObject({ kind: 'redis', db: 3, tls: false, display: 'redis://:****@cache:6380/3' });
+    expect(parseBrokerUrl('redis://:secret@cache:6380/3')).toMatchObject({
+      kind: 'redis',
+      db: 3,
+      tls: false,
+      display: 'redis://:****@cache:6380/3',
+    });
     expect(parseBrokerUrl('rediss://cache:6380')).toMatchObject({ kind: 'redis', db: 0, tls: true });
   });
 

@@ -5,7 +5,15 @@
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { NOOP_LOGGER } from '../../worker-collector/redis-connection';
-import { addressed, type MalformedReply, PidboxMailbox, type PidboxReply, replyBody, replyHeaders, replyLimit } from '../../worker-collector/control/pidbox';
+import {
+  addressed,
+  type MalformedReply,
+  PidboxMailbox,
+  type PidboxReply,
+  replyBody,
+  replyHeaders,
+  replyLimit,
+} from '../../worker-collector/control/pidbox';
 import type { Replies } from '../../worker-collector/control/types';
 import type { PidboxMessage } from '../../worker-collector/transport/types';
 

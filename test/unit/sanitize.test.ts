@@ -4,7 +4,15 @@
 // and oversized messages refused before anything reads them.
 
 import { describe, expect, it } from 'vitest';
-import { EARLIEST_EVENT_TIME, FUTURE_EVENT_WINDOW, MAX_KEY_LENGTH, MAX_TEXT_LENGTH, parseEvent, type TaskEvent, type WorkerEvent } from '../../src/shared/celery-events';
+import {
+  EARLIEST_EVENT_TIME,
+  FUTURE_EVENT_WINDOW,
+  MAX_KEY_LENGTH,
+  MAX_TEXT_LENGTH,
+  parseEvent,
+  type TaskEvent,
+  type WorkerEvent,
+} from '../../src/shared/celery-events';
 import { stateForEvent } from '../../src/shared/task-states';
 import { cutText, pathSegment, wellFormed } from '../../src/shared/text';
 import { redisEnvelope } from '../../worker-collector/kombu-wire';
@@ -91,7 +99,23 @@ describe('strings from the broker', () => {
       parent_id: lone,
       signum: lone,
     });
-    for (const field of ['uuid', 'hostname', 'name', 'args', 'result', 'exception', 'traceback', 'eta', 'expires', 'queue', 'exchange', 'routing_key', 'root_id', 'parent_id', 'signum'] as const) {
+    for (const field of [
+      'uuid',
+      'hostname',
+      'name',
+      'args',
+      'result',
+      'exception',
+      'traceback',
+      'eta',
+      'expires',
+      'queue',
+      'exchange',
+      'routing_key',
+      'root_id',
+      'parent_id',
+      'signum',
+    ] as const) {
       expect(e[field], field).toBe(clean);
     }
     // A JSON value is kept as JSON text, which spells a lone surrogate as an escape.
@@ -114,7 +138,12 @@ describe('strings from the broker', () => {
 
   it('are cut to their field length, never inside a surrogate pair', () => {
     const straddling = (limit: number) => `${'x'.repeat(limit - 1)}${PAIR}tail`;
-    const e = task({ name: straddling(MAX_KEY_LENGTH), args: straddling(MAX_TEXT_LENGTH), eta: straddling(64), exception: straddling(1024) });
+    const e = task({
+      name: straddling(MAX_KEY_LENGTH),
+      args: straddling(MAX_TEXT_LENGTH),
+      eta: straddling(64),
+      exception: straddling(1024),
+    });
     expect(e.name).toBe('x'.repeat(MAX_KEY_LENGTH - 1));
     expect(e.args).toBe('x'.repeat(MAX_TEXT_LENGTH - 1));
     expect(e.eta).toBe('x'.repeat(63));
@@ -167,7 +196,15 @@ describe('numbers from the broker', () => {
   it('infinities written as 1e999 (JSON.parse reads them as Infinity) are refused like any out-of-range number', () => {
     const body = rawJson([
       { type: 'task-succeeded', uuid: 'u1', hostname: 'w', timestamp: NOW, clock: 'INFINITY', runtime: 'INFINITY', retries: '-INFINITY' },
-      { type: 'worker-heartbeat', hostname: 'w', timestamp: NOW, freq: 'INFINITY', loadavg: ['INFINITY', 1, 1], active: 'INFINITY', pid: 'INFINITY' },
+      {
+        type: 'worker-heartbeat',
+        hostname: 'w',
+        timestamp: NOW,
+        freq: 'INFINITY',
+        loadavg: ['INFINITY', 1, 1],
+        active: 'INFINITY',
+        pid: 'INFINITY',
+      },
     ]);
     const decoded = decodeAmqpMessage(Buffer.from(body), { contentType: 'application/json' }, NOW);
     expect(decoded.dropped).toEqual([]);

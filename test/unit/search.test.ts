@@ -18,7 +18,13 @@ describe('the task search language', () => {
       kind: 'or',
       children: [
         { kind: 'term', field: 'any', value: 'aaa' },
-        { kind: 'and', children: [{ kind: 'term', field: 'any', value: 'bbb' }, { kind: 'term', field: 'any', value: 'ccc' }] },
+        {
+          kind: 'and',
+          children: [
+            { kind: 'term', field: 'any', value: 'bbb' },
+            { kind: 'term', field: 'any', value: 'ccc' },
+          ],
+        },
       ],
     });
     expect(parseSearch('(aaa OR bbb) AND ccc')).toMatchObject({ kind: 'and', children: [{ kind: 'or' }, { kind: 'term' }] });
@@ -57,7 +63,9 @@ describe('the task search language', () => {
     ['()', 'Empty group at position 0.'],
     ['((((((abc))))))', 'Parentheses may nest at most 5 levels at position 5.'],
   ])('refuses %j', (query, message) => {
-    expect(() => parseSearch(query)).toThrow(new SearchSyntaxError(message.replace(/ at position \d+\.$/, ''), Number(/position (\d+)/.exec(message)?.[1])));
+    expect(() => parseSearch(query)).toThrow(
+      new SearchSyntaxError(message.replace(/ at position \d+\.$/, ''), Number(/position (\d+)/.exec(message)?.[1])),
+    );
   });
 
   it('bounds the size of a query', () => {

@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  expireWorkers,
-  foldWorkerEvent,
-  touchWorker,
-  workerFromRow,
-  workerToRow,
-} from '../../worker-collector/fold/worker';
+import { expireWorkers, foldWorkerEvent, touchWorker, workerFromRow, workerToRow } from '../../worker-collector/fold/worker';
 import { isWorkerAlive } from '../../src/shared/workers';
 import type { WorkerState } from '../../worker-collector/fold/worker';
 import { workerEvent } from '../fixtures/events';

@@ -4,7 +4,15 @@
 
 import { describe, expect, it } from 'vitest';
 import type { WorkerRow } from '../../src/shared/schema';
-import { isPurged, isWorkerAlive, judgeWorkers, storedNumber, storedNumberList, type WorkerLiveness, workerRecordFromRow } from '../../src/shared/workers';
+import {
+  isPurged,
+  isWorkerAlive,
+  judgeWorkers,
+  storedNumber,
+  storedNumberList,
+  type WorkerLiveness,
+  workerRecordFromRow,
+} from '../../src/shared/workers';
 
 const T = 1_900_000_000;
 
@@ -41,7 +49,11 @@ describe('purged', () => {
   });
 
   it('leaves the judged list, which keeps the order it was given', () => {
-    const workers = [worker({ hostname: 'b' }), worker({ hostname: 'a', status: 'offline', last_heartbeat: T - 1_000 }), worker({ hostname: 'c', status: 'offline' })];
+    const workers = [
+      worker({ hostname: 'b' }),
+      worker({ hostname: 'a', status: 'offline', last_heartbeat: T - 1_000 }),
+      worker({ hostname: 'c', status: 'offline' }),
+    ];
     expect(judgeWorkers(workers, T + 1, 60).map((w) => [w.hostname, w.alive])).toEqual([
       ['b', true],
       ['c', false],
@@ -64,14 +76,41 @@ describe('stored numbers', () => {
 
   it('make a record of a row whose numbers came back as text', () => {
     const row = {
-      hostname: 'w1@host', status: 'online', pid: '10', freq: '2.0', clock: '7', active: null, processed: '3', loadavg: '[0.1,0.2,0.3]',
-      sw_ident: 'py-celery', sw_ver: '5.4.0', sw_sys: 'Linux', utcoffset: '0', heartbeats: `[${T - 2},${T}]`, last_heartbeat: String(T),
-      first_seen: String(T - 600), offline_at: null,
+      hostname: 'w1@host',
+      status: 'online',
+      pid: '10',
+      freq: '2.0',
+      clock: '7',
+      active: null,
+      processed: '3',
+      loadavg: '[0.1,0.2,0.3]',
+      sw_ident: 'py-celery',
+      sw_ver: '5.4.0',
+      sw_sys: 'Linux',
+      utcoffset: '0',
+      heartbeats: `[${T - 2},${T}]`,
+      last_heartbeat: String(T),
+      first_seen: String(T - 600),
+      offline_at: null,
     } as unknown as WorkerRow;
     expect(workerRecordFromRow(row, { 'worker-heartbeat': 2 })).toEqual({
-      hostname: 'w1@host', status: 'online', pid: 10, freq: 2, clock: 7, active: null, processed: 3, loadavg: [0.1, 0.2, 0.3],
-      sw_ident: 'py-celery', sw_ver: '5.4.0', sw_sys: 'Linux', utcoffset: 0, heartbeats: [T - 2, T], last_heartbeat: T,
-      first_seen: T - 600, offline_at: null, events: { 'worker-heartbeat': 2 },
+      hostname: 'w1@host',
+      status: 'online',
+      pid: 10,
+      freq: 2,
+      clock: 7,
+      active: null,
+      processed: 3,
+      loadavg: [0.1, 0.2, 0.3],
+      sw_ident: 'py-celery',
+      sw_ver: '5.4.0',
+      sw_sys: 'Linux',
+      utcoffset: 0,
+      heartbeats: [T - 2, T],
+      last_heartbeat: T,
+      first_seen: T - 600,
+      offline_at: null,
+      events: { 'worker-heartbeat': 2 },
     });
   });
 });

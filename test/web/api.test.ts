@@ -22,11 +22,18 @@ describe.each(DIALECTS)('API on %s', (dialect) => {
     };
     add(succeedingTask({ uuid: 'ok-1', name: 'billing.charge', args: "('c1', 100)", kwargs: "{'note': 'x', 'n': 3}" }, T0));
     add(succeedingTask({ uuid: 'ok-2', name: 'billing.charge', worker: 'w2@host', kwargs: "{'note': 'xy'}" }, T0 + 60));
-    add([received({ uuid: 'bad-1', name: 'billing.refund' }, T0 + 120), started({ uuid: 'bad-1' }, T0 + 121), failed({ uuid: 'bad-1' }, T0 + 122, "ValueError('connection refused by bank')")]);
+    add([
+      received({ uuid: 'bad-1', name: 'billing.refund' }, T0 + 120),
+      started({ uuid: 'bad-1' }, T0 + 121),
+      failed({ uuid: 'bad-1' }, T0 + 122, "ValueError('connection refused by bank')"),
+    ]);
     add(retryingTask({ uuid: 'retry-1', name: 'mail.send' }, T0 + 180));
     add([sent({ uuid: 'gone-1', name: 'mail.send' }, T0 + 240), revoked({ uuid: 'gone-1' }, T0 + 241)]);
     add([{ ...received({ uuid: 'child-1', name: 'mail.render' }, T0 + 300), parent_id: 'ok-1', root_id: 'ok-1' }]);
-    add([received({ uuid: 'xss-1', name: 'web.render', args: "('<script>alert(1)</script>',)" }, T0 + 360), succeeded({ uuid: 'xss-1' }, T0 + 361, "'<b>done</b>'")]);
+    add([
+      received({ uuid: 'xss-1', name: 'web.render', args: "('<script>alert(1)</script>',)" }, T0 + 360),
+      succeeded({ uuid: 'xss-1' }, T0 + 361, "'<b>done</b>'"),
+    ]);
     batch.add(workerEvent('worker-online', 'w1@host', T0 + 400), workers);
     await store(database, batch, workers);
     app = testApp(database, { now: T0 + 401 });
@@ -45,9 +52,37 @@ describe.each(DIALECTS)('API on %s', (dialect) => {
     expect(status).toBe(200);
     expect(Object.keys(body)).toEqual(['xss-1', 'child-1', 'gone-1', 'retry-1', 'bad-1', 'ok-2', 'ok-1']);
     expect(Object.keys(body['ok-1']!)).toEqual([
-      'uuid', 'name', 'state', 'received', 'sent', 'started', 'rejected', 'succeeded', 'failed', 'retried', 'revoked',
-      'args', 'kwargs', 'eta', 'expires', 'retries', 'worker', 'result', 'exception', 'timestamp', 'runtime', 'traceback',
-      'exchange', 'routing_key', 'clock', 'client', 'root', 'root_id', 'parent', 'parent_id', 'children',
+      'uuid',
+      'name',
+      'state',
+      'received',
+      'sent',
+      'started',
+      'rejected',
+      'succeeded',
+      'failed',
+      'retried',
+      'revoked',
+      'args',
+      'kwargs',
+      'eta',
+      'expires',
+      'retries',
+      'worker',
+      'result',
+      'exception',
+      'timestamp',
+      'runtime',
+      'traceback',
+      'exchange',
+      'routing_key',
+      'clock',
+      'client',
+      'root',
+      'root_id',
+      'parent',
+      'parent_id',
+      'children',
     ]);
     expect(body['ok-1']).toMatchObject({ state: 'SUCCESS', worker: 'w1@host', args: "('c1', 100)", result: '5', children: ['child-1'] });
     expect(body['child-1']).toMatchObject({ parent: 'ok-1', parent_id: 'ok-1', root: 'ok-1' });
@@ -62,7 +97,11 @@ describe.each(DIALECTS)('API on %s', (dialect) => {
     expect(Object.keys((await get('/api/tasks?taskname=mail.send')).body)).toEqual(['gone-1', 'retry-1']);
     expect(Object.keys((await get('/api/tasks?workername=w2@host')).body)).toEqual(['ok-2']);
     expect(Object.keys((await get('/api/tasks?state=All&workername=All&taskname=All')).body)).toHaveLength(7);
-    expect(Object.keys((await get('/api/tasks?received_start=2026-11-24%2009:01&received_end=2026-11-24%2009:04')).body)).toEqual(['retry-1', 'bad-1', 'ok-2']);
+    expect(Object.keys((await get('/api/tasks?received_start=2026-11-24%2009:01&received_end=2026-11-24%2009:04')).body)).toEqual([
+      'retry-1',
+      'bad-1',
+      'ok-2',
+    ]);
   });
 
   it('searches with Flower’s query language, quotes and exceptions included', async () => {
@@ -96,7 +135,9 @@ describe.each(DIALECTS)('API on %s', (dialect) => {
   });
 
   it('lists task types seen', async () => {
-    expect((await get('/api/task/types')).body).toEqual({ 'task-types': ['billing.charge', 'billing.refund', 'mail.render', 'mail.send', 'web.render'] });
+    expect((await get('/api/task/types')).body).toEqual({
+      'task-types': ['billing.charge', 'billing.refund', 'mail.render', 'mail.send', 'web.render'],
+    });
   });
 
   it('lists workers with their event-derived facts and status', async () => {

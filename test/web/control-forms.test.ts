@@ -32,7 +32,10 @@ describe.each(DIALECTS)('control forms on %s', (dialect) => {
     batch.add(workerEvent('worker-online', 'w1@host', T0), workers);
     await store(database, batch, workers);
     const replies = { timestamp: T0, registered: ['stalk.add [rate_limit=10/s]', 'stalk.echo'] };
-    await database.db.insertInto('worker_inspect').values({ hostname: 'w1@host', replies: JSON.stringify(replies), inspected_at: T0 }).execute();
+    await database.db
+      .insertInto('worker_inspect')
+      .values({ hostname: 'w1@host', replies: JSON.stringify(replies), inspected_at: T0 })
+      .execute();
     const control: ControlClient = {
       run: async (command) => {
         commands.push(command);
@@ -46,7 +49,11 @@ describe.each(DIALECTS)('control forms on %s', (dialect) => {
   it('answers refused form input inline for htmx, and as JSON 400 for scripts', async () => {
     const form = new URLSearchParams({ workername: 'w1@host', ratelimit: 'fast' });
     const post = (headers: Record<string, string>) =>
-      app.request('/api/task/rate-limit/stalk.add', { method: 'POST', body: form, headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers } });
+      app.request('/api/task/rate-limit/stalk.add', {
+        method: 'POST',
+        body: form,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      });
     const htmx = await post({ 'HX-Request': 'true' });
     expect(htmx.status).toBe(200);
     const html = await htmx.text();

@@ -36,7 +36,11 @@ describe.each(DIALECTS)('hostile rows on %s', (dialect) => {
     await store(database, batch, workers);
     // Written straight into the table, as an older version or another writer could.
     await store(database, succeedingTask({ uuid: 'far-1', name: 'tasks.far' }, NOW - 100));
-    await database.db.updateTable('tasks').set({ timestamp: 1e20, received: 1e20, started: -1e20, runtime: -5 }).where('uuid', '=', 'far-1').execute();
+    await database.db
+      .updateTable('tasks')
+      .set({ timestamp: 1e20, received: 1e20, started: -1e20, runtime: -5 })
+      .where('uuid', '=', 'far-1')
+      .execute();
     // A row from before decode sanitized: its id holds a lone surrogate as it came.
     await store(database, succeedingTask({ uuid: 'legacy-1', name: 'tasks.legacy' }, NOW - 200));
     await database.db.updateTable('tasks').set({ uuid: 'legacy-\ud800-1' }).where('uuid', '=', 'legacy-1').execute();
@@ -46,12 +50,17 @@ describe.each(DIALECTS)('hostile rows on %s', (dialect) => {
   });
 
   const hot = () => ({
-    workers: async (): Promise<WorkerRecord[]> => [...workers.values()].map((w) => ({ ...workerToRow(w), loadavg: w.loadavg, heartbeats: w.heartbeats, events: {} })),
+    workers: async (): Promise<WorkerRecord[]> =>
+      [...workers.values()].map((w) => ({ ...workerToRow(w), loadavg: w.loadavg, heartbeats: w.heartbeats, events: {} })),
   });
 
   it('a heartbeat hostname with a lone surrogate: the dashboard, its poll and the worker page answer', async () => {
     for (const app of [testApp(database, { now: NOW + 2 }), testApp(database, { now: NOW + 2, hot: hot() })]) {
-      for (const [path, headers] of [['/', {}], ['/workers', {}], ['/workers', { 'HX-Request': 'true' }]] as const) {
+      for (const [path, headers] of [
+        ['/', {}],
+        ['/workers', {}],
+        ['/workers', { 'HX-Request': 'true' }],
+      ] as const) {
         const response = await app.request(path, { headers });
         expect(response.status, path).toBe(200);
         // Stored and shown with one U+FFFD; the link to the worker page is encodable.
@@ -83,7 +92,14 @@ describe.each(DIALECTS)('hostile rows on %s', (dialect) => {
 
   it('a task time outside Date’s range: the task lists and the task page answer, showing a placeholder with the stored value', async () => {
     const app = testApp(database, { now: NOW + 2 });
-    for (const path of ['/tasks', '/tasks?sort=-received', '/tasks?sort=started&columns=received&columns=started&columns=runtime', '/task/far-1', '/api/tasks', '/api/task/info/far-1']) {
+    for (const path of [
+      '/tasks',
+      '/tasks?sort=-received',
+      '/tasks?sort=started&columns=received&columns=started&columns=runtime',
+      '/task/far-1',
+      '/api/tasks',
+      '/api/task/info/far-1',
+    ]) {
       const response = await app.request(path);
       expect(response.status, path).toBe(200);
       const body = await response.text();

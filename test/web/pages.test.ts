@@ -22,15 +22,25 @@ describe.each(DIALECTS)('pages on %s', (dialect) => {
       for (const e of events) batch.add(e, workers);
     };
     add(succeedingTask({ uuid: 'ok-1', name: 'billing.charge' }, T0));
-    add([received({ uuid: 'bad-1', name: 'billing.refund' }, T0 + 10), started({ uuid: 'bad-1' }, T0 + 11), failed({ uuid: 'bad-1' }, T0 + 12, "ValueError('declined')")]);
+    add([
+      received({ uuid: 'bad-1', name: 'billing.refund' }, T0 + 10),
+      started({ uuid: 'bad-1' }, T0 + 11),
+      failed({ uuid: 'bad-1' }, T0 + 12, "ValueError('declined')"),
+    ]);
     add(retryingTask({ uuid: 'retry-1', name: 'mail.send' }, T0 + 20));
     add([{ ...received({ uuid: 'child-1', name: 'mail.render' }, T0 + 30), parent_id: 'ok-1', root_id: 'ok-1' }]);
-    add([received({ uuid: 'xss-1', name: 'web.render', args: `('${HOSTILE}',)`, kwargs: `{'html': '${HOSTILE}'}` }, T0 + 40), succeeded({ uuid: 'xss-1' }, T0 + 41, `'${HOSTILE}'`)]);
+    add([
+      received({ uuid: 'xss-1', name: 'web.render', args: `('${HOSTILE}',)`, kwargs: `{'html': '${HOSTILE}'}` }, T0 + 40),
+      succeeded({ uuid: 'xss-1' }, T0 + 41, `'${HOSTILE}'`),
+    ]);
     for (let i = 0; i < 30; i++) add([received({ uuid: `bulk-${String(i).padStart(2, '0')}`, name: 'bulk.job' }, T0 + 100 + i)]);
     batch.add(workerEvent('worker-online', 'w1@host', T0 + 200), workers);
     batch.add(workerEvent('worker-online', `${HOSTILE}@host`, T0 + 200), workers);
     await store(database, batch, workers);
-    await database.db.insertInto('queues').values({ name: 'celery', messages: 42, ready: null, unacked: null, consumers: null, measured_at: T0 + 200 }).execute();
+    await database.db
+      .insertInto('queues')
+      .values({ name: 'celery', messages: 42, ready: null, unacked: null, consumers: null, measured_at: T0 + 200 })
+      .execute();
     app = testApp(database, { now: T0 + 201 });
   });
   afterAll(async () => {
@@ -64,7 +74,8 @@ describe.each(DIALECTS)('pages on %s', (dialect) => {
   it('shows a worker page with its tabs, and a 404 page for an unknown worker', async () => {
     const { status, html } = await page('/worker/w1%40host');
     expect(status).toBe(200);
-    for (const tab of ['overview', 'pool', 'broker', 'queues', 'tasks', 'limits', 'config', 'system']) expect(html).toContain(`id="tab-${tab}"`);
+    for (const tab of ['overview', 'pool', 'broker', 'queues', 'tasks', 'limits', 'config', 'system'])
+      expect(html).toContain(`id="tab-${tab}"`);
     expect(html).toContain('billing.charge');
     const missing = await page('/worker/nobody');
     expect(missing.status).toBe(404);
@@ -131,8 +142,14 @@ describe.each(DIALECTS)('pages on %s', (dialect) => {
   });
 
   it('answers Flower’s DataTables protocol', async () => {
-    const query = 'draw=3&start=0&length=2&search%5Bvalue%5D=state%3Asuccess&order%5B0%5D%5Bcolumn%5D=0&order%5B0%5D%5Bdir%5D=asc&columns%5B0%5D%5Bdata%5D=name';
-    const body = JSON.parse((await page(`/tasks/datatable?${query}`)).html) as { draw: number; recordsTotal: number; recordsFiltered: number; data: { uuid: string }[] };
+    const query =
+      'draw=3&start=0&length=2&search%5Bvalue%5D=state%3Asuccess&order%5B0%5D%5Bcolumn%5D=0&order%5B0%5D%5Bdir%5D=asc&columns%5B0%5D%5Bdata%5D=name';
+    const body = JSON.parse((await page(`/tasks/datatable?${query}`)).html) as {
+      draw: number;
+      recordsTotal: number;
+      recordsFiltered: number;
+      data: { uuid: string }[];
+    };
     expect(body).toMatchObject({ draw: 3, recordsTotal: 35, recordsFiltered: 3 });
     expect(body.data.map((t) => t.uuid)).toEqual(['ok-1', 'retry-1']);
     const bad = JSON.parse((await page('/tasks/datatable?draw=1&search%5Bvalue%5D=ab')).html) as { searchError: string; data: unknown[] };

@@ -103,7 +103,12 @@ async function sqlOn<T>(database: TestDatabase, run: (conn: Awaited<ReturnType<t
  * middle of its transaction holds row locks: then let it run on a moment and
  * try again.
  */
-async function sqlWithCollectorPaused(collector: ManagedProcess, database: TestDatabase, statement: string, params: unknown[] = []): Promise<void> {
+async function sqlWithCollectorPaused(
+  collector: ManagedProcess,
+  database: TestDatabase,
+  statement: string,
+  params: unknown[] = [],
+): Promise<void> {
   collector.signal('SIGSTOP');
   await waitFor(
     async () => {
@@ -151,8 +156,19 @@ beforeAll(async () => {
     'collector',
     process.execPath,
     [
-      '--import', 'tsx', 'worker-collector/main.ts',
-      '--db', database.url, '--state-url', upstash.url, '--state-token', upstash.token, '--cookie-secret', COOKIE_SECRET, '--broker', BROKER,
+      '--import',
+      'tsx',
+      'worker-collector/main.ts',
+      '--db',
+      database.url,
+      '--state-url',
+      upstash.url,
+      '--state-token',
+      upstash.token,
+      '--cookie-secret',
+      COOKIE_SECRET,
+      '--broker',
+      BROKER,
     ],
     { cwd: REPO_ROOT, env },
   );
@@ -180,20 +196,28 @@ beforeAll(async () => {
       const tasks = await json<Tasks>(workerd, '/api/tasks');
       pending = Object.entries(FINAL_STATES)
         .filter(([outcome, state]) => tasks[ids[outcome as keyof ScenarioIds]]?.state !== state)
-        .map(([outcome, state]) => `${outcome} ${ids[outcome as keyof ScenarioIds]}: ${tasks[ids[outcome as keyof ScenarioIds]]?.state ?? 'missing'}, want ${state}`);
+        .map(
+          ([outcome, state]) =>
+            `${outcome} ${ids[outcome as keyof ScenarioIds]}: ${tasks[ids[outcome as keyof ScenarioIds]]?.state ?? 'missing'}, want ${state}`,
+        );
       return pending.length === 0;
     },
     30_000,
     'every scenario task in its final state through the Worker',
   ).catch((error: unknown) => {
-    throw new Error(`${error instanceof Error ? error.message : String(error)}; pending: ${pending.join('; ')}\n--- collector ---\n${collector.output()}\n--- worker ---\n${worker.process.output().slice(-5000)}\n--- workerd ---\n${workerd.stderr()}`);
+    throw new Error(
+      `${error instanceof Error ? error.message : String(error)}; pending: ${pending.join('; ')}\n--- collector ---\n${collector.output()}\n--- worker ---\n${worker.process.output().slice(-5000)}\n--- workerd ---\n${workerd.stderr()}`,
+    );
   });
   setup = { database, collector, worker, ids, workerd, proxy, subrequests, upstashUrl: upstash.url, secrets, build };
 }, 150_000);
 
 afterAll(async () => {
   await stopAllProcesses();
-  for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch(() => undefined);
+  for (const cleanup of cleanups.reverse())
+    await Promise.resolve()
+      .then(cleanup)
+      .catch(() => undefined);
   await hotRedis.del(HOT_WORKERS_KEY).catch(() => undefined);
   hotRedis.disconnect();
 });
@@ -369,7 +393,12 @@ describe('the Worker under workerd, fed by the real collector', () => {
    * the htmx fragment: a signed-in viewer's full page carries their name and
    * CSRF token, so it is never shared.
    */
-  async function sharedCacheChecks(workerd: Workerd, proxy: CountingProxy, database: TestDatabase, collector: ManagedProcess): Promise<void> {
+  async function sharedCacheChecks(
+    workerd: Workerd,
+    proxy: CountingProxy,
+    database: TestDatabase,
+    collector: ManagedProcess,
+  ): Promise<void> {
     const fragment = { 'HX-Request': 'true' };
     // The fragment is shared for a second: its first request, its entry seen stored, the database
     // changed and the second request fit in it on an idle machine. On a loaded one a round may not
@@ -413,7 +442,13 @@ describe('the Worker under workerd, fed by the real collector', () => {
   }
 
   /** One try at a cached fragment and a change under it; undefined when the second request came after the cached second. */
-  async function cacheRound(workerd: Workerd, proxy: CountingProxy, database: TestDatabase, collector: ManagedProcess, fragment: Record<string, string>) {
+  async function cacheRound(
+    workerd: Workerd,
+    proxy: CountingProxy,
+    database: TestDatabase,
+    collector: ManagedProcess,
+    fragment: Record<string, string>,
+  ) {
     const path = `/broker?${fresh()}`;
     const queue = `edge-probe-${randomBytes(4).toString('hex')}`;
     // The entry is stored after this: it lasts at least a second from here.
@@ -424,20 +459,26 @@ describe('the Worker under workerd, fed by the real collector', () => {
     expect(first.text).not.toContain('<html');
     expect(first.text).not.toContain(queue);
     // The entry is stored after the response went out (waitUntil): wait until it is there.
-    const stored = await waitFor(async () => (await workerd.fetch(path, fragment)).headers.get('x-stalk-cache') === 'HIT', 1_000, 'the fragment in the cache', 20).catch(() => false);
+    const stored = await waitFor(
+      async () => (await workerd.fetch(path, fragment)).headers.get('x-stalk-cache') === 'HIT',
+      1_000,
+      'the fragment in the cache',
+      20,
+    ).catch(() => false);
     if (!stored) return undefined;
 
     // Change what the panel shows, directly in the database.
-    await sqlWithCollectorPaused(collector, database, 'INSERT INTO queues (name, messages, ready, unacked, consumers, measured_at) VALUES (?, 42, NULL, NULL, NULL, ?)', [
-      queue,
-      Date.now() / 1000,
-    ]);
+    await sqlWithCollectorPaused(
+      collector,
+      database,
+      'INSERT INTO queues (name, messages, ready, unacked, consumers, measured_at) VALUES (?, 42, NULL, NULL, NULL, ?)',
+      [queue, Date.now() / 1000],
+    );
     const queriesBefore = proxy.queries().length;
     const second = await workerd.fetch(path, fragment);
     if (Date.now() - askedAt >= 1_000) return undefined;
     return { path, queue, first, second, askedAt, queriesBefore };
   }
-
 
   it('serves everything under URL_PREFIX, static files included', async () => {
     const { build, secrets, worker } = ready();
@@ -487,7 +528,9 @@ describe('the Worker with bad bindings', () => {
       expect(api.status).toBe(500);
       const body = JSON.parse(api.text) as { error: string; problems: string[] };
       expect(body.problems).toHaveLength(4);
-      expect(body.problems).toContain('UPSTASH_REDIS_REST_TOKEN is missing (set it with `wrangler secret put UPSTASH_REDIS_REST_TOKEN`, or in .dev.vars locally)');
+      expect(body.problems).toContain(
+        'UPSTASH_REDIS_REST_TOKEN is missing (set it with `wrangler secret put UPSTASH_REDIS_REST_TOKEN`, or in .dev.vars locally)',
+      );
       expect(body.error).not.toContain('hunter2-secret');
 
       const health = await workerd.fetch('/healthcheck');
@@ -520,7 +563,9 @@ describe('control from the edge, through Upstash and the collector', () => {
 
   it('carries a signed command from the Worker to the Celery worker and its reply back, in two Upstash subrequests', async () => {
     const { worker, workerd } = ready();
-    const { result: grown, requests } = await upstashRequests(() => post(`/api/worker/pool/grow/${encodeURIComponent(worker.hostname)}?n=1`));
+    const { result: grown, requests } = await upstashRequests(() =>
+      post(`/api/worker/pool/grow/${encodeURIComponent(worker.hostname)}?n=1`),
+    );
     expect(grown).toEqual({ status: 200, text: JSON.stringify({ message: `Growing '${worker.hostname}' worker's pool by 1` }) });
     // The push, and one blocking pop that the reply ends.
     expect(requests).toBe(2);
@@ -580,9 +625,21 @@ describe('control from the edge, through Upstash and the collector', () => {
       const key = await deriveCommandKey(COOKIE_SECRET);
       const now = Date.now() / 1000;
       const forgedTask = `edge-forged-${randomBytes(3).toString('hex')}`;
-      await redis.lpush(COMMAND_QUEUE_KEY, JSON.stringify({ id: 'edge-unsigned-1', user: 'mallory', deadline: now + 30, command: { kind: 'revoke', task: forgedTask, terminate: false, signal: 'SIGTERM' } }));
+      await redis.lpush(
+        COMMAND_QUEUE_KEY,
+        JSON.stringify({
+          id: 'edge-unsigned-1',
+          user: 'mallory',
+          deadline: now + 30,
+          command: { kind: 'revoke', task: forgedTask, terminate: false, signal: 'SIGTERM' },
+        }),
+      );
       const wrongKey = await deriveCommandKey(`not-the-cookie-secret-${randomBytes(16).toString('hex')}`);
-      const other = await signCommand(wrongKey, { id: 'edge-wrong-key-1', user: 'mallory', deadline: now + 30, command: { kind: 'queues' } }, now);
+      const other = await signCommand(
+        wrongKey,
+        { id: 'edge-wrong-key-1', user: 'mallory', deadline: now + 30, command: { kind: 'queues' } },
+        now,
+      );
       await redis.lpush(COMMAND_QUEUE_KEY, JSON.stringify(other));
       await redis.lpush(COMMAND_QUEUE_KEY, 'not json at all');
       const reply = async (id: string) => {
@@ -590,7 +647,11 @@ describe('control from the edge, through Upstash and the collector', () => {
         if (!popped) throw new Error(`no reply to ${id}`);
         return verifyReply(key, id, popped[1]);
       };
-      expect(await reply('edge-unsigned-1')).toMatchObject({ ok: false, status: 403, error: expect.stringMatching(/^unsigned command refused/) });
+      expect(await reply('edge-unsigned-1')).toMatchObject({
+        ok: false,
+        status: 403,
+        error: expect.stringMatching(/^unsigned command refused/),
+      });
       expect(await reply('edge-wrong-key-1')).toMatchObject({ ok: false, status: 403, error: expect.stringMatching(/^bad signature/) });
       // The garbage line was dropped, and the channel still works.
       expect((await post('/api/task/revoke/edge-nothing-1')).status).toBe(200);

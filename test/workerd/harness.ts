@@ -43,7 +43,11 @@ export async function buildWorker(): Promise<WorkerBuild> {
 export interface Workerd {
   readonly mf: Miniflare;
   /** A request to the Worker (through the assets router, as on Cloudflare), with the default headers under `headers`. */
-  fetch(path: string, headers?: Record<string, string>, method?: 'GET' | 'POST'): Promise<{ status: number; headers: Headers; text: string }>;
+  fetch(
+    path: string,
+    headers?: Record<string, string>,
+    method?: 'GET' | 'POST',
+  ): Promise<{ status: number; headers: Headers; text: string }>;
   /** What the Worker wrote to stderr (console.error, console.warn) so far. */
   stderr(): string;
   dispose(): Promise<void>;
@@ -62,7 +66,11 @@ export interface WorkerdOptions {
  * translation to Miniflare options; `bindings` are added to (or, when
  * undefined, taken out of) the vars, as secrets would be.
  */
-export async function startWorkerd(script: string, bindings: Record<string, string | undefined>, options: WorkerdOptions = {}): Promise<Workerd> {
+export async function startWorkerd(
+  script: string,
+  bindings: Record<string, string | undefined>,
+  options: WorkerdOptions = {},
+): Promise<Workerd> {
   Object.assign(process.env, WRANGLER_ENV);
   const { unstable_getMiniflareWorkerOptions } = await import('wrangler');
   const { workerOptions } = unstable_getMiniflareWorkerOptions(WRANGLER_TOML);
@@ -108,7 +116,10 @@ export async function startWorkerd(script: string, bindings: Record<string, stri
   return {
     mf,
     async fetch(path, headers = {}, method = 'GET') {
-      const response = await mf.dispatchFetch(new URL(path, 'http://stalk.test').toString(), { method, headers: { ...options.headers, ...headers } });
+      const response = await mf.dispatchFetch(new URL(path, 'http://stalk.test').toString(), {
+        method,
+        headers: { ...options.headers, ...headers },
+      });
       const text = await response.text();
       return { status: response.status, headers: new Headers([...response.headers.entries()]), text };
     },
@@ -142,13 +153,21 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
         }
       }
       const forward = httpRequest(
-        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } },
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: upstream.host },
+        },
         (answer) => {
           res.writeHead(answer.statusCode ?? 502, answer.headers);
           answer.pipe(res);
         },
       );
-      forward.on('error', (error) => res.writeHead(502, { 'content-type': 'application/json' }).end(JSON.stringify({ message: error.message })));
+      forward.on('error', (error) =>
+        res.writeHead(502, { 'content-type': 'application/json' }).end(JSON.stringify({ message: error.message })),
+      );
       forward.end(body);
     });
   });

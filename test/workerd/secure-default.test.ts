@@ -44,7 +44,18 @@ beforeAll(async () => {
   const now = Date.now() / 1000;
   await opened.db
     .insertInto('collector_status')
-    .values({ id: 'collector@test', started_at: now, updated_at: now + 3600, broker_url: 'redis://broker', broker_connected: 1, last_event_at: null, events_total: 0, dropped: '{}', lag_seconds: null, flush_seconds: null })
+    .values({
+      id: 'collector@test',
+      started_at: now,
+      updated_at: now + 3600,
+      broker_url: 'redis://broker',
+      broker_connected: 1,
+      last_event_at: null,
+      events_total: 0,
+      dropped: '{}',
+      lag_seconds: null,
+      flush_seconds: null,
+    })
     .execute();
   const planetscale = await startPlanetScaleStandIn({ mysqlUrl: target.url, username: 'edge', password: randomBytes(9).toString('hex') });
   cleanups.push(() => planetscale.close());
@@ -55,7 +66,10 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch(() => undefined);
+  for (const cleanup of cleanups.reverse())
+    await Promise.resolve()
+      .then(cleanup)
+      .catch(() => undefined);
   await redis.del(COMMAND_QUEUE_KEY).catch(() => undefined);
   redis.disconnect();
 });
@@ -72,14 +86,20 @@ async function withWorker(bindings: Record<string, string>, use: (workerd: Worke
 }
 
 async function request(workerd: Workerd, method: string, path: string, init: { headers?: Record<string, string>; body?: string } = {}) {
-  const response = await workerd.mf.dispatchFetch(`${ORIGIN}${path}`, { method, headers: init.headers ?? {}, ...(init.body !== undefined ? { body: init.body } : {}) });
+  const response = await workerd.mf.dispatchFetch(`${ORIGIN}${path}`, {
+    method,
+    headers: init.headers ?? {},
+    ...(init.body !== undefined ? { body: init.body } : {}),
+  });
   return { status: response.status, headers: response.headers, text: await response.text() };
 }
 
 /** Every route the app has, with concrete paths, and a POST body each action accepts. */
 function everyRoute(): { method: string; path: string }[] {
   if (!database) throw new Error('no database');
-  const routes = handlerRoutes(testApp(database)).flatMap((r) => (r.method === 'ALL' ? ['GET', 'POST'] : [r.method]).map((method) => ({ method, path: concretePath(r.path) })));
+  const routes = handlerRoutes(testApp(database)).flatMap((r) =>
+    (r.method === 'ALL' ? ['GET', 'POST'] : [r.method]).map((method) => ({ method, path: concretePath(r.path) })),
+  );
   // Not a tautology: the table holds the pages, the API and the actions.
   expect(routes.length).toBeGreaterThan(30);
   return routes;
@@ -100,7 +120,12 @@ describe('the Worker with no sign-in configured', () => {
       for (const { method, path } of everyRoute()) {
         if (path === '/healthcheck') continue;
         const label = `${method} ${path}`;
-        const answer = await request(workerd, method, path, method === 'POST' ? { headers: FORM, body: 'name=stalk.add&n=1&queue=q&workername=w1%40host&ratelimit=1%2Fs&min=1&max=2' } : {});
+        const answer = await request(
+          workerd,
+          method,
+          path,
+          method === 'POST' ? { headers: FORM, body: 'name=stalk.add&n=1&queue=q&workername=w1%40host&ratelimit=1%2Fs&min=1&max=2' } : {},
+        );
         expect(answer.status, label).toBe(500);
         expect(answer.headers.get('content-security-policy'), label).toContain("default-src 'self'");
         expect(answer.headers.get('cache-control'), label).toBe('no-store');
@@ -190,7 +215,9 @@ describe('the Worker with basic auth', () => {
       const anonymous = await request(workerd, 'GET', '/tasks');
       expect(anonymous.status).toBe(401);
       expect(anonymous.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
-      const signedIn = await request(workerd, 'GET', '/tasks', { headers: { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` } });
+      const signedIn = await request(workerd, 'GET', '/tasks', {
+        headers: { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` },
+      });
       expect(signedIn.status).toBe(200);
       expect(signedIn.text).toContain('id="tasks-panel"');
     });

@@ -25,7 +25,10 @@ export class AmqpTaskPublisher implements TaskPublisher {
   private readonly oid = randomUUID();
   private closed = false;
 
-  constructor(broker: BrokerUrl | AmqpLink, private readonly log: Logger = defaultLogger()) {
+  constructor(
+    broker: BrokerUrl | AmqpLink,
+    private readonly log: Logger = defaultLogger(),
+  ) {
     this.link = (broker instanceof AmqpLink ? broker : new AmqpLink(broker, log)).retain();
     this.channel = new LazyChannel(
       this.link,

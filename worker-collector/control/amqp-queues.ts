@@ -17,7 +17,13 @@ export class AmqpQueueProbe implements QueueProbe {
 
   constructor(broker: BrokerUrl | AmqpLink, log: Logger = defaultLogger()) {
     this.link = (broker instanceof AmqpLink ? broker : new AmqpLink(broker, log)).retain();
-    this.channel = new LazyChannel(this.link, (model) => model.createChannel(), async () => undefined, log, 'queue probe');
+    this.channel = new LazyChannel(
+      this.link,
+      (model) => model.createChannel(),
+      async () => undefined,
+      log,
+      'queue probe',
+    );
   }
 
   lengths(names: string[]): Promise<QueueLength[]> {

@@ -122,7 +122,8 @@ export class CommandChannel {
     const claimed = refusal.claimedUser === null ? 'no user' : `'${refusal.claimedUser}'`;
     this.warn(`refused:${refusal.code}`, `refused a command${refusal.id ? ` ${refusal.id}` : ''} claiming ${claimed}: ${refusal.reason}`);
     await this.auditRefusal(refusal);
-    if (refusal.id && refusal.code !== 'replayed') await this.reply(key, refusal.id, { ok: false, status: refusal.status, error: refusal.reason });
+    if (refusal.id && refusal.code !== 'replayed')
+      await this.reply(key, refusal.id, { ok: false, status: refusal.status, error: refusal.reason });
   }
 
   /** Every refusal goes to the audit log, up to a budget per minute; past it, one row counts the rest. */

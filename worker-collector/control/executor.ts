@@ -124,7 +124,14 @@ export class ControlExecutor {
       command = String(command).slice(0, 2_048);
     }
     const claimed = { id: refusal.id, claimed_user: refusal.claimedUser, command };
-    await this.writeAudit({ user: UNVERIFIED_USER, action: 'refused', target: null, arguments: JSON.stringify(claimed), ok: 0, result: JSON.stringify(refusal.reason) });
+    await this.writeAudit({
+      user: UNVERIFIED_USER,
+      action: 'refused',
+      target: null,
+      arguments: JSON.stringify(claimed),
+      ok: 0,
+      result: JSON.stringify(refusal.reason),
+    });
   }
 
   /** Refusals past the audit budget, counted in one row. */
@@ -141,7 +148,12 @@ export class ControlExecutor {
 
   private async writeAudit(row: Omit<Insertable<AuditLogTable>, 'at' | 'id'>): Promise<void> {
     try {
-      await retryWhileBusy(() => this.db.insertInto('audit_log').values({ at: this.now(), ...row }).execute());
+      await retryWhileBusy(() =>
+        this.db
+          .insertInto('audit_log')
+          .values({ at: this.now(), ...row })
+          .execute(),
+      );
     } catch (error) {
       this.log.error(`audit log write failed for ${row.action} by ${row.user}: ${errorMessage(error)}`);
     }
@@ -176,11 +188,16 @@ export class ControlExecutor {
       }
       case 'rate_limit':
         await this.knownWorker(command.worker);
-        return okText(workerReply(await this.call('rate_limit', { task_name: command.task, rate_limit: command.rate }, command.worker), command.worker));
+        return okText(
+          workerReply(await this.call('rate_limit', { task_name: command.task, rate_limit: command.rate }, command.worker), command.worker),
+        );
       case 'time_limit':
         await this.knownWorker(command.worker);
         return okText(
-          workerReply(await this.call('time_limit', { task_name: command.task, soft: command.soft, hard: command.hard }, command.worker), command.worker),
+          workerReply(
+            await this.call('time_limit', { task_name: command.task, soft: command.soft, hard: command.hard }, command.worker),
+            command.worker,
+          ),
         );
       case 'revoke':
         await this.call('revoke', { task_id: command.task, terminate: command.terminate, signal: command.signal }, undefined, false);
@@ -287,4 +304,3 @@ export class ControlExecutor {
     return lengths;
   }
 }
-

@@ -10,7 +10,10 @@ export class InProcessControl implements ControlClient {
   async run<C extends ControlCommand>(command: C, user: string, waitSeconds: number): Promise<CommandOutcome<C['kind']>> {
     const deadline = Date.now() / 1000 + waitSeconds;
     const timeout = new Promise<CommandOutcome>((resolve) =>
-      setTimeout(() => resolve({ ok: false, status: 504, error: 'the collector did not answer in time' }), waitSeconds * 1000 + 500).unref(),
+      setTimeout(
+        () => resolve({ ok: false, status: 504, error: 'the collector did not answer in time' }),
+        waitSeconds * 1000 + 500,
+      ).unref(),
     );
     return outcomeFor(command, await Promise.race([this.executor.execute({ id: randomUUID(), user, deadline, command }), timeout]));
   }

@@ -29,7 +29,8 @@ export function decodePidboxReply(raw: string): PidboxReply | MalformedReply {
   if (typeof headers === 'string') return headers;
   if (typeof record.body !== 'string') return 'body';
   const properties = record.properties;
-  const encoding = typeof properties === 'object' && properties !== null ? (properties as Record<string, unknown>).body_encoding : undefined;
+  const encoding =
+    typeof properties === 'object' && properties !== null ? (properties as Record<string, unknown>).body_encoding : undefined;
   let text: string;
   if (encoding === 'base64') text = Buffer.from(record.body, 'base64').toString('utf8');
   else if (encoding === undefined || encoding === null) text = record.body;

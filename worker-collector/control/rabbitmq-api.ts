@@ -52,9 +52,12 @@ export class RabbitMqApiQueueProbe implements QueueProbe {
     try {
       api = new URL(apiUrl);
     } catch {
-      throw new Error(`--broker-api: '${apiUrl.replace(/\/\/([^:/@]*):([^@/]*)@/, '//$1:****@')}' is not a URL (expected http://user:pass@host:15672/api/)`);
+      throw new Error(
+        `--broker-api: '${apiUrl.replace(/\/\/([^:/@]*):([^@/]*)@/, '//$1:****@')}' is not a URL (expected http://user:pass@host:15672/api/)`,
+      );
     }
-    if (api.protocol !== 'http:' && api.protocol !== 'https:') throw new Error(`--broker-api: use http:// or https://, not ${api.protocol}//`);
+    if (api.protocol !== 'http:' && api.protocol !== 'https:')
+      throw new Error(`--broker-api: use http:// or https://, not ${api.protocol}//`);
     // Credentials from the API URL, else the broker's (as Flower does).
     const source = api.username ? api : new URL(broker.url);
     const user = decodeURIComponent(source.username);
@@ -119,7 +122,9 @@ export class RabbitMqApiQueueProbe implements QueueProbe {
       const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
       const detail = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : '';
       const reason =
-        (error as Error).name === 'TimeoutError' ? `no answer within ${this.timeoutMs / 1000} s` : `${errorMessage(error)}${detail ? `: ${detail}` : ''}`;
+        (error as Error).name === 'TimeoutError'
+          ? `no answer within ${this.timeoutMs / 1000} s`
+          : `${errorMessage(error)}${detail ? `: ${detail}` : ''}`;
       throw new Error(`RabbitMQ management API ${this.display} unreachable (${reason})`);
     }
     const text = await response.text().catch(() => '');
@@ -140,11 +145,16 @@ export class RabbitMqApiQueueProbe implements QueueProbe {
       throw new Error(`RabbitMQ management API ${this.display} answered something that is not JSON`);
     }
     // Paged answers ({items: [...]}) when a proxy or a default adds paging.
-    const items = Array.isArray(body) ? body : Array.isArray((body as { items?: unknown })?.items) ? (body as { items: unknown[] }).items : null;
+    const items = Array.isArray(body)
+      ? body
+      : Array.isArray((body as { items?: unknown })?.items)
+        ? (body as { items: unknown[] }).items
+        : null;
     if (!items) throw new Error(`RabbitMQ management API ${this.display} answered an unexpected shape (not a list of queues)`);
     const queues = new Map<string, ApiQueue>();
     for (const item of items) {
-      if (typeof item === 'object' && item !== null && typeof (item as ApiQueue).name === 'string') queues.set((item as { name: string }).name, item as ApiQueue);
+      if (typeof item === 'object' && item !== null && typeof (item as ApiQueue).name === 'string')
+        queues.set((item as { name: string }).name, item as ApiQueue);
     }
     return queues;
   }

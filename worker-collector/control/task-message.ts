@@ -114,7 +114,8 @@ export function redisQueueKeys(queue: string): string[] {
 export function buildTaskMessage(task: OutgoingTask, options: TaskMessageOptions = {}): TaskMessage {
   if (typeof task.name !== 'string' || task.name === '') throw new Error('task name is required');
   if (!Array.isArray(task.args)) throw new Error('task args must be an array');
-  if (typeof task.kwargs !== 'object' || task.kwargs === null || Array.isArray(task.kwargs)) throw new Error('task kwargs must be an object');
+  if (typeof task.kwargs !== 'object' || task.kwargs === null || Array.isArray(task.kwargs))
+    throw new Error('task kwargs must be an object');
   const id = task.id ?? randomUUID();
   const queue = task.queue ?? 'celery';
   if (queue === '') throw new Error('queue name must not be empty');

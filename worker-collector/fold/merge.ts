@@ -83,7 +83,9 @@ export function mergeTaskRowInto(target: NewTaskRow, next: NewTaskRow): void {
 
 // Also compiled: a row's values in TASK_COLUMNS order (the bulk statements'
 // parameters), built once per task per flush.
-const compiledRowValues = new Function('row', `return [${TASK_COLUMNS.map((c) => `row.${c} ?? null`).join(', ')}];`) as (row: MutableRow) => unknown[];
+const compiledRowValues = new Function('row', `return [${TASK_COLUMNS.map((c) => `row.${c} ?? null`).join(', ')}];`) as (
+  row: MutableRow,
+) => unknown[];
 
 /** A row's values in TASK_COLUMNS order, null for what it lacks. */
 export function taskRowValues(row: NewTaskRow): unknown[] {

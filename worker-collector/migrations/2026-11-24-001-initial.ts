@@ -144,15 +144,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  for (const table of [
-    'collector_status',
-    'histogram_totals',
-    'histogram_buckets',
-    'event_counters',
-    'workers',
-    'task_events',
-    'tasks',
-  ]) {
+  for (const table of ['collector_status', 'histogram_totals', 'histogram_buckets', 'event_counters', 'workers', 'task_events', 'tasks']) {
     await db.schema.dropTable(table).ifExists().execute();
   }
 }

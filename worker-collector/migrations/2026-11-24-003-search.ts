@@ -40,7 +40,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 /** The triggers that index a task as it reaches (or changes in) a final state; migration 006 replaces them. */
 export function indexingTriggers(): string[] {
   const cols = SEARCHED.join(', ');
-  const add = (row: 'new') => `INSERT INTO tasks_search(rowid, ${cols}) VALUES (${row}.id, ${SEARCHED.map((c) => `${row}.${c}`).join(', ')});`;
+  const add = (row: 'new') =>
+    `INSERT INTO tasks_search(rowid, ${cols}) VALUES (${row}.id, ${SEARCHED.map((c) => `${row}.${c}`).join(', ')});`;
   const changed = SEARCHED.map((c) => `old.${c} IS NOT new.${c}`).join(' OR ');
   return [
     `CREATE TRIGGER tasks_search_insert AFTER INSERT ON tasks WHEN new.state IN ${FINAL} BEGIN ${add('new')} END`,
@@ -57,6 +58,7 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     await sql`ALTER TABLE tasks DROP INDEX tasks_search`.execute(db);
     return;
   }
-  for (const trigger of ['tasks_search_insert', 'tasks_search_update', 'tasks_search_delete']) await sql.raw(`DROP TRIGGER IF EXISTS ${trigger}`).execute(db);
+  for (const trigger of ['tasks_search_insert', 'tasks_search_update', 'tasks_search_delete'])
+    await sql.raw(`DROP TRIGGER IF EXISTS ${trigger}`).execute(db);
   await sql`DROP TABLE IF EXISTS tasks_search`.execute(db);
 }

@@ -7,10 +7,7 @@
 import { type Kysely, sql } from 'kysely';
 import { isMysql } from './dialect';
 
-export type Marker =
-  | { kind: 'table'; name: string }
-  | { kind: 'index'; name: string; table: string }
-  | { kind: 'trigger'; name: string };
+export type Marker = { kind: 'table'; name: string } | { kind: 'index'; name: string; table: string } | { kind: 'trigger'; name: string };
 
 export const table = (name: string): Marker => ({ kind: 'table', name });
 export const index = (tableName: string, name: string): Marker => ({ kind: 'index', name, table: tableName });

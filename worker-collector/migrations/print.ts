@@ -93,7 +93,8 @@ export async function printMigrations(dialect: SqlDialect, plan: PrintPlan, now 
     lines.push('-- Nothing to apply: every migration is applied and recorded.');
     return `${lines.join('\n')}\n`;
   }
-  if (plan.migrations.length === 0) lines.push('-- No DDL to apply: every migration is in the schema; only their bookkeeping rows are missing.');
+  if (plan.migrations.length === 0)
+    lines.push('-- No DDL to apply: every migration is in the schema; only their bookkeeping rows are missing.');
   else {
     lines.push(`-- Pending: ${plan.migrations.map((m) => m.name).join(', ')}.`);
     if (dialect === 'mysql') {
@@ -131,7 +132,10 @@ export async function printMigrations(dialect: SqlDialect, plan: PrintPlan, now 
     await section(
       heading.join('\n'),
       async () => {
-        await db.insertInto(MIGRATION_TABLE).values(plan.record.map((name) => ({ name, timestamp: at }))).execute();
+        await db
+          .insertInto(MIGRATION_TABLE)
+          .values(plan.record.map((name) => ({ name, timestamp: at })))
+          .execute();
       },
       false,
     );

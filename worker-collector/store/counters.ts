@@ -144,7 +144,11 @@ export class MetricTally {
     const buckets: HistogramBucketsTable[] = [];
     const totals: HistogramTotalsTable[] = [];
     for (const series of this.series.values()) {
-      const labels = { hostname: cut(series.hostname, KEY.host), task_name: cut(series.taskName, KEY.name), queue: cut(series.queue, KEY.queue) };
+      const labels = {
+        hostname: cut(series.hostname, KEY.host),
+        task_name: cut(series.taskName, KEY.name),
+        queue: cut(series.queue, KEY.queue),
+      };
       for (const [key, n] of series.counts) {
         const [type = '', exception = ''] = key.split('\0');
         const row = { ...labels, type: cut(type, KEY.type), exception: cut(exception, KEY.exception), count: n };

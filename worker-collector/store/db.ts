@@ -7,7 +7,6 @@ import type SQLite from 'better-sqlite3';
 import { CompiledQuery, type DatabaseConnection, Kysely, MysqlDialect, SqliteDialect, type SqliteDatabase, sql } from 'kysely';
 import type { Database, SqlDialect } from '../../src/shared/schema';
 
-
 export interface OpenDatabase {
   db: Kysely<Database>;
   dialect: SqlDialect;
@@ -54,7 +53,8 @@ export interface DatabaseTuning {
 }
 
 /** MySQL 8.0's (and 8.4's) default sql_mode. */
-export const MYSQL8_SQL_MODE = 'ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION';
+export const MYSQL8_SQL_MODE =
+  'ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION';
 
 /** Drivers load on first use: a SQLite deployment never loads mysql2, and the reverse. */
 export async function openDatabase(value: string, tuning: DatabaseTuning = {}): Promise<OpenDatabase> {
@@ -78,7 +78,9 @@ export async function openDatabase(value: string, tuning: DatabaseTuning = {}): 
     const setMode = async (connection: DatabaseConnection) => {
       await connection.executeQuery(CompiledQuery.raw(`SET SESSION sql_mode = '${sqlMode}'`));
     };
-    const db = new Kysely<Database>({ dialect: new MysqlDialect({ pool, ...(sqlMode === undefined ? {} : { onCreateConnection: setMode }) }) });
+    const db = new Kysely<Database>({
+      dialect: new MysqlDialect({ pool, ...(sqlMode === undefined ? {} : { onCreateConnection: setMode }) }),
+    });
     return { db, dialect: 'mysql', description: maskPassword(target.location), url: value, close: () => db.destroy() };
   }
 
@@ -88,7 +90,9 @@ export async function openDatabase(value: string, tuning: DatabaseTuning = {}): 
     ({ default: Sqlite } = await import('better-sqlite3'));
   } catch (error) {
     // The collector image leaves SQLite out unless built with SQLITE=1.
-    throw new Error(`SQLite support (the better-sqlite3 package) is not installed: give --db mysql://..., or install it (collector image: --build-arg SQLITE=1) (${(error as Error).message})`);
+    throw new Error(
+      `SQLite support (the better-sqlite3 package) is not installed: give --db mysql://..., or install it (collector image: --build-arg SQLITE=1) (${(error as Error).message})`,
+    );
   }
   const sqlite = new Sqlite(target.location);
   sqlite.pragma('journal_mode = WAL');

@@ -19,12 +19,22 @@ export class SearchIndexer {
     // writes fails at once (SQLITE_BUSY, no waiting) if another connection
     // wrote in between. Only this connection's flushes add to the queue, so
     // the bound still holds inside.
-    const last = await this.db.selectFrom('search_queue').select('task_id').orderBy('task_id').offset(limit - 1).limit(1).executeTakeFirst();
+    const last = await this.db
+      .selectFrom('search_queue')
+      .select('task_id')
+      .orderBy('task_id')
+      .offset(limit - 1)
+      .limit(1)
+      .executeTakeFirst();
     const upTo = last ? Number(last.task_id) : Number.MAX_SAFE_INTEGER;
     return this.db.transaction().execute(async (trx) => {
       const through = sql`(SELECT task_id FROM search_queue WHERE task_id <= ${upTo})`;
-      await sql`DELETE FROM tasks_search WHERE rowid IN (SELECT task_id FROM search_queue WHERE task_id <= ${upTo} AND reindex = 1)`.execute(trx);
-      await sql`INSERT INTO tasks_search(rowid, ${sql.raw(COLUMNS)}) SELECT id, ${sql.raw(COLUMNS)} FROM tasks WHERE id IN ${through} AND state IN ${sql.raw(FINAL)}`.execute(trx);
+      await sql`DELETE FROM tasks_search WHERE rowid IN (SELECT task_id FROM search_queue WHERE task_id <= ${upTo} AND reindex = 1)`.execute(
+        trx,
+      );
+      await sql`INSERT INTO tasks_search(rowid, ${sql.raw(COLUMNS)}) SELECT id, ${sql.raw(COLUMNS)} FROM tasks WHERE id IN ${through} AND state IN ${sql.raw(FINAL)}`.execute(
+        trx,
+      );
       const removed = await trx.deleteFrom('search_queue').where('task_id', '<=', upTo).executeTakeFirst();
       return Number(removed.numDeletedRows);
     });

@@ -58,7 +58,6 @@ export function errorFromThread(name: string, message: string): Error {
   return error;
 }
 
-
 /**
  * The store thread's heap: young generation small (flushes are garbage a
  * moment after they are written), old generation bounded. A thread past its

@@ -21,8 +21,7 @@ export type Assignments = (refs: Refs) => Record<string, RawBuilder<unknown>>;
 
 function refs(dialect: SqlDialect, table: Table): Refs {
   return {
-    incoming: (column) =>
-      dialect === 'mysql' ? sql`VALUES(${sql.ref(column)})` : sql`${sql.ref(`excluded.${column}`)}`,
+    incoming: (column) => (dialect === 'mysql' ? sql`VALUES(${sql.ref(column)})` : sql`${sql.ref(`excluded.${column}`)}`),
     stored: (column) => sql`${sql.ref(`${table}.${column}`)}`,
   };
 }

@@ -78,7 +78,10 @@ function statements(database: OpenDatabase) {
       columns: ['hostname'],
       assignments: replaceAssignments(WORKER_COLUMNS.filter((c) => c !== 'hostname' && c !== 'first_seen')),
     }),
-    counters: new BulkWrite(db, d, 'event_counters', [...COUNTER_KEY, 'count'], { columns: COUNTER_KEY, assignments: addAssignments(['count']) }),
+    counters: new BulkWrite(db, d, 'event_counters', [...COUNTER_KEY, 'count'], {
+      columns: COUNTER_KEY,
+      assignments: addAssignments(['count']),
+    }),
     buckets: new BulkWrite(db, d, 'histogram_buckets', [...SERIES_KEY, 'le', 'count'], {
       columns: [...SERIES_KEY, 'le'],
       assignments: addAssignments(['count']),

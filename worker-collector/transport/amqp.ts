@@ -165,7 +165,13 @@ export class AmqpEventTransport implements EventTransport {
     if (!tag || !channel) return;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, CANCEL_TIMEOUT_MS)));
-    await Promise.race([channel.cancel(tag).then(() => undefined, (error: Error) => this.log.debug(`amqp cancel failed: ${error.message}`)), timeout]);
+    await Promise.race([
+      channel.cancel(tag).then(
+        () => undefined,
+        (error: Error) => this.log.debug(`amqp cancel failed: ${error.message}`),
+      ),
+      timeout,
+    ]);
     clearTimeout(timer);
   }
 
@@ -180,7 +186,10 @@ export class AmqpEventTransport implements EventTransport {
     if (!this.receiving) return;
     if (message.fields.redelivered) {
       this.redelivered += 1;
-      this.noteRedelivered('redelivered', `taking redelivered messages (${this.redelivered} so far): a consumer of ${this.queueName} left them unacknowledged`);
+      this.noteRedelivered(
+        'redelivered',
+        `taking redelivered messages (${this.redelivered} so far): a consumer of ${this.queueName} left them unacknowledged`,
+      );
     }
     // Before onMessage: a checkpoint taken from here on covers this message.
     this.delivered = message;

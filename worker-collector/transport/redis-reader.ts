@@ -186,7 +186,8 @@ port.on('message', (message: ToReader) => {
   reclaimer.stop();
   paused = false;
   handOver();
-  if (spool && !spool.isEmpty) send({ kind: 'log', level: 'warn', message: `stopping with ${spool.messages} spooled messages not read; they are lost` });
+  if (spool && !spool.isEmpty)
+    send({ kind: 'log', level: 'warn', message: `stopping with ${spool.messages} spooled messages not read; they are lost` });
   spool?.close();
   void subscriber
     .quit()

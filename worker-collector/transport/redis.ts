@@ -109,7 +109,8 @@ export class RedisEventTransport implements EventTransport {
         this.reader?.postMessage({ kind: 'consumed', bytes: message.bytes } satisfies ToReader);
         break;
       case 'connection':
-        if (message.delayMs !== undefined) this.log.warn(`broker ${this.broker.display} unreachable; reconnecting in ${message.delayMs} ms`);
+        if (message.delayMs !== undefined)
+          this.log.warn(`broker ${this.broker.display} unreachable; reconnecting in ${message.delayMs} ms`);
         this.setConnected(message.connected);
         break;
       case 'log':
