@@ -2,6 +2,10 @@
 // database with their time), worker and task actions over pidbox, task
 // sending, result lookups and queue lengths. Every action that changes
 // something is written to the audit log with who asked and how it went.
+//
+// A little over 300 lines: one switch from each command to the broker call
+// that carries it out and the audit entry it leaves; the calls themselves
+// live in the pidbox, publisher and queue modules.
 
 import type { Insertable, Kysely } from 'kysely';
 import type { CommandOutcome, CommandRequest, CommandResult, ControlCommand } from '../../src/shared/control';

@@ -12,6 +12,11 @@
 // not acknowledged to another consumer of the queue, or to the next run.
 // Acks are cumulative (`multiple`), per channel: after a reconnect the old
 // channel's deliveries are the broker's again, so they are never acked.
+//
+// Over 300 lines on purpose: one consumer's lifecycle (connect, declare,
+// consume, pause by cancelling, acknowledge after commit, reconnect) whose
+// steps share the channel and the delivery tags; control broadcasts reuse
+// its connection.
 
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
