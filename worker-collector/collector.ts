@@ -128,6 +128,8 @@ export class Collector {
   private readonly dbBackoff = createBackoff(200, 10_000);
   private readonly timers: NodeJS.Timeout[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
+  /** A flush is queued to start at once (scheduleFlush(0)). */
+  private flushSoon = false;
   private flushing: Promise<void> | undefined;
   private paused = false;
   /** The batch the store is writing, until the write is done. */
@@ -327,6 +329,20 @@ export class Collector {
   private scheduleFlush(delayMs: number): void {
     if (this.stopped && delayMs > 0) return;
     if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (delayMs === 0) {
+      // Once the message being taken in is folded whole, before the next one:
+      // a timer would wait behind every message already queued (the reader
+      // hands a spool back megabytes at a time), and the batch would outgrow
+      // what the budget leaves for it. After the flush running now, if any.
+      if (this.flushSoon) return;
+      this.flushSoon = true;
+      queueMicrotask(() => {
+        this.flushSoon = false;
+        void (this.flushing ?? Promise.resolve()).then(() => this.flush());
+      });
+      return;
+    }
     this.flushTimer = setTimeout(() => {
       this.flushTimer = undefined;
       void this.flush();
