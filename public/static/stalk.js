@@ -50,14 +50,19 @@
     var p = parts(d, mode);
     return `${pad(p[0], 4)}-${pad(p[1])}-${pad(p[2])} ${pad(p[3])}:${pad(p[4])}:${pad(p[5])}.${pad(p[6], 3)}`;
   }
-  // The zone's short name at d ("EST", "GMT+5:30"), or UTC.
-  function zoneName(d, mode) {
+  // The zone's short name at d ("EST", "GMT+5:30"), or UTC; `generic`, its
+  // name all year round ("ET", "India Time"), for a column header over times
+  // on both sides of a daylight saving change.
+  function zoneName(d, mode, generic) {
     if (mode === 'utc') return 'UTC';
     try {
-      const name = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d).find((x) => x.type === 'timeZoneName');
+      const name = new Intl.DateTimeFormat('en-US', { timeZoneName: generic ? 'shortGeneric' : 'short' })
+        .formatToParts(d)
+        .find((x) => x.type === 'timeZoneName');
       if (name) return name.value;
     } catch (_) {
-      // No Intl: the offset below.
+      // No such name (an older browser): the specific one, else the offset below.
+      if (generic) return zoneName(d, mode, false);
     }
     var offset = -d.getTimezoneOffset();
     return `UTC${offset < 0 ? '-' : '+'}${pad(Math.floor(Math.abs(offset) / 60))}:${pad(Math.abs(offset) % 60)}`;
@@ -74,7 +79,7 @@
       else el.textContent = el.dataset.bare ? text : `${text} ${zone}`;
     });
     root.querySelectorAll('[data-zone]').forEach((el) => {
-      el.textContent = zoneName(new Date(), mode);
+      el.textContent = zoneName(new Date(), mode, true);
     });
   }
   // A datetime-local value ('YYYY-MM-DDTHH:MM') read in the mode's zone, as a Date; null if it is not one.
@@ -105,7 +110,8 @@
     if (!form) return;
     var mode = zoneMode();
     form.querySelectorAll('input[data-zone-input]').forEach((input) => {
-      if (!input.name || !(input.name in e.detail.parameters)) return;
+      // (parameters is htmx's proxy of the form data: it has no `in`.)
+      if (!input.name || e.detail.parameters[input.name] === undefined) return;
       var d = fromInput(input.value, mode);
       if (d) e.detail.parameters[input.name] = `${toInput(d, 'utc')}Z`;
     });
@@ -115,7 +121,7 @@
     if (!button) return;
     var mode = zoneMode();
     button.hidden = false;
-    button.textContent = mode === 'utc' ? 'Times: UTC' : `Times: local (${zoneName(new Date(), 'local')})`;
+    button.textContent = mode === 'utc' ? 'Times: UTC' : `Times: local (${zoneName(new Date(), 'local', true)})`;
     button.setAttribute('aria-pressed', mode === 'utc' ? 'true' : 'false');
     button.title = mode === 'utc' ? 'Show times in your own zone' : 'Show times in UTC';
   }
