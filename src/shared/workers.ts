@@ -68,7 +68,7 @@ export function lastSeen(worker: Pick<WorkerRecord, 'last_heartbeat' | 'offline_
 
 /** Why a worker's actions are off, or null when it can act on them: an offline worker cannot answer. */
 export function actionsOffReason(worker: { alive: boolean; hostname: string }): string | null {
-  return worker.alive ? null : `${worker.hostname} is offline: it cannot answer control commands`;
+  return worker.alive ? null : `${worker.hostname} is offline and cannot answer control commands`;
 }
 
 /** When a worker's last heartbeat stops counting (Celery's heartbeat_expires). */

@@ -206,7 +206,7 @@ describe('times and offline workers in headless Chromium', () => {
       expect(await buttons.count()).toBe(5);
       for (let i = 0; i < 5; i++) {
         expect(await buttons.nth(i).isDisabled()).toBe(true);
-        expect(await buttons.nth(i).getAttribute('title')).toBe('gone@host is offline: it cannot answer control commands');
+        expect(await buttons.nth(i).getAttribute('title')).toBe('gone@host is offline and cannot answer control commands');
       }
       expect(await page.locator('#worker-actions input').first().isDisabled()).toBe(true);
       await screenshot(page, `zones-worker-offline-${viewport ? 390 : 1280}`, [`${SHOTS}/worker-offline-${viewport ? 390 : 1280}.png`]);

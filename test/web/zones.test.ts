@@ -101,7 +101,7 @@ describe.each(DIALECTS)('times and offline workers on %s', (dialect) => {
     expect(buttons).toHaveLength(5);
     for (const button of buttons) {
       expect(button).toContain('disabled');
-      expect(button).toContain('title="gone@host is offline: it cannot answer control commands"');
+      expect(button).toContain('title="gone@host is offline and cannot answer control commands"');
     }
     expect(actions).toContain('<fieldset class="off" disabled=""');
     const online = await html('/worker/up@host');
