@@ -186,6 +186,9 @@ describe('times and offline workers in headless Chromium', () => {
     await page.goto('/task/zone-2');
     await expect.poll(() => allTimesIn(page, zone, 'EDT'), UI_WAIT).toBe(true);
     expect(await page.locator('#zone-toggle').innerText()).toBe('Times: local (ET)');
+    await screenshot(page, 'zones-task-1280', [`${SHOTS}/task-1280.png`]);
+    await page.setViewportSize(PHONE);
+    await screenshot(page, 'zones-task-390', [`${SHOTS}/task-390.png`]);
   }, 40_000);
 
   it('an offline worker shows when it was last seen, and its actions are disabled, saying why', async () => {
