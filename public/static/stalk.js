@@ -1,5 +1,6 @@
 // Stalk's only script besides htmx: tabs on the worker page, and times in
-// the reader's own zone (or "3 min ago" where natural time is on).
+// the reader's own zone or UTC, as the reader chose (or "3 min ago" where
+// natural time is on).
 (() => {
   function relative(seconds) {
     var abs = Math.abs(seconds),
@@ -19,30 +20,141 @@
   function pad(n, w) {
     return String(n).padStart(w || 2, '0');
   }
-  function local(d) {
-    return (
-      d.getFullYear() +
-      '-' +
-      pad(d.getMonth() + 1) +
-      '-' +
-      pad(d.getDate()) +
-      ' ' +
-      pad(d.getHours()) +
-      ':' +
-      pad(d.getMinutes()) +
-      ':' +
-      pad(d.getSeconds()) +
-      '.' +
-      pad(d.getMilliseconds(), 3)
-    );
+  // Times: the server writes UTC in <time datetime>; they are shown in the
+  // zone the reader chose with the toggle (their own or UTC, kept in
+  // localStorage), labelled. The received-time inputs of the tasks page are
+  // shown in that zone too, and sent to the server as UTC ('...Z').
+  var ZONE_KEY = 'stalk-times';
+  function zoneMode() {
+    try {
+      return localStorage.getItem(ZONE_KEY) === 'utc' ? 'utc' : 'local';
+    } catch (_) {
+      return 'local';
+    }
+  }
+  // [year, month (1-12), day, hours, minutes, seconds, ms] of d in the mode's zone.
+  function parts(d, mode) {
+    return mode === 'utc'
+      ? [
+          d.getUTCFullYear(),
+          d.getUTCMonth() + 1,
+          d.getUTCDate(),
+          d.getUTCHours(),
+          d.getUTCMinutes(),
+          d.getUTCSeconds(),
+          d.getUTCMilliseconds(),
+        ]
+      : [d.getFullYear(), d.getMonth() + 1, d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds(), d.getMilliseconds()];
+  }
+  function stamp(d, mode) {
+    var p = parts(d, mode);
+    return `${pad(p[0], 4)}-${pad(p[1])}-${pad(p[2])} ${pad(p[3])}:${pad(p[4])}:${pad(p[5])}.${pad(p[6], 3)}`;
+  }
+  // The zone's short name at d ("EST", "GMT+5:30"), or UTC; `generic`, its
+  // name all year round ("ET", "India Time"), for a column header over times
+  // on both sides of a daylight saving change.
+  function zoneName(d, mode, generic) {
+    if (mode === 'utc') return 'UTC';
+    try {
+      const name = new Intl.DateTimeFormat('en-US', { timeZoneName: generic ? 'shortGeneric' : 'short' })
+        .formatToParts(d)
+        .find((x) => x.type === 'timeZoneName');
+      if (name) return name.value;
+    } catch (_) {
+      // No such name (an older browser): the specific one, else the offset below.
+      if (generic) return zoneName(d, mode, false);
+    }
+    var offset = -d.getTimezoneOffset();
+    return `UTC${offset < 0 ? '-' : '+'}${pad(Math.floor(Math.abs(offset) / 60))}:${pad(Math.abs(offset) % 60)}`;
   }
   function times(root) {
+    var mode = zoneMode();
     root.querySelectorAll('time[datetime]').forEach((el) => {
       var d = new Date(el.getAttribute('datetime'));
       if (Number.isNaN(d.getTime())) return;
-      el.textContent = el.dataset.natural ? relative((Date.now() - d.getTime()) / 1000) : local(d);
+      var text = stamp(d, mode);
+      var zone = zoneName(d, mode);
+      el.title = `${text} ${zone}`;
+      if (el.dataset.natural) el.textContent = relative((Date.now() - d.getTime()) / 1000);
+      else el.textContent = el.dataset.bare ? text : `${text} ${zone}`;
+    });
+    root.querySelectorAll('[data-zone]').forEach((el) => {
+      el.textContent = zoneName(new Date(), mode, true);
     });
   }
+  // A datetime-local value ('YYYY-MM-DDTHH:MM') read in the mode's zone, as a Date; null if it is not one.
+  function fromInput(value, mode) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(value || '');
+    if (!m) return null;
+    var n = m.slice(1).map(Number);
+    var d = mode === 'utc' ? new Date(Date.UTC(n[0], n[1] - 1, n[2], n[3], n[4])) : new Date(n[0], n[1] - 1, n[2], n[3], n[4]);
+    return Number.isNaN(d.getTime()) ? null : d;
+  }
+  function toInput(d, mode) {
+    var p = parts(d, mode);
+    return `${pad(p[0], 4)}-${pad(p[1])}-${pad(p[2])}T${pad(p[3])}:${pad(p[4])}`;
+  }
+  // The inputs as the server filled them (UTC, with the instant in data-utc), shown in the mode's zone.
+  function zoneInputs(root) {
+    var mode = zoneMode();
+    root.querySelectorAll('input[data-zone-input][data-utc]').forEach((input) => {
+      var d = new Date(input.dataset.utc);
+      if (!Number.isNaN(d.getTime())) input.value = toInput(d, mode);
+      input.removeAttribute('data-utc');
+    });
+  }
+  // Sent by htmx: each received-time input's value as UTC, marked 'Z'.
+  document.addEventListener('htmx:configRequest', (e) => {
+    var elt = e.detail?.elt;
+    var form = elt && (elt.tagName === 'FORM' ? elt : elt.closest?.('form'));
+    if (!form) return;
+    var mode = zoneMode();
+    form.querySelectorAll('input[data-zone-input]').forEach((input) => {
+      // (parameters is htmx's proxy of the form data: it has no `in`.)
+      if (!input.name || e.detail.parameters[input.name] === undefined) return;
+      var d = fromInput(input.value, mode);
+      if (d) e.detail.parameters[input.name] = `${toInput(d, 'utc')}Z`;
+    });
+  });
+  function zoneToggle() {
+    var button = document.getElementById('zone-toggle');
+    if (!button) return;
+    var mode = zoneMode();
+    button.hidden = false;
+    button.textContent = mode === 'utc' ? 'Times: UTC' : `Times: local (${zoneName(new Date(), 'local', true)})`;
+    button.setAttribute('aria-pressed', mode === 'utc' ? 'true' : 'false');
+    button.title = mode === 'utc' ? 'Show times in your own zone' : 'Show times in UTC';
+  }
+  // Entered times keep their instant: re-read in the old zone, shown in the new one.
+  function moveInputs(from, to) {
+    document.querySelectorAll('input[data-zone-input]').forEach((input) => {
+      var d = fromInput(input.value, from);
+      if (d) input.value = toInput(d, to);
+    });
+  }
+  function switchZone() {
+    var from = zoneMode();
+    var to = from === 'utc' ? 'local' : 'utc';
+    moveInputs(from, to);
+    try {
+      localStorage.setItem(ZONE_KEY, to);
+    } catch (_) {
+      // Private mode: this page only.
+    }
+    times(document);
+    zoneToggle();
+  }
+  document.addEventListener('click', (e) => {
+    if (e.target instanceof Element && e.target.closest('#zone-toggle')) switchZone();
+  });
+  // Another tab switched: follow it.
+  window.addEventListener('storage', (e) => {
+    if (e.key === ZONE_KEY) {
+      moveInputs(e.oldValue === 'utc' ? 'utc' : 'local', zoneMode());
+      times(document);
+      zoneToggle();
+    }
+  });
   // Tab boxes are replaced by htmx swaps (the worker page's inspect
   // refresh), so every call looks them up afresh.
   function tabs() {
@@ -66,10 +178,13 @@
   });
   document.addEventListener('DOMContentLoaded', () => {
     times(document);
+    zoneInputs(document);
+    zoneToggle();
     tabs();
   });
   document.addEventListener('htmx:afterSwap', (e) => {
     times(e.target);
+    zoneInputs(e.target);
   });
   // After settling: htmx puts back the new element's own class then, dropping 'js'.
   document.addEventListener('htmx:afterSettle', tabs);

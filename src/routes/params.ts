@@ -109,10 +109,28 @@ export function parseBool(name: string, value: string): boolean {
 export function parseLocalMinute(name: string, value: string): number {
   const match = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})$/.exec(value.trim());
   if (!match) throw badRequest(`Invalid '${name}' '${quoted(value)}': expected YYYY-MM-DD HH:MM`);
+  return minuteOf(name, value, match, false);
+}
+
+/**
+ * `YYYY-MM-DD HH:MM` in UTC, with or without a trailing `Z` (the tasks page's
+ * form: stalk.js turns the time entered in the zone the page shows into UTC;
+ * without the script the page shows UTC); seconds since the epoch.
+ */
+export function parseUtcMinute(name: string, value: string): number {
+  const match = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})Z?$/.exec(value.trim());
+  if (!match) throw badRequest(`Invalid '${name}' '${quoted(value)}': expected YYYY-MM-DD HH:MM (UTC)`);
+  return minuteOf(name, value, match, true);
+}
+
+function minuteOf(name: string, value: string, match: RegExpExecArray, utc: boolean): number {
   const [, y, mo, d, h, mi] = match.map(Number) as [number, number, number, number, number, number];
-  const date = new Date(y, mo - 1, d, h, mi);
+  const date = utc ? new Date(Date.UTC(y, mo - 1, d, h, mi)) : new Date(y, mo - 1, d, h, mi);
   // Date() moves years 0-99 to 1900-1999 and rolls over a 31st of February: both are refused.
-  if (date.getFullYear() !== y || date.getMonth() !== mo - 1 || date.getDate() !== d || h > 23 || mi > 59) {
+  const [year, month, day] = utc
+    ? [date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()]
+    : [date.getFullYear(), date.getMonth(), date.getDate()];
+  if (year !== y || month !== mo - 1 || day !== d || h > 23 || mi > 59) {
     throw badRequest(`Invalid '${name}' '${quoted(value)}': no such date or time`);
   }
   return date.getTime() / 1000;
@@ -198,6 +216,12 @@ export class Params {
   localMinute(name: string): number | undefined {
     const value = this.one(name);
     return value === undefined || value.trim() === '' ? undefined : parseLocalMinute(name, value);
+  }
+
+  /** A minute in UTC (the tasks page's received range); undefined when absent or empty. */
+  utcMinute(name: string): number | undefined {
+    const value = this.one(name);
+    return value === undefined || value.trim() === '' ? undefined : parseUtcMinute(name, value);
   }
 }
 

@@ -3,7 +3,7 @@
 
 import type { Context } from 'hono';
 import { Hono } from 'hono';
-import { type TaskFilterValues, TasksPage } from '../../templates/pages/tasks';
+import { type TaskFilterValues, TasksPage, type TimeFieldValue } from '../../templates/pages/tasks';
 import { TaskPage } from '../../templates/pages/task';
 import { TasksPanel, type TasksView } from '../../templates/partials/tasks-panel';
 import { AppError, badRequest, notFound, quoted } from '../errors';
@@ -24,7 +24,7 @@ import type { AppEnv } from '../services';
 import { parseSearch, SEARCH_LIMITS, SearchSyntaxError } from '../shared/search';
 import { TASK_COLUMN_NAMES, type TaskColumnName } from '../ui/context';
 import { flowerTask } from './flower-json';
-import { form, LIMITS, type Params, pathName, query, stateFilter } from './params';
+import { form, LIMITS, type Params, parseUtcMinute, pathName, query, stateFilter } from './params';
 
 const PAGE_SIZE = 25;
 const DEFAULT_PAGE_SORT = '-timestamp';
@@ -77,8 +77,9 @@ function readPage(params: Params, fallbackColumns: TaskColumnName[]): PageReques
         state: stateFilter(params, 'state'),
         worker: params.name('worker'),
         name: params.name('name'),
-        receivedStart: params.localMinute('received_start'),
-        receivedEnd: params.localMinute('received_end'),
+        // The page's form sends UTC (see parseUtcMinute); /api/tasks keeps Flower's server local time.
+        receivedStart: params.utcMinute('received_start'),
+        receivedEnd: params.utcMinute('received_end'),
         search,
       },
       sort: sortOf(params),
@@ -92,6 +93,21 @@ function readPage(params: Params, fallbackColumns: TaskColumnName[]): PageReques
   }
 }
 
+/**
+ * A received time as the form shows it back: a valid one as UTC for the
+ * datetime-local input, with the instant for stalk.js to show in the reader's
+ * zone; anything else as it was sent.
+ */
+function echoMinute(name: string, value: string): TimeFieldValue {
+  if (value.trim() === '') return { value };
+  try {
+    const at = new Date(parseUtcMinute(name, value) * 1000).toISOString();
+    return { value: at.slice(0, 16), at };
+  } catch {
+    return { value };
+  }
+}
+
 /** The form's fields as they were sent (the first of each), to show back; never used to query. */
 function echo(c: Context): TaskFilterValues {
   const search = new URL(c.req.url).searchParams;
@@ -100,8 +116,8 @@ function echo(c: Context): TaskFilterValues {
     state: field('state'),
     worker: field('worker'),
     name: field('name'),
-    receivedStart: field('received_start'),
-    receivedEnd: field('received_end'),
+    receivedStart: echoMinute('received_start', field('received_start')),
+    receivedEnd: echoMinute('received_end', field('received_end')),
     q: field('q'),
   };
 }

@@ -57,6 +57,20 @@ export type Judged<T extends WorkerLiveness> = T & {
 /** The dashboard's worker: a record judged now. */
 export type WorkerSummary = Judged<WorkerRecord>;
 
+/**
+ * When a worker was last heard from: its newest heartbeat, or for one that
+ * said goodbye (worker-offline clears the heartbeats, as in Celery) the time
+ * that came; null for a worker never heard from.
+ */
+export function lastSeen(worker: Pick<WorkerRecord, 'last_heartbeat' | 'offline_at'>): number | null {
+  return worker.last_heartbeat ?? worker.offline_at;
+}
+
+/** Why a worker's actions are off, or null when it can act on them: an offline worker cannot answer. */
+export function actionsOffReason(worker: { alive: boolean; hostname: string }): string | null {
+  return worker.alive ? null : `${worker.hostname} is offline and cannot answer control commands`;
+}
+
 /** When a worker's last heartbeat stops counting (Celery's heartbeat_expires). */
 export function heartbeatExpiry(lastHeartbeat: number, freq: number | null): number {
   return lastHeartbeat + (freq ?? DEFAULT_HEARTBEAT_FREQ) * HEARTBEAT_EXPIRE_FACTOR;

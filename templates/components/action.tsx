@@ -12,6 +12,7 @@ export function Action({
   confirm,
   children,
   danger,
+  off,
 }: {
   ui: UiOptions;
   /** Under the app, e.g. /api/worker/pool/restart/w1@host (already encoded). */
@@ -20,7 +21,14 @@ export function Action({
   confirm?: string;
   children?: Child;
   danger?: boolean;
+  /** Why the action cannot work now (an offline worker): rendered disabled, with this as its title. */
+  off?: string | null | undefined;
 }) {
+  const button = (
+    <button type="submit" class={danger ? 'danger' : undefined} disabled={off ? true : undefined} title={off ?? undefined}>
+      {label}
+    </button>
+  );
   return (
     <form
       class="action"
@@ -32,10 +40,17 @@ export function Action({
       hx-confirm={confirm}
     >
       {ui.csrf ? <input type="hidden" name="_csrf" value={ui.csrf} /> : null}
-      {children}
-      <button type="submit" class={danger ? 'danger' : undefined}>
-        {label}
-      </button>
+      {off ? (
+        <fieldset class="off" disabled title={off}>
+          {children}
+          {button}
+        </fieldset>
+      ) : (
+        <>
+          {children}
+          {button}
+        </>
+      )}
       <output></output>
     </form>
   );

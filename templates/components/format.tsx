@@ -32,7 +32,13 @@ export function formatTime(seconds: unknown): string {
   return date ? date.toISOString().replace('T', ' ').replace('Z', ' UTC') : `(invalid time: ${raw(seconds)})`;
 }
 
-export function Time({ at, ui }: { at: number | null | undefined; ui: UiOptions }) {
+/**
+ * A time: the server writes it in UTC, labelled; static/stalk.js rewrites it
+ * in the zone the reader chose (theirs or UTC) with that zone's label, or as
+ * "3 min ago" where natural time is on. `bare` leaves the label out, for a
+ * table column whose header carries it (<ZoneLabel />).
+ */
+export function Time({ at, ui, bare, id }: { at: number | null | undefined; ui: UiOptions; bare?: boolean; id?: string }) {
   if (at === null || at === undefined) return <span class="muted">—</span>;
   const date = dateOf(at);
   if (!date) {
@@ -44,9 +50,24 @@ export function Time({ at, ui }: { at: number | null | undefined; ui: UiOptions 
   }
   const text = formatTime(at);
   return (
-    <time datetime={date.toISOString()} data-natural={ui.naturalTime ? '1' : undefined} title={text}>
-      {text}
+    <time
+      id={id}
+      datetime={date.toISOString()}
+      data-natural={ui.naturalTime ? '1' : undefined}
+      data-bare={bare ? '1' : undefined}
+      title={text}
+    >
+      {bare ? text.replace(/ UTC$/, '') : text}
     </time>
+  );
+}
+
+/** The zone a column's times are shown in, for its header: "(UTC)" until static/stalk.js names the reader's. */
+export function ZoneLabel() {
+  return (
+    <span class="zone">
+      (<span data-zone>UTC</span>)
+    </span>
   );
 }
 

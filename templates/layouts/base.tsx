@@ -40,6 +40,10 @@ export function Layout({ ui, title, section, children }: { ui: UiOptions; title:
               </a>
             ))}
           </nav>
+          {/* Shown and labelled by static/stalk.js, which does the switching; without it times stay in UTC. */}
+          <button type="button" class="link zone-toggle" id="zone-toggle" hidden>
+            Times: UTC
+          </button>
           {ui.user ? (
             <form class="signout" method="post" action={href(ui, '/logout')}>
               {ui.csrf ? <input type="hidden" name="_csrf" value={ui.csrf} /> : null}

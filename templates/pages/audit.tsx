@@ -1,6 +1,6 @@
 import type { AuditEntry } from '../../src/ui/views';
 import type { UiOptions } from '../../src/ui/context';
-import { Clip, href, Time } from '../components/format';
+import { Clip, href, Time, ZoneLabel } from '../components/format';
 import { Pager } from '../components/pager';
 import { Page as Layout } from '../overrides';
 
@@ -13,7 +13,9 @@ export function AuditPage({ entries, ui, offset, limit }: { entries: AuditEntry[
         <table class="grid" id="audit-table">
           <thead>
             <tr>
-              <th scope="col">When</th>
+              <th scope="col">
+                When <ZoneLabel />
+              </th>
               <th scope="col">Who</th>
               <th scope="col">Action</th>
               <th scope="col">Target</th>
@@ -32,7 +34,7 @@ export function AuditPage({ entries, ui, offset, limit }: { entries: AuditEntry[
               entries.map((e) => (
                 <tr data-audit={String(e.id)} data-ok={e.ok ? 'true' : 'false'}>
                   <td>
-                    <Time at={e.at} ui={ui} />
+                    <Time at={e.at} ui={ui} bare />
                   </td>
                   <td>{e.user}</td>
                   <td>{e.action}</td>

@@ -4,7 +4,7 @@ import type { UiOptions } from '../../src/ui/context';
 import { display } from '../../src/shared/inspect';
 import { pathSegment } from '../../src/shared/text';
 import { Action } from '../components/action';
-import { Duration, StateBadge, taskHref, Time, workerHref } from '../components/format';
+import { Duration, StateBadge, taskHref, Time, workerHref, ZoneLabel } from '../components/format';
 import { KvRow, KvTable } from '../components/kv';
 import { Page as Layout } from '../overrides';
 
@@ -137,7 +137,9 @@ export function TaskPage({
         <table class="grid" id="timeline">
           <thead>
             <tr>
-              <th scope="col">Time</th>
+              <th scope="col">
+                Time <ZoneLabel />
+              </th>
               <th scope="col">Event</th>
               <th scope="col">Host</th>
               <th scope="col">Details</th>
@@ -147,7 +149,7 @@ export function TaskPage({
             {timeline.map((event) => (
               <tr>
                 <td>
-                  <Time at={event.timestamp} ui={ui} />
+                  <Time at={event.timestamp} ui={ui} bare />
                 </td>
                 <td>{event.type}</td>
                 <td>{event.hostname}</td>

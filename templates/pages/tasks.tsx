@@ -1,7 +1,7 @@
 import { TASK_STATES } from '../../src/shared/task-states';
 import { TASK_COLUMN_NAMES, type UiOptions } from '../../src/ui/context';
 import { Action } from '../components/action';
-import { href } from '../components/format';
+import { href, ZoneLabel } from '../components/format';
 import { Page as Layout } from '../overrides';
 import { TasksPanel, type TasksView } from '../partials/tasks-panel';
 
@@ -9,9 +9,15 @@ export interface TaskFilterValues {
   state: string;
   worker: string;
   name: string;
-  receivedStart: string;
-  receivedEnd: string;
+  receivedStart: TimeFieldValue;
+  receivedEnd: TimeFieldValue;
   q: string;
+}
+
+/** A received-time field as shown back: `value` for the input (UTC when valid), `at` the instant (ISO) when valid. */
+export interface TimeFieldValue {
+  value: string;
+  at?: string;
 }
 
 function Select({ name, label, value, options }: { name: string; label: string; value: string; options: string[] }) {
@@ -77,12 +83,27 @@ export function TasksPage({
         <Select name="worker" label="Worker" value={filters.worker} options={workerNames} />
         <Select name="name" label="Task" value={filters.name} options={taskNames} />
         <label>
-          Received from
-          <input type="datetime-local" name="received_start" value={filters.receivedStart} />
+          <span>
+            Received from <ZoneLabel />
+          </span>
+          {/* Shown in the page's zone by static/stalk.js and sent as UTC; the server fills in UTC. */}
+          <input
+            type="datetime-local"
+            name="received_start"
+            value={filters.receivedStart.value}
+            data-utc={filters.receivedStart.at}
+            data-zone-input
+          />
         </label>
         <label>
           to
-          <input type="datetime-local" name="received_end" value={filters.receivedEnd} />
+          <input
+            type="datetime-local"
+            name="received_end"
+            value={filters.receivedEnd.value}
+            data-utc={filters.receivedEnd.at}
+            data-zone-input
+          />
         </label>
         <details class="columns">
           <summary>Columns</summary>

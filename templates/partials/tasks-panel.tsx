@@ -4,7 +4,7 @@
 import type { TaskRow } from '../../src/shared/schema';
 import { cutText } from '../../src/shared/text';
 import type { TaskColumnName, UiOptions } from '../../src/ui/context';
-import { Clip, Duration, href, StateBadge, taskHref, Time, workerHref } from '../components/format';
+import { Clip, Duration, href, StateBadge, taskHref, Time, workerHref, ZoneLabel } from '../components/format';
 import { Pager } from '../components/pager';
 
 export interface TasksView {
@@ -43,6 +43,9 @@ const LABELS: Record<TaskColumnName, string> = {
   eta: 'ETA',
 };
 
+/** Columns of times: their header names the zone they are shown in. */
+const TIME_COLUMNS = new Set<TaskColumnName>(['received', 'started', 'revoked']);
+
 function link(ui: UiOptions, query: URLSearchParams, changes: Record<string, string | null>): string {
   const next = new URLSearchParams(query);
   for (const [key, value] of Object.entries(changes)) {
@@ -73,7 +76,7 @@ function Cell({ task, column, ui }: { task: TaskRow; column: TaskColumnName; ui:
     case 'received':
     case 'started':
     case 'revoked':
-      return <Time at={task[column]} ui={ui} />;
+      return <Time at={task[column]} ui={ui} bare />;
     case 'runtime':
       return <Duration seconds={task.runtime} />;
     case 'worker':
@@ -94,7 +97,14 @@ function SortHeader({ column, view, ui }: { column: TaskColumnName; view: TasksV
   return (
     <th scope="col" aria-sort={current === column ? (descending ? 'descending' : 'ascending') : undefined} class={`col-${column}`}>
       <a href={url} hx-get={url} hx-target="#tasks-panel" hx-swap="outerHTML" hx-push-url="true">
-        {LABELS[column] + arrow}
+        {LABELS[column]}
+        {TIME_COLUMNS.has(column) ? (
+          <>
+            {' '}
+            <ZoneLabel />
+          </>
+        ) : null}
+        {arrow}
       </a>
     </th>
   );

@@ -12,7 +12,20 @@ export function registeredTask(entry: string): { name: string; limits: string } 
   return match ? { name: match[1]!, limits: match[2]! } : { name: entry, limits: '' };
 }
 
-export function Limits({ registered, worker, ui, readOnly }: { registered: string[]; worker: string; ui: UiOptions; readOnly: boolean }) {
+export function Limits({
+  registered,
+  worker,
+  ui,
+  readOnly,
+  off,
+}: {
+  registered: string[];
+  worker: string;
+  ui: UiOptions;
+  readOnly: boolean;
+  /** Why the actions are disabled (an offline worker), or null. */
+  off: string | null;
+}) {
   if (registered.length === 0) return <p class="muted">No registered tasks reported.</p>;
   return (
     <div class="scroll">
@@ -36,7 +49,7 @@ export function Limits({ registered, worker, ui, readOnly }: { registered: strin
                 </td>
                 {readOnly ? null : (
                   <td>
-                    <Action ui={ui} path={`/api/task/rate-limit/${pathSegment(name)}`} label="Apply">
+                    <Action ui={ui} path={`/api/task/rate-limit/${pathSegment(name)}`} label="Apply" off={off}>
                       <input type="hidden" name="workername" value={worker} />
                       <input type="text" name="ratelimit" size={7} required placeholder="10/s" aria-label={`Rate limit of ${name}`} />
                     </Action>
@@ -44,7 +57,7 @@ export function Limits({ registered, worker, ui, readOnly }: { registered: strin
                 )}
                 {readOnly ? null : (
                   <td>
-                    <Action ui={ui} path={`/api/task/timeout/${pathSegment(name)}`} label="Apply">
+                    <Action ui={ui} path={`/api/task/timeout/${pathSegment(name)}`} label="Apply" off={off}>
                       <input type="hidden" name="workername" value={worker} />
                       <input
                         type="number"
@@ -76,27 +89,29 @@ export function Limits({ registered, worker, ui, readOnly }: { registered: strin
   );
 }
 
-export function WorkerActions({ worker, ui }: { worker: string; ui: UiOptions }) {
+export function WorkerActions({ worker, ui, off }: { worker: string; ui: UiOptions; off: string | null }) {
   const w = pathSegment(worker);
   return (
     <div class="actions" id="worker-actions">
-      <Action ui={ui} path={`/api/worker/pool/grow/${w}`} label="Grow pool">
+      {off ? <p class="muted off-reason">{`Actions are off: ${off}.`}</p> : null}
+      <Action ui={ui} path={`/api/worker/pool/grow/${w}`} label="Grow pool" off={off}>
         <input type="number" name="n" min="1" value="1" size={3} aria-label="Processes to add" />
       </Action>
-      <Action ui={ui} path={`/api/worker/pool/shrink/${w}`} label="Shrink pool">
+      <Action ui={ui} path={`/api/worker/pool/shrink/${w}`} label="Shrink pool" off={off}>
         <input type="number" name="n" min="1" value="1" size={3} aria-label="Processes to remove" />
       </Action>
-      <Action ui={ui} path={`/api/worker/pool/autoscale/${w}`} label="Autoscale">
+      <Action ui={ui} path={`/api/worker/pool/autoscale/${w}`} label="Autoscale" off={off}>
         <input type="number" name="min" min="0" size={3} placeholder="min" required aria-label="Minimum processes" />
         <input type="number" name="max" min="0" size={3} placeholder="max" required aria-label="Maximum processes" />
       </Action>
-      <Action ui={ui} path={`/api/worker/pool/restart/${w}`} label="Restart pool" confirm={`Restart the pool of ${worker}?`} />
+      <Action ui={ui} path={`/api/worker/pool/restart/${w}`} label="Restart pool" confirm={`Restart the pool of ${worker}?`} off={off} />
       <Action
         ui={ui}
         path={`/api/worker/shutdown/${w}`}
         label="Shut down"
         confirm={`Shut down ${worker}? It will not come back by itself.`}
         danger
+        off={off}
       />
     </div>
   );

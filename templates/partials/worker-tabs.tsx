@@ -4,11 +4,11 @@
 // collected by the collector's control channel when there is one.
 
 import { asList, asRecord, display, type WorkerInspect } from '../../src/shared/inspect';
-import type { WorkerSummary } from '../../src/shared/workers';
+import { actionsOffReason, lastSeen, type WorkerSummary } from '../../src/shared/workers';
 import type { TaskCountsByName } from '../../src/ui/views';
 import type { UiOptions } from '../../src/ui/context';
 import { pathSegment } from '../../src/shared/text';
-import { Clip, fixed, formatTime, href, OnlineBadge, taskHref, Time } from '../components/format';
+import { Clip, fixed, href, OnlineBadge, taskHref, Time } from '../components/format';
 import { Action } from '../components/action';
 import { KeyValues, KvRow, KvTable } from '../components/kv';
 import { Limits, WorkerActions } from './worker-actions';
@@ -34,8 +34,8 @@ function Overview({ worker, counts, ui }: { worker: WorkerSummary; counts: TaskC
         <KvRow label="Software">{[worker.sw_ident, worker.sw_ver, worker.sw_sys].filter(Boolean).join(' ') || '—'}</KvRow>
         <KvRow label="PID">{worker.pid ?? '—'}</KvRow>
         <KvRow label="Heartbeat interval">{worker.freq !== null ? `${worker.freq} s` : '—'}</KvRow>
-        <KvRow label="Last heartbeat">
-          <Time at={worker.last_heartbeat} ui={ui} />
+        <KvRow label={worker.alive ? 'Last heartbeat' : 'Last seen'}>
+          <Time at={lastSeen(worker)} ui={ui} id="worker-last-seen" />
         </KvRow>
         <KvRow label="Load average">{worker.loadavg ? worker.loadavg.map((n) => fixed(n, 2)).join(' / ') : '—'}</KvRow>
         <KvRow label="Active / processed (heartbeat)">{`${worker.active ?? 0} / ${worker.processed ?? 0}`}</KvRow>
@@ -99,7 +99,19 @@ function Broker({ stats }: { stats: Record<string, unknown> }) {
   return <KeyValues data={broker} skip={['alternates']} caption="Broker connection" />;
 }
 
-function Queues({ queues, worker, ui, readOnly }: { queues: Record<string, unknown>[]; worker: string; ui: UiOptions; readOnly: boolean }) {
+function Queues({
+  queues,
+  worker,
+  ui,
+  readOnly,
+  off,
+}: {
+  queues: Record<string, unknown>[];
+  worker: string;
+  ui: UiOptions;
+  readOnly: boolean;
+  off: string | null;
+}) {
   const path = (what: string) => `/api/worker/queue/${what}/${pathSegment(worker)}`;
   return (
     <>
@@ -137,6 +149,7 @@ function Queues({ queues, worker, ui, readOnly }: { queues: Record<string, unkno
                         path={path('cancel-consumer')}
                         label="Cancel consumer"
                         confirm={`Stop consuming from ${display(q.name)}?`}
+                        off={off}
                       >
                         <input type="hidden" name="queue" value={display(q.name)} />
                       </Action>
@@ -149,7 +162,7 @@ function Queues({ queues, worker, ui, readOnly }: { queues: Record<string, unkno
         </div>
       )}
       {readOnly ? null : (
-        <Action ui={ui} path={path('add-consumer')} label="Add consumer">
+        <Action ui={ui} path={path('add-consumer')} label="Add consumer" off={off}>
           <label>
             Queue <input type="text" name="queue" required placeholder="queue name" />
           </label>
@@ -240,6 +253,7 @@ export function WorkerTabs({
   autoInspect?: boolean;
 }) {
   const refresh = `/worker/${pathSegment(worker.hostname)}/inspect`;
+  const off = actionsOffReason(worker);
   // Stored replies are untrusted JSON of any shape: each part is read only when it has the expected one.
   const stats = asRecord(inspect?.stats);
   const queues = Array.isArray(inspect?.active_queues) ? inspect.active_queues.map((q) => asRecord(q) ?? {}) : undefined;
@@ -253,7 +267,7 @@ export function WorkerTabs({
   );
   return (
     <div class="tabs" id="worker-tabs">
-      {readOnly ? null : <WorkerActions worker={worker.hostname} ui={ui} />}
+      {readOnly ? null : <WorkerActions worker={worker.hostname} ui={ui} off={off} />}
       <nav class="tab-bar" aria-label="Worker sections">
         {WORKER_TABS.map((id) => (
           <a id={`tab-link-${id}`} href={`#tab-${id}`}>
@@ -262,7 +276,14 @@ export function WorkerTabs({
         ))}
       </nav>
       <p class="freshness">
-        {inspect ? `Inspected ${formatTime(inspect.timestamp)} · ` : 'Not inspected yet · '}
+        {inspect ? (
+          <>
+            Inspected <Time at={inspect.timestamp} ui={ui} />
+            {' · '}
+          </>
+        ) : (
+          'Not inspected yet · '
+        )}
         <button
           type="button"
           class="link"
@@ -279,11 +300,11 @@ export function WorkerTabs({
       {panel('overview', <Overview worker={worker} counts={counts} ui={ui} />)}
       {panel('pool', stats ? <Pool stats={stats} /> : <NoInspect />)}
       {panel('broker', stats ? <Broker stats={stats} /> : <NoInspect />)}
-      {panel('queues', queues ? <Queues queues={queues} worker={worker.hostname} ui={ui} readOnly={readOnly} /> : <NoInspect />)}
+      {panel('queues', queues ? <Queues queues={queues} worker={worker.hostname} ui={ui} readOnly={readOnly} off={off} /> : <NoInspect />)}
       {panel('tasks', inspect ? <Tasks inspect={inspect} ui={ui} /> : <NoInspect />)}
       {panel(
         'limits',
-        registered ? <Limits registered={registered} worker={worker.hostname} ui={ui} readOnly={readOnly} /> : <NoInspect />,
+        registered ? <Limits registered={registered} worker={worker.hostname} ui={ui} readOnly={readOnly} off={off} /> : <NoInspect />,
       )}
       {panel('config', conf ? <KeyValues data={conf} /> : <NoInspect />)}
       {panel('system', stats ? <KeyValues data={asRecord(stats.rusage)} caption="Resource usage" /> : <NoInspect />)}

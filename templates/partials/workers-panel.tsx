@@ -2,7 +2,7 @@
 // page includes it; htmx polls it alone (same URL, HX-Request) and swaps it
 // whole, so the poll stops if a response comes back without hx-trigger.
 
-import type { WorkerSummary } from '../../src/shared/workers';
+import { lastSeen, type WorkerSummary } from '../../src/shared/workers';
 import type { UiOptions } from '../../src/ui/context';
 import { fixed, formatTime, href, OnlineBadge, Time, workerHref } from '../components/format';
 
@@ -101,7 +101,7 @@ export function WorkersPanel({ workers, ui, generatedAt }: { workers: WorkerSumm
                 Load average
               </th>
               <th scope="col" class="wide">
-                Last heartbeat
+                Last seen
               </th>
             </tr>
           </thead>
@@ -130,7 +130,7 @@ export function WorkersPanel({ workers, ui, generatedAt }: { workers: WorkerSumm
                     <Load worker={w} />
                   </td>
                   <td class="wide">
-                    <Time at={w.last_heartbeat} ui={{ ...ui, naturalTime: true }} />
+                    <Time at={lastSeen(w)} ui={{ ...ui, naturalTime: true }} />
                   </td>
                 </tr>
               ))

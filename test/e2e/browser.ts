@@ -46,8 +46,10 @@ export async function openWatchedPage(
   baseURL: string,
   viewport = { width: 1280, height: 900 },
   dialogs: 'dismiss' | 'accept' = 'dismiss',
+  /** The browser's time zone (an IANA name), e.g. 'America/New_York'; the machine's when absent. */
+  timezoneId?: string,
 ): Promise<WatchedPage> {
-  const context = await browser.newContext({ baseURL, viewport });
+  const context = await browser.newContext({ baseURL, viewport, ...(timezoneId ? { timezoneId } : {}) });
   context.setDefaultTimeout(10_000);
   context.setDefaultNavigationTimeout(15_000);
   // Count htmx swaps, so a test can tell that a live update really replaced part of the page.
