@@ -93,7 +93,7 @@ function SortHeader({ column, view, ui }: { column: TaskColumnName; view: TasksV
   const url = link(ui, view.query, { sort: next, offset: null });
   return (
     <th scope="col" aria-sort={current === column ? (descending ? 'descending' : 'ascending') : undefined} class={`col-${column}`}>
-      <a href={url} hx-get={url} hx-target="#tasks-panel" hx-swap="outerHTML" hx-push-url="true">
+      <a href={url} hx-get={url} hx-target="#tasks-panel" hx-swap="morph:outerHTML" hx-push-url="true">
         {LABELS[column] + arrow}
       </a>
     </th>
@@ -109,7 +109,7 @@ export function TasksPanel({ view, ui }: { view: TasksView; ui: UiOptions }) {
     view.offset > 0 ? { href: link(ui, view.query, { offset: String(Math.max(0, view.offset - view.limit)) }), label: '‹ Previous' } : null;
   const next = view.hasMore ? { href: link(ui, view.query, { offset: String(view.offset + view.limit) }), label: 'Next ›' } : null;
   return (
-    <section id="tasks-panel" hx-get={here} hx-trigger={poll} hx-swap="outerHTML">
+    <section id="tasks-panel" hx-get={here} hx-trigger={poll} hx-swap="morph:outerHTML">
       {/* The current sort travels with the filter form (form=) and is replaced with the panel. */}
       <input type="hidden" name="sort" value={view.sort} form="task-filters" />
       {view.filterError ? (
