@@ -135,7 +135,7 @@ export function TasksPanel({ view, ui }: { view: TasksView; ui: UiOptions }) {
               </tr>
             ) : (
               view.tasks.map((task) => (
-                <tr data-task={task.uuid} data-state={task.state}>
+                <tr id={`task-row-${task.uuid}`} data-task={task.uuid} data-state={task.state}>
                   {view.columns.map((column) => (
                     <td class={`col-${column}`}>
                       <Cell task={task} column={column} ui={ui} />

@@ -114,7 +114,7 @@ export function WorkersPanel({ workers, ui, generatedAt }: { workers: WorkerSumm
               </tr>
             ) : (
               workers.map((w) => (
-                <tr data-worker={w.hostname}>
+                <tr id={`worker-row-${w.hostname}`} data-worker={w.hostname}>
                   <td>
                     <a href={workerHref(ui, w.hostname)}>{w.hostname}</a>
                   </td>
