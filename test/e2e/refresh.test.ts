@@ -183,6 +183,35 @@ describe('live refresh in headless Chromium', () => {
     await screenshot(page, 'refresh-tasks-390', [`${SHOTS}/tasks-390.png`]);
   });
 
+  it("a morph keeps an open <details> open (stalk.js's idiomorph setting) and updates everything else; htmx leaves a 304 alone", async () => {
+    const { page } = await open();
+    await page.goto('/tasks');
+    await page.locator('tr[data-task="seed-00"]').waitFor();
+    const result = await page.evaluate(() => {
+      const w = window as unknown as {
+        Idiomorph: { morph(old: Element, next: string): void };
+        htmx: { config: { responseHandling: { code: string; swap: boolean }[] } };
+      };
+      const box = document.createElement('div');
+      box.innerHTML = '<section id="morph-probe" class="old"><details open><summary>More</summary><p>old</p></details></section>';
+      document.body.append(box);
+      const section = box.querySelector('#morph-probe');
+      if (!section) throw new Error('no probe');
+      w.Idiomorph.morph(section, '<section id="morph-probe" class="new"><details><summary>More</summary><p>new</p></details></section>');
+      const details = box.querySelector('details');
+      const outcome = {
+        open: details?.open,
+        sameNode: box.querySelector('#morph-probe') === section,
+        className: section.className,
+        text: details?.querySelector('p')?.textContent,
+        first304: w.htmx.config.responseHandling.find((r) => new RegExp(r.code).test('304')),
+      };
+      box.remove();
+      return outcome;
+    });
+    expect(result).toEqual({ open: true, sameNode: true, className: 'new', text: 'new', first304: { code: '304', swap: false } });
+  });
+
   it('dashboard: an unchanged workers panel gets 304 and keeps focus on "Refresh now"; the Updated time still moves', async () => {
     const { page } = await open();
     const log = pollLog(page, /^\/(workers)?$/);
