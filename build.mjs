@@ -6,11 +6,16 @@
 //
 // Packages stay external (imported from node_modules at run time); the
 // metafile lists them per entry, which the collector image's test reads.
+// It also copies htmx and idiomorph from node_modules into public/static/vendor/
+// (scripts/vendor-assets.mjs).
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
+import { vendorAssets } from './scripts/vendor-assets.mjs';
 
 const { values } = parseArgs({ options: { outdir: { type: 'string', default: 'dist' }, metafile: { type: 'string' } } });
+
+vendorAssets();
 
 const result = await build({
   entryPoints: {

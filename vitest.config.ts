@@ -35,6 +35,8 @@ export default defineConfig(({ mode }) => {
       // the templates are imported once rather than once a file: half the
       // time); the full suite keeps each file apart.
       isolate: !unit,
+      // htmx and idiomorph from node_modules into public/static/vendor/, as the build does.
+      globalSetup: ['test/support/vendor-assets.ts'],
       testTimeout: 20_000,
       hookTimeout: 60_000,
     },

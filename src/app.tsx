@@ -10,6 +10,7 @@ import { apiRoutes } from './routes/api';
 import { brokerRoutes } from './routes/broker';
 import { auditRoutes } from './routes/audit';
 import { controlApiRoutes } from './routes/control';
+import { fragmentETag } from './routes/fragment-etag';
 import { requestGuard } from './routes/guard';
 import { healthRoutes } from './routes/health';
 import { metricsRoutes } from './routes/metrics';
@@ -56,6 +57,8 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   };
   app.onError(onError);
   app.notFound((c) => onError(notFound('Not found'), c));
+  // Outside the shared cache: a cached fragment is answered 304 too.
+  for (const path of ['/', '/workers', '/broker', '/tasks']) app.get(path, fragmentETag);
   if (options.sharedPages) for (const path of ['/', '/workers', '/broker']) app.get(path, options.sharedPages);
   app.route('/', healthRoutes);
   app.route('/', metricsRoutes);

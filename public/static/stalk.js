@@ -1,5 +1,6 @@
-// Stalk's only script besides htmx: tabs on the worker page, and times in
-// the reader's own zone or UTC, as the reader chose (or "3 min ago" where
+// Stalk's only script besides htmx (and its idiomorph extension): tabs on
+// the worker page, live panels that morph and skip unchanged polls, and times
+// in the reader's own zone or UTC, as the reader chose (or "3 min ago" where
 // natural time is on).
 (() => {
   function relative(seconds) {
@@ -176,7 +177,47 @@
     var trigger = e.detail?.elt?.getAttribute('hx-trigger');
     if (document.visibilityState !== 'visible' && trigger && /^every /.test(trigger)) e.preventDefault();
   });
+  // Live panels swap by morphing (idiomorph), which keeps focus, selection
+  // and scroll; an open <details> stays open. A poll sends the ETag of what
+  // its panel shows, and a 304 (nothing new) leaves the panel alone.
+  var panelTags = {};
+  function livePanels() {
+    var htmx = window.htmx;
+    if (htmx && !htmx.config.responseHandling.some((r) => r.code === '304')) {
+      htmx.config.responseHandling = [{ code: '304', swap: false }].concat(htmx.config.responseHandling);
+    }
+    var morph = window.Idiomorph;
+    if (morph) morph.defaults.callbacks.beforeAttributeUpdated = (name, el) => !(name === 'open' && el.tagName === 'DETAILS');
+  }
+  function polled(elt, target) {
+    var trigger = elt?.getAttribute('hx-trigger');
+    return elt === target && target.id && trigger && /^every /.test(trigger);
+  }
+  document.addEventListener('htmx:configRequest', (e) => {
+    var target = e.detail.target;
+    if (e.detail.verb === 'get' && polled(e.target, target) && panelTags[target.id])
+      e.detail.headers['If-None-Match'] = panelTags[target.id];
+  });
+  document.addEventListener('htmx:afterRequest', (e) => {
+    var xhr = e.detail.xhr;
+    var panel = e.detail.target;
+    if (!xhr || !panel?.id) return;
+    if (xhr.status === 304) {
+      // Checked just now: the panel's "Updated" time says so.
+      const now = new Date();
+      panel.querySelectorAll('time[data-updated]').forEach((el) => {
+        el.setAttribute('data-updated', String(now.getTime() / 1000));
+        el.setAttribute('datetime', now.toISOString());
+      });
+      times(panel);
+      return;
+    }
+    var tag = xhr.status === 200 ? xhr.getResponseHeader('ETag') : null;
+    if (tag) panelTags[panel.id] = tag;
+    else delete panelTags[panel.id];
+  });
   document.addEventListener('DOMContentLoaded', () => {
+    livePanels();
     times(document);
     zoneInputs(document);
     zoneToggle();

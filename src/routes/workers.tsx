@@ -10,6 +10,7 @@ import { notFound, quoted } from '../errors';
 import { currentWorkerRecords, summarize, taskCountsForWorker } from '../queries/workers';
 import type { AppEnv } from '../services';
 import { flowerDashboardRow } from './flower-json';
+import { bodyETag } from './fragment-etag';
 import { form, pathName, query } from './params';
 
 const dashboard = new Hono<AppEnv>().get('/', async (c) => {
@@ -17,7 +18,12 @@ const dashboard = new Hono<AppEnv>().get('/', async (c) => {
   const workers = summarize(await currentWorkerRecords(db, hot), now(), purgeOfflineWorkers);
   if (query(c).bool('json')) return c.json({ data: workers.map(flowerDashboardRow) });
   c.header('Vary', 'HX-Request');
-  if (c.req.header('HX-Request')) return c.html(<WorkersPanel workers={workers} ui={ui} generatedAt={now()} />);
+  if (c.req.header('HX-Request')) {
+    // The "Updated" time changes on every render: the ETag leaves it out, so
+    // a poll of an unchanged panel gets 304 (stalk.js moves the time then).
+    c.header('ETag', await bodyETag(String(await (<WorkersPanel workers={workers} ui={ui} generatedAt={0} />))));
+    return c.html(<WorkersPanel workers={workers} ui={ui} generatedAt={now()} />);
+  }
   return c.html(<WorkersPage workers={workers} ui={ui} generatedAt={now()} />);
 });
 

@@ -10,7 +10,7 @@ export interface PageLink {
 export function Pager({ summary, prev, next, swap }: { summary?: string; prev: PageLink | null; next: PageLink | null; swap?: string }) {
   const link = (page: PageLink, rel: 'prev' | 'next') =>
     swap ? (
-      <a href={page.href} hx-get={page.href} hx-target={swap} hx-swap="outerHTML" hx-push-url="true" rel={rel}>
+      <a href={page.href} hx-get={page.href} hx-target={swap} hx-swap="morph:outerHTML" hx-push-url="true" rel={rel}>
         {page.label}
       </a>
     ) : (

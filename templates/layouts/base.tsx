@@ -2,6 +2,7 @@
 
 import type { Child } from 'hono/jsx';
 import type { UiOptions } from '../../src/ui/context';
+import { HTMX_SCRIPT, IDIOMORPH_SCRIPT } from '../../src/ui/vendor';
 import { href } from '../components/format';
 
 export type Section = 'workers' | 'tasks' | 'broker' | 'audit' | 'none';
@@ -22,10 +23,11 @@ export function Layout({ ui, title, section, children }: { ui: UiOptions; title:
         <title>{`${title} · Stalk`}</title>
         <meta name="htmx-config" content='{"includeIndicatorStyles": false, "allowEval": false}' />
         <link rel="stylesheet" href={href(ui, '/static/stalk.css')} />
-        <script src={href(ui, '/static/htmx-2.0.11.min.js')} defer></script>
+        <script src={href(ui, HTMX_SCRIPT)} defer></script>
+        <script src={href(ui, IDIOMORPH_SCRIPT)} defer></script>
         <script src={href(ui, '/static/stalk.js')} defer></script>
       </head>
-      <body hx-headers={ui.csrf ? JSON.stringify({ 'X-CSRF-Token': ui.csrf }) : undefined}>
+      <body hx-ext="morph" hx-headers={ui.csrf ? JSON.stringify({ 'X-CSRF-Token': ui.csrf }) : undefined}>
         <a class="skip" href="#main">
           Skip to content
         </a>

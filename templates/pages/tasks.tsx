@@ -64,7 +64,7 @@ export function TasksPage({
         method="get"
         hx-get={target}
         hx-target="#tasks-panel"
-        hx-swap="outerHTML"
+        hx-swap="morph:outerHTML"
         hx-push-url="true"
         hx-trigger="change, submit, input changed delay:400ms from:#search"
       >

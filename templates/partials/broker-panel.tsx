@@ -9,7 +9,7 @@ function Cell({ value }: { value: number | null }) {
 export function BrokerPanel({ queues, ui }: { queues: QueueView[]; ui: UiOptions }) {
   const poll = ui.refreshSeconds > 0 ? `every ${ui.refreshSeconds}s` : undefined;
   return (
-    <section id="broker-panel" hx-get={href(ui, '/broker')} hx-trigger={poll} hx-swap="outerHTML">
+    <section id="broker-panel" hx-get={href(ui, '/broker')} hx-trigger={poll} hx-swap="morph:outerHTML">
       {queues.length === 0 ? (
         <p class="muted">No queue data is available yet: the collector measures queue lengths while it runs.</p>
       ) : (

@@ -96,7 +96,7 @@ function SortHeader({ column, view, ui }: { column: TaskColumnName; view: TasksV
   const url = link(ui, view.query, { sort: next, offset: null });
   return (
     <th scope="col" aria-sort={current === column ? (descending ? 'descending' : 'ascending') : undefined} class={`col-${column}`}>
-      <a href={url} hx-get={url} hx-target="#tasks-panel" hx-swap="outerHTML" hx-push-url="true">
+      <a href={url} hx-get={url} hx-target="#tasks-panel" hx-swap="morph:outerHTML" hx-push-url="true">
         {LABELS[column]}
         {TIME_COLUMNS.has(column) ? (
           <>
@@ -119,7 +119,7 @@ export function TasksPanel({ view, ui }: { view: TasksView; ui: UiOptions }) {
     view.offset > 0 ? { href: link(ui, view.query, { offset: String(Math.max(0, view.offset - view.limit)) }), label: '‹ Previous' } : null;
   const next = view.hasMore ? { href: link(ui, view.query, { offset: String(view.offset + view.limit) }), label: 'Next ›' } : null;
   return (
-    <section id="tasks-panel" hx-get={here} hx-trigger={poll} hx-swap="outerHTML">
+    <section id="tasks-panel" hx-get={here} hx-trigger={poll} hx-swap="morph:outerHTML">
       {/* The current sort travels with the filter form (form=) and is replaced with the panel. */}
       <input type="hidden" name="sort" value={view.sort} form="task-filters" />
       {view.filterError ? (
@@ -145,7 +145,7 @@ export function TasksPanel({ view, ui }: { view: TasksView; ui: UiOptions }) {
               </tr>
             ) : (
               view.tasks.map((task) => (
-                <tr data-task={task.uuid} data-state={task.state}>
+                <tr id={`task-row-${task.uuid}`} data-task={task.uuid} data-state={task.state}>
                   {view.columns.map((column) => (
                     <td class={`col-${column}`}>
                       <Cell task={task} column={column} ui={ui} />

@@ -43,7 +43,7 @@ export function WorkersPanel({ workers, ui, generatedAt }: { workers: WorkerSumm
   const totals = workerTotals(workers);
   const poll = ui.refreshSeconds > 0 ? `every ${ui.refreshSeconds}s` : undefined;
   return (
-    <section id="workers-panel" hx-get={href(ui, '/workers')} hx-trigger={poll} hx-swap="outerHTML" aria-live="polite">
+    <section id="workers-panel" hx-get={href(ui, '/workers')} hx-trigger={poll} hx-swap="morph:outerHTML" aria-live="polite">
       <div class="cards">
         <div class="card">
           <span class="label">Online workers</span>
@@ -72,7 +72,7 @@ export function WorkersPanel({ workers, ui, generatedAt }: { workers: WorkerSumm
           {formatTime(generatedAt)}
         </time>
         {poll ? ` · refreshes every ${ui.refreshSeconds} s` : ' · refresh is off'}{' '}
-        <button type="button" class="link" hx-get={href(ui, '/workers')} hx-target="#workers-panel" hx-swap="outerHTML">
+        <button type="button" class="link" hx-get={href(ui, '/workers')} hx-target="#workers-panel" hx-swap="morph:outerHTML">
           Refresh now
         </button>
       </p>
@@ -114,7 +114,7 @@ export function WorkersPanel({ workers, ui, generatedAt }: { workers: WorkerSumm
               </tr>
             ) : (
               workers.map((w) => (
-                <tr data-worker={w.hostname}>
+                <tr id={`worker-row-${w.hostname}`} data-worker={w.hostname}>
                   <td>
                     <a href={workerHref(ui, w.hostname)}>{w.hostname}</a>
                   </td>

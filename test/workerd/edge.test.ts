@@ -21,6 +21,7 @@ import { startUpstashStandIn } from '../../dev/standins/upstash';
 import { deriveCommandKey, signCommand, verifyReply } from '../../src/shared/command-signing';
 import { COMMAND_QUEUE_KEY, REPLY_KEY_PREFIX } from '../../src/shared/control';
 import { HOT_WORKERS_KEY } from '../../src/shared/hot-state';
+import { HTMX_SCRIPT, IDIOMORPH_SCRIPT } from '../../src/ui/vendor';
 import { type CeleryWorker, runScenario, type ScenarioIds, startWorker, uniqueWorkerName } from '../support/celery';
 import { createTestDatabase, type TestDatabase } from '../support/databases';
 import { type ManagedProcess, printLogsOnFailure, spawnManaged, stopAllProcesses } from '../support/processes';
@@ -248,6 +249,39 @@ describe('the Worker under workerd, fed by the real collector', () => {
     }
     const flower = await json<{ data: { hostname: string; status: boolean }[] }>(workerd, '/workers?json=1');
     expect(flower.data.map((w) => w.hostname)).toContain(worker.hostname);
+  });
+
+  it("answers a live panel's poll naming the panel's ETag with 304 (signed in, through the shared cache), and serves the npm htmx", async () => {
+    const { workerd } = ready();
+    const hx = { 'HX-Request': 'true' };
+    for (const path of ['/', '/workers', '/broker', '/tasks']) {
+      // The collector writes meanwhile (heartbeats): asked again until a poll lands on the same panel.
+      const poll = await waitFor(
+        async () => {
+          const first = await workerd.fetch(path, hx);
+          const tag = first.headers.get('etag');
+          expect(first.status, path).toBe(200);
+          expect(tag, path).toMatch(/^"[0-9a-f]{40}"$/);
+          const again = await workerd.fetch(path, { ...hx, 'If-None-Match': tag ?? '' });
+          return again.status === 304 ? { again, tag } : undefined;
+        },
+        15_000,
+        `a 304 for ${path}`,
+        100,
+      );
+      expect(poll.again.text, path).toBe('');
+      expect(poll.again.headers.get('etag'), path).toBe(poll.tag);
+    }
+    // Without HX-Request the page is whole, with no ETag.
+    const page = await workerd.fetch('/tasks', { 'If-None-Match': '*' });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('etag')).toBeNull();
+    const htmx = await workerd.fetch(HTMX_SCRIPT);
+    expect(htmx.status).toBe(200);
+    expect(htmx.text).toBe(readFileSync(join(REPO_ROOT, 'node_modules/htmx.org/dist/htmx.min.js'), 'utf8'));
+    const morph = await workerd.fetch(IDIOMORPH_SCRIPT);
+    expect(morph.status).toBe(200);
+    expect(morph.text).toContain('defineExtension("morph"');
   });
 
   it('shows the scenario on /tasks, and only the failure under state=FAILURE', async () => {
