@@ -35,7 +35,7 @@
 //   --burst N             publish N events (N/4 tasks) as fast as possible, then stop (ignores --rate)
 //   --batch N             worker events per task.multi message (10)
 //   --flush-interval D    the collector's --flush-interval (500ms)
-//   --collector-args "…"  more collector flags, e.g. "--event-queue stalk-bench --max-buffered-events 200000"
+//   --collector-args "…"  more collector flags, e.g. "--event-queue stalk-bench --max-buffer-mb 64"
 //                         (a named --event-queue is deleted before and after the run, so that it starts empty)
 //   --node-args "…"       the collector's node flags (default "--expose-gc --max-old-space-size=192"
 //                         and the malloc settings, as `npm run collector`);

@@ -293,7 +293,7 @@ export class AmqpEventTransport implements EventTransport {
    * The collector's buffer is full: cancel the consumer, so RabbitMQ keeps
    * the rest queued. (Without it the buffer is bounded anyway by the
    * prefetch, since nothing is acked before it is written; but a prefetch of
-   * task.multi batches can hold many times --max-buffered-events.)
+   * task.multi batches can hold many times --max-buffer-mb.)
    */
   pause(): void {
     if (this.paused) return;
