@@ -8,6 +8,7 @@ import { serve } from '@hono/node-server';
 import { serveStatic } from '@hono/node-server/serve-static';
 import {
   checkHeapForBuffer,
+  checkSpoolDir,
   collectorFromOptions,
   commandChannelFromOptions,
   onShutdownSignal,
@@ -37,6 +38,7 @@ function readOptions(): { options: StalkOptions; ui: UiOptions; auth: AuthSettin
     if (options.collector) {
       commandChannelFromOptions(options);
       checkHeapForBuffer(options.maxBufferMb);
+      checkSpoolDir(options);
     }
     if (options.staticPath && !existsSync(options.staticPath)) throw new Error(`--static-path: ${options.staticPath} does not exist`);
     const ui: UiOptions = {

@@ -56,7 +56,7 @@ export const OPTION_SPECS = {
   'spool-dir': {
     kind: 'string',
     default: '',
-    help: 'Redis: directory for that spool (default: the system temporary directory); the file is unlinked at once and never outlives the collector',
+    help: 'Redis: an existing directory for that spool (default: the system temporary directory), checked at start; the file is unlinked at once and never outlives the collector',
   },
   'max-event-bytes': {
     kind: 'bytes',

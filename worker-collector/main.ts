@@ -3,7 +3,7 @@
 
 import { helpText, parseOptions } from '../src/options';
 import { createLogger, errorMessage } from '../src/shared/log';
-import { checkHeapForBuffer, collectorFromOptions, commandChannelFromOptions, onShutdownSignal, openMigratedDatabase } from './setup';
+import { checkHeapForBuffer, checkSpoolDir, collectorFromOptions, commandChannelFromOptions, onShutdownSignal, openMigratedDatabase } from './setup';
 import { parseBrokerUrl } from './transport/broker-url';
 
 async function main(): Promise<void> {
@@ -19,6 +19,7 @@ async function main(): Promise<void> {
     // Checked before anything starts: one line, no stack, exit 2.
     commandChannelFromOptions(options);
     checkHeapForBuffer(options.maxBufferMb);
+    checkSpoolDir(options);
   } catch (error) {
     console.error(`stalk-collector: ${errorMessage(error)}`);
     process.exit(2);

@@ -1,6 +1,8 @@
 // Start-up shared by `npm run collector` and the local all-in-one mode.
 
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import type { StalkOptions } from '../src/options';
 import { errorMessage, type Logger } from '../src/shared/log';
@@ -124,10 +126,31 @@ export function leaseFromOptions(broker: BrokerUrl, options: StalkOptions, log: 
  * The V8 heap the collector needs for `--max-buffer-mb` (MiB): the buffered
  * batch, the one being written and its payload, garbage between collections,
  * and a baseline (code, caches). The npm scripts and the image give node
- * 192 MiB, enough for the default 32 MiB budget.
+ * 192 MiB, enough for budgets up to 32 MiB (the default is 8).
  */
 export function heapNeededMiB(maxBufferMb: number): number {
   return maxBufferMb * 3 + 96;
+}
+
+/** Where the Redis reader spools (`--spool-dir`, or the system temporary directory). */
+export function spoolDirectory(options: Pick<StalkOptions, 'spoolDir'>): string {
+  return options.spoolDir || tmpdir();
+}
+
+/**
+ * Refuse at start a spool directory the reader thread could not write: it
+ * would find out only when the collector first fell behind.
+ */
+export function checkSpoolDir(options: Pick<StalkOptions, 'broker' | 'spoolDir' | 'maxSpoolMb'>): void {
+  if (options.maxSpoolMb <= 0 || parseBrokerUrl(options.broker).kind !== 'redis') return;
+  const dir = spoolDirectory(options);
+  try {
+    // Not made when missing: Node's recursive mkdir never returns on some paths (/proc).
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
+    rmSync(mkdtempSync(join(dir, 'stalk-spool-check-')), { recursive: true, force: true });
+  } catch (error) {
+    throw new Error(`--spool-dir ${dir} cannot be written (${errorMessage(error)}): give a writable directory, or --max-spool-mb 0 to shed instead`);
+  }
 }
 
 /** Refuse a budget the heap cannot hold: V8 would end the process when the budget fills. */
@@ -159,7 +182,7 @@ export function collectorFromOptions(options: StalkOptions, database: OpenDataba
     flushIntervalMs: options.flushInterval * 1000,
     flushMaxEvents: options.flushSize,
     maxBufferBytes: options.maxBufferMb * 1024 * 1024,
-    eventSpool: { dir: options.spoolDir || tmpdir(), maxBytes: options.maxSpoolMb * 1024 * 1024 },
+    eventSpool: { dir: spoolDirectory(options), maxBytes: options.maxSpoolMb * 1024 * 1024 },
     storeHeapMiB: heapNeededMiB(options.maxBufferMb),
     maxEventBytes: options.maxEventBytes,
     enableEventsIntervalMs: options.enableEvents ? 5_000 : 0,

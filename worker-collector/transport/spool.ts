@@ -14,7 +14,7 @@
 // Layout: one record per chunk, a 4-byte length (little-endian), a 4-byte
 // message count, then the chunk's frames as the reader built them.
 
-import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 const RECORD_HEADER = 8;
@@ -38,7 +38,6 @@ export class Spool {
     /** Bytes the file may hold; past them append() refuses. */
     readonly maxBytes: number,
   ) {
-    mkdirSync(dir, { recursive: true });
     const own = mkdtempSync(join(dir, 'stalk-spool-'));
     const path = join(own, 'events');
     this.fd = openSync(path, 'w+', 0o600);
