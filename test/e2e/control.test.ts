@@ -247,18 +247,23 @@ describe('control actions in headless Chromium (Redis broker)', () => {
 
   it('task page: Terminate with SIGKILL, after confirming, says so; the badge and timeline turn REVOKED live, then polling stops', async () => {
     const { stalk } = setup();
-    const sent = await post(stalk, '/api/task/async-apply/stalk.sleep', { args: [60], queue });
+    // With a countdown the worker holds it RECEIVED first: the page sees it start, and the
+    // Terminate form the morph brings in works.
+    const sent = await post(stalk, '/api/task/async-apply/stalk.sleep', { args: [60], queue, countdown: 4 });
     expect(sent.status, sent.text).toBe(200);
     const id = sent.json<{ 'task-id': string }>()['task-id'];
     taskIds.push(id);
-    await waitForTaskState(stalk, id, ['STARTED'], 15_000);
+    await waitForTaskState(stalk, id, ['RECEIVED'], 15_000);
 
     const { page, dialogs } = await open();
     const polls = countPolls(page, id);
     await page.goto(`/task/${id}`);
     await markDocument(page);
-    expect(await badge(page)).toBe('STARTED');
     expect(await page.locator('#task-live').getAttribute('hx-trigger')).toBe('every 3s');
+    expect(await badge(page)).toBe('RECEIVED');
+    expect(await page.locator('#task-actions select[name="signal"]').count()).toBe(0);
+    await expect.poll(() => badge(page), { timeout: 15_000, interval: 200 }).toBe('STARTED');
+    expect(await sameDocument(page)).toBe(true);
     const terminate = '#task-actions form:has(select[name="signal"])';
     await page.selectOption(`${terminate} select[name="signal"]`, 'SIGKILL');
     await page.locator(`${terminate} button`).click();
