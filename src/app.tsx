@@ -58,7 +58,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.onError(onError);
   app.notFound((c) => onError(notFound('Not found'), c));
   // Outside the shared cache: a cached fragment is answered 304 too.
-  for (const path of ['/', '/workers', '/broker', '/tasks']) app.get(path, fragmentETag);
+  for (const path of ['/', '/workers', '/broker', '/tasks', '/task/:id{.+}']) app.get(path, fragmentETag);
   if (options.sharedPages) for (const path of ['/', '/workers', '/broker']) app.get(path, options.sharedPages);
   app.route('/', healthRoutes);
   app.route('/', metricsRoutes);

@@ -115,6 +115,8 @@ async function main(): Promise<void> {
     hot: collector ? { workers: async () => collector.workerRecords() } : NO_HOT_STATE,
     control: collector?.controlClient() ?? null,
     readOnly: options.readOnly,
+    // As brokerControlFromOptions chooses it: --result-backend, or a Redis broker.
+    resultBackend: Boolean(collector) && Boolean(options.resultBackend || parseBrokerUrl(options.broker).kind === 'redis'),
     auth,
     inspectTimeoutMs: options.inspectTimeout,
     now: () => Date.now() / 1000,

@@ -22,6 +22,12 @@ export interface Services {
   control: ControlClient | null;
   /** Refuse every control action (Flower's --read-only). */
   readOnly: boolean;
+  /**
+   * Whether the collector has a result backend, which Celery's abort needs
+   * (it marks the task ABORTED there): false hides Abort; absent, unknown
+   * (the edge), Abort is offered.
+   */
+  resultBackend?: boolean;
   /** How long the collector collects inspect and control replies (Flower's inspect_timeout, --inspect-timeout). */
   inspectTimeoutMs: number;
   ui: UiOptions;

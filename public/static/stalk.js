@@ -187,8 +187,51 @@
       htmx.config.responseHandling = [{ code: '304', swap: false }].concat(htmx.config.responseHandling);
     }
     var morph = window.Idiomorph;
-    if (morph) morph.defaults.callbacks.beforeAttributeUpdated = (name, el) => !(name === 'open' && el.tagName === 'DETAILS');
+    if (morph) {
+      morph.defaults.callbacks.beforeAttributeUpdated = (name, el) => !(name === 'open' && el.tagName === 'DETAILS');
+      // What the reader made (an action's answer, a chosen signal) survives a live page's morph.
+      morph.defaults.callbacks.beforeNodeMorphed = (old) => !(old instanceof Element && old.hasAttribute('data-keep'));
+    }
   }
+  // An action the server refused or failed on (4xx/5xx: no API access, a
+  // bad CSRF token, a server error) or that got no answer: htmx swaps
+  // nothing then, so its message is written where the action answers.
+  function actionForm(elt) {
+    return elt instanceof Element ? elt.closest('form.action') : null;
+  }
+  function showRefusal(target, text) {
+    var output = document.createElement('output');
+    output.className = 'outcome bad';
+    output.textContent = text;
+    if (target && target.tagName === 'OUTPUT') target.replaceWith(output);
+    else if (target) target.replaceChildren(output);
+  }
+  function refusalText(xhr) {
+    var body = (xhr.responseText || '').trim();
+    var type = xhr.getResponseHeader('Content-Type') || '';
+    var reason = body;
+    if (type.includes('json')) {
+      try {
+        const json = JSON.parse(body);
+        reason = String(json.error || json.message || body);
+      } catch (_) {
+        // Not JSON after all: the text as it is.
+      }
+    } else if (type.includes('html')) {
+      const doc = new DOMParser().parseFromString(body, 'text/html');
+      const main = doc.querySelector('main') || doc.body;
+      reason = (main ? main.textContent || '' : '').replace(/\s+/g, ' ').trim();
+    }
+    if (reason.length > 300) reason = `${reason.slice(0, 300)}…`;
+    var what = xhr.status >= 500 ? 'Failed' : 'Refused';
+    return `${what} (HTTP ${xhr.status}${xhr.statusText ? ` ${xhr.statusText}` : ''})${reason ? `: ${reason}` : ''}`;
+  }
+  document.addEventListener('htmx:responseError', (e) => {
+    if (actionForm(e.detail.elt)) showRefusal(e.detail.target, refusalText(e.detail.xhr));
+  });
+  document.addEventListener('htmx:sendError', (e) => {
+    if (actionForm(e.detail.elt)) showRefusal(e.detail.target, 'No answer from Stalk (network error): try again');
+  });
   function polled(elt, target) {
     var trigger = elt?.getAttribute('hx-trigger');
     return elt === target && target.id && trigger && /^every /.test(trigger);

@@ -151,10 +151,12 @@ export const controlApiRoutes = new Hono<AppEnv>()
     const terminate = p.bool('terminate');
     const signal = signalParam(p);
     const outcome = await runCommand(c, { kind: 'revoke', task, terminate, signal });
+    // The API keeps Flower's message; the page says what was done.
+    const page = c.req.header('HX-Request') ? (terminate ? `Terminated (${signal})` : 'Revoked: workers will discard the task') : null;
     return answer(
       c,
       outcome,
-      () => `Revoked '${task}'`,
+      () => page ?? `Revoked '${task}'`,
       (reason) => `Failed to revoke '${task}': ${reason}`,
     );
   })
@@ -163,10 +165,13 @@ export const controlApiRoutes = new Hono<AppEnv>()
     // No parameters, but the body is still checked (a form, or nothing).
     await form(c);
     const outcome = await runCommand(c, { kind: 'abort', task });
+    // Celery's abort only marks the task ABORTED in the result backend: an
+    // AbortableTask stops when it next checks is_aborted(), any other runs on.
+    const page = c.req.header('HX-Request') ? 'Abort requested: the task stops if it checks is_aborted() (AbortableTask)' : null;
     return answer(
       c,
       outcome,
-      () => `Aborted '${task}'`,
+      () => page ?? `Aborted '${task}'`,
       (reason) => `Failed to abort '${task}': ${reason}`,
     );
   })

@@ -4,7 +4,7 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { type TaskFilterValues, TasksPage, type TimeFieldValue } from '../../templates/pages/tasks';
-import { TaskPage } from '../../templates/pages/task';
+import { TaskLive, TaskPage } from '../../templates/pages/task';
 import { TasksPanel, type TasksView } from '../../templates/partials/tasks-panel';
 import { AppError, badRequest, notFound, quoted } from '../errors';
 import {
@@ -219,10 +219,20 @@ export const taskRoutes = new Hono<AppEnv>()
     });
   })
   .get('/task/:id{.+}', async (c) => {
-    const { db, ui, readOnly } = c.var.services;
+    const { db, ui, readOnly, resultBackend } = c.var.services;
     const id = pathName(c, 'id');
     const task = await getTask(db, id);
     if (!task) throw notFound(`Unknown task '${quoted(id)}'`);
     const [children, timeline] = await Promise.all([childrenOf(db, [task.uuid]), taskTimeline(db, task.uuid)]);
-    return c.html(<TaskPage task={task} childIds={children.get(task.uuid) ?? []} timeline={timeline} ui={ui} readOnly={readOnly} />);
+    const props = {
+      task,
+      childIds: children.get(task.uuid) ?? [],
+      timeline,
+      ui,
+      options: { readOnly, abortable: resultBackend !== false },
+    };
+    c.header('Vary', 'HX-Request');
+    // The live part alone for the page's poll (HX-Request), morphed in place.
+    if (c.req.header('HX-Request')) return c.html(<TaskLive {...props} />);
+    return c.html(<TaskPage {...props} />);
   });

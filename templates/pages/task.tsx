@@ -3,7 +3,7 @@ import type { TaskRow } from '../../src/shared/schema';
 import type { UiOptions } from '../../src/ui/context';
 import { display } from '../../src/shared/inspect';
 import { pathSegment } from '../../src/shared/text';
-import { Action } from '../components/action';
+import { Action, ActionResults } from '../components/action';
 import { Duration, StateBadge, taskHref, Time, workerHref, ZoneLabel } from '../components/format';
 import { KvRow, KvTable } from '../components/kv';
 import { Page as Layout } from '../overrides';
@@ -27,53 +27,88 @@ function TaskLink({ id, ui }: { id: string | null; ui: UiOptions }) {
 const SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGQUIT', 'SIGUSR1', 'SIGHUP'];
 const FINAL = ['SUCCESS', 'FAILURE', 'REVOKED'];
 
-function TaskActions({ task, ui }: { task: TaskRow; ui: UiOptions }) {
+/** What the task page can offer: Abort needs a result backend (see Services.resultBackend). */
+export interface TaskPageOptions {
+  readOnly: boolean;
+  abortable: boolean;
+}
+
+function TaskActions({ task, ui, abortable }: { task: TaskRow; ui: UiOptions; abortable: boolean }) {
   if (FINAL.includes(task.state)) return null;
   const id = pathSegment(task.uuid);
   return (
     <div class="actions" id="task-actions">
-      <Action ui={ui} path={`/api/task/revoke/${id}`} label="Revoke" confirm="Revoke this task? Workers will discard it.">
+      <Action
+        ui={ui}
+        path={`/api/task/revoke/${id}`}
+        label="Revoke"
+        confirm="Revoke this task? Workers will discard it."
+        results="task-results"
+      >
         <input type="hidden" name="terminate" value="false" />
       </Action>
       {task.state === 'STARTED' ? (
         <>
-          <Action ui={ui} path={`/api/task/revoke/${id}`} label="Terminate" confirm="Terminate this running task?" danger>
+          <Action
+            ui={ui}
+            path={`/api/task/revoke/${id}`}
+            label="Terminate"
+            confirm="Terminate this running task?"
+            danger
+            results="task-results"
+          >
             <input type="hidden" name="terminate" value="true" />
-            <select name="signal" aria-label="Signal">
+            {/* Kept as the reader chose it when the live page morphs. */}
+            <select name="signal" aria-label="Signal" data-keep>
               {SIGNALS.map((s) => (
                 <option value={s}>{s}</option>
               ))}
             </select>
           </Action>
-          <Action ui={ui} path={`/api/task/abort/${id}`} label="Abort" confirm="Ask this (abortable) task to stop?" />
+          {abortable ? (
+            <Action
+              ui={ui}
+              path={`/api/task/abort/${id}`}
+              label="Abort"
+              confirm="Ask this task to stop? Only a Celery AbortableTask that checks is_aborted() stops."
+              results="task-results"
+            />
+          ) : null}
         </>
       ) : null}
     </div>
   );
 }
 
-export function TaskPage({
-  task,
-  childIds,
-  timeline,
-  ui,
-  readOnly,
-}: {
+interface TaskViewProps {
   task: TaskRow;
   childIds: string[];
   timeline: TimelineEvent[];
   ui: UiOptions;
-  readOnly: boolean;
-}) {
+  options: TaskPageOptions;
+}
+
+/**
+ * Everything on the task page that changes with the task: polled (same URL,
+ * HX-Request) and morphed in place until the task is final, when it comes
+ * back without hx-trigger and the polling stops.
+ */
+export function TaskLive({ task, childIds, timeline, ui, options }: TaskViewProps) {
+  const poll = ui.refreshSeconds > 0 && !FINAL.includes(task.state) ? `every ${ui.refreshSeconds}s` : undefined;
   return (
-    <Layout ui={ui} title={task.name ?? task.uuid} section="tasks">
+    <div id="task-live" hx-get={taskHref(ui, task.uuid)} hx-trigger={poll} hx-swap="morph:outerHTML" data-state={task.state}>
       <h1>
         {task.name ?? '(unknown task)'} <StateBadge state={task.state} />
       </h1>
       <p>
         <code id="task-uuid">{task.uuid}</code>
       </p>
-      {readOnly ? null : <TaskActions task={task} ui={ui} />}
+      {options.readOnly ? null : (
+        <>
+          <TaskActions task={task} ui={ui} abortable={options.abortable} />
+          <ActionResults id="task-results" />
+        </>
+      )}
       {task.state === 'FAILURE' || task.exception ? (
         <section class="failure" aria-labelledby="error-heading">
           <h2 id="error-heading">{task.state === 'FAILURE' ? 'Error' : 'Last exception'}</h2>
@@ -163,6 +198,14 @@ export function TaskPage({
           </tbody>
         </table>
       </div>
+    </div>
+  );
+}
+
+export function TaskPage(props: TaskViewProps) {
+  return (
+    <Layout ui={props.ui} title={props.task.name ?? props.task.uuid} section="tasks">
+      <TaskLive {...props} />
     </Layout>
   );
 }

@@ -4,7 +4,7 @@
 
 import { pathSegment } from '../../src/shared/text';
 import type { UiOptions } from '../../src/ui/context';
-import { Action } from '../components/action';
+import { Action, ActionResults } from '../components/action';
 
 /** Splits Celery's `registered` entry ("name [rate_limit=10/s time_limit=(1, 2)]") into name and limits. */
 export function registeredTask(entry: string): { name: string; limits: string } {
@@ -94,17 +94,24 @@ export function WorkerActions({ worker, ui, off }: { worker: string; ui: UiOptio
   return (
     <div class="actions" id="worker-actions">
       {off ? <p class="muted off-reason">{`Actions are off: ${off}.`}</p> : null}
-      <Action ui={ui} path={`/api/worker/pool/grow/${w}`} label="Grow pool" off={off}>
+      <Action ui={ui} path={`/api/worker/pool/grow/${w}`} label="Grow pool" off={off} results="worker-results">
         <input type="number" name="n" min="1" value="1" size={3} aria-label="Processes to add" />
       </Action>
-      <Action ui={ui} path={`/api/worker/pool/shrink/${w}`} label="Shrink pool" off={off}>
+      <Action ui={ui} path={`/api/worker/pool/shrink/${w}`} label="Shrink pool" off={off} results="worker-results">
         <input type="number" name="n" min="1" value="1" size={3} aria-label="Processes to remove" />
       </Action>
-      <Action ui={ui} path={`/api/worker/pool/autoscale/${w}`} label="Autoscale" off={off}>
+      <Action ui={ui} path={`/api/worker/pool/autoscale/${w}`} label="Autoscale" off={off} results="worker-results">
         <input type="number" name="min" min="0" size={3} placeholder="min" required aria-label="Minimum processes" />
         <input type="number" name="max" min="0" size={3} placeholder="max" required aria-label="Maximum processes" />
       </Action>
-      <Action ui={ui} path={`/api/worker/pool/restart/${w}`} label="Restart pool" confirm={`Restart the pool of ${worker}?`} off={off} />
+      <Action
+        ui={ui}
+        path={`/api/worker/pool/restart/${w}`}
+        label="Restart pool"
+        confirm={`Restart the pool of ${worker}?`}
+        off={off}
+        results="worker-results"
+      />
       <Action
         ui={ui}
         path={`/api/worker/shutdown/${w}`}
@@ -112,7 +119,9 @@ export function WorkerActions({ worker, ui, off }: { worker: string; ui: UiOptio
         confirm={`Shut down ${worker}? It will not come back by itself.`}
         danger
         off={off}
+        results="worker-results"
       />
+      <ActionResults id="worker-results" />
     </div>
   );
 }

@@ -4,7 +4,9 @@
 // this file's own (other files run at the same time on the same broker).
 // The worker page's tabs fill from inspect replies, its forms grow the pool,
 // add and cancel a consumer and set a rate limit; the task page terminates a
-// running task; the tasks page sends one; the audit page lists all of it.
+// running task and aborts an abortable one, and follows both live; a Stalk
+// without a result backend nor API access offers no Abort and shows the
+// refusal; the tasks page sends one; the audit page lists all of it.
 
 import { randomBytes } from 'node:crypto';
 import Sqlite from 'better-sqlite3';
@@ -23,7 +25,7 @@ import {
   waitForTaskState,
   waitUntilAnswering,
 } from '../integration/control-support';
-import { closeWatchedPages, launchChromium, openWatchedPage, screenshot, type WatchedPage } from './browser';
+import { closeWatchedPages, launchChromium, markDocument, openWatchedPage, sameDocument, screenshot, type WatchedPage } from './browser';
 
 const UI_WAIT = { timeout: 10_000, interval: 200 };
 const INSPECT_TIMEOUT_MS = 2_000;
@@ -48,9 +50,9 @@ async function processesShown(page: Page): Promise<number | null> {
   return Array.isArray(list) ? list.length : null;
 }
 
-/** What an action form answered (its <output>), once it has answered. */
-async function outcomeOf(page: Page, form: string): Promise<{ ok: boolean; text: string }> {
-  const output = page.locator(`${form} output.outcome`);
+/** What an action answered (the <output> in its form, or in its row's results area), once it has answered. */
+async function outcomeOf(page: Page, where: string): Promise<{ ok: boolean; text: string }> {
+  const output = page.locator(`${where} output.outcome`);
   await output.waitFor({ timeout: 15_000 });
   return { ok: (await output.getAttribute('class'))?.includes('ok') ?? false, text: (await output.innerText()).trim() };
 }
@@ -169,7 +171,7 @@ describe('control actions in headless Chromium (Redis broker)', () => {
     const grow = `#worker-actions form[action="/api/worker/pool/grow/${encodeURIComponent(hostname)}"]`;
     expect(await page.locator(`${grow} input[name="n"]`).inputValue()).toBe('1');
     await page.locator(`${grow} button`).click();
-    expect(await outcomeOf(page, grow)).toEqual({ ok: true, text: `Growing '${hostname}' worker's pool by 1` });
+    expect(await outcomeOf(page, '#worker-results')).toEqual({ ok: true, text: `Growing '${hostname}' worker's pool by 1` });
     // The pool starts the process at its next maintenance; Refresh shows it.
     await waitFor(async () => poolProcesses(await inspectWorker(stalk, hostname)) === 2, 30_000, '2 pool processes', 500);
     await refresh(page);
@@ -223,37 +225,131 @@ describe('control actions in headless Chromium (Redis broker)', () => {
     await screenshot(page, 'control-limits');
   }, 30_000);
 
-  it('task page: Terminate with SIGKILL, after confirming, revokes a running stalk.sleep(60)', async () => {
+  /** GET requests for the task page's live part (its poll). */
+  function countPolls(page: Page, id: string): { count: number } {
+    const polls = { count: 0 };
+    page.on('request', (r) => {
+      if (r.method() === 'GET' && r.headers()['hx-request'] && decodeURIComponent(new URL(r.url()).pathname) === `/task/${id}`)
+        polls.count += 1;
+    });
+    return polls;
+  }
+  const badge = async (page: Page) => (await page.locator('#task-live h1 .badge').innerText()).trim();
+
+  /** Once final: the live part no longer polls (it came back without hx-trigger, and no poll follows for 3 intervals). */
+  async function pollingStopped(page: Page, polls: { count: number }): Promise<void> {
+    expect(await page.locator('#task-live').getAttribute('hx-trigger')).toBeNull();
+    const seen = polls.count;
+    const until = Date.now() + 3 * 3_000 + 500;
+    await page.waitForFunction((t) => Date.now() > t, until, { polling: 250, timeout: 15_000 });
+    expect(polls.count).toBe(seen);
+  }
+
+  it('task page: Terminate with SIGKILL, after confirming, says so; the badge and timeline turn REVOKED live, then polling stops', async () => {
     const { stalk } = setup();
-    const sent = await post(stalk, '/api/task/async-apply/stalk.sleep', { args: [60], queue });
+    // With a countdown the worker holds it RECEIVED first: the page sees it start, and the
+    // Terminate form the morph brings in works.
+    const sent = await post(stalk, '/api/task/async-apply/stalk.sleep', { args: [60], queue, countdown: 4 });
+    expect(sent.status, sent.text).toBe(200);
+    const id = sent.json<{ 'task-id': string }>()['task-id'];
+    taskIds.push(id);
+    await waitForTaskState(stalk, id, ['RECEIVED'], 15_000);
+
+    const { page, dialogs } = await open();
+    const polls = countPolls(page, id);
+    await page.goto(`/task/${id}`);
+    await markDocument(page);
+    expect(await page.locator('#task-live').getAttribute('hx-trigger')).toBe('every 3s');
+    expect(await badge(page)).toBe('RECEIVED');
+    expect(await page.locator('#task-actions select[name="signal"]').count()).toBe(0);
+    await expect.poll(() => badge(page), { timeout: 15_000, interval: 200 }).toBe('STARTED');
+    expect(await sameDocument(page)).toBe(true);
+    const terminate = '#task-actions form:has(select[name="signal"])';
+    await page.selectOption(`${terminate} select[name="signal"]`, 'SIGKILL');
+    await page.locator(`${terminate} button`).click();
+    expect(await outcomeOf(page, '#task-results')).toEqual({ ok: true, text: 'Terminated (SIGKILL)' });
+    expect(dialogs).toEqual(['confirm: Terminate this running task?']);
+    await screenshot(page, 'control-task-terminating');
+
+    // No reload: the page's poll morphs the new state in, keeping the answer.
+    await expect.poll(() => badge(page), { timeout: 15_000, interval: 200 }).toBe('REVOKED');
+    expect(await sameDocument(page)).toBe(true);
+    expect(polls.count).toBeGreaterThan(0);
+    expect(await page.locator('#task-results').innerText()).toBe('Terminated (SIGKILL)');
+    // A final state offers no actions; the timeline and times show the revocation.
+    expect(await page.locator('#task-actions').count()).toBe(0);
+    expect(await page.locator('#timeline').innerText()).toContain('task-revoked');
+    expect(await page.locator('table.kv th', { hasText: /^Revoked$/ }).count()).toBe(1);
+    await screenshot(page, 'control-task-terminated');
+    await pollingStopped(page, polls);
+  }, 60_000);
+
+  it('task page: Abort is offered with a result backend, says what it asks, and an AbortableTask stops (shown live)', async () => {
+    const { stalk } = setup();
+    const sent = await post(stalk, '/api/task/async-apply/stalk.abortable', { args: [60], queue });
     expect(sent.status, sent.text).toBe(200);
     const id = sent.json<{ 'task-id': string }>()['task-id'];
     taskIds.push(id);
     await waitForTaskState(stalk, id, ['STARTED'], 15_000);
 
     const { page, dialogs } = await open();
+    const polls = countPolls(page, id);
     await page.goto(`/task/${id}`);
-    expect((await page.locator('h1 .badge').innerText()).trim()).toBe('STARTED');
-    const terminate = '#task-actions form:has(select[name="signal"])';
-    await page.selectOption(`${terminate} select[name="signal"]`, 'SIGKILL');
-    await page.locator(`${terminate} button`).click();
-    expect(await outcomeOf(page, terminate)).toEqual({ ok: true, text: `Revoked '${id}'` });
-    expect(dialogs).toEqual(['confirm: Terminate this running task?']);
+    await markDocument(page);
+    const abort = `#task-actions form[action="/api/task/abort/${id}"]`;
+    const before = await page.locator('#task-actions button').evaluateAll((bs) => bs.map((b) => b.getBoundingClientRect().toJSON()));
+    await page.locator(`${abort} button`).click();
+    expect(await outcomeOf(page, '#task-results')).toEqual({
+      ok: true,
+      text: 'Abort requested: the task stops if it checks is_aborted() (AbortableTask)',
+    });
+    expect(dialogs).toEqual(['confirm: Ask this task to stop? Only a Celery AbortableTask that checks is_aborted() stops.']);
+    // The answer did not push the buttons aside.
+    const after = await page.locator('#task-actions button').evaluateAll((bs) => bs.map((b) => b.getBoundingClientRect().toJSON()));
+    expect(after).toEqual(before);
+    // The task checked is_aborted() and returned: the page follows without a reload.
+    await expect.poll(() => badge(page), { timeout: 15_000, interval: 200 }).toBe('SUCCESS');
+    expect(await sameDocument(page)).toBe(true);
+    const result = page.locator('table.kv tr', { has: page.locator('th', { hasText: /^Result$/ }) });
+    expect((await result.locator('td').innerText()).trim()).toBe("'aborted'");
+    await screenshot(page, 'control-task-aborted');
+    await pollingStopped(page, polls);
+  }, 60_000);
 
-    await expect
-      .poll(
-        async () => {
-          await page.reload();
-          return (await page.locator('h1 .badge').innerText()).trim();
-        },
-        { timeout: 15_000, interval: 500 },
-      )
-      .toBe('REVOKED');
-    // A final state offers no actions.
-    expect(await page.locator('#task-actions').count()).toBe(0);
-    expect(await page.locator('#timeline').innerText()).toContain('task-revoked');
-    await screenshot(page, 'control-task-terminated');
-  }, 45_000);
+  it('without a result backend nor API access: no Abort; a refused action shows why, without moving the buttons', async () => {
+    const { browser, database } = setup();
+    // Its own Stalk on the same database: no collector (so no result backend), and /api closed as without auth.
+    const closed = await startStalk({ broker: REDIS_BROKER, db: database.url, openApi: false, extraArgs: ['--no-collector'] });
+    const sent = await post(setup().stalk, '/api/task/async-apply/stalk.sleep', { args: [60], queue });
+    const id = sent.json<{ 'task-id': string }>()['task-id'];
+    taskIds.push(id);
+    await waitForTaskState(setup().stalk, id, ['STARTED'], 15_000);
+
+    const watched = await openWatchedPage(browser, closed.baseUrl, undefined, 'accept');
+    opened.push(watched);
+    const { page } = watched;
+    await page.goto(`/task/${id}`);
+    expect(await badge(page)).toBe('STARTED');
+    expect(await page.locator('#task-actions form[action^="/api/task/revoke/"]').count()).toBe(2);
+    expect(await page.locator('#task-actions form[action^="/api/task/abort/"]').count()).toBe(0);
+    const before = await page.locator('#task-actions button').evaluateAll((bs) => bs.map((b) => b.getBoundingClientRect().toJSON()));
+    await page.locator('#task-actions form:not(:has(select)) button').click();
+    const refused = await outcomeOf(page, '#task-results');
+    expect(refused).toEqual({
+      ok: false,
+      text: 'Refused (HTTP 401 Unauthorized): FLOWER_UNAUTHENTICATED_API environment variable is required to enable API without authentication (or --unauthenticated-api)',
+    });
+    const after = await page.locator('#task-actions button').evaluateAll((bs) => bs.map((b) => b.getBoundingClientRect().toJSON()));
+    expect(after).toEqual(before);
+    await screenshot(page, 'control-task-refused');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await screenshot(page, 'control-task-refused-390');
+    // Not revoked: the task still runs; terminate it through the open Stalk.
+    expect(await badge(page)).toBe('STARTED');
+    const killed = await post(setup().stalk, `/api/task/revoke/${id}?terminate=true&signal=SIGKILL`);
+    expect(killed.status, killed.text).toBe(200);
+    await waitForTaskState(setup().stalk, id, ['REVOKED'], 15_000);
+  }, 60_000);
 
   it('tasks page: "Send a task" sends stalk.add [2, 3]; its link leads to the task, which succeeds with 5', async () => {
     const { page } = await open();
@@ -307,6 +403,7 @@ describe('control actions in headless Chromium (Redis broker)', () => {
         entry('rate_limit', hostname, true),
         entry('time_limit', hostname, true),
         entry('revoke', expect.stringMatching(UUID), true),
+        entry('abort', expect.stringMatching(UUID), true),
         entry('send', 'stalk.add', true),
         entry('send', 'stalk.sleep', true),
       ]),

@@ -62,6 +62,8 @@ export function testApp(
     /** The collector's published workers (default: none, so pages read the database). */
     hot?: HotState;
     readOnly?: boolean;
+    /** Whether the collector has a result backend (Abort); default unknown. */
+    resultBackend?: boolean;
     auth?: Partial<AuthInput>;
     /** Keep every log line here (none printed); default: errors printed. */
     logs?: string[];
@@ -75,6 +77,7 @@ export function testApp(
     hot: options.hot ?? NO_HOT_STATE,
     control: options.control ?? null,
     readOnly: options.readOnly ?? false,
+    ...(options.resultBackend === undefined ? {} : { resultBackend: options.resultBackend }),
     // Tests reach the API without credentials unless they configure auth.
     auth: authSettings({ ...NO_AUTH_INPUT, unauthenticatedApi: true, ...options.auth }),
     inspectTimeoutMs: 1000,

@@ -13,6 +13,8 @@ export interface StalkOptions {
   /** What `--db` gets: a SQLite path or a mysql:// URL. */
   db: string;
   extraArgs?: string[];
+  /** Serve /api without auth (--unauthenticated-api); default true. */
+  openApi?: boolean;
   /** How long to wait for the first 200 from /healthcheck. */
   healthyTimeoutMs?: number;
 }
@@ -47,7 +49,7 @@ export async function startStalk(options: StalkOptions): Promise<Stalk> {
     '--address',
     '127.0.0.1',
     // Without auth the API is closed unless asked for, as in Flower.
-    '--unauthenticated-api',
+    ...(options.openApi === false ? [] : ['--unauthenticated-api']),
     ...(options.extraArgs ?? []),
   ];
   const env: NodeJS.ProcessEnv = { ...process.env };
