@@ -3,7 +3,14 @@
 
 import { helpText, parseOptions } from '../src/options';
 import { createLogger, errorMessage } from '../src/shared/log';
-import { checkHeapForBuffer, checkSpoolDir, collectorFromOptions, commandChannelFromOptions, onShutdownSignal, openMigratedDatabase } from './setup';
+import {
+  checkHeapForBuffer,
+  checkSpoolDir,
+  collectorFromOptions,
+  commandChannelFromOptions,
+  onShutdownSignal,
+  openMigratedDatabase,
+} from './setup';
 import { parseBrokerUrl } from './transport/broker-url';
 
 async function main(): Promise<void> {

@@ -149,7 +149,9 @@ export function checkSpoolDir(options: Pick<StalkOptions, 'broker' | 'spoolDir' 
     if (!statSync(dir).isDirectory()) throw new Error('not a directory');
     rmSync(mkdtempSync(join(dir, 'stalk-spool-check-')), { recursive: true, force: true });
   } catch (error) {
-    throw new Error(`--spool-dir ${dir} cannot be written (${errorMessage(error)}): give a writable directory, or --max-spool-mb 0 to shed instead`);
+    throw new Error(
+      `--spool-dir ${dir} cannot be written (${errorMessage(error)}): give a writable directory, or --max-spool-mb 0 to shed instead`,
+    );
   }
 }
 
