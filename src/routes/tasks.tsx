@@ -27,6 +27,10 @@ import { flowerTask } from './flower-json';
 import { form, LIMITS, type Params, parseUtcMinute, pathName, query, stateFilter } from './params';
 
 const PAGE_SIZE = 25;
+/** Matches of a text search counted at most (beyond it the pager says "1,000+"). */
+const SEARCH_COUNT_CAP = 1_000;
+/** Matches counted at most without a text search. */
+const COUNT_CAP = 10_000;
 const DEFAULT_PAGE_SORT = '-timestamp';
 /** DataTables' draw counter is echoed back; it counts requests, so a 32-bit integer. */
 const MAX_DRAW = 2_147_483_647;
@@ -130,11 +134,13 @@ export const taskRoutes = new Hono<AppEnv>()
     const limit = ok ? request.limit : PAGE_SIZE;
     const offset = ok ? request.offset : 0;
     // With a text search, counting every match would cost more than the page:
-    // count only what the pager needs.
+    // count up to SEARCH_COUNT_CAP. Either cap is raised to the end of this
+    // page when it lies further, so the count never falls short of the rows
+    // shown; below the cap it is exact, the same on every page.
     const [rows, { count, capped }] = ok
       ? await Promise.all([
           listTasks(db, dialect, request.filters, request.sort, limit + 1, offset),
-          countTasks(db, dialect, request.filters, request.filters.search ? offset + limit : undefined),
+          countTasks(db, dialect, request.filters, Math.max(request.filters.search ? SEARCH_COUNT_CAP : COUNT_CAP, offset + limit)),
         ])
       : [[], { count: 0, capped: false }];
     const pageQuery = new URL(c.req.url).searchParams;

@@ -110,13 +110,32 @@ function SortHeader({ column, view, ui }: { column: TaskColumnName; view: TasksV
   );
 }
 
+const count = (n: number) => n.toLocaleString('en-US');
+
+/** An offset beyond the last match (a stale link, an edited URL): the page is empty but the list is not. */
+const pastTheEnd = (view: TasksView) => view.tasks.length === 0 && view.offset > 0 && view.total > 0;
+
+/** "26–47 of 47"; "1–25 of 1,000+" when the count stopped at its cap; past the end "none of 47". */
+function pageSummary(view: TasksView): string {
+  const total = `${count(view.total)}${view.capped ? '+' : ''}`;
+  if (view.tasks.length === 0) return pastTheEnd(view) ? `none of ${total}` : `0 of ${total}`;
+  return `${count(view.offset + 1)}–${count(view.offset + view.tasks.length)} of ${total}`;
+}
+
+/** The page before this one; past the end, the last page. */
+function previousPage(view: TasksView, ui: UiOptions) {
+  if (view.offset === 0) return null;
+  if (pastTheEnd(view)) {
+    const lastPage = Math.floor((view.total - 1) / view.limit) * view.limit;
+    return { href: link(ui, view.query, { offset: lastPage > 0 ? String(lastPage) : null }), label: '‹ Last page' };
+  }
+  return { href: link(ui, view.query, { offset: String(Math.max(0, view.offset - view.limit)) }), label: '‹ Previous' };
+}
+
 export function TasksPanel({ view, ui }: { view: TasksView; ui: UiOptions }) {
   const here = link(ui, view.query, { offset: view.offset > 0 ? String(view.offset) : null });
   const poll = ui.refreshSeconds > 0 ? `every ${ui.refreshSeconds}s` : undefined;
-  const first = view.tasks.length === 0 ? 0 : view.offset + 1;
-  const last = view.offset + view.tasks.length;
-  const prev =
-    view.offset > 0 ? { href: link(ui, view.query, { offset: String(Math.max(0, view.offset - view.limit)) }), label: '‹ Previous' } : null;
+  const prev = previousPage(view, ui);
   const next = view.hasMore ? { href: link(ui, view.query, { offset: String(view.offset + view.limit) }), label: 'Next ›' } : null;
   return (
     <section id="tasks-panel" hx-get={here} hx-trigger={poll} hx-swap="morph:outerHTML">
@@ -140,7 +159,7 @@ export function TasksPanel({ view, ui }: { view: TasksView; ui: UiOptions }) {
             {view.tasks.length === 0 ? (
               <tr>
                 <td colspan={view.columns.length} class="empty">
-                  No tasks match.
+                  {pastTheEnd(view) ? `No tasks on this page: the list ends at ${count(view.total)}.` : 'No tasks match.'}
                 </td>
               </tr>
             ) : (
@@ -157,7 +176,7 @@ export function TasksPanel({ view, ui }: { view: TasksView; ui: UiOptions }) {
           </tbody>
         </table>
       </div>
-      <Pager summary={`${first}–${last} of ${view.total}${view.capped ? '+' : ''}`} prev={prev} next={next} swap="#tasks-panel" />
+      <Pager summary={pageSummary(view)} prev={prev} next={next} swap="#tasks-panel" />
     </section>
   );
 }
