@@ -5,7 +5,7 @@ import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { type TaskFilterValues, TasksPage, type TimeFieldValue } from '../../templates/pages/tasks';
 import { TaskPage } from '../../templates/pages/task';
-import { TasksPanel, type TasksView } from '../../templates/partials/tasks-panel';
+import { type FilterError, TasksPanel, type TasksView } from '../../templates/partials/tasks-panel';
 import { AppError, badRequest, notFound, quoted } from '../errors';
 import {
   childrenOf,
@@ -54,6 +54,16 @@ function columnsOf(params: Params, fallback: TaskColumnName[]): TaskColumnName[]
   return chosen.length > 0 ? (chosen as TaskColumnName[]) : fallback;
 }
 
+/** A bad value of one of the form's fields, so the message can point at it. */
+class FieldError extends Error {
+  constructor(
+    message: string,
+    readonly field: FilterError['field'],
+  ) {
+    super(message);
+  }
+}
+
 interface PageRequest {
   filters: TaskFilters;
   sort: TaskSort & { sort: string };
@@ -67,23 +77,31 @@ interface PageRequest {
  * table, with the form as it was filled in, rather than as an error page:
  * the operator fixes it where it was made.
  */
-function readPage(params: Params, fallbackColumns: TaskColumnName[]): PageRequest | { error: string } {
+function readPage(params: Params, fallbackColumns: TaskColumnName[]): PageRequest | { error: FilterError } {
   try {
     let search;
     try {
       search = parseSearch(params.raw('q', SEARCH_LIMITS.length));
     } catch (error) {
-      if (error instanceof SearchSyntaxError) return { error: `${error.message} See the search syntax below.` };
+      if (error instanceof SearchSyntaxError) return { error: { message: error.message, field: 'q' } };
       throw error;
     }
+    // The page's form sends UTC (see parseUtcMinute); /api/tasks keeps Flower's server local time.
+    const received = (field: 'received_start' | 'received_end') => {
+      try {
+        return params.utcMinute(field);
+      } catch (error) {
+        if (isBadRequest(error)) throw new FieldError(error.message, field);
+        throw error;
+      }
+    };
     return {
       filters: {
         state: stateFilter(params, 'state'),
         worker: params.name('worker'),
         name: params.name('name'),
-        // The page's form sends UTC (see parseUtcMinute); /api/tasks keeps Flower's server local time.
-        receivedStart: params.utcMinute('received_start'),
-        receivedEnd: params.utcMinute('received_end'),
+        receivedStart: received('received_start'),
+        receivedEnd: received('received_end'),
         search,
       },
       sort: sortOf(params),
@@ -92,7 +110,8 @@ function readPage(params: Params, fallbackColumns: TaskColumnName[]): PageReques
       columns: columnsOf(params, fallbackColumns),
     };
   } catch (error) {
-    if (isBadRequest(error)) return { error: error.message };
+    if (error instanceof FieldError) return { error: { message: error.message, field: error.field } };
+    if (isBadRequest(error)) return { error: { message: error.message, field: null } };
     throw error;
   }
 }

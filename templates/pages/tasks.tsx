@@ -88,6 +88,7 @@ export function TasksPage({
           </span>
           {/* Shown in the page's zone by static/stalk.js and sent as UTC; the server fills in UTC. */}
           <input
+            id="field-received_start"
             type="datetime-local"
             name="received_start"
             value={filters.receivedStart.value}
@@ -98,6 +99,7 @@ export function TasksPage({
         <label>
           to
           <input
+            id="field-received_end"
             type="datetime-local"
             name="received_end"
             value={filters.receivedEnd.value}
@@ -146,7 +148,7 @@ export function TasksPage({
           </datalist>
         </details>
       )}
-      <details class="help">
+      <details class="help" id="search-help">
         <summary>Search syntax</summary>
         <p>
           Words match anywhere in the name, arguments, result, exception, worker or id (at least 3 characters). Qualifiers:

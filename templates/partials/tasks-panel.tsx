@@ -20,7 +20,25 @@ export interface TasksView {
   total: number;
   capped: boolean;
   /** Why the filters could not be applied (a search syntax error, a bad value), shown above the empty table. */
-  filterError: string | null;
+  filterError: FilterError | null;
+}
+
+/** A filter that could not be applied, and the form field at fault when one is (the message points there). */
+export interface FilterError {
+  message: string;
+  field: 'q' | 'received_start' | 'received_end' | null;
+}
+
+/** Where to fix a filter error: the search syntax for the search box, the field itself for a received time. */
+function FixHint({ field }: { field: FilterError['field'] }) {
+  if (field === 'q') return <a href="#search-help">See the search syntax below.</a>;
+  if (field === 'received_start' || field === 'received_end')
+    return (
+      <a href={`#field-${field}`}>
+        Fix “Received {field === 'received_start' ? 'from' : 'to'}” above (a date and a time, in the zone the page shows).
+      </a>
+    );
+  return null;
 }
 
 const LABELS: Record<TaskColumnName, string> = {
@@ -143,7 +161,7 @@ export function TasksPanel({ view, ui }: { view: TasksView; ui: UiOptions }) {
       <input type="hidden" name="sort" value={view.sort} form="task-filters" />
       {view.filterError ? (
         <p class="error" role="alert">
-          {view.filterError}
+          {view.filterError.message} <FixHint field={view.filterError.field} />
         </p>
       ) : null}
       <div class="scroll">

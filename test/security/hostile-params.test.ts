@@ -145,6 +145,7 @@ const dataTables = (where: 'query' | 'form'): RouteSpec => {
 
 /** Every route of the app, by `METHOD pattern` as Hono's route table names it. */
 const ROUTES: Record<string, RouteSpec> = {
+  'GET /favicon.ico': { ok: [301] },
   'GET /healthcheck': { ok: [200] },
   'GET /metrics': { ok: [200] },
   'GET /login': {

@@ -1,0 +1,70 @@
+// Issue 11's smaller defects (item 8), each through the routes.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventBatch } from '../../worker-collector/fold/batch';
+import type { WorkerState } from '../../worker-collector/fold/worker';
+import { failed, received, started, succeeded } from '../fixtures/events';
+import { store, testApp } from '../support/app';
+import { DIALECTS, openTestDatabase } from '../support/databases';
+
+const T0 = 1_900_000_000;
+
+describe.each(DIALECTS)('smaller fixes on %s', (dialect) => {
+  let database: Awaited<ReturnType<typeof openTestDatabase>>;
+  let app: ReturnType<typeof testApp>;
+
+  beforeAll(async () => {
+    database = await openTestDatabase(dialect);
+    const workers = new Map<string, WorkerState>();
+    const batch = new EventBatch();
+    const add = (events: Parameters<EventBatch['add']>[0][]) => {
+      for (const e of events) batch.add(e, workers);
+    };
+    add([
+      received({ uuid: 'ok-1', name: 'billing.charge' }, T0),
+      started({ uuid: 'ok-1' }, T0 + 1),
+      succeeded({ uuid: 'ok-1' }, T0 + 2, '1', 1.234567891),
+    ]);
+    add([received({ uuid: 'bad-1', name: 'billing.charge' }, T0 + 10), failed({ uuid: 'bad-1' }, T0 + 12)]);
+    await store(database, batch, workers);
+    app = testApp(database, { now: T0 + 100, staticFiles: true });
+  });
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  const get = async (path: string, on = app) => {
+    const response = await on.request(path, { redirect: 'manual' });
+    return { status: response.status, html: await response.text(), headers: response.headers };
+  };
+
+  it('serves an icon: linked from every page, and /favicon.ico pointing at it', async () => {
+    const page = await get('/tasks');
+    expect(page.html).toContain('<link rel="icon" type="image/svg+xml" href="/static/favicon.svg"/>');
+    const icon = await get('/static/favicon.svg');
+    expect(icon.status).toBe(200);
+    expect(icon.headers.get('content-type')).toContain('image/svg+xml');
+    expect(icon.html).toMatch(/^<svg /);
+    const legacy = await get('/favicon.ico');
+    expect(legacy.status).toBe(301);
+    expect(legacy.headers.get('location')).toBe('/static/favicon.svg');
+    const prefixed = testApp(database, { ui: { prefix: '/flower' } });
+    expect((await get('/flower/favicon.ico', prefixed)).headers.get('location')).toBe('/flower/static/favicon.svg');
+  });
+
+  it('points a bad received time at its field, and only a search error at the search syntax', async () => {
+    const date = await get('/tasks?received_start=2030-02-30T10:00Z');
+    expect(date.status).toBe(400);
+    const dateError = /<p class="error" role="alert">([\s\S]*?)<\/p>/.exec(date.html)?.[1] ?? '';
+    expect(dateError).toContain('no such date or time');
+    expect(dateError).toContain('href="#field-received_start"');
+    expect(dateError).not.toContain('search');
+    expect(date.html).toContain('id="field-received_start"');
+    const end = await get('/tasks?received_end=soon');
+    expect(end.html).toContain('href="#field-received_end"');
+    const search = await get('/tasks?q=NOT%20this');
+    const searchError = /<p class="error" role="alert">([\s\S]*?)<\/p>/.exec(search.html)?.[1] ?? '';
+    expect(searchError).toContain('<a href="#search-help">See the search syntax below.</a>');
+    expect(search.html).toContain('<details class="help" id="search-help">');
+  });
+});
