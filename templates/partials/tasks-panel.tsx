@@ -4,7 +4,7 @@
 import type { TaskRow } from '../../src/shared/schema';
 import { cutText } from '../../src/shared/text';
 import type { TaskColumnName, UiOptions } from '../../src/ui/context';
-import { Clip, Duration, href, StateBadge, taskHref, Time, workerHref, ZoneLabel } from '../components/format';
+import { Clip, Duration, exchangeText, href, IsoTime, StateBadge, taskHref, Time, workerHref, ZoneLabel } from '../components/format';
 import { Pager } from '../components/pager';
 
 export interface TasksView {
@@ -62,7 +62,7 @@ const LABELS: Record<TaskColumnName, string> = {
 };
 
 /** Columns of times: their header names the zone they are shown in. */
-const TIME_COLUMNS = new Set<TaskColumnName>(['received', 'started', 'revoked']);
+const TIME_COLUMNS = new Set<TaskColumnName>(['received', 'started', 'revoked', 'eta', 'expires']);
 
 function link(ui: UiOptions, query: URLSearchParams, changes: Record<string, string | null>): string {
   const next = new URLSearchParams(query);
@@ -101,6 +101,11 @@ function Cell({ task, column, ui }: { task: TaskRow; column: TaskColumnName; ui:
       return task.worker ? <a href={workerHref(ui, task.worker)}>{task.worker}</a> : <span class="muted">—</span>;
     case 'retries':
       return <span>{task.retries ?? 0}</span>;
+    case 'eta':
+    case 'expires':
+      return <IsoTime text={task[column]} ui={ui} bare />;
+    case 'exchange':
+      return <span>{exchangeText(task.exchange)}</span>;
     default:
       return <span>{task[column] ?? ''}</span>;
   }

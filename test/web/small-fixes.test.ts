@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventBatch } from '../../worker-collector/fold/batch';
 import type { WorkerState } from '../../worker-collector/fold/worker';
-import { failed, received, started, succeeded } from '../fixtures/events';
+import { failed, received, revoked, sent, started, succeeded } from '../fixtures/events';
 import { store, testApp } from '../support/app';
 import { DIALECTS, openTestDatabase } from '../support/databases';
 
@@ -26,6 +26,16 @@ describe.each(DIALECTS)('smaller fixes on %s', (dialect) => {
       succeeded({ uuid: 'ok-1' }, T0 + 2, '1', 1.234567891),
     ]);
     add([received({ uuid: 'bad-1', name: 'billing.charge' }, T0 + 10), failed({ uuid: 'bad-1' }, T0 + 12)]);
+    add([received({ uuid: 'rev-1', name: 'billing.charge' }, T0 + 20), revoked({ uuid: 'rev-1' }, T0 + 21)]);
+    // Sent to AMQP's default exchange (''), with an ETA and an expiry as Celery writes them (microseconds; no offset means UTC).
+    add([
+      sent({ uuid: 'eta-1', name: 'mail.later' }, T0 + 30),
+      {
+        ...received({ uuid: 'eta-1', name: 'mail.later' }, T0 + 31),
+        eta: '2030-03-17T17:46:40.123456+00:00',
+        expires: '2030-03-17T18:46:40',
+      },
+    ]);
     await store(database, batch, workers);
     app = testApp(database, { now: T0 + 100, staticFiles: true });
   });
@@ -66,5 +76,28 @@ describe.each(DIALECTS)('smaller fixes on %s', (dialect) => {
     const searchError = /<p class="error" role="alert">([\s\S]*?)<\/p>/.exec(search.html)?.[1] ?? '';
     expect(searchError).toContain('<a href="#search-help">See the search syntax below.</a>');
     expect(search.html).toContain('<details class="help" id="search-help">');
+  });
+
+  it('gives REVOKED its own colour, not FAILURE’s red', async () => {
+    const { html } = await get('/tasks');
+    expect(html).toMatch(/<tr id="task-row-rev-1"[\s\S]*?<span class="badge revoked">REVOKED<\/span>/);
+    expect(html).toMatch(/<tr id="task-row-bad-1"[\s\S]*?<span class="badge bad">FAILURE<\/span>/);
+  });
+
+  it('shows the default exchange readably, ETA and expiry as times, and timeline runtimes like the table', async () => {
+    const task = await get('/task/eta-1');
+    expect(task.html).toContain('celery / (default exchange) / celery');
+    expect(task.html).not.toContain('celery /  / celery');
+    expect(task.html).toContain('<time datetime="2030-03-17T17:46:40.123Z"');
+    expect(task.html).toContain('<time datetime="2030-03-17T18:46:40.000Z"');
+    const etaRow = /<th[^>]*>ETA \/ expires<\/th>([\s\S]*?)<\/tr>/.exec(task.html)?.[1] ?? '';
+    expect(etaRow).toContain('<time datetime="2030-03-17T17:46:40.123Z"');
+    expect(etaRow).not.toContain('2030-03-17T17:46:40.123456');
+    const list = await get('/tasks?columns=uuid&columns=eta&columns=exchange');
+    expect(list.html).toMatch(/<td class="col-eta"><time datetime="2030-03-17T17:46:40.123Z"[^>]*>2030-03-17 17:46:40.123<\/time><\/td>/);
+    expect(list.html).toContain('<td class="col-exchange"><span>(default exchange)</span></td>');
+    const ok = await get('/task/ok-1');
+    expect(ok.html).toContain('runtime=1.23 s');
+    expect(ok.html).not.toContain('1.234567891');
   });
 });
