@@ -15,6 +15,8 @@ export interface TaskFilters {
   receivedStart?: number | undefined;
   receivedEnd?: number | undefined;
   search?: SearchNode | null | undefined;
+  /** Only tasks that were retried at least once (they end in any state: RETRY lasts until the next try). */
+  retried?: boolean | undefined;
 }
 
 /** Columns a list may be sorted by. */
@@ -59,6 +61,7 @@ function filtered(db: Kysely<Database>, filters: TaskFilters, search: TaskCondit
   if (filters.name) query = query.where('tasks.name', '=', filters.name);
   if (filters.receivedStart !== undefined) query = query.where('tasks.received', '>=', filters.receivedStart);
   if (filters.receivedEnd !== undefined) query = query.where('tasks.received', '<=', filters.receivedEnd);
+  if (filters.retried) query = query.where('tasks.retried', 'is not', null);
   if (search) query = query.where(search);
   return query;
 }

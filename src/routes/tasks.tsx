@@ -103,6 +103,7 @@ function readPage(params: Params, fallbackColumns: TaskColumnName[]): PageReques
         receivedStart: received('received_start'),
         receivedEnd: received('received_end'),
         search,
+        retried: params.bool('retried'),
       },
       sort: sortOf(params),
       limit: params.int('limit', { min: 1, max: LIMITS.page }) ?? PAGE_SIZE,
@@ -132,7 +133,7 @@ function echoMinute(name: string, value: string): TimeFieldValue {
 }
 
 /** The form's fields as they were sent (the first of each), to show back; never used to query. */
-function echo(c: Context): TaskFilterValues {
+function echo(c: Context, retried: boolean): TaskFilterValues {
   const search = new URL(c.req.url).searchParams;
   const field = (name: string) => search.get(name) ?? '';
   return {
@@ -142,6 +143,7 @@ function echo(c: Context): TaskFilterValues {
     receivedStart: echoMinute('received_start', field('received_start')),
     receivedEnd: echoMinute('received_end', field('received_end')),
     q: field('q'),
+    retried,
   };
 }
 
@@ -183,7 +185,7 @@ export const taskRoutes = new Hono<AppEnv>()
     return c.html(
       <TasksPage
         view={view}
-        filters={echo(c)}
+        filters={echo(c, ok && request.filters.retried === true)}
         taskNames={taskNames}
         workerNames={workers.map((w) => w.hostname)}
         ui={ui}

@@ -12,6 +12,8 @@ export interface TaskFilterValues {
   receivedStart: TimeFieldValue;
   receivedEnd: TimeFieldValue;
   q: string;
+  /** Only tasks that were retried. */
+  retried: boolean;
 }
 
 /** A received-time field as shown back: `value` for the input (UTC when valid), `at` the instant (ISO) when valid. */
@@ -106,6 +108,10 @@ export function TasksPage({
             data-utc={filters.receivedEnd.at}
             data-zone-input
           />
+        </label>
+        <label class="check">
+          <input type="checkbox" name="retried" value="1" checked={filters.retried} />
+          Retried
         </label>
         <details class="columns">
           <summary>Columns</summary>

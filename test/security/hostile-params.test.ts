@@ -199,6 +199,7 @@ const ROUTES: Record<string, RouteSpec> = {
       received_start: q({ kind: 'date' }),
       received_end: q({ kind: 'date' }),
       q: q({ kind: 'search', syntaxErrors: 'refused' }),
+      retried: q(bool),
       sort: q({ kind: 'sort' }),
       limit: q(int(1, 500)),
       offset: q(int(0, 1_000_000_000)),

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventBatch } from '../../worker-collector/fold/batch';
 import type { WorkerState } from '../../worker-collector/fold/worker';
-import { failed, received, revoked, sent, started, succeeded } from '../fixtures/events';
+import { failed, received, retryingTask, revoked, sent, started, succeeded, workerEvent } from '../fixtures/events';
 import { store, testApp } from '../support/app';
 import { DIALECTS, openTestDatabase } from '../support/databases';
 
@@ -36,6 +36,8 @@ describe.each(DIALECTS)('smaller fixes on %s', (dialect) => {
         expires: '2030-03-17T18:46:40',
       },
     ]);
+    add(retryingTask({ uuid: 'retry-1', name: 'mail.send' }, T0 + 40));
+    batch.add(workerEvent('worker-online', 'w1@host', T0 + 50), workers);
     await store(database, batch, workers);
     app = testApp(database, { now: T0 + 100, staticFiles: true });
   });
@@ -99,5 +101,18 @@ describe.each(DIALECTS)('smaller fixes on %s', (dialect) => {
     const ok = await get('/task/ok-1');
     expect(ok.html).toContain('runtime=1.23 s');
     expect(ok.html).not.toContain('1.234567891');
+  });
+
+  it('links "Retried" to the tasks that were retried, whatever state they ended in', async () => {
+    const dashboard = await get('/');
+    expect(dashboard.html).toMatch(/<a href="\/tasks\?retried=1">1<\/a>/);
+    const list = await get('/tasks?retried=1');
+    expect(list.status).toBe(200);
+    expect([...list.html.matchAll(/data-task="([^"]+)"/g)].map((m) => m[1])).toEqual(['retry-1']);
+    expect(list.html).toContain('data-state="SUCCESS"');
+    expect(list.html).toContain('<input type="checkbox" name="retried" value="1" checked=""/>');
+    const all = await get('/tasks?retried=0');
+    expect(all.html.match(/data-task="/g)?.length).toBeGreaterThan(1);
+    expect(all.html).toContain('<input type="checkbox" name="retried" value="1"/>');
   });
 });
