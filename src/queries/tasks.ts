@@ -47,6 +47,9 @@ export const SORTABLE_COLUMNS = [
 ] as const;
 export type SortColumn = (typeof SORTABLE_COLUMNS)[number];
 
+/** Sortable columns that always hold a value (migration 001). */
+const NOT_NULL_COLUMNS = new Set<SortColumn>(['uuid', 'state', 'timestamp']);
+
 export interface TaskSort {
   column: SortColumn;
   descending: boolean;
@@ -76,8 +79,11 @@ export async function listTasks(
 ): Promise<TaskRow[]> {
   const direction = sort.descending ? 'desc' : 'asc';
   const search = await compileSearch(db, family, filters.search);
-  return filtered(db, filters, search)
-    .selectAll('tasks')
+  let query = filtered(db, filters, search).selectAll('tasks');
+  // Both dialects put NULLs first ascending and last descending: blanks go
+  // last either way (descending needs nothing, and keeps its index order).
+  if (!sort.descending && !NOT_NULL_COLUMNS.has(sort.column)) query = query.orderBy(sql`${sql.ref(`tasks.${sort.column}`)} IS NULL`, 'asc');
+  return query
     .orderBy(sql.ref(`tasks.${sort.column}`), direction)
     .orderBy('tasks.id', direction)
     .limit(limit)

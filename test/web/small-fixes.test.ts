@@ -115,4 +115,16 @@ describe.each(DIALECTS)('smaller fixes on %s', (dialect) => {
     expect(all.html.match(/data-task="/g)?.length).toBeGreaterThan(1);
     expect(all.html).toContain('<input type="checkbox" name="retried" value="1"/>');
   });
+
+  it('sorts blank runtimes last in both directions', async () => {
+    const order = async (sort: string) =>
+      [...(await get(`/tasks?columns=uuid&sort=${sort}`)).html.matchAll(/data-task="([^"]+)"/g)].map((m) => m[1]);
+    const ascending = await order('runtime');
+    expect(ascending.slice(0, 2)).toEqual(['retry-1', 'ok-1']);
+    expect(ascending).toHaveLength(5);
+    const descending = await order('-runtime');
+    expect(descending.slice(0, 2)).toEqual(['ok-1', 'retry-1']);
+    const byEta = await order('eta');
+    expect(byEta[0]).toBe('eta-1');
+  });
 });
