@@ -46,6 +46,8 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   if (options.gate) app.use(options.gate);
   // Before authentication: its CSRF check reads form bodies, which must be bounded first.
   app.use(requestGuard);
+  // Browsers ask for /favicon.ico whatever the page links: point them at the icon (a static file, no login needed).
+  app.get('/favicon.ico', (c) => c.redirect(`${options.prefix ?? ''}/static/favicon.svg`, 301));
   app.use(authenticate);
   const onError = (error: unknown, c: Parameters<Parameters<typeof app.onError>[0]>[1]) => {
     // Outside the URL prefix no middleware ran: there are no services to render with.

@@ -260,6 +260,7 @@
     else delete panelTags[panel.id];
   });
   document.addEventListener('DOMContentLoaded', () => {
+    restoreColumns();
     livePanels();
     times(document);
     zoneInputs(document);
@@ -272,6 +273,54 @@
   });
   // After settling: htmx puts back the new element's own class then, dropping 'js'.
   document.addEventListener('htmx:afterSettle', tabs);
+  // The tasks table's chosen columns persist (localStorage): saved when the
+  // picker changes, added to links to the tasks page that choose none, and
+  // put back on a tasks page loaded without them (a typed or bookmarked URL).
+  var COLUMNS_KEY = 'stalk.columns';
+  function savedColumns() {
+    try {
+      const saved = localStorage.getItem(COLUMNS_KEY);
+      return saved ? saved.split(',').filter((c) => /^[a-z_]+$/.test(c)) : [];
+    } catch (_) {
+      return [];
+    }
+  }
+  function withColumns(href) {
+    var url = new URL(href, location.href);
+    var columns = savedColumns();
+    if (url.origin !== location.origin || !/\/tasks$/.test(url.pathname) || url.searchParams.has('columns') || columns.length === 0)
+      return null;
+    columns.forEach((c) => {
+      url.searchParams.append('columns', c);
+    });
+    return url;
+  }
+  document.addEventListener('change', (e) => {
+    var box = e.target;
+    if (!(box instanceof HTMLInputElement) || box.name !== 'columns' || !box.form || box.form.id !== 'task-filters') return;
+    var chosen = Array.from(box.form.querySelectorAll('input[name="columns"]:checked')).map((c) => c.value);
+    try {
+      if (chosen.length > 0) localStorage.setItem(COLUMNS_KEY, chosen.join(','));
+      else localStorage.removeItem(COLUMNS_KEY);
+    } catch (_) {
+      // Private mode: chosen for this page only.
+    }
+  });
+  // Capture: before htmx or the browser follows the link.
+  document.addEventListener(
+    'click',
+    (e) => {
+      var link = e.target instanceof Element ? e.target.closest('a[href]') : null;
+      var url = link && withColumns(link.getAttribute('href'));
+      if (url) link.setAttribute('href', url.pathname + url.search + url.hash);
+    },
+    true,
+  );
+  function restoreColumns() {
+    if (!document.getElementById('task-filters')) return;
+    var url = withColumns(location.href);
+    if (url) location.replace(url.href);
+  }
   setInterval(() => {
     document.querySelectorAll('time[data-natural]').forEach((el) => {
       times(el.parentNode);

@@ -15,6 +15,8 @@ export interface TaskFilters {
   receivedStart?: number | undefined;
   receivedEnd?: number | undefined;
   search?: SearchNode | null | undefined;
+  /** Only tasks that were retried at least once (they end in any state: RETRY lasts until the next try). */
+  retried?: boolean | undefined;
 }
 
 /** Columns a list may be sorted by. */
@@ -45,6 +47,9 @@ export const SORTABLE_COLUMNS = [
 ] as const;
 export type SortColumn = (typeof SORTABLE_COLUMNS)[number];
 
+/** Sortable columns that always hold a value (migration 001). */
+const NOT_NULL_COLUMNS = new Set<SortColumn>(['uuid', 'state', 'timestamp']);
+
 export interface TaskSort {
   column: SortColumn;
   descending: boolean;
@@ -59,6 +64,7 @@ function filtered(db: Kysely<Database>, filters: TaskFilters, search: TaskCondit
   if (filters.name) query = query.where('tasks.name', '=', filters.name);
   if (filters.receivedStart !== undefined) query = query.where('tasks.received', '>=', filters.receivedStart);
   if (filters.receivedEnd !== undefined) query = query.where('tasks.received', '<=', filters.receivedEnd);
+  if (filters.retried) query = query.where('tasks.retried', 'is not', null);
   if (search) query = query.where(search);
   return query;
 }
@@ -73,8 +79,11 @@ export async function listTasks(
 ): Promise<TaskRow[]> {
   const direction = sort.descending ? 'desc' : 'asc';
   const search = await compileSearch(db, family, filters.search);
-  return filtered(db, filters, search)
-    .selectAll('tasks')
+  let query = filtered(db, filters, search).selectAll('tasks');
+  // Both dialects put NULLs first ascending and last descending: blanks go
+  // last either way (descending needs nothing, and keeps its index order).
+  if (!sort.descending && !NOT_NULL_COLUMNS.has(sort.column)) query = query.orderBy(sql`${sql.ref(`tasks.${sort.column}`)} IS NULL`, 'asc');
+  return query
     .orderBy(sql.ref(`tasks.${sort.column}`), direction)
     .orderBy('tasks.id', direction)
     .limit(limit)

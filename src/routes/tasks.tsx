@@ -5,7 +5,7 @@ import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { type TaskFilterValues, TasksPage, type TimeFieldValue } from '../../templates/pages/tasks';
 import { TaskLive, TaskPage } from '../../templates/pages/task';
-import { TasksPanel, type TasksView } from '../../templates/partials/tasks-panel';
+import { type FilterError, TasksPanel, type TasksView } from '../../templates/partials/tasks-panel';
 import { AppError, badRequest, notFound, quoted } from '../errors';
 import {
   childrenOf,
@@ -27,6 +27,10 @@ import { flowerTask } from './flower-json';
 import { form, LIMITS, type Params, parseUtcMinute, pathName, query, stateFilter } from './params';
 
 const PAGE_SIZE = 25;
+/** Matches of a text search counted at most (beyond it the pager says "1,000+"). */
+const SEARCH_COUNT_CAP = 1_000;
+/** Matches counted at most without a text search. */
+const COUNT_CAP = 10_000;
 const DEFAULT_PAGE_SORT = '-timestamp';
 /** DataTables' draw counter is echoed back; it counts requests, so a 32-bit integer. */
 const MAX_DRAW = 2_147_483_647;
@@ -50,6 +54,16 @@ function columnsOf(params: Params, fallback: TaskColumnName[]): TaskColumnName[]
   return chosen.length > 0 ? (chosen as TaskColumnName[]) : fallback;
 }
 
+/** A bad value of one of the form's fields, so the message can point at it. */
+class FieldError extends Error {
+  constructor(
+    message: string,
+    readonly field: FilterError['field'],
+  ) {
+    super(message);
+  }
+}
+
 interface PageRequest {
   filters: TaskFilters;
   sort: TaskSort & { sort: string };
@@ -63,24 +77,33 @@ interface PageRequest {
  * table, with the form as it was filled in, rather than as an error page:
  * the operator fixes it where it was made.
  */
-function readPage(params: Params, fallbackColumns: TaskColumnName[]): PageRequest | { error: string } {
+function readPage(params: Params, fallbackColumns: TaskColumnName[]): PageRequest | { error: FilterError } {
   try {
     let search;
     try {
       search = parseSearch(params.raw('q', SEARCH_LIMITS.length));
     } catch (error) {
-      if (error instanceof SearchSyntaxError) return { error: `${error.message} See the search syntax below.` };
+      if (error instanceof SearchSyntaxError) return { error: { message: error.message, field: 'q' } };
       throw error;
     }
+    // The page's form sends UTC (see parseUtcMinute); /api/tasks keeps Flower's server local time.
+    const received = (field: 'received_start' | 'received_end') => {
+      try {
+        return params.utcMinute(field);
+      } catch (error) {
+        if (isBadRequest(error)) throw new FieldError(error.message, field);
+        throw error;
+      }
+    };
     return {
       filters: {
         state: stateFilter(params, 'state'),
         worker: params.name('worker'),
         name: params.name('name'),
-        // The page's form sends UTC (see parseUtcMinute); /api/tasks keeps Flower's server local time.
-        receivedStart: params.utcMinute('received_start'),
-        receivedEnd: params.utcMinute('received_end'),
+        receivedStart: received('received_start'),
+        receivedEnd: received('received_end'),
         search,
+        retried: params.bool('retried'),
       },
       sort: sortOf(params),
       limit: params.int('limit', { min: 1, max: LIMITS.page }) ?? PAGE_SIZE,
@@ -88,7 +111,8 @@ function readPage(params: Params, fallbackColumns: TaskColumnName[]): PageReques
       columns: columnsOf(params, fallbackColumns),
     };
   } catch (error) {
-    if (isBadRequest(error)) return { error: error.message };
+    if (error instanceof FieldError) return { error: { message: error.message, field: error.field } };
+    if (isBadRequest(error)) return { error: { message: error.message, field: null } };
     throw error;
   }
 }
@@ -109,7 +133,7 @@ function echoMinute(name: string, value: string): TimeFieldValue {
 }
 
 /** The form's fields as they were sent (the first of each), to show back; never used to query. */
-function echo(c: Context): TaskFilterValues {
+function echo(c: Context, retried: boolean): TaskFilterValues {
   const search = new URL(c.req.url).searchParams;
   const field = (name: string) => search.get(name) ?? '';
   return {
@@ -119,6 +143,7 @@ function echo(c: Context): TaskFilterValues {
     receivedStart: echoMinute('received_start', field('received_start')),
     receivedEnd: echoMinute('received_end', field('received_end')),
     q: field('q'),
+    retried,
   };
 }
 
@@ -130,11 +155,13 @@ export const taskRoutes = new Hono<AppEnv>()
     const limit = ok ? request.limit : PAGE_SIZE;
     const offset = ok ? request.offset : 0;
     // With a text search, counting every match would cost more than the page:
-    // count only what the pager needs.
+    // count up to SEARCH_COUNT_CAP. Either cap is raised to the end of this
+    // page when it lies further, so the count never falls short of the rows
+    // shown; below the cap it is exact, the same on every page.
     const [rows, { count, capped }] = ok
       ? await Promise.all([
           listTasks(db, dialect, request.filters, request.sort, limit + 1, offset),
-          countTasks(db, dialect, request.filters, request.filters.search ? offset + limit : undefined),
+          countTasks(db, dialect, request.filters, Math.max(request.filters.search ? SEARCH_COUNT_CAP : COUNT_CAP, offset + limit)),
         ])
       : [[], { count: 0, capped: false }];
     const pageQuery = new URL(c.req.url).searchParams;
@@ -158,7 +185,7 @@ export const taskRoutes = new Hono<AppEnv>()
     return c.html(
       <TasksPage
         view={view}
-        filters={echo(c)}
+        filters={echo(c, ok && request.filters.retried === true)}
         taskNames={taskNames}
         workerNames={workers.map((w) => w.hostname)}
         ui={ui}

@@ -80,8 +80,40 @@ export function Duration({ seconds }: { seconds: number | null | undefined }) {
       </span>
     );
   }
+  return <span>{durationText(seconds)}</span>;
+}
+
+/** 12.3 ms, 1.23 s: a finite number of seconds as the tables show runtimes. */
+export function durationText(seconds: number): string {
   // A negative runtime cannot happen, but a stored one is shown as it is.
-  return <span>{Math.abs(seconds) < 1 ? `${(seconds * 1000).toFixed(1)} ms` : `${seconds.toFixed(2)} s`}</span>;
+  return Math.abs(seconds) < 1 ? `${(seconds * 1000).toFixed(1)} ms` : `${seconds.toFixed(2)} s`;
+}
+
+/**
+ * Celery's ISO 8601 text (ETA, expires: `2026-11-24T09:00:01.123456+00:00`,
+ * or without an offset, which Celery means as UTC) as seconds since the
+ * epoch; null for anything else.
+ */
+export function isoSeconds(text: string): number | null {
+  const match = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2})?(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?$/.exec(text.trim());
+  if (!match) return null;
+  const [, day, minute, second = ':00', fraction = '', zone = 'Z'] = match;
+  const offset = zone === 'Z' ? zone : zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
+  const ms = Date.parse(`${day}T${minute}${second}.${fraction.padEnd(3, '0').slice(0, 3)}${offset}`);
+  return Number.isFinite(ms) ? ms / 1000 : null;
+}
+
+/** A time Celery sent as ISO text (ETA, expires), shown like every other time; text that is not one as it was. */
+export function IsoTime({ text, ui, bare }: { text: string | null | undefined; ui: UiOptions; bare?: boolean }) {
+  if (text === null || text === undefined || text === '') return <span class="muted">—</span>;
+  const seconds = isoSeconds(text);
+  return seconds === null ? <code>{cutText(text, 80)}</code> : <Time at={seconds} ui={ui} bare={bare} />;
+}
+
+/** An exchange name; AMQP's default exchange is the one named "". */
+export function exchangeText(exchange: string | null | undefined): string {
+  if (exchange === null || exchange === undefined) return '—';
+  return exchange === '' ? '(default exchange)' : exchange;
 }
 
 /** A number from a stored row for a table cell: '—' when absent, the value as text otherwise. */
@@ -93,7 +125,7 @@ export function fixed(value: unknown, digits: number): string {
 const STATE_CLASS: Record<string, string> = {
   SUCCESS: 'ok',
   FAILURE: 'bad',
-  REVOKED: 'bad',
+  REVOKED: 'revoked',
   REJECTED: 'bad',
   RETRY: 'warn',
   STARTED: 'run',

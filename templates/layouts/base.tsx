@@ -22,6 +22,7 @@ export function Layout({ ui, title, section, children }: { ui: UiOptions; title:
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{`${title} · Stalk`}</title>
         <meta name="htmx-config" content='{"includeIndicatorStyles": false, "allowEval": false}' />
+        <link rel="icon" type="image/svg+xml" href={href(ui, '/static/favicon.svg')} />
         <link rel="stylesheet" href={href(ui, '/static/stalk.css')} />
         <script src={href(ui, HTMX_SCRIPT)} defer></script>
         <script src={href(ui, IDIOMORPH_SCRIPT)} defer></script>

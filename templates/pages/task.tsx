@@ -4,7 +4,7 @@ import type { UiOptions } from '../../src/ui/context';
 import { display } from '../../src/shared/inspect';
 import { pathSegment } from '../../src/shared/text';
 import { Action, ActionResults } from '../components/action';
-import { Duration, StateBadge, taskHref, Time, workerHref, ZoneLabel } from '../components/format';
+import { Duration, durationText, exchangeText, IsoTime, StateBadge, taskHref, Time, workerHref, ZoneLabel } from '../components/format';
 import { KvRow, KvTable } from '../components/kv';
 import { Page as Layout } from '../overrides';
 
@@ -145,8 +145,10 @@ export function TaskLive({ task, childIds, timeline, ui, options }: TaskViewProp
           <Duration seconds={task.runtime} />
         </KvRow>
         <KvRow label="Retries">{task.retries ?? 0}</KvRow>
-        <KvRow label="ETA / expires">{`${task.eta ?? '—'} / ${task.expires ?? '—'}`}</KvRow>
-        <KvRow label="Queue / exchange / routing key">{`${task.queue ?? '—'} / ${task.exchange ?? '—'} / ${task.routing_key ?? '—'}`}</KvRow>
+        <KvRow label="ETA / expires">
+          <IsoTime text={task.eta} ui={ui} /> / <IsoTime text={task.expires} ui={ui} />
+        </KvRow>
+        <KvRow label="Queue / exchange / routing key">{`${task.queue ?? '—'} / ${exchangeText(task.exchange)} / ${task.routing_key ?? '—'}`}</KvRow>
         <KvRow label="Root">
           <TaskLink id={task.root_id} ui={ui} />
         </KvRow>
@@ -190,7 +192,9 @@ export function TaskLive({ task, childIds, timeline, ui, options }: TaskViewProp
                 <td>{event.hostname}</td>
                 <td>
                   {Object.entries(event.data ?? {})
-                    .map(([k, v]) => `${k}=${display(v)}`)
+                    .map(
+                      ([k, v]) => `${k}=${k === 'runtime' && typeof v === 'number' && Number.isFinite(v) ? durationText(v) : display(v)}`,
+                    )
                     .join(', ')}
                 </td>
               </tr>

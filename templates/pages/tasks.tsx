@@ -12,6 +12,8 @@ export interface TaskFilterValues {
   receivedStart: TimeFieldValue;
   receivedEnd: TimeFieldValue;
   q: string;
+  /** Only tasks that were retried. */
+  retried: boolean;
 }
 
 /** A received-time field as shown back: `value` for the input (UTC when valid), `at` the instant (ISO) when valid. */
@@ -88,6 +90,7 @@ export function TasksPage({
           </span>
           {/* Shown in the page's zone by static/stalk.js and sent as UTC; the server fills in UTC. */}
           <input
+            id="field-received_start"
             type="datetime-local"
             name="received_start"
             value={filters.receivedStart.value}
@@ -98,12 +101,17 @@ export function TasksPage({
         <label>
           to
           <input
+            id="field-received_end"
             type="datetime-local"
             name="received_end"
             value={filters.receivedEnd.value}
             data-utc={filters.receivedEnd.at}
             data-zone-input
           />
+        </label>
+        <label class="check">
+          <input type="checkbox" name="retried" value="1" checked={filters.retried} />
+          Retried
         </label>
         <details class="columns">
           <summary>Columns</summary>
@@ -146,7 +154,7 @@ export function TasksPage({
           </datalist>
         </details>
       )}
-      <details class="help">
+      <details class="help" id="search-help">
         <summary>Search syntax</summary>
         <p>
           Words match anywhere in the name, arguments, result, exception, worker or id (at least 3 characters). Qualifiers:

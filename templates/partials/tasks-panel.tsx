@@ -4,7 +4,7 @@
 import type { TaskRow } from '../../src/shared/schema';
 import { cutText } from '../../src/shared/text';
 import type { TaskColumnName, UiOptions } from '../../src/ui/context';
-import { Clip, Duration, href, StateBadge, taskHref, Time, workerHref, ZoneLabel } from '../components/format';
+import { Clip, Duration, exchangeText, href, IsoTime, StateBadge, taskHref, Time, workerHref, ZoneLabel } from '../components/format';
 import { Pager } from '../components/pager';
 
 export interface TasksView {
@@ -20,7 +20,25 @@ export interface TasksView {
   total: number;
   capped: boolean;
   /** Why the filters could not be applied (a search syntax error, a bad value), shown above the empty table. */
-  filterError: string | null;
+  filterError: FilterError | null;
+}
+
+/** A filter that could not be applied, and the form field at fault when one is (the message points there). */
+export interface FilterError {
+  message: string;
+  field: 'q' | 'received_start' | 'received_end' | null;
+}
+
+/** Where to fix a filter error: the search syntax for the search box, the field itself for a received time. */
+function FixHint({ field }: { field: FilterError['field'] }) {
+  if (field === 'q') return <a href="#search-help">See the search syntax below.</a>;
+  if (field === 'received_start' || field === 'received_end')
+    return (
+      <a href={`#field-${field}`}>
+        Fix “Received {field === 'received_start' ? 'from' : 'to'}” above (a date and a time, in the zone the page shows).
+      </a>
+    );
+  return null;
 }
 
 const LABELS: Record<TaskColumnName, string> = {
@@ -44,7 +62,7 @@ const LABELS: Record<TaskColumnName, string> = {
 };
 
 /** Columns of times: their header names the zone they are shown in. */
-const TIME_COLUMNS = new Set<TaskColumnName>(['received', 'started', 'revoked']);
+const TIME_COLUMNS = new Set<TaskColumnName>(['received', 'started', 'revoked', 'eta', 'expires']);
 
 function link(ui: UiOptions, query: URLSearchParams, changes: Record<string, string | null>): string {
   const next = new URLSearchParams(query);
@@ -83,6 +101,11 @@ function Cell({ task, column, ui }: { task: TaskRow; column: TaskColumnName; ui:
       return task.worker ? <a href={workerHref(ui, task.worker)}>{task.worker}</a> : <span class="muted">—</span>;
     case 'retries':
       return <span>{task.retries ?? 0}</span>;
+    case 'eta':
+    case 'expires':
+      return <IsoTime text={task[column]} ui={ui} bare />;
+    case 'exchange':
+      return <span>{exchangeText(task.exchange)}</span>;
     default:
       return <span>{task[column] ?? ''}</span>;
   }
@@ -110,13 +133,32 @@ function SortHeader({ column, view, ui }: { column: TaskColumnName; view: TasksV
   );
 }
 
+const count = (n: number) => n.toLocaleString('en-US');
+
+/** An offset beyond the last match (a stale link, an edited URL): the page is empty but the list is not. */
+const pastTheEnd = (view: TasksView) => view.tasks.length === 0 && view.offset > 0 && view.total > 0;
+
+/** "26–47 of 47"; "1–25 of 1,000+" when the count stopped at its cap; past the end "none of 47". */
+function pageSummary(view: TasksView): string {
+  const total = `${count(view.total)}${view.capped ? '+' : ''}`;
+  if (view.tasks.length === 0) return pastTheEnd(view) ? `none of ${total}` : `0 of ${total}`;
+  return `${count(view.offset + 1)}–${count(view.offset + view.tasks.length)} of ${total}`;
+}
+
+/** The page before this one; past the end, the last page. */
+function previousPage(view: TasksView, ui: UiOptions) {
+  if (view.offset === 0) return null;
+  if (pastTheEnd(view)) {
+    const lastPage = Math.floor((view.total - 1) / view.limit) * view.limit;
+    return { href: link(ui, view.query, { offset: lastPage > 0 ? String(lastPage) : null }), label: '‹ Last page' };
+  }
+  return { href: link(ui, view.query, { offset: String(Math.max(0, view.offset - view.limit)) }), label: '‹ Previous' };
+}
+
 export function TasksPanel({ view, ui }: { view: TasksView; ui: UiOptions }) {
   const here = link(ui, view.query, { offset: view.offset > 0 ? String(view.offset) : null });
   const poll = ui.refreshSeconds > 0 ? `every ${ui.refreshSeconds}s` : undefined;
-  const first = view.tasks.length === 0 ? 0 : view.offset + 1;
-  const last = view.offset + view.tasks.length;
-  const prev =
-    view.offset > 0 ? { href: link(ui, view.query, { offset: String(Math.max(0, view.offset - view.limit)) }), label: '‹ Previous' } : null;
+  const prev = previousPage(view, ui);
   const next = view.hasMore ? { href: link(ui, view.query, { offset: String(view.offset + view.limit) }), label: 'Next ›' } : null;
   return (
     <section id="tasks-panel" hx-get={here} hx-trigger={poll} hx-swap="morph:outerHTML">
@@ -124,7 +166,7 @@ export function TasksPanel({ view, ui }: { view: TasksView; ui: UiOptions }) {
       <input type="hidden" name="sort" value={view.sort} form="task-filters" />
       {view.filterError ? (
         <p class="error" role="alert">
-          {view.filterError}
+          {view.filterError.message} <FixHint field={view.filterError.field} />
         </p>
       ) : null}
       <div class="scroll">
@@ -140,7 +182,7 @@ export function TasksPanel({ view, ui }: { view: TasksView; ui: UiOptions }) {
             {view.tasks.length === 0 ? (
               <tr>
                 <td colspan={view.columns.length} class="empty">
-                  No tasks match.
+                  {pastTheEnd(view) ? `No tasks on this page: the list ends at ${count(view.total)}.` : 'No tasks match.'}
                 </td>
               </tr>
             ) : (
@@ -157,7 +199,7 @@ export function TasksPanel({ view, ui }: { view: TasksView; ui: UiOptions }) {
           </tbody>
         </table>
       </div>
-      <Pager summary={`${first}–${last} of ${view.total}${view.capped ? '+' : ''}`} prev={prev} next={next} swap="#tasks-panel" />
+      <Pager summary={pageSummary(view)} prev={prev} next={next} swap="#tasks-panel" />
     </section>
   );
 }

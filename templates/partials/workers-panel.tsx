@@ -154,7 +154,7 @@ export function WorkersPanel({ workers, ui, generatedAt }: { workers: WorkerSumm
                   <Count n={totals.succeeded} to="/tasks?state=SUCCESS" ui={ui} />
                 </td>
                 <td class="num wide">
-                  <Count n={totals.retried} to="/tasks?state=RETRY" ui={ui} />
+                  <Count n={totals.retried} to="/tasks?retried=1" ui={ui} />
                 </td>
                 <td class="wide"></td>
                 <td class="wide"></td>

@@ -145,6 +145,7 @@ const dataTables = (where: 'query' | 'form'): RouteSpec => {
 
 /** Every route of the app, by `METHOD pattern` as Hono's route table names it. */
 const ROUTES: Record<string, RouteSpec> = {
+  'GET /favicon.ico': { ok: [301] },
   'GET /healthcheck': { ok: [200] },
   'GET /metrics': { ok: [200] },
   'GET /login': {
@@ -198,6 +199,7 @@ const ROUTES: Record<string, RouteSpec> = {
       received_start: q({ kind: 'date' }),
       received_end: q({ kind: 'date' }),
       q: q({ kind: 'search', syntaxErrors: 'refused' }),
+      retried: q(bool),
       sort: q({ kind: 'sort' }),
       limit: q(int(1, 500)),
       offset: q(int(0, 1_000_000_000)),
