@@ -4,11 +4,35 @@
 // what Stalk's pages show.
 
 import { copyFileSync, mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { serve } from '@hono/node-server';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { REPO_ROOT } from '../support/stalk';
 
 export const SCREENSHOT_DIR = join(REPO_ROOT, 'test-artifacts', 'screenshots');
+
+/** An app served in this process on a free port, and Chromium to look at it. */
+export interface ServedApp {
+  baseUrl: string;
+  browser: Browser;
+  close(): Promise<void>;
+}
+
+export async function serveForChromium(app: { fetch: (request: Request) => Response | Promise<Response> }): Promise<ServedApp> {
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+  });
+  const browser = await launchChromium();
+  return {
+    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    browser,
+    async close() {
+      await browser.close().catch(() => undefined);
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
 
 export async function launchChromium(): Promise<Browser> {
   return chromium.launch({

@@ -3,8 +3,6 @@
 // navigation. The app runs in-process over a SQLite database.
 
 import { mkdirSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { type ServerType, serve } from '@hono/node-server';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KvRow, KvTable } from '../../templates/components/kv';
@@ -13,7 +11,7 @@ import type { WorkerState } from '../../worker-collector/fold/worker';
 import { failed, received, workerEvent } from '../fixtures/events';
 import { store, testApp } from '../support/app';
 import { openTestDatabase } from '../support/databases';
-import { closeWatchedPages, launchChromium, openWatchedPage, screenshot, type WatchedPage } from './browser';
+import { closeWatchedPages, openWatchedPage, type ServedApp, screenshot, serveForChromium, type WatchedPage } from './browser';
 
 const UI_WAIT = { timeout: 10_000, interval: 100 };
 const PHONE = { width: 390, height: 844 };
@@ -26,9 +24,9 @@ async function headers(page: Page): Promise<string[]> {
 
 describe('captions and chosen columns in headless Chromium', () => {
   let database: Awaited<ReturnType<typeof openTestDatabase>> | undefined;
-  let server: ServerType | undefined;
+  let served: ServedApp | undefined;
   let baseUrl = '';
-  let browser: Browser | undefined;
+  let browser: Browser;
   const opened: WatchedPage[] = [];
 
   beforeAll(async () => {
@@ -44,12 +42,8 @@ describe('captions and chosen columns in headless Chromium', () => {
     batch.add(workerEvent('worker-online', 'w1@host', T0), workers);
     await store(database, batch, workers);
     const app = testApp(database, { now: T0 + 10, staticFiles: true, ui: { refreshSeconds: 0 } });
-    const listening = await new Promise<ServerType>((resolve) => {
-      const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
-    });
-    server = listening;
-    baseUrl = `http://127.0.0.1:${(listening.address() as AddressInfo).port}`;
-    browser = await launchChromium();
+    served = await serveForChromium(app);
+    ({ baseUrl, browser } = served);
   }, 60_000);
 
   afterEach(async () => {
@@ -57,8 +51,7 @@ describe('captions and chosen columns in headless Chromium', () => {
   });
 
   afterAll(async () => {
-    await browser?.close().catch(() => undefined);
-    await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+    await served?.close();
     await database?.drop();
   });
 

@@ -5,8 +5,6 @@
 // and its actions are disabled. The app runs in-process over a SQLite
 // database filled through the real store (no broker or Celery needed).
 
-import type { AddressInfo } from 'node:net';
-import { type ServerType, serve } from '@hono/node-server';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EventBatch } from '../../worker-collector/fold/batch';
@@ -14,7 +12,7 @@ import type { WorkerState } from '../../worker-collector/fold/worker';
 import { received, started, succeeded, workerEvent } from '../fixtures/events';
 import { store, testApp } from '../support/app';
 import { openTestDatabase } from '../support/databases';
-import { closeWatchedPages, launchChromium, listedTasks, openWatchedPage, screenshot, type WatchedPage } from './browser';
+import { closeWatchedPages, listedTasks, openWatchedPage, type ServedApp, screenshot, serveForChromium, type WatchedPage } from './browser';
 
 const UI_WAIT = { timeout: 10_000, interval: 100 };
 const PHONE = { width: 390, height: 844 };
@@ -68,9 +66,9 @@ async function zoneLabels(page: Page): Promise<string[]> {
 
 describe('times and offline workers in headless Chromium', () => {
   let database: Awaited<ReturnType<typeof openTestDatabase>> | undefined;
-  let server: ServerType | undefined;
+  let served: ServedApp | undefined;
   let baseUrl = '';
-  let browser: Browser | undefined;
+  let browser: Browser;
   const opened: WatchedPage[] = [];
 
   beforeAll(async () => {
@@ -91,12 +89,8 @@ describe('times and offline workers in headless Chromium', () => {
     batch.add(workerEvent('worker-heartbeat', 'up@host', NOW - 1), workers);
     await store(database, batch, workers);
     const app = testApp(database, { now: NOW, staticFiles: true });
-    const listening = await new Promise<ServerType>((resolve) => {
-      const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
-    });
-    server = listening;
-    baseUrl = `http://127.0.0.1:${(listening.address() as AddressInfo).port}`;
-    browser = await launchChromium();
+    served = await serveForChromium(app);
+    ({ baseUrl, browser } = served);
   }, 60_000);
 
   afterEach(async () => {
@@ -104,8 +98,7 @@ describe('times and offline workers in headless Chromium', () => {
   });
 
   afterAll(async () => {
-    await browser?.close().catch(() => undefined);
-    await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+    await served?.close();
     await database?.drop();
   });
 
