@@ -21,7 +21,8 @@ import {
 } from './support';
 
 /** Served without credentials when auth is on ('/static/*' too, see headers.test.ts; '/metrics' only with --metrics-open, see metrics-access.test.ts). */
-const PUBLIC = ['GET /healthcheck', 'GET /login'];
+// /favicon.ico only redirects to the icon among the static files, which need no login either.
+const PUBLIC = ['GET /healthcheck', 'GET /login', 'GET /favicon.ico'];
 
 const ORIGIN = 'http://stalk.test';
 let database: Awaited<ReturnType<typeof openTestDatabase>>;
@@ -98,6 +99,8 @@ describe('every route without credentials', () => {
   it('the public routes answer without credentials', async () => {
     const app = testApp(database, { auth: oauthInput(fake, 'google') });
     expect((await app.request(`${ORIGIN}/healthcheck`)).status).toBe(200);
+    const icon = await app.request(`${ORIGIN}/favicon.ico`);
+    expect([icon.status, icon.headers.get('location')]).toEqual([301, '/static/favicon.svg']);
     const login = await app.request(`${ORIGIN}/login`);
     expect(login.status).toBe(302);
     expect(login.headers.get('location')).toMatch(new RegExp(`^${fake.base('google')}/`));
