@@ -50,6 +50,12 @@ export type SortColumn = (typeof SORTABLE_COLUMNS)[number];
 /** Sortable columns that always hold a value (migration 001). */
 const NOT_NULL_COLUMNS = new Set<SortColumn>(['uuid', 'state', 'timestamp']);
 
+/**
+ * Nullable sortable columns whose index (migration 001: tasks_received,
+ * tasks_started, the id riding along) reads in (column, id) order.
+ */
+const INDEX_ORDERED = new Set<SortColumn>(['received', 'started']);
+
 export interface TaskSort {
   column: SortColumn;
   descending: boolean;
@@ -91,6 +97,19 @@ export async function listTasks(
       .execute();
   }
   // Ascending, both dialects would put NULLs first; blanks go last here too.
+  if (!INDEX_ORDERED.has(sort.column)) {
+    // No index gives this order: the whole match is sorted anyway, and a
+    // `col IS NOT NULL` range would only lead MariaDB to read it through an
+    // index (tasks_name_timestamp) in random order.
+    return filtered(db, filters, search)
+      .selectAll('tasks')
+      .orderBy(sql`${column} IS NULL`, 'asc')
+      .orderBy(column, 'asc')
+      .orderBy('tasks.id', 'asc')
+      .limit(limit)
+      .offset(offset)
+      .execute();
+  }
   // An `IS NULL` sort key would cost the index (every page sorting the whole
   // table), so the rows with a value are read first as an index range, and
   // the blank ones (oldest first) only when the page runs past them.
