@@ -194,6 +194,13 @@ async function measure(database: OpenDatabase, requests: number): Promise<void> 
     ['task list, text "refused" (10% of tasks)', `/tasks?q=refused`],
     ['task list, text "order-424242" (1 task)', `/tasks?q=${encodeURIComponent('order-424242')}`],
     ['task list, page 40 (offset 1000)', '/tasks?offset=1000'],
+    ['task list, sort received ascending', '/tasks?sort=received'],
+    ['task list, sort runtime ascending, page 40', '/tasks?sort=runtime&offset=1000'],
+    ['task list, "refused" sorted name ascending', '/tasks?q=refused&sort=name'],
+    [
+      'DataTables, started ascending',
+      `/tasks/datatable?draw=1&start=0&length=15&order[0][column]=0&order[0][dir]=asc&columns[0][data]=started`,
+    ],
     ['workers dashboard (no hot state: SQL)', '/workers'],
     ['API /api/tasks?limit=25', '/api/tasks?limit=25'],
   ];
@@ -212,7 +219,7 @@ async function measure(database: OpenDatabase, requests: number): Promise<void> 
     }
     times.sort((a, b) => a - b);
     console.log(
-      `  ${label.padEnd(44)} p50 ${percentile(times, 50).toFixed(1).padStart(7)} ms   p95 ${percentile(times, 95).toFixed(1).padStart(7)} ms   (HTTP ${status}, ${size} bytes)`,
+      `  ${label.padEnd(46)} p50 ${percentile(times, 50).toFixed(1).padStart(7)} ms   p95 ${percentile(times, 95).toFixed(1).padStart(7)} ms   (HTTP ${status}, ${size} bytes)`,
     );
   }
 }

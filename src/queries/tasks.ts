@@ -50,6 +50,12 @@ export type SortColumn = (typeof SORTABLE_COLUMNS)[number];
 /** Sortable columns that always hold a value (migration 001). */
 const NOT_NULL_COLUMNS = new Set<SortColumn>(['uuid', 'state', 'timestamp']);
 
+/**
+ * Nullable sortable columns whose index (migration 001: tasks_received,
+ * tasks_started, the id riding along) reads in (column, id) order.
+ */
+const INDEX_ORDERED = new Set<SortColumn>(['received', 'started']);
+
 export interface TaskSort {
   column: SortColumn;
   descending: boolean;
@@ -77,18 +83,72 @@ export async function listTasks(
   limit = 100,
   offset = 0,
 ): Promise<TaskRow[]> {
-  const direction = sort.descending ? 'desc' : 'asc';
   const search = await compileSearch(db, family, filters.search);
-  let query = filtered(db, filters, search).selectAll('tasks');
-  // Both dialects put NULLs first ascending and last descending: blanks go
-  // last either way (descending needs nothing, and keeps its index order).
-  if (!sort.descending && !NOT_NULL_COLUMNS.has(sort.column)) query = query.orderBy(sql`${sql.ref(`tasks.${sort.column}`)} IS NULL`, 'asc');
-  return query
-    .orderBy(sql.ref(`tasks.${sort.column}`), direction)
-    .orderBy('tasks.id', direction)
+  const column = sql.ref(`tasks.${sort.column}`);
+  if (sort.descending || NOT_NULL_COLUMNS.has(sort.column)) {
+    // Both dialects put NULLs last descending: the index order is the page order.
+    const direction = sort.descending ? 'desc' : 'asc';
+    return filtered(db, filters, search)
+      .selectAll('tasks')
+      .orderBy(column, direction)
+      .orderBy('tasks.id', direction)
+      .limit(limit)
+      .offset(offset)
+      .execute();
+  }
+  // Ascending, both dialects would put NULLs first; blanks go last here too.
+  if (!INDEX_ORDERED.has(sort.column)) {
+    // No index gives this order: the whole match is sorted anyway, and a
+    // `col IS NOT NULL` range would only lead MariaDB to read it through an
+    // index (tasks_name_timestamp) in random order.
+    return filtered(db, filters, search)
+      .selectAll('tasks')
+      .orderBy(sql`${column} IS NULL`, 'asc')
+      .orderBy(column, 'asc')
+      .orderBy('tasks.id', 'asc')
+      .limit(limit)
+      .offset(offset)
+      .execute();
+  }
+  // An `IS NULL` sort key would cost the index (every page sorting the whole
+  // table), so the rows with a value are read first as an index range, and
+  // the blank ones (oldest first) only when the page runs past them.
+  const valued = await filtered(db, filters, search)
+    .selectAll('tasks')
+    .where(column, 'is not', null)
+    .orderBy(column, 'asc')
+    .orderBy('tasks.id', 'asc')
     .limit(limit)
     .offset(offset)
     .execute();
+  if (valued.length === limit) return valued;
+  // All the rows with a value: this page ends them when it holds some, else
+  // they are counted (no more than the offset).
+  const valuedTotal = valued.length > 0 || offset === 0 ? offset + valued.length : await countValued(db, filters, search, column, offset);
+  const blank = await filtered(db, filters, search)
+    .selectAll('tasks')
+    .where(column, 'is', null)
+    .orderBy('tasks.id', 'asc')
+    .limit(limit - valued.length)
+    .offset(offset + valued.length - valuedTotal)
+    .execute();
+  return [...valued, ...blank];
+}
+
+/** The rows with a value in `column` matching the filters, counted up to `cap`. */
+async function countValued(
+  db: Kysely<Database>,
+  filters: TaskFilters,
+  search: TaskCondition | null,
+  column: ReturnType<typeof sql.ref>,
+  cap: number,
+): Promise<number> {
+  const limited = filtered(db, filters, search).select('tasks.id').where(column, 'is not', null).limit(cap);
+  const row = await db
+    .selectFrom(limited.as('valued'))
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
 }
 
 /**
