@@ -250,7 +250,8 @@ export class Collector {
     this.lastEventAt = event.localReceived;
     if (event.type === 'worker-online') this.control.workerOnline(event.hostname);
     this.batch.add(event, this.workers);
-    if (this.flushDue() && !this.flushing) this.scheduleFlush(0);
+    // Not while the database is failing: its backoff decides (each try rebuilds and hands over the whole batch).
+    if (this.flushDue() && !this.flushing && this.databaseError === null) this.scheduleFlush(0);
   }
 
   /**
