@@ -22,7 +22,7 @@ import {
 import { currentWorkerRecords } from '../queries/workers';
 import type { AppEnv } from '../services';
 import { parseSearch, SEARCH_LIMITS, SearchSyntaxError } from '../shared/search';
-import { TASK_COLUMN_NAMES, type TaskColumnName } from '../ui/context';
+import { mayAct, TASK_COLUMN_NAMES, type TaskColumnName } from '../ui/context';
 import { flowerTask } from './flower-json';
 import { form, LIMITS, type Params, parseUtcMinute, pathName, query, stateFilter } from './params';
 
@@ -189,7 +189,7 @@ export const taskRoutes = new Hono<AppEnv>()
         taskNames={taskNames}
         workerNames={workers.map((w) => w.hostname)}
         ui={ui}
-        readOnly={readOnly}
+        readOnly={readOnly || !mayAct(ui, 'operator')}
       />,
       ok ? 200 : 400,
     );
@@ -256,7 +256,7 @@ export const taskRoutes = new Hono<AppEnv>()
       childIds: children.get(task.uuid) ?? [],
       timeline,
       ui,
-      options: { readOnly, abortable: resultBackend !== false },
+      options: { readOnly: readOnly || !mayAct(ui, 'operator'), abortable: resultBackend !== false },
     };
     c.header('Vary', 'HX-Request');
     // The live part alone for the page's poll (HX-Request), morphed in place.

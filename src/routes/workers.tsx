@@ -12,6 +12,7 @@ import type { AppEnv } from '../services';
 import { flowerDashboardRow } from './flower-json';
 import { bodyETag } from './fragment-etag';
 import { form, pathName, query } from './params';
+import { mayAct } from '../ui/context';
 
 const dashboard = new Hono<AppEnv>().get('/', async (c) => {
   const { db, hot, now, ui, purgeOfflineWorkers } = c.var.services;
@@ -36,7 +37,7 @@ export const workerRoutes = new Hono<AppEnv>()
     const worker = summarize(await currentWorkerRecords(db, hot), now()).find((w) => w.hostname === name);
     if (!worker) throw notFound(`Unknown worker '${quoted(name)}'`);
     const [counts, inspect] = await Promise.all([taskCountsForWorker(db, name), cachedInspect(db, name)]);
-    return c.html(<WorkerPage worker={worker} counts={counts} inspect={inspect} ui={ui} readOnly={readOnly} />);
+    return c.html(<WorkerPage worker={worker} counts={counts} inspect={inspect} ui={ui} readOnly={readOnly || !mayAct(ui, 'admin')} />);
   })
   // Fresh inspect replies for the worker page's tabs (htmx swaps the tabs).
   .post('/worker/:name/inspect', async (c) => {
@@ -54,5 +55,14 @@ export const workerRoutes = new Hono<AppEnv>()
       else if (!outcome.result[name]) inspectError = `${name} did not answer within ${inspectTimeoutMs / 1000} s.`;
     }
     const [counts, inspect] = await Promise.all([taskCountsForWorker(db, name), cachedInspect(db, name)]);
-    return c.html(<WorkerTabs worker={worker} counts={counts} inspect={inspect} ui={ui} readOnly={readOnly} inspectError={inspectError} />);
+    return c.html(
+      <WorkerTabs
+        worker={worker}
+        counts={counts}
+        inspect={inspect}
+        ui={ui}
+        readOnly={readOnly || !mayAct(ui, 'admin')}
+        inspectError={inspectError}
+      />,
+    );
   });
