@@ -544,10 +544,12 @@ export class Collector {
     for (const timer of this.timers) clearInterval(timer);
     this.control.stopTimers();
     if (this.flushTimer) clearTimeout(this.flushTimer);
+    // The deadline covers the Redis reader handing back its spool too (the
+    // batches it fills are flushed as they come due meanwhile).
+    const deadline = Date.now() + SHUTDOWN_FLUSH_DEADLINE_MS;
     await this.transport.stop();
     await this.hot.close();
     await this.control.close();
-    const deadline = Date.now() + SHUTDOWN_FLUSH_DEADLINE_MS;
     this.lastStatusAt = 0;
     await this.flushing;
     do {
