@@ -349,6 +349,35 @@
     },
     true,
   );
+  // Columns are sent only when the reader chose them (saved, in the URL, or
+  // being chosen now): otherwise the server picks (a list of failures shows
+  // their exception), and the picker follows what the table shows.
+  function pickingColumns(event) {
+    return event?.target instanceof HTMLInputElement && event.target.name === 'columns';
+  }
+  function chosenColumns() {
+    return savedColumns().length > 0 || new URL(location.href).searchParams.has('columns');
+  }
+  document.addEventListener('htmx:configRequest', (e) => {
+    if (e.detail.elt?.id !== 'task-filters') return;
+    if (!pickingColumns(e.detail.triggeringEvent) && !chosenColumns()) delete e.detail.parameters.columns;
+  });
+  document.addEventListener('htmx:afterSwap', (e) => {
+    var panel = document.getElementById('tasks-panel');
+    var form = document.getElementById('task-filters');
+    // Not while the reader is at the picker (a box just changed): their clicks stand.
+    var event = e.detail.requestConfig?.triggeringEvent;
+    if (!panel || !form || !panel.contains(e.target) || chosenColumns() || pickingColumns(event)) return;
+    var shown = (panel.getAttribute('data-columns') || '').split(',');
+    form.querySelectorAll('input[name="columns"]').forEach((box) => {
+      box.checked = shown.includes(box.value);
+    });
+  });
+  // The sort control lives in the panel but belongs to the filter form (form=): a change submits the form.
+  document.addEventListener('change', (e) => {
+    var select = e.target;
+    if (select instanceof HTMLSelectElement && select.hasAttribute('data-sort') && select.form) select.form.requestSubmit();
+  });
   function restoreColumns() {
     if (!document.getElementById('task-filters')) return;
     var url = withColumns(location.href);

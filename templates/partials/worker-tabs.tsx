@@ -12,7 +12,7 @@ import type { TaskCountsByName } from '../../src/ui/views';
 import type { UiOptions } from '../../src/ui/context';
 import { pathSegment } from '../../src/shared/text';
 import { Clip, fixed, href, OnlineBadge, taskHref, Time } from '../components/format';
-import { Action } from '../components/action';
+import { Action, ActionResults } from '../components/action';
 import { KeyValues, KvRow, KvTable } from '../components/kv';
 import { Limits, WorkerActions } from './worker-actions';
 
@@ -169,6 +169,7 @@ function Queues({
                         label="Cancel consumer"
                         confirm={`Stop consuming from ${display(q.name)}?`}
                         off={off}
+                        results="queue-results"
                       >
                         <input type="hidden" name="queue" value={display(q.name)} />
                       </Action>
@@ -180,6 +181,8 @@ function Queues({
           </table>
         </div>
       )}
+      {/* A cancelled queue's row leaves the table: its answer is shown here. */}
+      {readOnly ? null : <ActionResults id="queue-results" />}
       {readOnly ? null : (
         <Action ui={ui} path={path('add-consumer')} label="Add consumer" off={off}>
           <label>
@@ -329,7 +332,7 @@ export function WorkerTabLive({ tab, error, ...data }: WorkerTabData & { tab: Wo
     >
       {tabBody(tab, data)}
       {TAB_METHODS[tab].length > 0 && at !== null ? (
-        <p class="freshness tab-freshness muted">
+        <p class="tab-freshness muted">
           This tab inspected <Time at={at} ui={data.ui} />
           {data.worker.alive ? ` · live, every ${TAB_POLL_SECONDS} s` : ' · the worker is offline'}
         </p>

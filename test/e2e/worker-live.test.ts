@@ -154,6 +154,7 @@ describe('live worker tabs in headless Chromium (Redis broker)', () => {
 
     await page.locator(`#live-queues tr[data-queue="${extraQueue}"] form button`).click();
     expect(dialogs).toEqual([`confirm: Stop consuming from ${extraQueue}?`]);
+    expect(await outcomeOf(page, '#queue-results')).toEqual({ ok: true, text: `no longer consuming from ${extraQueue}` });
     await page.locator(`#live-queues tr[data-queue="${extraQueue}"]`).waitFor({ state: 'detached', ...LIVE });
     expect(await page.locator(`#live-queues tr[data-queue="${queue}"]`).count()).toBe(1);
     expect(await sameDocument(page)).toBe(true);
