@@ -70,9 +70,9 @@ export const workerRoutes = new Hono<AppEnv>()
   .get('/worker/:name/tab/:tab', fragmentETag, async (c) => {
     const { db, hot, now, ui, readOnly, control, inspectTimeoutMs } = c.var.services;
     const name = pathName(c, 'name');
+    const force = query(c).bool('fresh') === true;
     const tab = WORKER_TABS.find((t) => t === c.req.param('tab'));
     if (!tab) throw notFound(`Unknown tab '${quoted(c.req.param('tab') ?? '')}'`);
-    const force = query(c).bool('fresh') === true;
     const worker = summarize(await currentWorkerRecords(db, hot), now()).find((w) => w.hostname === name);
     if (!worker) throw notFound(`Unknown worker '${quoted(name)}'`);
     const methods = TAB_METHODS[tab];
