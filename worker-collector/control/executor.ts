@@ -77,6 +77,23 @@ function okText(reply: { ok?: unknown; error?: unknown }): string {
   return typeof reply.ok === 'string' ? reply.ok : JSON.stringify(reply.ok);
 }
 
+/** `fresh`'s replies over `stored`'s, method by method: each method keeps the newer of the two. */
+function mergeInspect(stored: WorkerInspect, fresh: WorkerInspect): WorkerInspect {
+  const merged: WorkerInspect = { ...stored };
+  const at: Partial<Record<InspectMethod, number>> = { ...stored.at };
+  for (const method of INSPECT_METHODS) {
+    const freshAt = fresh.at?.[method];
+    if (freshAt === undefined) continue;
+    const old = at[method] ?? (stored[method] !== undefined ? stored.timestamp : undefined);
+    if (old !== undefined && old > freshAt) continue;
+    (merged as unknown as Record<string, unknown>)[method] = fresh[method];
+    at[method] = freshAt;
+  }
+  merged.at = at;
+  merged.timestamp = Math.max(typeof stored.timestamp === 'number' ? stored.timestamp : 0, fresh.timestamp);
+  return merged;
+}
+
 export class ControlExecutor {
   private readonly now: () => number;
   private readonly inspectRows: BulkWrite;
@@ -310,28 +327,20 @@ export class ControlExecutor {
     return byWorker;
   }
 
-  /** Each worker's new replies over its stored ones, method by method, the newer of each kept. */
+  /** Each worker's new replies over its stored ones, method by method, the newer of each kept; read and written in one transaction. */
   private async storeInspect(byWorker: Record<string, WorkerInspect>): Promise<void> {
     const hostnames = Object.keys(byWorker);
-    const stored = await this.db.selectFrom('worker_inspect').select(['hostname', 'replies']).where('hostname', 'in', hostnames).execute();
-    const before = new Map(stored.map((row) => [row.hostname, row.replies]));
-    const rows = hostnames.map((hostname) => {
-      const fresh = byWorker[hostname]!;
-      const merged = storedInspect(before.get(hostname));
-      const mergedAt: Partial<Record<InspectMethod, number>> = { ...merged.at };
-      for (const method of INSPECT_METHODS) {
-        const at = fresh.at?.[method];
-        if (at === undefined) continue;
-        const old = mergedAt[method] ?? (merged[method] !== undefined ? merged.timestamp : undefined);
-        if (old !== undefined && old > at) continue;
-        (merged as unknown as Record<string, unknown>)[method] = fresh[method];
-        mergedAt[method] = at;
-      }
-      merged.at = mergedAt;
-      merged.timestamp = Math.max(typeof merged.timestamp === 'number' ? merged.timestamp : 0, fresh.timestamp);
-      return [hostname, JSON.stringify(merged), merged.timestamp];
-    });
-    await retryWhileBusy(() => this.db.transaction().execute((trx) => this.inspectRows.run(trx, rows)));
+    await retryWhileBusy(() =>
+      this.db.transaction().execute(async (trx) => {
+        const stored = await trx.selectFrom('worker_inspect').select(['hostname', 'replies']).where('hostname', 'in', hostnames).execute();
+        const before = new Map(stored.map((row) => [row.hostname, row.replies]));
+        const rows = hostnames.map((hostname) => {
+          const merged = mergeInspect(storedInspect(before.get(hostname)), byWorker[hostname]!);
+          return [hostname, JSON.stringify(merged), merged.timestamp];
+        });
+        await this.inspectRows.run(trx, rows);
+      }),
+    );
   }
 
   /** Queue names: what workers consume (from inspect), what tasks were sent to, and Celery's default. */
