@@ -87,10 +87,9 @@ function statsRows(tally: MetricTally): Record<string, Record<string, number>> {
     const key = `${record.bucket}|${record.task_name}`;
     expect(out[key], `${key} appears once`).toBeUndefined();
     expect(record.step).toBe(60);
-    out[key] = Object.fromEntries(Object.entries(record).filter(([c, v]) => !['step', 'bucket', 'task_name'].includes(c) && v !== 0)) as Record<
-      string,
-      number
-    >;
+    out[key] = Object.fromEntries(
+      Object.entries(record).filter(([c, v]) => !['step', 'bucket', 'task_name'].includes(c) && v !== 0),
+    ) as Record<string, number>;
   }
   return out;
 }
