@@ -35,7 +35,13 @@ describe.each(DIALECTS)('stats queries on %s', (dialect) => {
         minuteGone: true,
       },
       // Hour H+1: minutes.
-      { bucket: H + 3600, name: 'a', counts: { sent: 3, received: 3, started: 3, succeeded: 3 }, runtimes: [0.02, 0.02, 0.7], queueWaits: [0.5, 0.5, 20] },
+      {
+        bucket: H + 3600,
+        name: 'a',
+        counts: { sent: 3, received: 3, started: 3, succeeded: 3 },
+        runtimes: [0.02, 0.02, 0.7],
+        queueWaits: [0.5, 0.5, 20],
+      },
       { bucket: H + 3660, name: 'a', counts: { received: 1, started: 1, failed: 1, retried: 1 } },
       { bucket: H + 3660, name: 'b', counts: { received: 2, revoked: 1, rejected: 1 } },
       { bucket: H + 7140, name: 'b', counts: { succeeded: 5 }, runtimes: [5000, 5000, 5000, 5000, 5000] },

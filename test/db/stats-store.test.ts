@@ -138,7 +138,9 @@ describe.each(DIALECTS)('task statistics on %s', (dialect) => {
     const [bins] = (
       await sql<{
         n: unknown;
-      }>`SELECT SUM(${sql.raw(Array.from({ length: 22 }, (_, i) => `rt_${i}`).join(' + '))}) AS n FROM task_stats WHERE step = 60`.execute(database.db)
+      }>`SELECT SUM(${sql.raw(Array.from({ length: 22 }, (_, i) => `rt_${i}`).join(' + '))}) AS n FROM task_stats WHERE step = 60`.execute(
+        database.db,
+      )
     ).rows;
     expect(Number(bins?.n)).toBe(48);
   });
