@@ -267,7 +267,14 @@ async function seedStats(database: OpenDatabase, names: number, days: number): P
     failures = [];
   };
   const zero = () => new Array<number>(TASK_STATS_VALUE_COLUMNS.length).fill(0);
+  const dayRows = new Map<string, number[]>();
   const push = (step: number, bucket: number, i: number, values: number[]) => {
+    if (step === 3600) {
+      const key = `${bucket - (bucket % 86_400)}|${i}`;
+      const sum = dayRows.get(key) ?? zero();
+      addInto(sum, values);
+      dayRows.set(key, sum);
+    }
     rows.push([step, bucket, `app.tasks.job_${i}`, ...values]);
     if (values[4]! > 0) failures.push([step, bucket, `app.tasks.job_${i}`, i % 2 ? 'ValueError' : 'TimeoutError', values[4]]);
   };
@@ -302,6 +309,11 @@ async function seedStats(database: OpenDatabase, names: number, days: number): P
     }
     await flush();
   }
+  for (const [key, values] of dayRows) {
+    const [day, i] = key.split('|').map(Number) as [number, number];
+    push(86_400, day, i, values);
+  }
+  await flush();
   console.log(`  seeded ${total} task_stats rows (${names} names, ${days} days) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 

@@ -61,8 +61,13 @@ export function defaultStep(from: number, to: number, now: number, minuteHours: 
 
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 const HOUR = 3600;
-/** Task-type and failure tables over windows up to this long read minutes; longer ones hours. */
+const DAY = 86_400;
+/** Task-type and failure tables over windows up to this long read minutes, up to TABLE_HOURS_MAX hours, beyond that days. */
 const TABLE_MINUTES_MAX = 6 * 3600;
+const TABLE_HOURS_MAX = 7 * DAY;
+
+/** What the task-type and failure tables may be read by: minutes, hours, or (UTC) days. */
+export type TableStep = StatsStep | typeof DAY;
 
 function checkStep(step: number): StatsStep {
   if (!(STATS_STEPS as readonly number[]).includes(step)) throw new RangeError(`step must be 60 or 3600, not ${step}`);
@@ -189,9 +194,11 @@ export async function totalStatsSeries(db: Kysely<Database>, q: StatsWindow): Pr
   return { name: '*', buckets: cells.map(bucketOf) };
 }
 
-/** The step the task-type and failure tables read a window in, unless told: minutes up to 6 h, hours beyond. */
-function tableStep(from: number, to: number, step: StatsStep | undefined): StatsStep {
-  return step === undefined ? (to - from <= TABLE_MINUTES_MAX ? 60 : HOUR) : checkStep(step);
+/** The step the task-type and failure tables read a window in, unless told: minutes up to 6 h, hours up to 7 days, days beyond. */
+export function tableStep(from: number, to: number, step?: TableStep): TableStep {
+  if (step !== undefined) return step === DAY ? DAY : checkStep(step);
+  const span = to - from;
+  return span <= TABLE_MINUTES_MAX ? 60 : span <= TABLE_HOURS_MAX ? HOUR : DAY;
 }
 
 /**
@@ -199,12 +206,13 @@ function tableStep(from: number, to: number, step: StatsStep | undefined): Stats
  * percentiles over the whole window, the last bucket with an event and a
  * sparkline of `slices` equal parts of the window (each a whole number of
  * steps; a row counts in the part its bucket starts in). Read from minute
- * rows (`step` 60) or hour rows (3600); by default minutes for windows up to
- * 6 h (pass defaultStep's answer when minutes may be gone).
+ * rows (`step` 60), hour rows (3600) or UTC day rows (86400); by default
+ * minutes for windows up to 6 h, hours up to 7 days, days beyond (pass a
+ * step when minutes may be gone: defaultStep's answer).
  */
 export async function taskTypeStats(
   db: Kysely<Database>,
-  q: { from: number; to: number; slices: number; step?: StatsStep },
+  q: { from: number; to: number; slices: number; step?: TableStep },
 ): Promise<TaskTypeStats[]> {
   const step = tableStep(q.from, q.to, q.step);
   const from = Math.floor(q.from);
@@ -277,7 +285,7 @@ export async function taskTypeStats(
  */
 export async function exceptionStats(
   db: Kysely<Database>,
-  q: { from: number; to: number; name?: string; limit: number; step?: StatsStep },
+  q: { from: number; to: number; name?: string; limit: number; step?: TableStep },
 ): Promise<ExceptionStats[]> {
   const step = tableStep(q.from, q.to, q.step);
   const limit = Math.max(0, Math.floor(q.limit));

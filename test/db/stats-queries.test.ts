@@ -133,6 +133,16 @@ describe.each(DIALECTS)('stats queries on %s', (dialect) => {
       spark: [12, 4],
     });
     expect(rows[1]).toMatchObject({ count: 7, failureRatio: 0, lastSeen: H + 3600, spark: [0, 5], runtimeP50: 3600 });
+    // By the day (the default past 7 days): the whole UTC day's row.
+    const day = H - (H % 86_400);
+    const days = await taskTypeStats(database.db, { from: day, to: day + 8 * 86_400, slices: 8 });
+    expect(days.map((r) => [r.name, r.count, r.succeeded, r.failed, r.lastSeen, r.spark])).toEqual([
+      ['a', 116, 113, 3, day, [116, 0, 0, 0, 0, 0, 0, 0]],
+      ['b', 7, 5, 0, day, [5, 0, 0, 0, 0, 0, 0, 0]],
+    ]);
+    expect(await exceptionStats(database.db, { from: day, to: day + 8 * 86_400, limit: 1 })).toEqual([
+      { name: 'b', exception: 'OSError', count: 4, firstSeen: day, lastSeen: day },
+    ]);
     // By the minute (the default for short windows): the last hour's minutes.
     const minutes = await taskTypeStats(database.db, { from: H + 3600, to: H + 7200, slices: 60 });
     expect(minutes.map((r) => [r.name, r.count, r.lastSeen, r.spark.slice(0, 2), r.spark[59]])).toEqual([

@@ -1,6 +1,6 @@
 // Rows of the task statistics tables, written directly as the collector
 // would have written them (each minute to its minute row and its hour row,
-// per name and for all names), for the query, retention and route tests.
+// per name and for all names, and per name to its day row), for the query, retention and route tests.
 
 import type { Kysely } from 'kysely';
 import type { Database } from '../../src/shared/schema';
@@ -63,6 +63,7 @@ export async function seedStats(db: Kysely<Database>, seeds: SeedStats[]): Promi
       add(all, { step: 60, bucket: seed.bucket }, v);
     }
     add(named, { step: 3600, bucket: hour, task_name: seed.name }, v);
+    add(named, { step: 86400, bucket: seed.bucket - (seed.bucket % 86400), task_name: seed.name }, v);
     add(all, { step: 3600, bucket: hour }, v);
   }
   await insert(db, 'task_stats', [...named.values()]);
@@ -80,7 +81,7 @@ export interface SeedException {
 export async function seedExceptions(db: Kysely<Database>, seeds: SeedException[]): Promise<void> {
   const rows = new Map<string, { step: number; bucket: number; task_name: string; exception: string; count: number }>();
   for (const s of seeds) {
-    for (const step of s.minuteGone ? [3600] : [60, 3600]) {
+    for (const step of s.minuteGone ? [3600, 86400] : [60, 3600, 86400]) {
       const bucket = s.bucket - (s.bucket % step);
       const id = `${step}|${bucket}|${s.name}|${s.exception}`;
       const found = rows.get(id);

@@ -2,7 +2,8 @@
 // minute row and to its hour row (stats.ts), so the rollup of minutes into
 // hours after --stats-minutes-hours is only a deletion of the old minute
 // rows: the hours already hold their counts, bins and largest queue lengths.
-// Rows of any step older than --stats-retention-days are deleted too. Both
+// Rows of any step (day rows too) older than --stats-retention-days are
+// deleted too. Both
 // delete at most a day of buckets per statement, so neither holds the
 // database (or SQLite's single writer) for long, and both are idempotent:
 // two collectors running them at once delete each row once, and no count
@@ -61,7 +62,7 @@ export async function statsRetentionOnce(
   const rollBefore = Math.floor((now - options.minutesHours * HOUR) / HOUR) * HOUR;
   const expired = now - options.retentionDays * DAY;
   for (const table of STATS_TABLES) {
-    report.deleted += await deleteBefore(db, table, '60, 3600', expired, maxChunks);
+    report.deleted += await deleteBefore(db, table, '60, 3600, 86400', expired, maxChunks);
     report.rolledUp += await deleteBefore(db, table, '60', rollBefore, maxChunks);
   }
   return report;

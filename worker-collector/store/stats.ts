@@ -1,8 +1,9 @@
 // Time-bucketed task statistics, summed in memory per flush and added to the
 // stored rows by the flush's upsert (migration 007): each minute's counts go
 // to its minute row AND to its hour row, per task name and for all names
-// together (task_stats_all), so an hourly read never sums minutes and an
-// "all tasks" read never sums names. Retention later deletes the old minute
+// together (task_stats_all), and per name to its UTC day row, so an hourly
+// read never sums minutes, an "all tasks" read never sums names, and a
+// 30-day table of task types sums days. Retention later deletes the old minute
 // rows (the "rollup": their hours already hold them). Fed by
 // MetricTally.taskEvents (counters.ts), so every place that counts a task's
 // events for the metrics (the flush payload, the store's name lookups, the
@@ -19,7 +20,10 @@ import { BulkWrite, maxAssignments } from './upsert';
 
 export const MINUTE = 60;
 export const HOUR = 3600;
+export const DAY = 86_400;
 const STEPS = [MINUTE, HOUR] as const;
+/** Per-name rows (counts and failures) are also kept by the (UTC) day, for the task-type and failure tables of long windows. */
+const NAMED_STEPS = [MINUTE, HOUR, DAY] as const;
 
 /** task_stats columns in the order StatsTally's rows hold them. */
 export const TASK_STATS_COLUMNS: readonly string[] = ['step', 'bucket', 'task_name', ...TASK_STATS_VALUE_COLUMNS];
@@ -55,7 +59,8 @@ export function countedType(type: string): StatsCount | undefined {
 }
 
 export class StatsTally {
-  private readonly cells = new Map<string, Cell>();
+  /** name -> minute -> cell (names are the fold's shared strings: no key is built per event). */
+  private readonly byName = new Map<string, Map<number, Cell>>();
   private readonly exceptions = new Map<string, TaskStatsExceptionsTable>();
   // A task's events mostly share a minute: the last cell is kept at hand.
   private last: Cell | undefined;
@@ -65,14 +70,22 @@ export class StatsTally {
     const bucket = Math.floor(timestamp / MINUTE) * MINUTE;
     const last = this.last;
     if (last !== undefined && last.bucket === bucket && last.name === name) return last;
-    const key = `${bucket}\0${name}`;
-    let found = this.cells.get(key);
+    let minutes = this.byName.get(name);
+    if (!minutes) {
+      minutes = new Map();
+      this.byName.set(name, minutes);
+    }
+    let found = minutes.get(bucket);
     if (!found) {
       found = { bucket, name, values: new Array<number>(TASK_STATS_VALUE_COLUMNS.length).fill(0) };
-      this.cells.set(key, found);
+      minutes.set(bucket, found);
     }
     this.last = found;
     return found;
+  }
+
+  private *cells(): IterableIterator<Cell> {
+    for (const minutes of this.byName.values()) yield* minutes.values();
   }
 
   /** One event of a task named `name` ('' when unknown); `exception`: the class of a task-failed, else ''. */
@@ -99,7 +112,7 @@ export class StatsTally {
 
   /** Add another tally's counts to this one's. */
   absorb(other: StatsTally): void {
-    for (const theirs of other.cells.values()) {
+    for (const theirs of other.cells()) {
       const mine = this.cell(theirs.name, theirs.bucket);
       if (!mine) continue;
       for (let i = 0; i < theirs.values.length; i++) mine.values[i]! += theirs.values[i]!;
@@ -124,19 +137,19 @@ export class StatsTally {
       const offset = head.length;
       for (let i = 0; i < values.length; i++) (existing[offset + i] as number) += values[i]!;
     };
-    for (const cell of this.cells.values()) {
+    for (const cell of this.cells()) {
       const name = cutText(cell.name, KEY.name);
-      for (const step of STEPS) {
+      for (const step of NAMED_STEPS) {
         const bucket = Math.floor(cell.bucket / step) * step;
         addTo(rows, `${step}\0${bucket}\0${name}`, [step, bucket, name], cell.values);
-        addTo(totals, `${step}\0${bucket}`, [step, bucket], cell.values);
+        if (step !== DAY) addTo(totals, `${step}\0${bucket}`, [step, bucket], cell.values);
       }
     }
     const exceptions = new Map<string, TaskStatsExceptionsTable>();
     for (const e of this.exceptions.values()) {
       const taskName = cutText(e.task_name, KEY.name);
       const exception = cutText(e.exception, KEY.exception);
-      for (const step of STEPS) {
+      for (const step of NAMED_STEPS) {
         const bucket = Math.floor(e.bucket / step) * step;
         const id = `${step}\0${bucket}\0${taskName}\0${exception}`;
         const existing = exceptions.get(id);
