@@ -183,6 +183,55 @@ export interface Database {
   audit_log: AuditLogTable;
   search_queue: SearchQueueTable;
   collector_leases: CollectorLeasesTable;
+  task_stats: TaskStatsTable;
+  task_stats_all: TaskStatsAllTable;
+  task_stats_exceptions: TaskStatsExceptionsTable;
+  queue_stats: QueueStatsTable;
+}
+
+/**
+ * Time-bucketed task statistics (migration 007): per task name and per
+ * bucket (`step` 60 for minutes, 3600 for hours), the count of each event
+ * type in it (by the event's own timestamp) and the runtime and queue-wait
+ * histograms, one column per bin (src/shared/stats-bins.ts: `rt_0` ... and
+ * `qw_0` ...). Each flush adds its events to their minute row and to their
+ * hour row; retention deletes minute rows after --stats-minutes-hours (the
+ * "rollup": the hour rows already hold them) and every row after
+ * --stats-retention-days.
+ */
+export type TaskStatsTable = {
+  step: number;
+  /** Epoch seconds of the bucket's start (a multiple of `step`). */
+  bucket: number;
+  task_name: string;
+  sent: number;
+  received: number;
+  started: number;
+  succeeded: number;
+  failed: number;
+  retried: number;
+  revoked: number;
+  rejected: number;
+} & Record<`rt_${number}` | `qw_${number}`, number>;
+
+/** task_stats for all task names together (the "all tasks" charts read one row per bucket). */
+export type TaskStatsAllTable = Omit<TaskStatsTable, 'task_name'>;
+
+/** task-failed events by exception class, per task name and bucket (same steps as task_stats). */
+export interface TaskStatsExceptionsTable {
+  step: number;
+  bucket: number;
+  task_name: string;
+  exception: string;
+  count: number;
+}
+
+/** Queue lengths over time: the largest length the collector measured in the bucket. */
+export interface QueueStatsTable {
+  step: number;
+  bucket: number;
+  queue: string;
+  length: number;
 }
 
 /** SQLite: final tasks waiting for the text index (migration 006; store/search-index.ts). */
