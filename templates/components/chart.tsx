@@ -150,6 +150,7 @@ export function Chart(props: ChartProps) {
         ))}
       </ul>
       <svg class="chart-svg" viewBox={`0 0 ${W} ${H}`} role="img" aria-labelledby={titleId} data-kind={kind}>
+        <title>{title}</title>
         <text class="axis-label" x={PAD.left} y={12}>
           {axisLabel}
         </text>

@@ -126,7 +126,7 @@ describe('Chart', () => {
     expect(svg.match(/class="bar tone-ok"/g)).toHaveLength(59);
     expect(svg.match(/class="bar tone-bad"/g)).toHaveLength(6);
     // One hover title per minute, naming both counts.
-    expect(svg.match(/<title /g)).toHaveLength(60);
+    expect(svg.match(/<title data-t=/g)).toHaveLength(60);
     expect(svg).toContain('2026-12-01 09:10 UTC · 1 min: succeeded 10, failed 5');
     expect(svg).toContain('<details class="chart-table" id="c-table">');
     expect(svg.match(/<tr><th scope="row">/g)).toHaveLength(60);
@@ -146,7 +146,7 @@ describe('Chart', () => {
     const svg = chart({ times: [], series: [{ label: 'succeeded', tone: 'ok', values: [] }] });
     expect(svg).toContain('No data in this period');
     expect(svg).toContain('data-v="1"');
-    expect(svg).not.toContain('<title');
+    expect(svg).not.toContain('<title data-t');
     expect(svg).not.toContain('class="bar');
   });
 
