@@ -183,6 +183,49 @@ export interface Database {
   audit_log: AuditLogTable;
   search_queue: SearchQueueTable;
   collector_leases: CollectorLeasesTable;
+  task_stats: TaskStatsTable;
+  task_stats_exceptions: TaskStatsExceptionsTable;
+  queue_stats: QueueStatsTable;
+}
+
+/**
+ * Time-bucketed task statistics (migration 007): per task name and per
+ * bucket (`step` 60 for minutes, 3600 for hours after the rollup), the count
+ * of each event type in it (by the event's own timestamp) and the runtime
+ * and queue-wait histograms, one column per bin (src/shared/stats-bins.ts:
+ * `rt_0` ... and `qw_0` ...). Flushes add to a row; the rollup moves minute
+ * rows into hour rows.
+ */
+export type TaskStatsTable = {
+  step: number;
+  /** Epoch seconds of the bucket's start (a multiple of `step`). */
+  bucket: number;
+  task_name: string;
+  sent: number;
+  received: number;
+  started: number;
+  succeeded: number;
+  failed: number;
+  retried: number;
+  revoked: number;
+  rejected: number;
+} & Record<`rt_${number}` | `qw_${number}`, number>;
+
+/** task-failed events by exception class, per task name and bucket (same steps as task_stats). */
+export interface TaskStatsExceptionsTable {
+  step: number;
+  bucket: number;
+  task_name: string;
+  exception: string;
+  count: number;
+}
+
+/** Queue lengths over time: the largest length the collector measured in the bucket. */
+export interface QueueStatsTable {
+  step: number;
+  bucket: number;
+  queue: string;
+  length: number;
 }
 
 /** SQLite: final tasks waiting for the text index (migration 006; store/search-index.ts). */
