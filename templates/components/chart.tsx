@@ -71,7 +71,7 @@ export interface ChartProps {
 
 const W = 600;
 const H = 230;
-const PAD = { left: 58, right: 10, top: 24, bottom: 44 };
+const PAD = { left: 58, right: 10, top: 30, bottom: 44 };
 const PLOT_W = W - PAD.left - PAD.right;
 const PLOT_H = H - PAD.top - PAD.bottom;
 export const DEFAULT_MAX_SLOTS = 120;
@@ -149,95 +149,91 @@ export function Chart(props: ChartProps) {
           </li>
         ))}
       </ul>
-      <div class="chart-scroll">
-        <svg class="chart-svg" viewBox={`0 0 ${W} ${H}`} role="img" aria-labelledby={titleId} data-kind={kind}>
-          <title>{title}</title>
-          <text class="axis-label" x={PAD.left} y={12}>
-            {axisLabel}
-          </text>
-          <g class="y-axis">
-            {ticks.map((v) => (
+      <svg class="chart-svg" viewBox={`0 0 ${W} ${H}`} role="img" aria-labelledby={titleId} data-kind={kind}>
+        <title>{title}</title>
+        <text class="axis-label" x={PAD.left} y={14}>
+          {axisLabel}
+        </text>
+        <g class="y-axis">
+          {ticks.map((v) => (
+            <g>
+              <line class="grid-line" x1={PAD.left} x2={PAD.left + PLOT_W} y1={round2(y(v))} y2={round2(y(v))} />
+              <text class="tick" x={PAD.left - 6} y={round2(y(v) + 4)} text-anchor="end" data-v={String(v)}>
+                {formatValue(v, unit)}
+              </text>
+            </g>
+          ))}
+        </g>
+        <g class="x-axis">
+          <line class="axis-line" x1={PAD.left} x2={PAD.left + PLOT_W} y1={PAD.top + PLOT_H} y2={PAD.top + PLOT_H} />
+          {xTicks.map((tick) => {
+            const label = timeLabel(tick.t, tick.format);
+            const at = round2(x(tick.t));
+            return (
               <g>
-                <line class="grid-line" x1={PAD.left} x2={PAD.left + PLOT_W} y1={round2(y(v))} y2={round2(y(v))} />
-                <text class="tick" x={PAD.left - 6} y={round2(y(v) + 4)} text-anchor="end" data-v={String(v)}>
-                  {formatValue(v, unit)}
+                <line class="axis-line" x1={at} x2={at} y1={PAD.top + PLOT_H} y2={PAD.top + PLOT_H + 4} />
+                <text class="tick" x={at} y={PAD.top + PLOT_H + 17} text-anchor="middle" {...label.attrs}>
+                  {label.text}
                 </text>
               </g>
-            ))}
+            );
+          })}
+          <text class="axis-label" x={PAD.left + PLOT_W / 2} y={H - 6} text-anchor="middle">
+            Time (<tspan data-zone>UTC</tspan>)
+          </text>
+        </g>
+        {empty ? (
+          <text class="empty" x={PAD.left + PLOT_W / 2} y={PAD.top + PLOT_H / 2} text-anchor="middle">
+            No data in this period
+          </text>
+        ) : kind === 'stacked' ? (
+          <g class="marks">
+            {grouped.map((slot) => {
+              let base = 0;
+              const left = round2(x(slot.t));
+              const width = round2(Math.max(0.5, slotWidth(slot) - (slotWidth(slot) > 3 ? 1 : 0)));
+              return series.map((s, i) => {
+                const v = Math.max(0, slot.values[i] ?? 0);
+                if (v === 0) return null;
+                const y0 = y(base);
+                base += v;
+                const y1 = y(base);
+                return <rect class={`bar tone-${s.tone}`} x={left} y={round2(y1)} width={width} height={round2(Math.max(0.5, y0 - y1))} />;
+              });
+            })}
           </g>
-          <g class="x-axis">
-            <line class="axis-line" x1={PAD.left} x2={PAD.left + PLOT_W} y1={PAD.top + PLOT_H} y2={PAD.top + PLOT_H} />
-            {xTicks.map((tick) => {
-              const label = timeLabel(tick.t, tick.format);
-              const at = round2(x(tick.t));
+        ) : (
+          <g class="marks">
+            {series.map((s, i) => {
+              const points = grouped.map((slot) => {
+                const v = slot.values[i] ?? null;
+                return v === null ? null : { x: round2(x(slot.t) + slotWidth(slot) / 2), y: round2(y(Math.max(0, v))) };
+              });
+              const { d, dots } = linePath(points);
               return (
-                <g>
-                  <line class="axis-line" x1={at} x2={at} y1={PAD.top + PLOT_H} y2={PAD.top + PLOT_H + 4} />
-                  <text class="tick" x={at} y={PAD.top + PLOT_H + 17} text-anchor="middle" {...label.attrs}>
-                    {label.text}
-                  </text>
+                <g class={`series tone-${s.tone}`}>
+                  {d ? <path class="line" d={d} /> : null}
+                  {dots.map((p) => (
+                    <circle class="dot" cx={p.x} cy={p.y} r={2.5} />
+                  ))}
                 </g>
               );
             })}
-            <text class="axis-label" x={PAD.left + PLOT_W / 2} y={H - 6} text-anchor="middle">
-              Time (<tspan data-zone>UTC</tspan>)
-            </text>
           </g>
-          {empty ? (
-            <text class="empty" x={PAD.left + PLOT_W / 2} y={PAD.top + PLOT_H / 2} text-anchor="middle">
-              No data in this period
-            </text>
-          ) : kind === 'stacked' ? (
-            <g class="marks">
-              {grouped.map((slot) => {
-                let base = 0;
-                const left = round2(x(slot.t));
-                const width = round2(Math.max(0.5, slotWidth(slot) - (slotWidth(slot) > 3 ? 1 : 0)));
-                return series.map((s, i) => {
-                  const v = Math.max(0, slot.values[i] ?? 0);
-                  if (v === 0) return null;
-                  const y0 = y(base);
-                  base += v;
-                  const y1 = y(base);
-                  return (
-                    <rect class={`bar tone-${s.tone}`} x={left} y={round2(y1)} width={width} height={round2(Math.max(0.5, y0 - y1))} />
-                  );
-                });
-              })}
-            </g>
-          ) : (
-            <g class="marks">
-              {series.map((s, i) => {
-                const points = grouped.map((slot) => {
-                  const v = slot.values[i] ?? null;
-                  return v === null ? null : { x: round2(x(slot.t) + slotWidth(slot) / 2), y: round2(y(Math.max(0, v))) };
-                });
-                const { d, dots } = linePath(points);
-                return (
-                  <g class={`series tone-${s.tone}`}>
-                    {d ? <path class="line" d={d} /> : null}
-                    {dots.map((p) => (
-                      <circle class="dot" cx={p.x} cy={p.y} r={2.5} />
-                    ))}
-                  </g>
-                );
-              })}
-            </g>
-          )}
-          {empty ? null : (
-            <g class="hover">
-              {grouped.map((slot) => {
-                const label = timeLabel(slot.t, 'full', slotTitle(slot, step, series, unit, merge));
-                return (
-                  <rect x={round2(x(slot.t))} y={PAD.top} width={round2(slotWidth(slot))} height={PLOT_H}>
-                    <title {...label.attrs}>{label.text}</title>
-                  </rect>
-                );
-              })}
-            </g>
-          )}
-        </svg>
-      </div>
+        )}
+        {empty ? null : (
+          <g class="hover">
+            {grouped.map((slot) => {
+              const label = timeLabel(slot.t, 'full', slotTitle(slot, step, series, unit, merge));
+              return (
+                <rect x={round2(x(slot.t))} y={PAD.top} width={round2(slotWidth(slot))} height={PLOT_H}>
+                  <title {...label.attrs}>{label.text}</title>
+                </rect>
+              );
+            })}
+          </g>
+        )}
+      </svg>
       <ChartTable id={id} title={title} unit={unit} step={step} grouped={grouped} series={series} merge={merge} ui={ui} />
     </figure>
   );
@@ -254,7 +250,8 @@ function ChartTable(props: {
   ui: UiOptions;
 }) {
   const { id, title, unit, step, grouped, series, merge, ui } = props;
-  const rows = grouped.filter((slot) => slot.values.some((v) => v !== null));
+  // Slots with nothing to say (no value, or counts of 0) are left out: a day by the minute is mostly those.
+  const rows = grouped.filter((slot) => slot.values.some((v) => v !== null && v !== 0));
   const per = grouped[0]?.buckets ?? 1;
   return (
     <details class="chart-table" id={`${id}-table`}>

@@ -138,8 +138,15 @@ describe('Chart', () => {
     const heights = attr(svg, /class="bar tone-ok"[^>]*height="([^"]+)"/g).map(Number);
     expect(heights).toHaveLength(2);
     expect(heights[1]! / heights[0]!).toBeCloseTo(2, 1);
-    // Top tick 100: the taller bar fills the plot (230 - 24 - 44 = 162).
-    expect(heights[1]).toBeCloseTo(162, 0);
+    // Top tick 100: the taller bar fills the plot (230 - 30 - 44 = 156).
+    expect(heights[1]).toBeCloseTo(156, 0);
+  });
+
+  it('leaves slots of nothing out of the table view', () => {
+    const times = [0, 1, 2, 3].map((i) => T0 + i * 60);
+    const svg = chart({ times, series: [{ label: 'succeeded', tone: 'ok', values: [0, 3, 0, null] }] });
+    expect(svg.match(/<tr><th scope="row">/g)).toHaveLength(1);
+    expect(svg).toContain('<td class="num">3</td>');
   });
 
   it('says so when there is no data, and still draws the axes', () => {

@@ -45,12 +45,12 @@ describe.each(DIALECTS)('/stats on %s', (dialect) => {
     expect(charge?.count).toBe(String(expected.succeeded + expected.failed));
     expect(charge?.failed).toBe(`${expected.failed} (25%)`);
     // The links filter the task list by name, state and the period's received minutes (UTC).
-    const count = new URL(charge!.countHref, 'http://x');
+    const count = new URL(charge!.countHref!, 'http://x');
     expect(count.pathname).toBe('/tasks');
     expect(count.searchParams.get('name')).toBe('billing.charge');
     expect(count.searchParams.get('received_start')).toBe('2026-12-02T08:31Z');
     expect(count.searchParams.get('received_end')).toBe('2026-12-02T09:31Z');
-    const failedLink = new URL(charge!.failedHref, 'http://x');
+    const failedLink = new URL(charge!.failedHref!, 'http://x');
     expect(failedLink.searchParams.get('state')).toBe('FAILURE');
     // And the lists they lead to hold that many tasks.
     for (const [href, n] of [
@@ -58,7 +58,8 @@ describe.each(DIALECTS)('/stats on %s', (dialect) => {
       [charge!.failedHref, expected.failed],
       [typeRow(html, 'mail.send')!.retriedHref, scenarioCounts('mail.send').retried],
     ] as const) {
-      const list = await (await app.request(href, { headers: { 'HX-Request': 'true' } })).text();
+      expect(href).toBeDefined();
+      const list = await (await app.request(href!, { headers: { 'HX-Request': 'true' } })).text();
       expect(list.match(/<tr[^>]* data-task="/g)?.length ?? 0, href).toBe(n);
     }
   });
