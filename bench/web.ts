@@ -158,6 +158,8 @@ async function seed(database: OpenDatabase, total: number): Promise<void> {
       }),
       histogramBuckets: [],
       histogramTotals: [],
+      taskStats: [],
+      taskStatsExceptions: [],
       status: null,
       runtimeBounds: [],
     });

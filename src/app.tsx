@@ -7,6 +7,7 @@ import { authenticate, securityHeaders } from './auth/middleware';
 import { notFound, respondToError } from './errors';
 import { authRoutes } from './routes/auth';
 import { apiRoutes } from './routes/api';
+import { apiStatsRoutes } from './routes/api-stats';
 import { brokerRoutes } from './routes/broker';
 import { auditRoutes } from './routes/audit';
 import { controlApiRoutes } from './routes/control';
@@ -67,6 +68,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.route('/', metricsRoutes);
   app.route('/', authRoutes);
   app.route('/api', apiRoutes);
+  app.route('/api', apiStatsRoutes);
   app.route('/api', controlApiRoutes);
   app.route('/', workerRoutes);
   app.route('/', taskRoutes);

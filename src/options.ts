@@ -39,6 +39,20 @@ export const OPTION_SPECS = {
   'max-tasks': { kind: 'int', default: '0', min: 0, help: 'keep at most this many tasks, oldest pruned first (0: no limit)' },
   'max-task-age': { kind: 'duration', default: '7d', help: 'prune tasks whose last event is older than this (0: keep forever)' },
   'retention-interval': { kind: 'duration', default: '60s', help: 'how often retention runs' },
+  'stats-minutes-hours': {
+    kind: 'int',
+    default: '48',
+    min: 1,
+    max: 24 * 90,
+    help: 'task statistics: keep per-minute buckets this many hours, then roll them up into hourly buckets',
+  },
+  'stats-retention-days': {
+    kind: 'int',
+    default: '90',
+    min: 1,
+    max: 3650,
+    help: 'task statistics: delete buckets (minute and hour) older than this many days',
+  },
   'flush-interval': { kind: 'duration', default: '500ms', help: 'write buffered events at least this often' },
   'flush-size': { kind: 'int', default: '20000', min: 1, help: 'write as soon as this many events are buffered' },
   'max-buffer-mb': {
@@ -250,6 +264,10 @@ export interface StalkOptions extends AuthInput {
   /** Seconds. */
   maxTaskAge: number;
   retentionInterval: number;
+  /** Hours minute buckets of the task statistics are kept before the rollup into hours. */
+  statsMinutesHours: number;
+  /** Days the task statistics are kept. */
+  statsRetentionDays: number;
   flushInterval: number;
   flushSize: number;
   /** MiB. */

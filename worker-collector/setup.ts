@@ -193,6 +193,8 @@ export function collectorFromOptions(options: StalkOptions, database: OpenDataba
       maxTasks: options.maxTasks,
       maxAgeSeconds: options.maxTaskAge,
       intervalMs: options.retentionInterval * 1000,
+      statsMinutesHours: options.statsMinutesHours,
+      statsRetentionDays: options.statsRetentionDays,
     },
     amqpQueue: {
       queueName: options.eventQueue || undefined,

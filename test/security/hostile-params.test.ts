@@ -162,6 +162,15 @@ const ROUTES: Record<string, RouteSpec> = {
   'GET /api/tasks': { ok: [200], params: apiTaskFilters },
   'GET /api/task/info/:id{.+}': { ok: [200, 404], params: { id: path() } },
   'GET /api/task/types': { ok: [200] },
+  'GET /api/stats/tasks': {
+    ok: [200],
+    params: {
+      from: q(int(0, 100_000_000_000, { required: true }), '1799996400'),
+      to: q(int(0, 100_000_000_000, { required: true }), '1800003600'),
+      step: q({ kind: 'choice', values: ['60', '3600'] }, '60'),
+      name: q(name()),
+    },
+  },
   'GET /api/workers': { ok: [200, 404], command: 'maybe', params: { status: q(bool), refresh: q(bool), workername: q(name()) } },
   'POST /api/worker/shutdown/:name{.+}': action(),
   'POST /api/worker/pool/restart/:name{.+}': action(),

@@ -15,6 +15,7 @@ import type { AuditLogTable, Database } from '../../src/shared/schema';
 import type { SqlDialect } from '../../src/shared/schema';
 import { retryWhileBusy } from '../store/db';
 import { BulkWrite, newerAssignments, replaceAssignments } from '../store/upsert';
+import { queueStatsRows, queueStatsWrite } from '../store/stats';
 import type { Mailbox, QueueLength, QueueProbe, Replies, ResultBackend, TaskPublisher } from './types';
 
 export interface BrokerControl {
@@ -65,6 +66,7 @@ export class ControlExecutor {
   private readonly now: () => number;
   private readonly inspectRows: BulkWrite;
   private readonly queueRows: BulkWrite;
+  private readonly queueStats: BulkWrite;
 
   constructor(
     private readonly broker: BrokerControl,
@@ -83,6 +85,7 @@ export class ControlExecutor {
       columns: ['name'],
       assignments: replaceAssignments(queueColumns.filter((c) => c !== 'name')),
     });
+    this.queueStats = queueStatsWrite(db, dialect);
   }
 
   async execute(request: CommandRequest): Promise<CommandOutcome> {
@@ -303,6 +306,8 @@ export class ControlExecutor {
         // Queues no longer measured (no consumer, no tasks) leave the table.
         await trx.deleteFrom('queues').where('measured_at', '<', at).execute();
         await this.queueRows.run(trx, rows);
+        // Queue lengths over time (task statistics, /stats).
+        await this.queueStats.run(trx, queueStatsRows(lengths, at));
       }),
     );
     return lengths;

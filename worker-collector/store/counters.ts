@@ -10,6 +10,7 @@ import { cutText } from '../../src/shared/text';
 import { type EventCountersTable, type HistogramBucketsTable, type HistogramTotalsTable, KEY } from '../../src/shared/schema';
 import { exceptionClass } from '../fold/task';
 import type { TimelineEntry } from '../fold/task';
+import { type StatsDeltas, StatsTally } from './stats';
 
 /** What a task's events are counted under, and the times its queue wait is measured from. */
 export interface TaskRef {
@@ -24,7 +25,7 @@ export interface TaskRef {
 // Label values are cut to their key columns without splitting a surrogate pair.
 const cut = cutText;
 
-export interface MetricDeltas {
+export interface MetricDeltas extends StatsDeltas {
   counters: EventCountersTable[];
   histogramBuckets: HistogramBucketsTable[];
   histogramTotals: HistogramTotalsTable[];
@@ -46,6 +47,8 @@ interface Series {
 export class MetricTally {
   private readonly series = new Map<string, Series>();
   private readonly labels: string[];
+  /** The same task events by task name and minute (stats.ts). */
+  private readonly stats = new StatsTally();
 
   /** `bounds`: the stored bucket bounds (STORED_BUCKETS unless a test says otherwise). */
   constructor(private readonly bounds: number[]) {
@@ -105,6 +108,7 @@ export class MetricTally {
       if (series?.hostname !== entry.hostname) series = this.seriesFor(entry.hostname, name, queue);
       const exception = entry.type === 'task-failed' ? exceptionClass(entry.data?.exception) : '';
       this.countIn(series, entry.type, exception, 1);
+      this.stats.event(name, entry.type, entry.timestamp, exception);
       if (entry.type === 'task-sent') {
         sent = sent === null ? entry.timestamp : Math.max(sent, entry.timestamp);
         eta = entry.data?.eta ?? null;
@@ -113,15 +117,21 @@ export class MetricTally {
       } else if (entry.type === 'task-started' && sent !== null) {
         const etaAt = etaSeconds(eta);
         const baseline = etaAt === null ? sent : Math.max(sent, etaAt);
-        this.observeIn(series, 'queue_wait', Math.max(0, entry.timestamp - baseline));
+        const wait = Math.max(0, entry.timestamp - baseline);
+        this.observeIn(series, 'queue_wait', wait);
+        this.stats.observe('queue_wait', name, entry.timestamp, wait);
       }
       const runtime = entry.data?.runtime;
-      if (entry.type === 'task-succeeded' && typeof runtime === 'number') this.observeIn(series, 'runtime', runtime);
+      if (entry.type === 'task-succeeded' && typeof runtime === 'number') {
+        this.observeIn(series, 'runtime', runtime);
+        this.stats.observe('runtime', name, entry.timestamp, runtime);
+      }
     }
   }
 
   /** Add another tally's counts to this one's (both with the same bounds). */
   absorb(other: MetricTally): void {
+    this.stats.absorb(other.stats);
     for (const theirs of other.series.values()) {
       const mine = this.seriesFor(theirs.hostname, theirs.taskName, theirs.queue);
       for (const [key, n] of theirs.counts) mine.counts.set(key, (mine.counts.get(key) ?? 0) + n);
@@ -165,7 +175,7 @@ export class MetricTally {
         totals.push({ metric, ...labels, sum: histogram.sum, count: histogram.count });
       }
     }
-    return { counters: [...counters.values()], histogramBuckets: buckets, histogramTotals: totals };
+    return { counters: [...counters.values()], histogramBuckets: buckets, histogramTotals: totals, ...this.stats.deltas() };
   }
 }
 

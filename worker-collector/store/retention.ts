@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import { errorMessage, type Logger } from '../../src/shared/log';
 import { FUTURE_EVENT_WINDOW } from '../../src/shared/celery-events';
 import type { Database } from '../../src/shared/schema';
+import { statsRetentionOnce } from './stats-retention';
 
 export interface RetentionOptions {
   /** Keep at most this many tasks (0: no limit). */
@@ -12,6 +13,10 @@ export interface RetentionOptions {
   /** Drop tasks whose last event is older than this many seconds (0: keep forever). */
   maxAgeSeconds: number;
   intervalMs: number;
+  /** Task statistics: minute rows older than this many hours become hour rows (stats-retention.ts); unset: no rollup or deletion. */
+  statsMinutesHours?: number;
+  /** Task statistics: rows older than this many days are deleted. */
+  statsRetentionDays?: number;
 }
 
 const CHUNK = 2_000;
@@ -78,7 +83,8 @@ export class RetentionPruner {
   ) {}
 
   start(): void {
-    if (this.options.maxTasks <= 0 && this.options.maxAgeSeconds <= 0) return;
+    const stats = this.options.statsMinutesHours !== undefined;
+    if (this.options.maxTasks <= 0 && this.options.maxAgeSeconds <= 0 && !stats) return;
     this.timer = setInterval(() => {
       if (!this.running) this.running = this.run().finally(() => (this.running = undefined));
     }, this.options.intervalMs);
@@ -91,6 +97,19 @@ export class RetentionPruner {
       if (report.tasks > 0) this.log.info(`retention: removed ${report.tasks} tasks`);
     } catch (error) {
       this.log.warn(`retention: pruning failed (${errorMessage(error)}); will try again`);
+    }
+    const { statsMinutesHours, statsRetentionDays } = this.options;
+    if (statsMinutesHours === undefined) return;
+    try {
+      const report = await statsRetentionOnce(
+        this.db,
+        { minutesHours: statsMinutesHours, retentionDays: statsRetentionDays ?? 90 },
+        Date.now() / 1000,
+      );
+      if (report.rolledUp + report.deleted > 0)
+        this.log.info(`retention: rolled ${report.rolledUp} minute rows of task statistics up into hours, removed ${report.deleted} rows`);
+    } catch (error) {
+      this.log.warn(`retention: task statistics rollup failed (${errorMessage(error)}); will try again`);
     }
   }
 

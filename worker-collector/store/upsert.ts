@@ -160,6 +160,12 @@ export function newerAssignments(timeColumn: string, columns: string[]): Assignm
   };
 }
 
+/** Each column keeps the larger of the stored and the incoming value. */
+export function maxAssignments(columns: string[]): Assignments {
+  return ({ incoming, stored }) =>
+    Object.fromEntries(columns.map((c) => [c, sql`CASE WHEN ${incoming(c)} > ${stored(c)} THEN ${incoming(c)} ELSE ${stored(c)} END`]));
+}
+
 /** The incoming row replaces the stored one (rows the collector owns, like workers). */
 export function replaceAssignments(columns: string[]): Assignments {
   return ({ incoming }) => Object.fromEntries(columns.map((c) => [c, incoming(c)]));

@@ -14,6 +14,7 @@ import { MetricTally } from './counters';
 import type { FlushPayload, TaskRef } from './payload';
 import { LeaseLostError, renewInTransaction } from '../lease';
 import { addAssignments, BulkWrite, replaceAssignments, taskMergeAssignments } from './upsert';
+import { TASK_STATS_COLUMNS, TASK_STATS_EXCEPTION_COLUMNS, TASK_STATS_EXCEPTION_KEY, TASK_STATS_KEY } from './stats';
 
 export class DatabaseUnavailableError extends Error {
   constructor(cause: unknown) {
@@ -90,6 +91,15 @@ function statements(database: OpenDatabase) {
       columns: SERIES_KEY,
       assignments: addAssignments(['sum', 'count']),
     }),
+    // Time-bucketed statistics: each flush adds its minutes' counts and bins.
+    stats: new BulkWrite(db, d, 'task_stats', TASK_STATS_COLUMNS, {
+      columns: TASK_STATS_KEY,
+      assignments: addAssignments(TASK_STATS_COLUMNS.filter((c) => !TASK_STATS_KEY.includes(c))),
+    }),
+    statsExceptions: new BulkWrite(db, d, 'task_stats_exceptions', TASK_STATS_EXCEPTION_COLUMNS, {
+      columns: TASK_STATS_EXCEPTION_KEY,
+      assignments: addAssignments(['count']),
+    }),
     status: new BulkWrite(db, d, 'collector_status', STATUS_COLUMNS, {
       columns: ['id'],
       assignments: replaceAssignments(STATUS_COLUMNS.filter((c) => c !== 'id')),
@@ -140,6 +150,8 @@ export class StoreWriter {
         counters: payload.counters.concat(extra.counters),
         histogramBuckets: payload.histogramBuckets.concat(extra.histogramBuckets),
         histogramTotals: payload.histogramTotals.concat(extra.histogramTotals),
+        taskStats: payload.taskStats.concat(extra.taskStats),
+        taskStatsExceptions: payload.taskStatsExceptions.concat(extra.taskStatsExceptions),
       },
       resolved: [...refs],
     };
@@ -198,15 +210,32 @@ export class StoreWriter {
       await b.counters.run(trx, values(payload.counters, b.counters.columns));
       await b.buckets.run(trx, values(payload.histogramBuckets, b.buckets.columns));
       await b.totals.run(trx, values(payload.histogramTotals, b.totals.columns));
+      await b.stats.run(trx, payload.taskStats);
+      await b.statsExceptions.run(trx, values(payload.taskStatsExceptions, TASK_STATS_EXCEPTION_COLUMNS));
       if (payload.status) await b.status.run(trx, values([payload.status], STATUS_COLUMNS));
     });
   }
 }
 
-const NO_AUXILIARY = { workers: [], counters: [], histogramBuckets: [], histogramTotals: [], status: null };
+const NO_AUXILIARY = {
+  workers: [],
+  counters: [],
+  histogramBuckets: [],
+  histogramTotals: [],
+  taskStats: [],
+  taskStatsExceptions: [],
+  status: null,
+};
 
 function hasAuxiliaryRows(p: FlushPayload): boolean {
-  return p.workers.length + p.counters.length + p.histogramBuckets.length + p.histogramTotals.length > 0 || p.status !== null;
+  const rows =
+    p.workers.length +
+    p.counters.length +
+    p.histogramBuckets.length +
+    p.histogramTotals.length +
+    p.taskStats.length +
+    p.taskStatsExceptions.length;
+  return rows > 0 || p.status !== null;
 }
 
 function splitAuxiliary(p: FlushPayload): [FlushPayload, FlushPayload] {
