@@ -10,15 +10,19 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { testApp } from '../support/app';
 import { openTestDatabase } from '../support/databases';
+import { seedStats } from '../support/stats';
 import { scenarioCounts, seedScenario } from '../support/stats-scenario';
 import {
   closeWatchedPages,
   fitsViewportWidth,
   listedTasks,
+  markDocument,
   openWatchedPage,
+  sameDocument,
   type ServedApp,
   screenshot,
   serveForChromium,
+  swapCount,
   type WatchedPage,
 } from './browser';
 
@@ -192,6 +196,37 @@ describe('/stats in headless Chromium', () => {
     expect(await page.evaluate(() => (window as unknown as Record<string, unknown>).__firstBackground)).toBe(DARK_BG);
     expect(await page.evaluate(() => (window as unknown as Record<string, unknown>).__firstTheme)).toBe(null);
   });
+
+  it('refreshes in place: new statistics appear without a reload, an unchanged panel is left alone', async () => {
+    const { page } = await open();
+    await page.goto('/stats?period=1h');
+    await markDocument(page);
+    await page.click('#chart-runtime-table summary');
+    // The first poll learns the panel's ETag; the next, of an unchanged panel, is answered 304: no swap.
+    const polls: number[] = [];
+    page.on('response', (r) => {
+      if (r.url().includes('/stats?period=1h') && r.request().headers()['hx-request']) polls.push(r.status());
+    });
+    await expect.poll(() => polls.length, { timeout: 25_000, interval: 250 }).toBeGreaterThanOrEqual(1);
+    expect(polls[0]).toBe(200);
+    const swaps = await swapCount(page);
+    await expect.poll(() => polls.length, { timeout: 25_000, interval: 250 }).toBeGreaterThanOrEqual(2);
+    expect(polls[1]).toBe(304);
+    expect(await swapCount(page)).toBe(swaps);
+    // The collector writes a minute of a new task name: the next poll shows it.
+    await seedStats(database!.db, [{ step: 60, bucket: Math.floor(NOW / 60) * 60 - 120, name: 'report.build', counts: { succeeded: 4 } }]);
+    await expect
+      .poll(() => page.locator('#task-types-table tr[data-task-name="report.build"] td[data-col="count"]').textContent(), {
+        timeout: 25_000,
+        interval: 250,
+      })
+      .toBe('4');
+    expect(await sameDocument(page)).toBe(true);
+    expect(await swapCount(page)).toBeGreaterThan(swaps);
+    // The table view the reader opened is still open after the morph.
+    expect(await page.locator('#chart-runtime-table').getAttribute('open')).not.toBeNull();
+    await database!.db.deleteFrom('task_stats').where('task_name', '=', 'report.build').execute();
+  }, 90_000);
 
   it('is usable at phone width, in light and dark', async () => {
     const { page } = await open({ viewport: PHONE });
