@@ -92,34 +92,48 @@ export function finiteOrNull(value: unknown): number | null {
 
 export type Merge = 'sum' | 'max';
 
-/** Consecutive buckets drawn as one mark: the first bucket's time, its width in buckets, one value per series. */
+/** Buckets drawn as one mark: its start, its width in buckets, one value per series. */
 export interface Slot {
   t: number;
   buckets: number;
   values: (number | null)[];
 }
 
+/** Buckets a slot may hold: round spans of minutes (10 min) or of hours (6 h). */
+const MINUTE_SLOTS = [1, 2, 3, 5, 10, 15, 20, 30, 60, 120, 180, 360, 720, 1440];
+const HOUR_SLOTS = [1, 2, 3, 4, 6, 8, 12, 24, 48, 168];
+
+/** The fewest buckets of `step` seconds a slot must hold for `count` of them to fit in `maxSlots` (a round number). */
+export function slotSize(count: number, maxSlots: number, step: number): number {
+  const fit = Math.ceil(count / Math.max(1, maxSlots));
+  return (step >= 3600 ? HOUR_SLOTS : MINUTE_SLOTS).find((k) => k >= fit) ?? fit;
+}
+
 /**
- * Buckets grouped into at most `maxSlots` slots of equal length: counts add
- * up (`sum`), percentiles cannot, so a slot shows the highest of its buckets
- * (`max`). A value is absent only when every bucket of the slot lacks it.
+ * Buckets grouped into slots of slotSize() buckets, each starting at a round
+ * multiple of its width (10-minute slots at :00, :10...), so that at most
+ * about `maxSlots` are drawn. Counts add up (`sum`); percentiles cannot, so a
+ * slot shows the highest of its buckets (`max`). A value is absent only when
+ * every bucket of the slot lacks it.
  */
-export function slots(times: number[], series: (number | null)[][], maxSlots: number, merge: Merge): Slot[] {
-  const per = Math.max(1, Math.ceil(times.length / Math.max(1, maxSlots)));
+export function slots(times: number[], series: (number | null)[][], maxSlots: number, merge: Merge, step: number): Slot[] {
+  const per = slotSize(times.length, maxSlots, step);
+  const width = per * step;
   const result: Slot[] = [];
-  for (let start = 0; start < times.length; start += per) {
-    const end = Math.min(times.length, start + per);
-    const values = series.map((values) => {
-      let acc: number | null = null;
-      for (let i = start; i < end; i++) {
-        const v = finiteOrNull(values[i]);
-        if (v === null) continue;
-        acc = acc === null ? v : merge === 'sum' ? acc + v : Math.max(acc, v);
-      }
-      return acc;
+  times.forEach((t, i) => {
+    const start = Math.floor(t / width) * width;
+    let slot = result[result.length - 1];
+    if (!slot || slot.t !== start) {
+      slot = { t: start, buckets: per, values: series.map(() => null) };
+      result.push(slot);
+    }
+    series.forEach((values, s) => {
+      const v = finiteOrNull(values[i]);
+      if (v === null) return;
+      const acc = slot.values[s] ?? null;
+      slot.values[s] = acc === null ? v : merge === 'sum' ? acc + v : Math.max(acc, v);
     });
-    result.push({ t: times[start]!, buckets: end - start, values });
-  }
+  });
   return result;
 }
 

@@ -74,7 +74,7 @@ const H = 230;
 const PAD = { left: 58, right: 10, top: 30, bottom: 44 };
 const PLOT_W = W - PAD.left - PAD.right;
 const PLOT_H = H - PAD.top - PAD.bottom;
-export const DEFAULT_MAX_SLOTS = 120;
+export const DEFAULT_MAX_SLOTS = 150;
 
 /** "1 min", "12 min", "1 h", "6 h", "1 d": how long a slot lasts. */
 export function spanText(seconds: number): string {
@@ -119,6 +119,7 @@ export function Chart(props: ChartProps) {
     series.map((s) => s.values),
     props.maxSlots ?? DEFAULT_MAX_SLOTS,
     merge,
+    step,
   );
   const empty = grouped.every((slot) => slot.values.every((v) => v === null));
   const top = Math.max(
@@ -132,7 +133,8 @@ export function Chart(props: ChartProps) {
   const ticks = valueTicks(top);
   const yMax = ticks[ticks.length - 1]!;
   const y = scale(0, yMax, PAD.top + PLOT_H, PAD.top);
-  const start = Math.min(from, times[0] ?? from);
+  // A slot on a round time may begin before the window: the axis starts with it.
+  const start = Math.min(from, grouped[0]?.t ?? from);
   const end = Math.max(to, start + step);
   const x = scale(start, end, PAD.left, PAD.left + PLOT_W);
   const slotWidth = (slot: Slot) => Math.max(0.5, x(slot.t + slot.buckets * step) - x(slot.t));

@@ -6,7 +6,7 @@ import type { StatsBucket } from '../../src/shared/stats';
 import type { UiOptions } from '../../src/ui/context';
 import type { StatsView } from '../../src/ui/stats';
 import { Chart, DEFAULT_MAX_SLOTS, paletteTone, spanText } from '../components/chart';
-import { formatValue, slots } from '../components/chart-scale';
+import { formatValue, slotSize, slots } from '../components/chart-scale';
 import { Time } from '../components/format';
 import { statsPath, tasksHref } from './stats-links';
 import { StatsExceptions } from './stats-exceptions';
@@ -53,12 +53,12 @@ function Totals({ view, ui }: { view: StatsView; ui: UiOptions }) {
 
 function Charts({ view, ui }: { view: StatsView; ui: UiOptions }) {
   const { times, at } = timeline(view);
-  const per = Math.max(1, Math.ceil(times.length / DEFAULT_MAX_SLOTS));
+  const per = slotSize(times.length, DEFAULT_MAX_SLOTS, view.step);
   const slot = spanText(per * view.step);
   const count = (key: 'succeeded' | 'failed' | 'retried') => times.map((t) => at(t)?.[key] ?? 0);
   const value = (key: 'runtime_p50' | 'runtime_p95' | 'runtime_p99' | 'queue_wait_p95') => times.map((t) => at(t)?.[key] ?? null);
   // A failure rate is not the highest of its minutes': the slot's failures over its outcomes.
-  const outcomes = slots(times, [count('failed'), count('succeeded')], DEFAULT_MAX_SLOTS, 'sum');
+  const outcomes = slots(times, [count('failed'), count('succeeded')], DEFAULT_MAX_SLOTS, 'sum', view.step);
   const rate = outcomes.map((s) => {
     const [failed, succeeded] = [s.values[0] ?? 0, s.values[1] ?? 0];
     return failed + succeeded === 0 ? null : (failed / (failed + succeeded)) * 100;

@@ -3,7 +3,16 @@
 
 import { describe, expect, it } from 'vitest';
 import { Chart, type ChartProps, Sparkline, spanText } from '../../templates/components/chart';
-import { formatValue, shortCount, shortSeconds, slots, timeTicks, utcLabel, valueTicks } from '../../templates/components/chart-scale';
+import {
+  formatValue,
+  shortCount,
+  shortSeconds,
+  slotSize,
+  slots,
+  timeTicks,
+  utcLabel,
+  valueTicks,
+} from '../../templates/components/chart-scale';
 import { DEFAULT_UI } from '../../src/ui/context';
 
 const T0 = Date.UTC(2026, 11, 1, 9, 0) / 1000;
@@ -102,14 +111,28 @@ describe('numbers', () => {
 describe('slots', () => {
   it('add counts and take the highest percentile over grouped buckets', () => {
     const times = [0, 60, 120, 180, 240];
-    const counts = slots(times, [[1, 2, 3, null, 5]], 2, 'sum');
+    const counts = slots(times, [[1, 2, 3, null, 5]], 2, 'sum', 60);
     expect(counts).toEqual([
       { t: 0, buckets: 3, values: [6] },
-      { t: 180, buckets: 2, values: [5] },
+      // A slot's width is nominal: the last one holds the 2 buckets there are.
+      { t: 180, buckets: 3, values: [5] },
     ]);
-    const p95 = slots(times, [[0.1, 0.5, null, null, null]], 2, 'max');
+    const p95 = slots(times, [[0.1, 0.5, null, null, null]], 2, 'max', 60);
     expect(p95.map((s) => s.values[0])).toEqual([0.5, null]);
-    expect(slots(times, [[1, 2, 3, 4, 5]], 10, 'sum')).toHaveLength(5);
+    expect(slots(times, [[1, 2, 3, 4, 5]], 10, 'sum', 60)).toHaveLength(5);
+  });
+  it('are round spans starting on round times', () => {
+    expect(slotSize(1440, 150, 60)).toBe(10);
+    expect(slotSize(721, 150, 3600)).toBe(6);
+    expect(slotSize(168, 150, 3600)).toBe(2);
+    expect(slotSize(60, 150, 60)).toBe(1);
+    // A day by the minute from 09:31: 10-minute slots at 09:30, 09:40... (the first holds 9 minutes).
+    const day = Array.from({ length: 1440 }, (_, i) => T0 + 31 * 60 + i * 60);
+    const grouped = slots(day, [day.map(() => 1)], 150, 'sum', 60);
+    expect(grouped.every((s) => s.t % 600 === 0)).toBe(true);
+    expect(grouped[0]).toEqual({ t: T0 + 30 * 60, buckets: 10, values: [9] });
+    expect(grouped[1]!.values).toEqual([10]);
+    expect(grouped.reduce((n, s) => n + (s.values[0] ?? 0), 0)).toBe(1440);
   });
 });
 
@@ -192,7 +215,9 @@ describe('Chart', () => {
       maxSlots: 120,
       series: [{ label: 'succeeded', tone: 'ok', values: times.map(() => 1) }],
     });
-    expect(svg.match(/class="bar tone-ok"/g)).toHaveLength(120);
+    // 6-hour slots at 00:00, 06:00...: from 09:00, the first and the last are partial.
+    expect(svg.match(/class="bar tone-ok"/g)).toHaveLength(121);
+    expect(svg).toContain(' · 6 h: succeeded 3');
     expect(svg).toContain(' · 6 h: succeeded 6');
   });
 
