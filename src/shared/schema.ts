@@ -184,17 +184,20 @@ export interface Database {
   search_queue: SearchQueueTable;
   collector_leases: CollectorLeasesTable;
   task_stats: TaskStatsTable;
+  task_stats_all: TaskStatsAllTable;
   task_stats_exceptions: TaskStatsExceptionsTable;
   queue_stats: QueueStatsTable;
 }
 
 /**
  * Time-bucketed task statistics (migration 007): per task name and per
- * bucket (`step` 60 for minutes, 3600 for hours after the rollup), the count
- * of each event type in it (by the event's own timestamp) and the runtime
- * and queue-wait histograms, one column per bin (src/shared/stats-bins.ts:
- * `rt_0` ... and `qw_0` ...). Flushes add to a row; the rollup moves minute
- * rows into hour rows.
+ * bucket (`step` 60 for minutes, 3600 for hours), the count of each event
+ * type in it (by the event's own timestamp) and the runtime and queue-wait
+ * histograms, one column per bin (src/shared/stats-bins.ts: `rt_0` ... and
+ * `qw_0` ...). Each flush adds its events to their minute row and to their
+ * hour row; retention deletes minute rows after --stats-minutes-hours (the
+ * "rollup": the hour rows already hold them) and every row after
+ * --stats-retention-days.
  */
 export type TaskStatsTable = {
   step: number;
@@ -210,6 +213,9 @@ export type TaskStatsTable = {
   revoked: number;
   rejected: number;
 } & Record<`rt_${number}` | `qw_${number}`, number>;
+
+/** task_stats for all task names together (the "all tasks" charts read one row per bucket). */
+export type TaskStatsAllTable = Omit<TaskStatsTable, 'task_name'>;
 
 /** task-failed events by exception class, per task name and bucket (same steps as task_stats). */
 export interface TaskStatsExceptionsTable {

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultStep, exceptionStats, queueLengthSeries, taskStatsSeries, taskTypeStats, totalStatsSeries } from '../../src/queries/stats';
 import { DIALECTS, openTestDatabase } from '../support/databases';
-import { seedStats } from '../support/stats';
+import { seedExceptions, seedQueueLengths, seedStats } from '../support/stats';
 
 // An hour boundary, so minute and hour rows line up.
 const H = 1_764_597_600;
@@ -26,47 +26,40 @@ describe.each(DIALECTS)('stats queries on %s', (dialect) => {
   beforeAll(async () => {
     database = await openTestDatabase(dialect);
     await seedStats(database.db, [
-      // Hour H: rolled up already for a.
+      // Hour H: its minutes deleted by retention already, for a.
       {
-        step: 3600,
-        bucket: H,
+        bucket: H + 600,
         name: 'a',
         counts: { succeeded: 10, failed: 2, started: 12 },
         runtimes: [0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 4],
+        minuteGone: true,
       },
       // Hour H+1: minutes.
       {
-        step: 60,
         bucket: H + 3600,
         name: 'a',
         counts: { sent: 3, received: 3, started: 3, succeeded: 3 },
         runtimes: [0.02, 0.02, 0.7],
         queueWaits: [0.5, 0.5, 20],
       },
-      { step: 60, bucket: H + 3660, name: 'a', counts: { received: 1, started: 1, failed: 1, retried: 1 } },
-      { step: 60, bucket: H + 3660, name: 'b', counts: { received: 2, revoked: 1, rejected: 1 } },
-      { step: 60, bucket: H + 7140, name: 'b', counts: { succeeded: 5 }, runtimes: [5000, 5000, 5000, 5000, 5000] },
+      { bucket: H + 3660, name: 'a', counts: { received: 1, started: 1, failed: 1, retried: 1 } },
+      { bucket: H + 3660, name: 'b', counts: { received: 2, revoked: 1, rejected: 1 } },
+      { bucket: H + 7140, name: 'b', counts: { succeeded: 5 }, runtimes: [5000, 5000, 5000, 5000, 5000] },
       // The minute at H+2h (the end of the test window, which is exclusive).
-      { step: 60, bucket: H + 7200, name: 'a', counts: { succeeded: 100 } },
+      { bucket: H + 7200, name: 'a', counts: { succeeded: 100 } },
     ]);
-    await database.db
-      .insertInto('task_stats_exceptions')
-      .values([
-        { step: 3600, bucket: H, task_name: 'a', exception: 'KeyError', count: 2 },
-        { step: 60, bucket: H + 3660, task_name: 'a', exception: 'ValueError', count: 1 },
-        { step: 60, bucket: H + 3720, task_name: 'a', exception: 'KeyError', count: 1 },
-        { step: 60, bucket: H + 3720, task_name: 'b', exception: 'OSError', count: 4 },
-      ])
-      .execute();
-    await database.db
-      .insertInto('queue_stats')
-      .values([
-        { step: 3600, bucket: H, queue: 'celery', length: 40 },
-        { step: 60, bucket: H + 3600, queue: 'celery', length: 7 },
-        { step: 60, bucket: H + 3660, queue: 'celery', length: 9 },
-        { step: 60, bucket: H + 3660, queue: 'slow', length: 1 },
-      ])
-      .execute();
+    await seedExceptions(database.db, [
+      { bucket: H + 600, name: 'a', exception: 'KeyError', count: 2, minuteGone: true },
+      { bucket: H + 3660, name: 'a', exception: 'ValueError', count: 1 },
+      { bucket: H + 3720, name: 'a', exception: 'KeyError', count: 1 },
+      { bucket: H + 3720, name: 'b', exception: 'OSError', count: 4 },
+    ]);
+    await seedQueueLengths(database.db, [
+      { bucket: H + 120, queue: 'celery', length: 40, minuteGone: true },
+      { bucket: H + 3600, queue: 'celery', length: 7 },
+      { bucket: H + 3660, queue: 'celery', length: 9 },
+      { bucket: H + 3660, queue: 'slow', length: 1 },
+    ]);
   });
   afterAll(async () => {
     await database?.drop();
@@ -124,7 +117,7 @@ describe.each(DIALECTS)('stats queries on %s', (dialect) => {
   });
 
   it('tabulates task types with a sparkline over the window', async () => {
-    const rows = await taskTypeStats(database.db, { ...window, slices: 2 });
+    const rows = await taskTypeStats(database.db, { ...window, slices: 2, step: 3600 });
     expect(rows.map((r) => r.name)).toEqual(['a', 'b']);
     expect(rows[0]).toEqual({
       name: 'a',
@@ -136,20 +129,42 @@ describe.each(DIALECTS)('stats queries on %s', (dialect) => {
       runtimeP50: 0.5,
       runtimeP95: 5,
       queueWaitP95: 30,
-      lastSeen: H + 3660,
+      lastSeen: H + 3600,
       spark: [12, 4],
     });
-    expect(rows[1]).toMatchObject({ count: 7, failureRatio: 0, lastSeen: H + 7140, spark: [0, 5], runtimeP50: 3600 });
+    expect(rows[1]).toMatchObject({ count: 7, failureRatio: 0, lastSeen: H + 3600, spark: [0, 5], runtimeP50: 3600 });
+    // By the day (the default past 7 days): the whole UTC day's row.
+    const day = H - (H % 86_400);
+    const days = await taskTypeStats(database.db, { from: day, to: day + 8 * 86_400, slices: 8 });
+    expect(days.map((r) => [r.name, r.count, r.succeeded, r.failed, r.lastSeen, r.spark])).toEqual([
+      ['a', 116, 113, 3, day, [116, 0, 0, 0, 0, 0, 0, 0]],
+      ['b', 7, 5, 0, day, [5, 0, 0, 0, 0, 0, 0, 0]],
+    ]);
+    expect(await exceptionStats(database.db, { from: day, to: day + 8 * 86_400, limit: 1 })).toEqual([
+      { name: 'b', exception: 'OSError', count: 4, firstSeen: day, lastSeen: day },
+    ]);
+    // By the minute (the default for short windows): the last hour's minutes.
+    const minutes = await taskTypeStats(database.db, { from: H + 3600, to: H + 7200, slices: 60 });
+    expect(minutes.map((r) => [r.name, r.count, r.lastSeen, r.spark.slice(0, 2), r.spark[59]])).toEqual([
+      ['a', 4, H + 3660, [3, 1], 0],
+      ['b', 7, H + 7140, [0, 0], 5],
+    ]);
   });
 
   it('groups failures by exception class, most frequent first', async () => {
-    const all = await exceptionStats(database.db, { ...window, limit: 10 });
+    const all = await exceptionStats(database.db, { ...window, limit: 10, step: 3600 });
     expect(all).toEqual([
+      { name: 'b', exception: 'OSError', count: 4, firstSeen: H + 3600, lastSeen: H + 3600 },
+      { name: 'a', exception: 'KeyError', count: 3, firstSeen: H, lastSeen: H + 3600 },
+      { name: 'a', exception: 'ValueError', count: 1, firstSeen: H + 3600, lastSeen: H + 3600 },
+    ]);
+    expect(await exceptionStats(database.db, { ...window, name: 'a', limit: 1, step: 3600 })).toEqual([all[1]]);
+    // By the minute: only what minutes still hold.
+    expect(await exceptionStats(database.db, { ...window, limit: 10 })).toEqual([
       { name: 'b', exception: 'OSError', count: 4, firstSeen: H + 3720, lastSeen: H + 3720 },
-      { name: 'a', exception: 'KeyError', count: 3, firstSeen: H, lastSeen: H + 3720 },
+      { name: 'a', exception: 'KeyError', count: 1, firstSeen: H + 3720, lastSeen: H + 3720 },
       { name: 'a', exception: 'ValueError', count: 1, firstSeen: H + 3660, lastSeen: H + 3660 },
     ]);
-    expect(await exceptionStats(database.db, { ...window, name: 'a', limit: 1 })).toEqual([all[1]]);
   });
 
   it('reads queue lengths as the largest per bucket', async () => {
@@ -168,5 +183,8 @@ describe.each(DIALECTS)('stats queries on %s', (dialect) => {
       { t: H + 3600, length: 7 },
       { t: H + 3660, length: 9 },
     ]);
+    // Minutes asked where only the hour is left: the hour's largest at its start.
+    const older = await queueLengthSeries(database.db, { ...window, step: 60 });
+    expect(older[0]!.points).toEqual([{ t: H, length: 40 }, ...minutes[0]!.points]);
   });
 });

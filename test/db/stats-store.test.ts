@@ -20,7 +20,7 @@ import { statsRetentionOnce } from '../../worker-collector/store/stats-retention
 import { StoreWriter } from '../../worker-collector/store/writer';
 import { failed, received, retried, revoked, seededRandom, sent, started, succeeded } from '../fixtures/events';
 import { DIALECTS, openTestDatabase } from '../support/databases';
-import { seedStats } from '../support/stats';
+import { seedExceptions, seedStats } from '../support/stats';
 
 const quiet = createLogger('test', 'error');
 const H = 1_800_000_000 - (1_800_000_000 % 3600);
@@ -138,14 +138,39 @@ describe.each(DIALECTS)('task statistics on %s', (dialect) => {
     const [bins] = (
       await sql<{
         n: unknown;
-      }>`SELECT SUM(${sql.raw(Array.from({ length: 22 }, (_, i) => `rt_${i}`).join(' + '))}) AS n FROM task_stats`.execute(database.db)
+      }>`SELECT SUM(${sql.raw(Array.from({ length: 22 }, (_, i) => `rt_${i}`).join(' + '))}) AS n FROM task_stats WHERE step = 60`.execute(
+        database.db,
+      )
     ).rows;
     expect(Number(bins?.n)).toBe(48);
   });
 
-  it('roll old minutes up into hours with the same sums and percentiles, once, and delete past retention', async () => {
-    await sql`DELETE FROM task_stats`.execute(database.db);
-    await sql`DELETE FROM task_stats_exceptions`.execute(database.db);
+  it('hold each flush in hours and in the all-names rows too', async () => {
+    const window = { from: H, to: H + 3 * 3600 };
+    const minutes = await taskStatsSeries(database.db, { ...window, step: 60 });
+    const hours = await taskStatsSeries(database.db, { ...window, step: 3600 });
+    const total = (answer: { series: { buckets: Record<string, number | null>[] }[] }) => {
+      const out: Record<string, number> = {};
+      for (const series of answer.series)
+        for (const b of series.buckets) for (const c of STATS_COUNTS) out[c] = (out[c] ?? 0) + (b[c] as number);
+      return out;
+    };
+    expect(total(hours)).toEqual(total(minutes));
+    expect(hours.series.map((s) => s.name)).toEqual(minutes.series.map((s) => s.name));
+    // The all-names rows: the same sums, bucket by bucket.
+    for (const step of [60, 3600] as const) {
+      const all = await totalStatsSeries(database.db, { ...window, step });
+      const perName = step === 60 ? minutes : hours;
+      const summed = new Map<number, number>();
+      for (const series of perName.series)
+        for (const b of series.buckets) summed.set(b.t, (summed.get(b.t) ?? 0) + b.received + b.succeeded + b.failed);
+      expect(new Map(all.buckets.map((b) => [b.t, b.received + b.succeeded + b.failed]))).toEqual(summed);
+    }
+  });
+
+  it('roll up by deleting old minutes: the same sums and percentiles, once, even two at once; then delete past retention', async () => {
+    for (const table of ['task_stats', 'task_stats_all', 'task_stats_exceptions', 'queue_stats'])
+      await sql`DELETE FROM ${sql.table(table)}`.execute(database.db);
     const random = seededRandom(5);
     const seeds: Parameters<typeof seedStats>[1] = [];
     // Three days of minutes for two names, most minutes busy.
@@ -154,7 +179,6 @@ describe.each(DIALECTS)('task statistics on %s', (dialect) => {
       for (const name of ['x', 'y']) {
         if (random() < 0.3) continue;
         seeds.push({
-          step: 60,
           bucket: start + m * 60,
           name,
           counts: { received: 3, started: 3, succeeded: 2, failed: 1, retried: Math.floor(random() * 2) },
@@ -164,87 +188,86 @@ describe.each(DIALECTS)('task statistics on %s', (dialect) => {
       }
     }
     await seedStats(database.db, seeds);
-    const exceptionRows = [];
+    const failures = [];
     for (let m = 0; m < 72 * 60; m += 7)
-      exceptionRows.push({ step: 60, bucket: start + m * 60, task_name: 'x', exception: m % 2 ? 'A' : 'B', count: 1 + (m % 3) });
-    for (let i = 0; i < exceptionRows.length; i += 500)
-      await database.db
-        .insertInto('task_stats_exceptions')
-        .values(exceptionRows.slice(i, i + 500))
-        .execute();
+      failures.push({ bucket: start + m * 60, name: 'x', exception: m % 2 ? 'A' : 'B', count: 1 + (m % 3) });
+    await seedExceptions(database.db, failures);
+    // Queue lengths as the collector writes them: two samples a minute, every thirtieth minute.
     const queues = queueStatsWrite(database.db, database.dialect);
-    for (let m = 0; m < 72 * 60; m += 9) {
+    for (let m = 0; m < 72 * 60; m += 30) {
       await database.db.transaction().execute(async (trx) => {
         await queues.run(trx, queueStatsRows([{ name: 'celery', messages: m % 50 }], start + m * 60 + 1));
-        // A second sample in the same minute: the larger one is kept.
         await queues.run(trx, queueStatsRows([{ name: 'celery', messages: (m % 50) + 1 }], start + m * 60 + 30));
       });
     }
 
     const window = { from: start, to: H + 3600 };
-    const before = {
+    const read = async () => ({
       hours: await taskStatsSeries(database.db, { ...window, step: 3600 }),
-      exceptions: await exceptionStats(database.db, { ...window, limit: 10 }),
+      minutes: await taskStatsSeries(database.db, { ...window, step: 60 }),
+      total: await totalStatsSeries(database.db, { ...window, step: 3600 }),
+      exceptions: await exceptionStats(database.db, { ...window, limit: 10, step: 3600 }),
       queues: await queueLengthSeries(database.db, { ...window, step: 3600 }),
-    };
-    expect(before.queues[0]!.points[0]).toEqual({ t: start, length: 45 + 1 });
-    expect((await queueLengthSeries(database.db, { ...window, step: 60 }))[0]!.points.slice(0, 2)).toEqual([
+      queueMinutes: await queueLengthSeries(database.db, { ...window, step: 60 }),
+    });
+    const before = await read();
+    expect(before.queueMinutes[0]!.points.slice(0, 2)).toEqual([
       { t: start, length: 1 },
-      { t: start + 540, length: 10 },
+      { t: start + 1800, length: 31 },
     ]);
+    expect(before.queues[0]!.points[0]).toEqual({ t: start, length: 31 });
 
     const now = H + 0.5 * 3600;
     const threshold = H - 48 * 3600;
-    // Two at once (two collectors): each minute row is moved once. One may
-    // give up on a lock (busy, deadlock); the next run finishes its work.
+    const minuteRows = async () => {
+      let n = 0;
+      for (const table of ['task_stats', 'task_stats_all', 'task_stats_exceptions', 'queue_stats'])
+        n += Number(
+          (
+            await sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM ${sql.table(table)} WHERE step = 60 AND bucket < ${threshold}`.execute(
+              database.db,
+            )
+          ).rows[0]!.n,
+        );
+      return n;
+    };
+    const old = await minuteRows();
+    expect(old).toBeGreaterThan(0);
+    // Two at once (two collectors): each minute row is deleted once.
     const runs = await Promise.allSettled([
       statsRetentionOnce(database.db, { minutesHours: 48, retentionDays: 90 }, now),
       statsRetentionOnce(database.db, { minutesHours: 48, retentionDays: 90 }, now),
     ]);
     const done = runs.filter((r) => r.status === 'fulfilled');
     expect(done.length).toBeGreaterThan(0);
-    const moved = done.reduce((n, r) => n + r.value.rolledUp, 0);
     const more = await statsRetentionOnce(database.db, { minutesHours: 48, retentionDays: 90 }, now);
-    expect(moved + more.rolledUp).toBe(
-      seeds.filter((s) => s.bucket < threshold).length +
-        exceptionRows.filter((e) => e.bucket < threshold).length +
-        Math.ceil((24 * 60) / 9),
-    );
-    // And again: nothing more to do.
+    expect(done.reduce((n, r) => n + r.value.rolledUp, 0) + more.rolledUp).toBe(old);
+    expect(await minuteRows()).toBe(0);
     expect(await statsRetentionOnce(database.db, { minutesHours: 48, retentionDays: 90 }, now)).toEqual({ rolledUp: 0, deleted: 0 });
 
-    for (const table of ['task_stats', 'task_stats_exceptions', 'queue_stats'] as const) {
-      const { rows } = await sql<{
-        step: unknown;
-        lo: unknown;
-        hi: unknown;
-      }>`SELECT step, MIN(bucket) AS lo, MAX(bucket) AS hi FROM ${sql.table(table)} GROUP BY step ORDER BY step`.execute(database.db);
-      const steps = rows.map((r) => [Number(r.step), Number(r.lo), Number(r.hi)]);
-      // Minutes only from the threshold's hour on; hours only before it.
-      expect(steps[0]![0]).toBe(60);
-      expect(steps[0]![1]).toBeGreaterThanOrEqual(threshold);
-      expect(steps[1]![0]).toBe(3600);
-      expect(steps[1]![2]).toBeLessThan(threshold);
-      expect(steps[1]![1]).toBe(start);
-    }
-    expect(await taskStatsSeries(database.db, { ...window, step: 3600 })).toEqual(before.hours);
-    // First seen is now known to the hour where it was rolled up.
-    const hourOf = (t: number) => (t < threshold ? t - (t % 3600) : t);
-    expect(await exceptionStats(database.db, { ...window, limit: 10 })).toEqual(
-      before.exceptions.map((e) => ({ ...e, firstSeen: hourOf(e.firstSeen), lastSeen: hourOf(e.lastSeen) })),
+    const after = await read();
+    expect(after.hours).toEqual(before.hours);
+    expect(after.total).toEqual(before.total);
+    expect(after.exceptions).toEqual(before.exceptions);
+    expect(after.queues).toEqual(before.queues);
+    // A minute answer over rolled-up hours: one bucket per hour at its start, the same sums.
+    const sumOf = (a: typeof after.minutes) =>
+      a.series.map((s) => [s.name, ...STATS_COUNTS.map((c) => s.buckets.reduce((n, b) => n + b[c], 0))]);
+    expect(sumOf(after.minutes)).toEqual(sumOf(before.minutes));
+    const x = after.minutes.series[0]!.buckets;
+    expect(x[0]!.t).toBe(start);
+    expect(x[1]!.t).toBe(start + 3600);
+    expect(x.filter((b) => b.t >= threshold).map((b) => b.t)).toEqual(
+      before.minutes.series[0]!.buckets.filter((b) => b.t >= threshold).map((b) => b.t),
     );
-    expect(await queueLengthSeries(database.db, { ...window, step: 3600 })).toEqual(before.queues);
-    // A minute answer over rolled-up hours: one bucket per hour, same sums.
-    const minutes = await taskStatsSeries(database.db, { ...window, step: 60 });
-    const sumOf = (a: typeof minutes) => a.series.map((s) => [s.name, s.buckets.reduce((n, b) => n + b.succeeded + b.failed, 0)]);
-    expect(sumOf(minutes)).toEqual(sumOf(before.hours));
-    expect(minutes.series[0]!.buckets[0]!.t).toBe(start);
-    expect(minutes.series[0]!.buckets[1]!.t).toBe(start + 3600);
+    // The hour buckets of the minute answer carry the hour's percentiles.
+    expect(x[0]).toEqual(before.hours.series[0]!.buckets[0]);
+    expect(after.queueMinutes[0]!.points[0]).toEqual({ t: start, length: 31 });
 
     // Retention: a day kept, then everything older goes.
     const report = await statsRetentionOnce(database.db, { minutesHours: 48, retentionDays: 1 }, now);
     expect(report.deleted).toBeGreaterThan(0);
-    for (const table of ['task_stats', 'task_stats_exceptions', 'queue_stats'] as const) {
+    for (const table of ['task_stats', 'task_stats_all', 'task_stats_exceptions', 'queue_stats'] as const) {
       const { rows } = await sql<{ lo: unknown }>`SELECT MIN(bucket) AS lo FROM ${sql.table(table)}`.execute(database.db);
       expect(Number(rows[0]!.lo)).toBeGreaterThanOrEqual(now - 86400);
     }

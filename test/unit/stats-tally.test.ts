@@ -79,14 +79,14 @@ describe('bins and percentiles', () => {
 
 const ref = (name: string | null): TaskRef => ({ name, queue: 'celery', sent: null, eta: null });
 
-/** task_stats rows of a tally as `bucket|name -> {column: n}` (zero columns left out). */
-function statsRows(tally: MetricTally): Record<string, Record<string, number>> {
+/** task_stats rows of one step of a tally as `bucket|name -> {column: n}` (zero columns left out). */
+function statsRows(tally: MetricTally, step = 60): Record<string, Record<string, number>> {
   const out: Record<string, Record<string, number>> = {};
   for (const row of tally.deltas().taskStats) {
     const record = Object.fromEntries(TASK_STATS_COLUMNS.map((c, i) => [c, row[i]]));
+    if (record.step !== step) continue;
     const key = `${record.bucket}|${record.task_name}`;
     expect(out[key], `${key} appears once`).toBeUndefined();
-    expect(record.step).toBe(60);
     out[key] = Object.fromEntries(
       Object.entries(record).filter(([c, v]) => !['step', 'bucket', 'task_name'].includes(c) && v !== 0),
     ) as Record<string, number>;
@@ -117,6 +117,25 @@ describe('StatsTally through MetricTally', () => {
       [`${T0 + 60}|tasks.a`]: { started: 2, retried: 1, received: 1, [qw(3)]: 1, [qw(11)]: 1 },
       [`${T0 + 120}|tasks.a`]: { succeeded: 1, [rt(0.3)]: 1 },
     });
+    // The same, summed into the hour's row (T0 is an hour boundary), and into the all-names rows.
+    const hour = { sent: 1, received: 2, started: 2, retried: 1, succeeded: 1, [qw(3)]: 1, [qw(11)]: 1, [rt(0.3)]: 1 };
+    expect(statsRows(tally, 3600)).toEqual({ [`${T0}|tasks.a`]: hour });
+    const all = tally.deltas().taskStatsAll.map((row) => row.slice(0, 2));
+    expect(all.sort()).toEqual(
+      [
+        [60, T0],
+        [60, T0 + 60],
+        [60, T0 + 120],
+        [3600, T0],
+      ].sort(),
+    );
+    const allHour = tally.deltas().taskStatsAll.find((row) => row[0] === 3600)!;
+    expect(allHour.slice(2)).toEqual(
+      tally
+        .deltas()
+        .taskStats.find((row) => row[0] === 3600)!
+        .slice(3),
+    );
     expect(tally.deltas().taskStatsExceptions).toEqual([]);
   });
 
@@ -132,11 +151,19 @@ describe('StatsTally through MetricTally', () => {
     // Not a counted type: left out.
     tally.taskEvents([{ type: 'task-progress', timestamp: T0 + 5, hostname: 'w', clock: 2, data: null }], ref('tasks.b'));
     expect(statsRows(tally)).toEqual({ [`${T0}|tasks.b`]: { failed: 3, revoked: 1, rejected: 1 } });
-    const exceptions = tally.deltas().taskStatsExceptions.map((e) => [e.bucket, e.task_name, e.exception, e.count]);
-    expect(exceptions.sort()).toEqual([
-      [T0, 'tasks.b', 'KeyError', 2],
-      [T0, 'tasks.b', 'ValueError', 1],
-    ]);
+    const exceptions = tally.deltas().taskStatsExceptions.map((e) => [e.step, e.bucket, e.task_name, e.exception, e.count]);
+    const day = T0 - (T0 % 86_400);
+    expect(exceptions.sort()).toEqual(
+      [
+        [3600, T0, 'tasks.b', 'KeyError', 2],
+        [3600, T0, 'tasks.b', 'ValueError', 1],
+        [60, T0, 'tasks.b', 'KeyError', 2],
+        [60, T0, 'tasks.b', 'ValueError', 1],
+        [86400, day, 'tasks.b', 'KeyError', 2],
+        [86400, day, 'tasks.b', 'ValueError', 1],
+      ].sort(),
+    );
+    expect(exceptions.length).toBe(6);
   });
 
   it('counts an unnamed task under the empty name, and cuts long names to the key', () => {

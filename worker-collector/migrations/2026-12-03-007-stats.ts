@@ -4,7 +4,8 @@ import { TASK_STATS_VALUE_COLUMNS } from '../../src/shared/stats-bins';
 import { columnTypes } from './dialect';
 
 // Time-bucketed task statistics (src/shared/schema.ts, TaskStatsTable):
-// minute rows written by each flush, rolled up into hour rows by retention.
+// minute and hour rows written by each flush, per name (task_stats) and for
+// all names (task_stats_all); retention deletes old minutes, then old hours.
 // The primary keys lead with (step, bucket), so a window over every task
 // name is one range of the clustered index (MySQL) or of the key (SQLite);
 // a second index serves one name's window. The histogram bins are columns
@@ -23,6 +24,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   for (const column of TASK_STATS_VALUE_COLUMNS) stats = stats.addColumn(column, t.bigint, (c) => c.notNull().defaultTo(0));
   await stats.addPrimaryKeyConstraint('task_stats_pk', ['step', 'bucket', 'task_name']).modifyEnd(t.tableEnd).execute();
   await db.schema.createIndex('task_stats_name').on('task_stats').columns(['task_name', 'step', 'bucket']).execute();
+
+  let all = db.schema
+    .createTable('task_stats_all')
+    .addColumn('step', t.int, (c) => c.notNull())
+    .addColumn('bucket', t.bigint, (c) => c.notNull());
+  for (const column of TASK_STATS_VALUE_COLUMNS) all = all.addColumn(column, t.bigint, (c) => c.notNull().defaultTo(0));
+  await all.addPrimaryKeyConstraint('task_stats_all_pk', ['step', 'bucket']).modifyEnd(t.tableEnd).execute();
 
   await db.schema
     .createTable('task_stats_exceptions')
@@ -47,5 +55,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  for (const table of ['queue_stats', 'task_stats_exceptions', 'task_stats']) await db.schema.dropTable(table).ifExists().execute();
+  for (const table of ['queue_stats', 'task_stats_exceptions', 'task_stats_all', 'task_stats'])
+    await db.schema.dropTable(table).ifExists().execute();
 }

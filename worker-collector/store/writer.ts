@@ -14,7 +14,14 @@ import { MetricTally } from './counters';
 import type { FlushPayload, TaskRef } from './payload';
 import { LeaseLostError, renewInTransaction } from '../lease';
 import { addAssignments, BulkWrite, replaceAssignments, taskMergeAssignments } from './upsert';
-import { TASK_STATS_COLUMNS, TASK_STATS_EXCEPTION_COLUMNS, TASK_STATS_EXCEPTION_KEY, TASK_STATS_KEY } from './stats';
+import {
+  TASK_STATS_ALL_COLUMNS,
+  TASK_STATS_ALL_KEY,
+  TASK_STATS_COLUMNS,
+  TASK_STATS_EXCEPTION_COLUMNS,
+  TASK_STATS_EXCEPTION_KEY,
+  TASK_STATS_KEY,
+} from './stats';
 
 export class DatabaseUnavailableError extends Error {
   constructor(cause: unknown) {
@@ -96,6 +103,10 @@ function statements(database: OpenDatabase) {
       columns: TASK_STATS_KEY,
       assignments: addAssignments(TASK_STATS_COLUMNS.filter((c) => !TASK_STATS_KEY.includes(c))),
     }),
+    statsAll: new BulkWrite(db, d, 'task_stats_all', TASK_STATS_ALL_COLUMNS, {
+      columns: TASK_STATS_ALL_KEY,
+      assignments: addAssignments(TASK_STATS_ALL_COLUMNS.filter((c) => !TASK_STATS_ALL_KEY.includes(c))),
+    }),
     statsExceptions: new BulkWrite(db, d, 'task_stats_exceptions', TASK_STATS_EXCEPTION_COLUMNS, {
       columns: TASK_STATS_EXCEPTION_KEY,
       assignments: addAssignments(['count']),
@@ -151,6 +162,7 @@ export class StoreWriter {
         histogramBuckets: payload.histogramBuckets.concat(extra.histogramBuckets),
         histogramTotals: payload.histogramTotals.concat(extra.histogramTotals),
         taskStats: payload.taskStats.concat(extra.taskStats),
+        taskStatsAll: payload.taskStatsAll.concat(extra.taskStatsAll),
         taskStatsExceptions: payload.taskStatsExceptions.concat(extra.taskStatsExceptions),
       },
       resolved: [...refs],
@@ -211,6 +223,7 @@ export class StoreWriter {
       await b.buckets.run(trx, values(payload.histogramBuckets, b.buckets.columns));
       await b.totals.run(trx, values(payload.histogramTotals, b.totals.columns));
       await b.stats.run(trx, payload.taskStats);
+      await b.statsAll.run(trx, payload.taskStatsAll);
       await b.statsExceptions.run(trx, values(payload.taskStatsExceptions, TASK_STATS_EXCEPTION_COLUMNS));
       if (payload.status) await b.status.run(trx, values([payload.status], STATUS_COLUMNS));
     });
@@ -223,6 +236,7 @@ const NO_AUXILIARY = {
   histogramBuckets: [],
   histogramTotals: [],
   taskStats: [],
+  taskStatsAll: [],
   taskStatsExceptions: [],
   status: null,
 };
@@ -234,6 +248,7 @@ function hasAuxiliaryRows(p: FlushPayload): boolean {
     p.histogramBuckets.length +
     p.histogramTotals.length +
     p.taskStats.length +
+    p.taskStatsAll.length +
     p.taskStatsExceptions.length;
   return rows > 0 || p.status !== null;
 }
