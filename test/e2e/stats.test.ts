@@ -10,7 +10,6 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { testApp } from '../support/app';
 import { openTestDatabase } from '../support/databases';
-import { seedStats } from '../support/stats';
 import { scenarioCounts, seedScenario } from '../support/stats-scenario';
 import {
   closeWatchedPages,
@@ -214,7 +213,7 @@ describe('/stats in headless Chromium', () => {
     expect(polls[1]).toBe(304);
     expect(await swapCount(page)).toBe(swaps);
     // The collector writes a minute of a new task name: the next poll shows it.
-    await seedStats(database!.db, [{ step: 60, bucket: Math.floor(NOW / 60) * 60 - 120, name: 'report.build', counts: { succeeded: 4 } }]);
+    await seedScenario(database!, NOW, [{ bucket: Math.floor(NOW / 60) * 60 - 120, name: 'report.build', counts: { succeeded: 4 } }]);
     await expect
       .poll(() => page.locator('#task-types-table tr[data-task-name="report.build"] td[data-col="count"]').textContent(), {
         timeout: 25_000,
@@ -225,7 +224,8 @@ describe('/stats in headless Chromium', () => {
     expect(await swapCount(page)).toBeGreaterThan(swaps);
     // The table view the reader opened is still open after the morph.
     expect(await page.locator('#chart-runtime-table').getAttribute('open')).not.toBeNull();
-    await database!.db.deleteFrom('task_stats').where('task_name', '=', 'report.build').execute();
+    // Back to the scenario alone for the tests after this one.
+    await seedScenario(database!, NOW);
   }, 90_000);
 
   it('is usable at phone width, in light and dark', async () => {

@@ -7,7 +7,7 @@ import type { TaskEvent } from '../../src/shared/celery-events';
 import { failed, received, retried, started, succeeded } from '../fixtures/events';
 import type { OpenDatabase } from '../../worker-collector/store/db';
 import { store } from './app';
-import { type SeedStats, seedStats } from './stats';
+import { type SeedException, type SeedStats, seedExceptions, seedQueueLengths, seedStats } from './stats';
 
 export const HOSTILE_NAME = '<script>alert("x")</script>&amp;';
 
@@ -46,11 +46,11 @@ export function scenarioCounts(name: string): ScenarioCounts {
   };
 }
 
-/** Store the scenario's tasks and their statistics, as of `now` (epoch seconds). */
-export async function seedScenario(database: OpenDatabase, now: number): Promise<void> {
+/** Store the scenario's tasks and their statistics (with `extra` minutes), as of `now` (epoch seconds); anything stored before is replaced. */
+export async function seedScenario(database: OpenDatabase, now: number, extra: SeedStats[] = []): Promise<void> {
   const events: TaskEvent[] = [];
   const stats: SeedStats[] = [];
-  const exceptions: { step: number; bucket: number; task_name: string; exception: string; count: number }[] = [];
+  const exceptions: SeedException[] = [];
   SCENARIO.forEach((task, i) => {
     const story = { uuid: `scenario-${i}`, name: task.name };
     const at = now - task.ago;
@@ -61,7 +61,6 @@ export async function seedScenario(database: OpenDatabase, now: number): Promise
     else events.push(succeeded(story, end, '1', task.runtime));
     const bucket = Math.floor(end / 60) * 60;
     stats.push({
-      step: 60,
       bucket,
       name: task.name,
       counts: {
@@ -74,38 +73,22 @@ export async function seedScenario(database: OpenDatabase, now: number): Promise
       runtimes: [task.runtime],
       queueWaits: [1],
     });
-    const same = exceptions.find((e) => e.bucket === bucket && e.task_name === task.name);
-    if (task.outcome === 'failed' && same) same.count += 1;
-    else if (task.outcome === 'failed') exceptions.push({ step: 60, bucket, task_name: task.name, exception: 'ValueError', count: 1 });
+    if (task.outcome === 'failed') exceptions.push({ bucket, name: task.name, exception: 'ValueError', count: 1 });
   });
   await store(database, events);
   // Whatever the store wrote for these events is replaced by the known rows.
   await database.db.deleteFrom('task_stats').execute();
+  await database.db.deleteFrom('task_stats_all').execute();
   await database.db.deleteFrom('task_stats_exceptions').execute();
   await database.db.deleteFrom('queue_stats').execute();
-  // One row per (minute, name), as the collector keeps them.
-  const rows = new Map<string, SeedStats>();
-  for (const row of stats) {
-    const key = `${row.bucket} ${row.name}`;
-    const seen = rows.get(key);
-    if (!seen) rows.set(key, row);
-    else {
-      for (const [count, n] of Object.entries(row.counts ?? {}) as [keyof NonNullable<SeedStats['counts']>, number][])
-        seen.counts = { ...seen.counts, [count]: (seen.counts?.[count] ?? 0) + n };
-      seen.runtimes = [...(seen.runtimes ?? []), ...(row.runtimes ?? [])];
-      seen.queueWaits = [...(seen.queueWaits ?? []), ...(row.queueWaits ?? [])];
-    }
-  }
-  await seedStats(database.db, [...rows.values()]);
-  await database.db.insertInto('task_stats_exceptions').values(exceptions).execute();
+  await seedStats(database.db, [...stats, ...extra]);
+  await seedExceptions(database.db, exceptions);
   const minute = Math.floor(now / 60) * 60;
-  await database.db
-    .insertInto('queue_stats')
-    .values(
-      Array.from({ length: 30 }, (_, i) => [
-        { step: 60, bucket: minute - i * 60, queue: 'celery', length: 30 - i },
-        { step: 60, bucket: minute - i * 60, queue: 'priority', length: i % 5 },
-      ]).flat(),
-    )
-    .execute();
+  await seedQueueLengths(
+    database.db,
+    Array.from({ length: 30 }, (_, i) => [
+      { bucket: minute - i * 60, queue: 'celery', length: 30 - i },
+      { bucket: minute - i * 60, queue: 'priority', length: i % 5 },
+    ]).flat(),
+  );
 }
