@@ -7,7 +7,7 @@
 import { type Context, Hono } from 'hono';
 import { StatsPage } from '../../templates/pages/stats';
 import { StatsPanel } from '../../templates/partials/stats-panel';
-import { exceptionStats, queueLengthSeries, taskTypeStats, totalStatsSeries, defaultStep } from '../queries/stats';
+import { defaultStep, exceptionStats, queueLengthSeries, tableStep, taskTypeStats, totalStatsSeries } from '../queries/stats';
 import type { AppEnv } from '../services';
 import { STATS_PERIODS, type StatsPeriod, type StatsView } from '../ui/stats';
 import { pathName, query } from './params';
@@ -26,16 +26,20 @@ async function statsView(c: Context<AppEnv>, name: string | null): Promise<Stats
   const chosen = query(c).choice('period', STATS_PERIODS.map((p) => p.key) as unknown as readonly StatsPeriod[]) ?? '24h';
   const period = STATS_PERIODS.find((p) => p.key === chosen) ?? STATS_PERIODS[1]!;
   const now = clock();
-  // The window ends with the current minute, so what happened just now is in it.
-  const to = Math.ceil(now / 60) * 60;
+  // The tables read minute, hour or day rows by the period's length; the
+  // window ends with the current one of those, so what happened just now is
+  // in it, and it holds whole rows: the tables, the charts and the task list
+  // links (received from `from` to `to`) cover the same time.
+  const rows = tableStep(now - period.seconds, now);
+  const to = Math.ceil(now / rows) * rows;
   const from = to - period.seconds;
   const step = defaultStep(from, to, now, MINUTE_HOURS);
   const one = name === null ? {} : { name };
   const [total, queues, types, exceptions] = await Promise.all([
     totalStatsSeries(db, { from, to, step, ...one }),
     name === null ? queueLengthSeries(db, { from, to, step }) : Promise.resolve(null),
-    name === null ? taskTypeStats(db, { from, to, slices: SPARK_SLICES }) : Promise.resolve(null),
-    exceptionStats(db, { from, to, limit: EXCEPTION_LIMIT, ...one }),
+    name === null ? taskTypeStats(db, { from, to, slices: SPARK_SLICES, step: rows }) : Promise.resolve(null),
+    exceptionStats(db, { from, to, limit: EXCEPTION_LIMIT, step: rows, ...one }),
   ]);
   return { period: period.key, from, to, step, name, total, queues, types, exceptions };
 }

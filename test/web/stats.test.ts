@@ -93,16 +93,19 @@ describe.each(DIALECTS)('/stats on %s', (dialect) => {
   });
 
   it('switches periods and steps: minutes up to 24 h, hours beyond', async () => {
-    for (const [period, span] of [
-      ['1h', 3600],
-      ['24h', 86400],
-      ['7d', 7 * 86400],
-      ['30d', 30 * 86400],
+    // The window holds whole rows of what its tables read (minutes up to 6 h, hours up to 7 d, days beyond), up to now.
+    for (const [period, span, rows] of [
+      ['1h', 3600, 60],
+      ['24h', 86400, 3600],
+      ['7d', 7 * 86400, 3600],
+      ['30d', 30 * 86400, 86400],
     ] as const) {
       const html = await (await app.request(`/stats?period=${period}`)).text();
       const from = Number(/data-from="(\d+)"/.exec(html)?.[1]);
       const to = Number(/data-to="(\d+)"/.exec(html)?.[1]);
       expect(to - from).toBe(span);
+      expect(to % rows).toBe(0);
+      expect(to - rows < NOW && NOW <= to).toBe(true);
       expect(html).toContain(`aria-current="page" title`);
       expect(html).toContain(span <= 86400 ? 'by the minute' : 'by the hour');
       // Whatever the period, the same tasks are in it.
