@@ -15,7 +15,8 @@
 //   lost      published - stored, and the collector's own dropped counters
 //   lag       publish -> row readable, p50/p95/p99/max, from probe tasks
 //             (a task-sent every 200 ms while the generator runs)
-//   RSS       the collector's peak (VmHWM) and at the end
+//   RSS       the collector's peak (VmHWM) and at the end, and where it was at its
+//             highest sampled RSS (/proc/<pid>/smaps: V8 heap pages, node binary, malloc)
 //   rows      tasks by state, events and timeline rows stored
 //   CPU       seconds and % of one core, first publish to last event stored:
 //             the collector (all its threads), the broker (redis-server or
@@ -37,7 +38,7 @@
 //   --flush-interval D    the collector's --flush-interval (500ms)
 //   --collector-args "…"  more collector flags, e.g. "--event-queue stalk-bench --max-buffer-mb 64"
 //                         (a named --event-queue is deleted before and after the run, so that it starts empty)
-//   --node-args "…"       the collector's node flags (default "--expose-gc --max-old-space-size=192"
+//   --node-args "…"       the collector's node flags (default "--expose-gc --max-old-space-size=192 --max-semi-space-size=4"
 //                         and the malloc settings, as `npm run collector`);
 //                         BENCH_NODE_ARGS adds more, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
 //   BENCH_COLLECTOR_LOG=<file> (env) writes the collector's output there.
@@ -66,7 +67,7 @@ import { sql } from 'kysely';
 import { type OpenDatabase, openDatabase } from '../worker-collector/store/db';
 import { CLIENT, EVENTS_PER_TASK, type EventPublisher, openEventPublisher, taskSent } from './celery-wire';
 import type { GeneratorDone, GeneratorLine } from './generator';
-import { cpuSeconds, machineBusySeconds, memoryMiB, pidsNamed, processName } from './proc-stats';
+import { cpuSeconds, type MemorySplit, machineBusySeconds, memoryMiB, memorySplit, pidsNamed, processName } from './proc-stats';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const GENERATOR = join(ROOT, 'bench', 'generator.ts');
@@ -104,7 +105,7 @@ function readArgs(argv: string[]): BenchArgs {
     broker: 'redis://localhost:6379/15',
     flushInterval: '500ms',
     collectorArgs: [],
-    nodeArgs: ['--expose-gc', '--max-old-space-size=192'],
+    nodeArgs: ['--expose-gc', '--max-old-space-size=192', '--max-semi-space-size=4'],
     keep: false,
     withoutSearchIndex: false,
   };
@@ -564,6 +565,12 @@ async function bench(args: BenchArgs, cleanup: Cleanup): Promise<void> {
     },
     () => (generating = false),
   );
+  // Where the collector's memory is at its highest RSS, sampled twice a second.
+  let peakSplit: MemorySplit | undefined;
+  const splitSampler = setInterval(() => {
+    const split = memorySplit(collectorPid);
+    if (split && split.rss > (peakSplit?.rss ?? 0)) peakSplit = split;
+  }, 500);
   let ticks = 0;
   while (generating && !interrupt.signal.aborted) {
     await sleep(1000);
@@ -587,6 +594,7 @@ async function bench(args: BenchArgs, cleanup: Cleanup): Promise<void> {
 
   // The final figures, from full counts.
   stored = (await countStoredEvents(reader)).events;
+  clearInterval(splitSampler);
   const memory = memoryMiB(collectorPid);
   await stopChild(collector, 30_000);
   const timelineRows = Number(
@@ -659,6 +667,12 @@ async function bench(args: BenchArgs, cleanup: Cleanup): Promise<void> {
     `lag publish->row   p50 ${p50} ms, p95 ${p95} ms, p99 ${p99} ms, max ${max} ms (${sorted.length} probes${pending.size > 0 ? `, ${pending.size} never stored` : ''})`,
   );
   console.log(`collector RSS      peak ${memory ? memory.peak.toFixed(0) : '?'} MiB, at end ${memory ? memory.rss.toFixed(0) : '?'} MiB`);
+  if (peakSplit) {
+    const mib = (n: number) => `${n.toFixed(0)} MiB`;
+    console.log(
+      `  at its highest    ${mib(peakSplit.rss)}: V8 heaps ${mib(peakSplit.v8)} (256 KiB pages, all threads), node binary ${mib(peakSplit.binary)}, malloc ${mib(peakSplit.malloc)} (SQLite caches, buffers), other ${mib(peakSplit.other)}`,
+    );
+  }
   console.log(
     `rows stored        ${tasks} tasks (${states.map((s) => `${s.state} ${s.n}`).join(', ')}), ${stored} task events in ${timelineRows} timeline rows`,
   );

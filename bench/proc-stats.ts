@@ -70,3 +70,48 @@ export function pidsNamed(name: string): number[] {
     return [];
   }
 }
+
+/** Where a process's resident memory is, in MiB, from /proc/<pid>/smaps. */
+export interface MemorySplit {
+  rss: number;
+  /** Anonymous 256 KiB mappings: V8's heap pages, all isolates together. */
+  v8: number;
+  /** The node executable's own pages (file-backed, shared with other node processes). */
+  binary: number;
+  /** malloc's heap ([heap] and other anonymous mappings): SQLite's page caches, buffers, native code's data. */
+  malloc: number;
+  /** Everything else: shared libraries, stacks, other files. */
+  other: number;
+}
+
+const V8_PAGE_KIB = 256;
+
+export function memorySplit(pid: number): MemorySplit | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const split: MemorySplit = { rss: 0, v8: 0, binary: 0, malloc: 0, other: 0 };
+  let kind: keyof MemorySplit = 'other';
+  for (const line of text.split('\n')) {
+    const mapping = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (mapping) {
+      const sizeKiB = (Number.parseInt(mapping[2]!, 16) - Number.parseInt(mapping[1]!, 16)) / 1024;
+      const name = mapping[3]!.trim();
+      if (name === '') kind = sizeKiB === V8_PAGE_KIB ? 'v8' : 'malloc';
+      else if (name === '[heap]') kind = 'malloc';
+      else if (name === process.execPath || name.endsWith('/bin/node')) kind = 'binary';
+      else kind = 'other';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) {
+      const mib = Number(rss[1]) / 1024;
+      split[kind] += mib;
+      split.rss += mib;
+    }
+  }
+  return split;
+}

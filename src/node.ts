@@ -4,6 +4,8 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { brotliCompress, constants as zlib, gzip } from 'node:zlib';
 import { serve } from '@hono/node-server';
 import { serveStatic } from '@hono/node-server/serve-static';
 import {
@@ -55,6 +57,75 @@ function readOptions(): { options: StalkOptions; ui: UiOptions; auth: AuthSettin
     console.error(`stalk: ${errorMessage(error)}`);
     process.exit(2);
   }
+}
+
+// Responses are compressed here, on Node only: Cloudflare compresses what
+// the Worker sends itself, so the shared app (createApp) does not.
+
+/** Bodies below this size go as they are: compressing them saves nothing worth the time. */
+const COMPRESS_MIN_BYTES = 1024;
+/** Text worth compressing; not images, fonts or archives (already compressed), nor event streams (they must flow). */
+const COMPRESSIBLE_TYPE = /^\s*(text\/(?!event-stream)|application\/(json|javascript|xml|[\w.+-]+\+(json|xml))|image\/svg\+xml)/i;
+const NO_TRANSFORM = /(?:^|,)\s*no-transform\s*(?:,|$)/i;
+const brotli = promisify(brotliCompress);
+const gzipped = promisify(gzip);
+
+/** The encoding to send for an Accept-Encoding header: br, else gzip, as the client weighs them (q); null for none. */
+function chooseEncoding(header: string | null): 'br' | 'gzip' | null {
+  if (!header) return null;
+  const weights = new Map<string, number>();
+  for (const part of header.split(',')) {
+    const [name, ...params] = part.trim().toLowerCase().split(';');
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    const weight = q === undefined ? 1 : Number(q.slice(2));
+    if (name) weights.set(name, Number.isFinite(weight) ? weight : 0);
+  }
+  const weight = (name: string) => weights.get(name) ?? weights.get('*') ?? 0;
+  const br = weight('br');
+  const gz = weight('gzip');
+  if (br > 0 && br >= gz) return 'br';
+  return gz > 0 ? 'gzip' : null;
+}
+
+/**
+ * `response` compressed for `request` when it is text of 1 KB or more and
+ * the client accepts br or gzip. The body is read whole (pages, JSON and
+ * /metrics are), so the compressed one has its length; brotli at quality 5
+ * costs about what gzip does. A strong ETag becomes weak (the bytes differ
+ * by encoding); If-None-Match still matches it (hono/etag compares weakly).
+ */
+async function compressed(request: Request, response: Response): Promise<Response> {
+  const headers = response.headers;
+  if (
+    request.method === 'HEAD' ||
+    !response.body ||
+    response.status === 206 ||
+    headers.has('Content-Encoding') ||
+    !COMPRESSIBLE_TYPE.test(headers.get('Content-Type') ?? '') ||
+    NO_TRANSFORM.test(headers.get('Cache-Control') ?? '')
+  )
+    return response;
+  const out = new Headers(headers);
+  const vary = out.get('Vary');
+  if (!vary) out.set('Vary', 'Accept-Encoding');
+  else if (vary !== '*' && !/(?:^|,)\s*accept-encoding\s*(?:,|$)/i.test(vary)) out.set('Vary', `${vary}, Accept-Encoding`);
+  const init = { status: response.status, statusText: response.statusText, headers: out };
+  const encoding = chooseEncoding(request.headers.get('Accept-Encoding'));
+  const declared = Number(headers.get('Content-Length') ?? Number.NaN);
+  if (!encoding || declared < COMPRESS_MIN_BYTES) return new Response(response.body, init);
+  const body = Buffer.from(await response.arrayBuffer());
+  if (body.length < COMPRESS_MIN_BYTES) return new Response(body, init);
+  const packed =
+    encoding === 'br'
+      ? await brotli(body, {
+          params: { [zlib.BROTLI_PARAM_QUALITY]: 5, [zlib.BROTLI_PARAM_SIZE_HINT]: body.length },
+        })
+      : await gzipped(body, { level: 6 });
+  out.set('Content-Encoding', encoding);
+  out.set('Content-Length', String(packed.length));
+  const etag = out.get('ETag');
+  if (etag && !etag.startsWith('W/')) out.set('ETag', `W/${etag}`);
+  return new Response(packed, init);
 }
 
 /** public/ beside the sources (src/node.ts) or the bundle (dist/node.js). */
@@ -130,7 +201,8 @@ async function main(): Promise<void> {
     .map((dir) => serveStatic({ root: dir, rewriteRequestPath: stripPrefix }));
   const app = createApp({ services: () => services, prefix: ui.prefix, staticFiles });
 
-  const server = serve({ fetch: app.fetch, port: options.port, hostname: options.address }, (info) => {
+  const fetch: typeof app.fetch = async (request, ...rest) => compressed(request, await app.fetch(request, ...rest));
+  const server = serve({ fetch, port: options.port, hostname: options.address }, (info) => {
     log.info(`Stalk at http://${options.address}:${info.port}${ui.prefix}/ (broker ${brokerDisplay}, database ${database.description})`);
   });
   server.on('error', (error: Error) => {

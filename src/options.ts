@@ -152,13 +152,23 @@ export const OPTION_SPECS = {
     kind: 'string',
     default: '',
     env: ['FLOWER_BASIC_AUTH'],
-    help: 'user:password[,user:password] allowed by HTTP Basic authentication',
+    help: 'user:password[:role][,...] allowed by HTTP Basic authentication; role viewer, operator or admin (the default)',
   },
   auth: {
     kind: 'string',
     default: '',
     env: ['FLOWER_AUTH'],
     help: 'regular expression an OAuth email must match in full, e.g. .*@example\\.com',
+  },
+  'auth-operators': {
+    kind: 'string',
+    default: '',
+    help: 'regular expression (full match, as --auth) of OAuth emails with the operator role; with it or --auth-admins, others are viewers',
+  },
+  'auth-admins': {
+    kind: 'string',
+    default: '',
+    help: 'regular expression (full match, as --auth) of OAuth emails with the admin role; with it or --auth-operators, others are viewers',
   },
   'auth-provider': {
     kind: 'string',

@@ -195,10 +195,40 @@
     });
   }
   window.addEventListener('hashchange', tabs);
-  // Live panels poll (hx-trigger="every Ns"); a hidden tab skips its polls.
+  // Live panels poll (hx-trigger="every Ns"); a hidden tab skips its polls,
+  // and so does a worker page's tab that is not the one open.
+  function refreshing(detail) {
+    var event = detail?.triggeringEvent || detail?.requestConfig?.triggeringEvent;
+    return Boolean(event && event.type === 'stalk-refresh');
+  }
   document.addEventListener('htmx:beforeRequest', (e) => {
-    var trigger = e.detail?.elt?.getAttribute('hx-trigger');
-    if (document.visibilityState !== 'visible' && trigger && /^every /.test(trigger)) e.preventDefault();
+    var elt = e.detail?.elt;
+    var trigger = elt?.getAttribute('hx-trigger');
+    if (!trigger || !/^every /.test(trigger)) return;
+    if (document.visibilityState !== 'visible') e.preventDefault();
+    else if (!refreshing(e.detail)) {
+      const panel = elt.closest('.tab-panel');
+      if (panel?.closest('.tabs.js') && !panel.classList.contains('current')) e.preventDefault();
+    }
+  });
+  // A worker page's action changes what a tab shows: that tab asks the
+  // worker again at once (fresh=1), whether or not it is the one open.
+  var ACTION_TABS = [
+    [/\/api\/worker\/queue\//, 'queues'],
+    [/\/api\/task\/(rate-limit|timeout)\//, 'limits'],
+    [/\/api\/worker\/pool\//, 'pool'],
+  ];
+  document.addEventListener('htmx:configRequest', (e) => {
+    if (refreshing(e.detail)) e.detail.parameters.fresh = '1';
+  });
+  document.addEventListener('htmx:afterRequest', (e) => {
+    var form = actionForm(e.detail.elt);
+    if (!form || !e.detail.successful || !form.closest('#worker-tabs') || !window.htmx) return;
+    var path = form.getAttribute('action') || '';
+    ACTION_TABS.forEach((pair) => {
+      var live = pair[0].test(path) && document.getElementById(`live-${pair[1]}`);
+      if (live) window.htmx.trigger(live, 'stalk-refresh');
+    });
   });
   // Live panels swap by morphing (idiomorph), which keeps focus, selection
   // and scroll; an open <details> stays open. A poll sends the ETag of what
@@ -211,9 +241,12 @@
     }
     var morph = window.Idiomorph;
     if (morph) {
-      morph.defaults.callbacks.beforeAttributeUpdated = (name, el) => !(name === 'open' && el.tagName === 'DETAILS');
+      // What the reader typed into an action's form (a queue name, a rate limit) stays too.
+      morph.defaults.callbacks.beforeAttributeUpdated = (name, el) =>
+        !(name === 'open' && el.tagName === 'DETAILS') && !(name === 'value' && el.type !== 'hidden' && actionForm(el));
       // What the reader made (an action's answer, a chosen signal) survives a live page's morph.
-      morph.defaults.callbacks.beforeNodeMorphed = (old) => !(old instanceof Element && old.hasAttribute('data-keep'));
+      morph.defaults.callbacks.beforeNodeMorphed = (old) =>
+        !(old instanceof Element && (old.hasAttribute('data-keep') || (old.tagName === 'OUTPUT' && actionForm(old))));
     }
   }
   // An action the server refused or failed on (4xx/5xx: no API access, a
@@ -339,6 +372,35 @@
     },
     true,
   );
+  // Columns are sent only when the reader chose them (saved, in the URL, or
+  // being chosen now): otherwise the server picks (a list of failures shows
+  // their exception), and the picker follows what the table shows.
+  function pickingColumns(event) {
+    return event?.target instanceof HTMLInputElement && event.target.name === 'columns';
+  }
+  function chosenColumns() {
+    return savedColumns().length > 0 || new URL(location.href).searchParams.has('columns');
+  }
+  document.addEventListener('htmx:configRequest', (e) => {
+    if (e.detail.elt?.id !== 'task-filters') return;
+    if (!pickingColumns(e.detail.triggeringEvent) && !chosenColumns()) delete e.detail.parameters.columns;
+  });
+  document.addEventListener('htmx:afterSwap', (e) => {
+    var panel = document.getElementById('tasks-panel');
+    var form = document.getElementById('task-filters');
+    // Not while the reader is at the picker (a box just changed): their clicks stand.
+    var event = e.detail.requestConfig?.triggeringEvent;
+    if (!panel || !form || !panel.contains(e.target) || chosenColumns() || pickingColumns(event)) return;
+    var shown = (panel.getAttribute('data-columns') || '').split(',');
+    form.querySelectorAll('input[name="columns"]').forEach((box) => {
+      box.checked = shown.includes(box.value);
+    });
+  });
+  // The sort control lives in the panel but belongs to the filter form (form=): a change submits the form.
+  document.addEventListener('change', (e) => {
+    var select = e.target;
+    if (select instanceof HTMLSelectElement && select.hasAttribute('data-sort') && select.form) select.form.requestSubmit();
+  });
   function restoreColumns() {
     if (!document.getElementById('task-filters')) return;
     var url = withColumns(location.href);

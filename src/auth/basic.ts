@@ -1,19 +1,25 @@
-// HTTP Basic authentication against `--basic-auth user:pass[,user:pass]`,
+// HTTP Basic authentication against `--basic-auth user:pass[:role][,...]`,
 // compared in constant time (the length of the secret aside).
+
+import { type Role, splitRole } from '../shared/roles';
 
 export interface BasicCredential {
   user: string;
   password: string;
+  /** What the user may do (src/auth/roles.ts); admin when the entry names no role. */
+  role: Role;
 }
 
 export function parseBasicAuthOption(value: string): BasicCredential[] {
   if (value.trim() === '') return [];
   const pairs = value.split(',');
-  return pairs.map((pair, i) => {
+  return pairs.map((entry, i) => {
+    const { rest: pair, role } = splitRole(entry);
     const colon = pair.indexOf(':');
     // Never echo the entry: one typed with another separator ("admin;secret") is all password.
-    if (colon <= 0 || colon === pair.length - 1) throw new Error(`--basic-auth: entry ${i + 1} of ${pairs.length} is not user:password`);
-    return { user: pair.slice(0, colon), password: pair.slice(colon + 1) };
+    if (colon <= 0 || colon === pair.length - 1)
+      throw new Error(`--basic-auth: entry ${i + 1} of ${pairs.length} is not user:password or user:password:role`);
+    return { user: pair.slice(0, colon), password: pair.slice(colon + 1), role };
   });
 }
 
@@ -28,8 +34,8 @@ export function constantTimeEqual(a: string, b: string): boolean {
   return diff === 0;
 }
 
-/** The user an `Authorization: Basic ...` header proves, or null. */
-export function checkBasicAuth(header: string | undefined, credentials: BasicCredential[]): string | null {
+/** The credential an `Authorization: Basic ...` header proves, or null. */
+export function checkBasicAuth(header: string | undefined, credentials: BasicCredential[]): BasicCredential | null {
   if (!header || credentials.length === 0) return null;
   const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
   if (!match) return null;
@@ -39,10 +45,10 @@ export function checkBasicAuth(header: string | undefined, credentials: BasicCre
   } catch {
     return null;
   }
-  let user: string | null = null;
+  let found: BasicCredential | null = null;
   // Compare against every credential, so timing does not tell which user exists.
   for (const credential of credentials) {
-    if (constantTimeEqual(decoded, `${credential.user}:${credential.password}`)) user = credential.user;
+    if (constantTimeEqual(decoded, `${credential.user}:${credential.password}`)) found = credential;
   }
-  return user;
+  return found;
 }

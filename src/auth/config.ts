@@ -4,12 +4,16 @@
 import { type BasicCredential, parseBasicAuthOption } from './basic';
 import { type EmailRule, emailRule } from './email';
 import { type ProviderSettings, providerName } from './providers';
+import type { Role } from '../shared/roles';
 import { randomToken, secretKey } from './tokens';
 
 export interface AuthSettings {
   basic: BasicCredential[];
   /** Which OAuth emails may sign in (null without OAuth). */
   emails: EmailRule | null;
+  /** OAuth emails that are operators, and admins (--auth-operators, --auth-admins); null: not set. */
+  operators: EmailRule | null;
+  admins: EmailRule | null;
   provider: ProviderSettings | null;
   /** Signs sessions, API tokens and OAuth state. */
   key: Uint8Array;
@@ -27,6 +31,8 @@ export interface AuthSettings {
 export interface AuthInput {
   basicAuth: string;
   auth: string;
+  authOperators: string;
+  authAdmins: string;
   authProvider: string;
   oauth2Key: string;
   oauth2Secret: string;
@@ -43,6 +49,18 @@ export interface AuthInput {
   metricsOpen: boolean;
   metricsToken: string;
   trustProxy: boolean;
+}
+
+/**
+ * The role of a signed-in OAuth email: admin without --auth-operators and
+ * --auth-admins (as before roles); with either, admins and operators by
+ * their rules and everyone else --auth lets in a viewer.
+ */
+export function emailRole(settings: Pick<AuthSettings, 'operators' | 'admins'>, email: string): Role {
+  if (!settings.operators && !settings.admins) return 'admin';
+  if (settings.admins?.test(email)) return 'admin';
+  if (settings.operators?.test(email)) return 'operator';
+  return 'viewer';
 }
 
 export function authConfigured(settings: AuthSettings): boolean {
@@ -79,10 +97,16 @@ export function authSettings(input: AuthInput): AuthSettings {
   } else if (input.auth) {
     throw new Error('--auth needs --auth-provider (google, github, gitlab or okta)');
   }
+  if ((input.authOperators || input.authAdmins) && !emails)
+    throw new Error('--auth-operators and --auth-admins name OAuth emails: they need --auth-provider and --auth');
+  const operators = input.authOperators ? emailRule(input.authOperators, '--auth-operators') : null;
+  const admins = input.authAdmins ? emailRule(input.authAdmins, '--auth-admins') : null;
   const ephemeralKey = input.cookieSecret === '';
   return {
     basic,
     emails,
+    operators,
+    admins,
     provider,
     key: secretKey(ephemeralKey ? randomToken(48) : input.cookieSecret),
     ephemeralKey,

@@ -23,12 +23,14 @@ export function normalizeEmail(email: string): string {
   return email.replace(/[A-Z]/g, (c) => c.toLowerCase());
 }
 
-export function emailRule(pattern: string): EmailRule {
+export function emailRule(pattern: string, option = '--auth'): EmailRule {
   let regex: RegExp;
   try {
     regex = new RegExp(`^(?:${pattern})$`, 'u');
   } catch (error) {
-    throw new Error(`--auth: '${pattern}' is not a valid regular expression (${error instanceof Error ? error.message : String(error)})`);
+    throw new Error(
+      `${option}: '${pattern}' is not a valid regular expression (${error instanceof Error ? error.message : String(error)})`,
+    );
   }
   return {
     source: pattern,

@@ -8,7 +8,8 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie } from 'hono/cookie';
 import type { AppEnv, Services } from '../services';
 import { checkBasicAuth, constantTimeEqual } from './basic';
-import { authConfigured } from './config';
+import { authConfigured, emailRole } from './config';
+import { hasRole, isRole, type Role, requiredRole } from '../shared/roles';
 import { type SessionClaims, verifyToken } from './tokens';
 
 export const SESSION_COOKIE = 'stalk_session';
@@ -82,27 +83,34 @@ function crossSite(c: Context): boolean {
 interface Identity {
   user: string;
   via: 'basic' | 'session' | 'token' | 'metrics-token';
+  role: Role;
   csrf?: string;
 }
 
 async function identify(c: Context<AppEnv>, services: Services, path: string): Promise<Identity | null> {
   const { auth } = services;
   const header = c.req.header('authorization');
-  const basicUser = checkBasicAuth(header, auth.basic);
-  if (basicUser) return { user: basicUser, via: 'basic' };
+  const basic = checkBasicAuth(header, auth.basic);
+  if (basic) return { user: basic.user, via: 'basic', role: basic.role };
   const bearer = header && /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
   if (bearer) {
+    // The metrics token opens /metrics and nothing else.
     if (path === '/metrics' && auth.metricsToken && constantTimeEqual(bearer, auth.metricsToken))
-      return { user: 'metrics', via: 'metrics-token' };
+      return { user: 'metrics', via: 'metrics-token', role: 'viewer' };
     const token = await verifyToken<Record<string, unknown>>(auth.key, 'api', bearer);
-    if (token?.sub) return { user: token.sub, via: 'token' };
+    // Tokens minted before roles carry none: admin, as they were.
+    if (token?.sub) {
+      if (token.role !== undefined && !isRole(token.role)) return null;
+      return { user: token.sub, via: 'token', role: isRole(token.role) ? token.role : 'admin' };
+    }
   }
   const cookie = getCookie(c, SESSION_COOKIE);
   if (cookie) {
     const session = await verifyToken<SessionClaims>(auth.key, 'session', cookie);
     // The allowed emails may have changed since the session began.
     if (session?.sub && typeof session.csrf === 'string' && (!auth.emails || auth.emails.test(session.sub))) {
-      return { user: session.sub, via: 'session', csrf: session.csrf };
+      // The role follows today's rules, not the ones at sign-in.
+      return { user: session.sub, via: 'session', role: emailRole(auth, session.sub), csrf: session.csrf };
     }
     deleteCookie(c, SESSION_COOKIE, { path: `${services.ui.prefix}/` });
   }
@@ -173,8 +181,17 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
     if (!sent || !constantTimeEqual(sent, identity.csrf ?? '')) return c.text('Missing or wrong CSRF token', 403);
   }
 
+  // Without auth everyone may do everything (the exposure check at start
+  // keeps that to this machine, --read-only or an explicit opt-in).
+  const role: Role = identity?.role ?? 'admin';
+  const needed = requiredRole(c.req.method, path);
+  if (!hasRole(role, needed)) {
+    const message = `${needed} role required (you are ${role})`;
+    return path.startsWith('/api/') ? c.json({ error: message }, 403) : c.text(message, 403);
+  }
+
   const user = identity?.user ?? 'anonymous';
   c.set('user', user);
-  c.set('services', { ...services, ui: { ...services.ui, user: identity ? user : undefined, csrf: identity?.csrf } });
+  c.set('services', { ...services, ui: { ...services.ui, user: identity ? user : undefined, csrf: identity?.csrf, role } });
   return next();
 };

@@ -33,6 +33,8 @@ export interface WorkerEnv {
   // Authentication (see the README): secrets for keys and passwords, vars otherwise.
   BASIC_AUTH?: Binding;
   AUTH?: Binding;
+  AUTH_OPERATORS?: Binding;
+  AUTH_ADMINS?: Binding;
   AUTH_PROVIDER?: Binding;
   OAUTH2_KEY?: Binding;
   OAUTH2_SECRET?: Binding;
@@ -68,6 +70,8 @@ export const VAR_NAMES = [
 export const AUTH_NAMES = [
   'BASIC_AUTH',
   'AUTH',
+  'AUTH_OPERATORS',
+  'AUTH_ADMINS',
   'AUTH_PROVIDER',
   'OAUTH2_KEY',
   'OAUTH2_SECRET',

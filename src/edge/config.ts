@@ -21,7 +21,7 @@ export type Access = { kind: 'auth' } | { kind: 'public-read-only' } | { kind: '
 export const CLOSED_BY_DEFAULT = {
   lead: 'No sign-in is configured, so this Worker serves only /healthcheck and /static/*. Set one of:',
   items: [
-    'BASIC_AUTH (user:password[,user:password]) and COOKIE_SECRET (32+ random characters), as secrets',
+    'BASIC_AUTH (user:password[:role][,user:password[:role]]) and COOKIE_SECRET (32+ random characters), as secrets',
     'AUTH_PROVIDER (google, github, gitlab or okta) with AUTH, OAUTH2_KEY, OAUTH2_SECRET, OAUTH2_REDIRECT_URI and COOKIE_SECRET',
     'PUBLIC_READ_ONLY=true: pages, the read API and /metrics for anyone, every action refused',
   ],

@@ -62,8 +62,10 @@ function workerFacts(worker: WorkerSummary) {
 /** /api/workers: Flower's inspect data for a worker (stats, active_queues, registered, ..., timestamp) with the event-derived facts. */
 export function flowerWorker(worker: WorkerSummary, inspect?: WorkerInspect): Record<string, unknown> {
   const { hostname, ...facts } = workerFacts(worker);
+  // `at` (each reply's time) is Stalk's own bookkeeping, not Flower's.
+  const { at: _at, ...replies } = inspect ?? { timestamp: undefined };
   return {
-    ...(inspect ?? {}),
+    ...(inspect ? replies : {}),
     hostname,
     status: worker.alive,
     ...facts,

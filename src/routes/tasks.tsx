@@ -21,8 +21,8 @@ import {
 } from '../queries/tasks';
 import { currentWorkerRecords } from '../queries/workers';
 import type { AppEnv } from '../services';
-import { parseSearch, SEARCH_LIMITS, SearchSyntaxError } from '../shared/search';
-import { TASK_COLUMN_NAMES, type TaskColumnName } from '../ui/context';
+import { parseSearch, SEARCH_LIMITS, type SearchNode, SearchSyntaxError } from '../shared/search';
+import { mayAct, TASK_COLUMN_NAMES, type TaskColumnName } from '../ui/context';
 import { flowerTask } from './flower-json';
 import { form, LIMITS, type Params, parseUtcMinute, pathName, query, stateFilter } from './params';
 
@@ -47,11 +47,30 @@ function sortOf(params: Params): TaskSort & { sort: string } {
   return { sort: value, column: column as SortColumn, descending: value.startsWith('-') };
 }
 
-function columnsOf(params: Params, fallback: TaskColumnName[]): TaskColumnName[] {
+/** Whether every task the filters let through failed: the state filter, or a `state:FAILURE` term the whole search needs. */
+export function onlyFailures(filters: Pick<TaskFilters, 'state' | 'search'>): boolean {
+  if (filters.state === 'FAILURE') return true;
+  const needs = (node: SearchNode | null | undefined): boolean =>
+    !!node &&
+    ((node.kind === 'term' && node.field === 'state' && node.value === 'FAILURE') ||
+      (node.kind === 'and' && node.children.some(needs)) ||
+      (node.kind === 'or' && node.children.length > 0 && node.children.every(needs)));
+  return needs(filters.search);
+}
+
+/**
+ * The columns asked for, else the configured ones; a list of failures shows
+ * their exception too unless the reader chose the columns (stalk.js sends
+ * `columns` only then).
+ */
+function columnsOf(params: Params, fallback: TaskColumnName[], failures: boolean): TaskColumnName[] {
   const chosen = params.many('columns');
   const unknown = chosen.find((c) => !(TASK_COLUMN_NAMES as readonly string[]).includes(c));
   if (unknown !== undefined) throw badRequest(`Invalid columns '${quoted(unknown)}': use any of ${TASK_COLUMN_NAMES.join(', ')}`);
-  return chosen.length > 0 ? (chosen as TaskColumnName[]) : fallback;
+  if (chosen.length > 0) return chosen as TaskColumnName[];
+  if (!failures || fallback.includes('exception')) return fallback;
+  const at = fallback.indexOf('state');
+  return at < 0 ? [...fallback, 'exception'] : [...fallback.slice(0, at + 1), 'exception', ...fallback.slice(at + 1)];
 }
 
 /** A bad value of one of the form's fields, so the message can point at it. */
@@ -95,20 +114,21 @@ function readPage(params: Params, fallbackColumns: TaskColumnName[]): PageReques
         throw error;
       }
     };
+    const filters: TaskFilters = {
+      state: stateFilter(params, 'state'),
+      worker: params.name('worker'),
+      name: params.name('name'),
+      receivedStart: received('received_start'),
+      receivedEnd: received('received_end'),
+      search,
+      retried: params.bool('retried'),
+    };
     return {
-      filters: {
-        state: stateFilter(params, 'state'),
-        worker: params.name('worker'),
-        name: params.name('name'),
-        receivedStart: received('received_start'),
-        receivedEnd: received('received_end'),
-        search,
-        retried: params.bool('retried'),
-      },
+      filters,
       sort: sortOf(params),
       limit: params.int('limit', { min: 1, max: LIMITS.page }) ?? PAGE_SIZE,
       offset: params.int('offset', { min: 0, max: LIMITS.offset }) ?? 0,
-      columns: columnsOf(params, fallbackColumns),
+      columns: columnsOf(params, fallbackColumns, onlyFailures(filters)),
     };
   } catch (error) {
     if (error instanceof FieldError) return { error: { message: error.message, field: error.field } };
@@ -189,7 +209,7 @@ export const taskRoutes = new Hono<AppEnv>()
         taskNames={taskNames}
         workerNames={workers.map((w) => w.hostname)}
         ui={ui}
-        readOnly={readOnly}
+        readOnly={readOnly || !mayAct(ui, 'operator')}
       />,
       ok ? 200 : 400,
     );
@@ -256,7 +276,7 @@ export const taskRoutes = new Hono<AppEnv>()
       childIds: children.get(task.uuid) ?? [],
       timeline,
       ui,
-      options: { readOnly, abortable: resultBackend !== false },
+      options: { readOnly: readOnly || !mayAct(ui, 'operator'), abortable: resultBackend !== false },
     };
     c.header('Vary', 'HX-Request');
     // The live part alone for the page's poll (HX-Request), morphed in place.

@@ -4,14 +4,23 @@ import { Hono } from 'hono';
 import { WorkerPage } from '../../templates/pages/worker';
 import { WorkersPage } from '../../templates/pages/workers';
 import { WorkersPanel } from '../../templates/partials/workers-panel';
-import { WorkerTabs } from '../../templates/partials/worker-tabs';
+import { TAB_METHODS, TAB_POLL_SECONDS, WORKER_TABS, WorkerTabLive, WorkerTabs } from '../../templates/partials/worker-tabs';
+import { repliedAt } from '../shared/inspect';
 import { cachedInspect } from '../queries/inspect';
 import { notFound, quoted } from '../errors';
 import { currentWorkerRecords, summarize, taskCountsForWorker } from '../queries/workers';
 import type { AppEnv } from '../services';
 import { flowerDashboardRow } from './flower-json';
-import { bodyETag } from './fragment-etag';
+import { bodyETag, fragmentETag } from './fragment-etag';
 import { form, pathName, query } from './params';
+import { mayAct } from '../ui/context';
+
+/**
+ * A stored reply younger than this is served as it is: a tab polled by any
+ * number of readers asks the worker at most about once per poll interval
+ * (the collector also joins identical rounds under way).
+ */
+const TAB_FRESH_SECONDS = TAB_POLL_SECONDS - 1;
 
 const dashboard = new Hono<AppEnv>().get('/', async (c) => {
   const { db, hot, now, ui, purgeOfflineWorkers } = c.var.services;
@@ -36,7 +45,7 @@ export const workerRoutes = new Hono<AppEnv>()
     const worker = summarize(await currentWorkerRecords(db, hot), now()).find((w) => w.hostname === name);
     if (!worker) throw notFound(`Unknown worker '${quoted(name)}'`);
     const [counts, inspect] = await Promise.all([taskCountsForWorker(db, name), cachedInspect(db, name)]);
-    return c.html(<WorkerPage worker={worker} counts={counts} inspect={inspect} ui={ui} readOnly={readOnly} />);
+    return c.html(<WorkerPage worker={worker} counts={counts} inspect={inspect} ui={ui} readOnly={readOnly || !mayAct(ui, 'admin')} />);
   })
   // Fresh inspect replies for the worker page's tabs (htmx swaps the tabs).
   .post('/worker/:name/inspect', async (c) => {
@@ -54,5 +63,57 @@ export const workerRoutes = new Hono<AppEnv>()
       else if (!outcome.result[name]) inspectError = `${name} did not answer within ${inspectTimeoutMs / 1000} s.`;
     }
     const [counts, inspect] = await Promise.all([taskCountsForWorker(db, name), cachedInspect(db, name)]);
-    return c.html(<WorkerTabs worker={worker} counts={counts} inspect={inspect} ui={ui} readOnly={readOnly} inspectError={inspectError} />);
+    return c.html(
+      <WorkerTabs
+        worker={worker}
+        counts={counts}
+        inspect={inspect}
+        ui={ui}
+        readOnly={readOnly || !mayAct(ui, 'admin')}
+        inspectError={inspectError}
+      />,
+    );
+  })
+  // One tab's body, polled while it is open (templates/partials/worker-tabs.tsx):
+  // the stored replies when they are fresh, else the worker is asked for the
+  // ones this tab shows. `fresh` (after an action on the tab) always asks.
+  .get('/worker/:name/tab/:tab', fragmentETag, async (c) => {
+    const { db, hot, now, ui, readOnly, control, inspectTimeoutMs } = c.var.services;
+    const name = pathName(c, 'name');
+    const force = query(c).bool('fresh') === true;
+    const tab = WORKER_TABS.find((t) => t === c.req.param('tab'));
+    if (!tab) throw notFound(`Unknown tab '${quoted(c.req.param('tab') ?? '')}'`);
+    const worker = summarize(await currentWorkerRecords(db, hot), now()).find((w) => w.hostname === name);
+    if (!worker) throw notFound(`Unknown worker '${quoted(name)}'`);
+    const methods = TAB_METHODS[tab];
+    let error: string | null = null;
+    if (methods.length > 0 && control && worker.alive) {
+      const stored = await cachedInspect(db, name);
+      const stale = methods.some((m) => {
+        const at = repliedAt(stored, m);
+        return at === null || now() - at >= TAB_FRESH_SECONDS;
+      });
+      if (force || stale) {
+        const outcome = await control.run(
+          { kind: 'inspect', worker: name, methods },
+          c.var.user ?? 'anonymous',
+          inspectTimeoutMs / 1000 + 5,
+        );
+        if (!outcome.ok) error = outcome.error;
+        else if (!outcome.result[name]) error = `${name} did not answer within ${inspectTimeoutMs / 1000} s.`;
+      }
+    }
+    const [counts, inspect] = await Promise.all([tab === 'overview' ? taskCountsForWorker(db, name) : [], cachedInspect(db, name)]);
+    c.header('Vary', 'HX-Request');
+    return c.html(
+      <WorkerTabLive
+        tab={tab}
+        worker={worker}
+        counts={counts}
+        inspect={inspect}
+        ui={ui}
+        readOnly={readOnly || !mayAct(ui, 'admin')}
+        error={error}
+      />,
+    );
   });

@@ -5,7 +5,7 @@
 // Redis at the edge, signed: see command-signing.ts) and waits for the
 // outcome.
 
-import type { WorkerInspect } from './inspect';
+import { INSPECT_METHODS, type InspectMethod, type WorkerInspect } from './inspect';
 
 export const WORKER_ACTIONS = [
   'shutdown',
@@ -19,8 +19,8 @@ export const WORKER_ACTIONS = [
 export type WorkerAction = (typeof WORKER_ACTIONS)[number];
 
 export type ControlCommand =
-  /** Refresh the inspect replies of one worker, or of all. */
-  | { kind: 'inspect'; worker?: string }
+  /** Refresh the inspect replies of one worker, or of all; only `methods` when given (the others stay as stored). */
+  | { kind: 'inspect'; worker?: string; methods?: InspectMethod[] }
   | { kind: 'worker'; action: WorkerAction; worker: string; args: Record<string, string | number | boolean> }
   | { kind: 'rate_limit'; task: string; worker: string; rate: string }
   | { kind: 'time_limit'; task: string; worker: string; soft: number | null; hard: number | null }
@@ -134,7 +134,13 @@ const isNumberOrNull = (v: unknown): v is number | null => v === null || (typeof
 export function validateCommand(command: Record<string, unknown>): string | null {
   switch (command.kind) {
     case 'inspect':
-      return command.worker === undefined || isString(command.worker) ? null : 'worker must be a name';
+      if (command.worker !== undefined && !isString(command.worker)) return 'worker must be a name';
+      return command.methods === undefined ||
+        (Array.isArray(command.methods) &&
+          command.methods.length > 0 &&
+          command.methods.every((m) => (INSPECT_METHODS as readonly unknown[]).includes(m)))
+        ? null
+        : `methods must be some of ${INSPECT_METHODS.join(', ')}`;
     case 'worker':
       if (!(WORKER_ACTIONS as readonly unknown[]).includes(command.action)) return `unknown worker action '${String(command.action)}'`;
       if (!isString(command.worker)) return 'worker must be a name';

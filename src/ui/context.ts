@@ -1,6 +1,8 @@
 // What every page needs to know about how to render: where it is mounted,
 // how times read, which task columns show, how often live panels refresh.
 
+import { hasRole, type Role, requiredRole } from '../shared/roles';
+
 export const TASK_COLUMN_NAMES = [
   'name',
   'uuid',
@@ -48,6 +50,8 @@ export interface UiOptions {
   user?: string | undefined;
   /** The session's CSRF token, sent back by htmx and forms (set per request). */
   csrf?: string | undefined;
+  /** What the reader may do (set per request; pages hide the actions above it). */
+  role?: Role | undefined;
 }
 
 export const DEFAULT_UI: UiOptions = { prefix: '', naturalTime: false, tasksColumns: DEFAULT_TASK_COLUMNS, refreshSeconds: 3 };
@@ -71,4 +75,14 @@ export function parseTaskColumns(text: string): TaskColumnName[] {
 export function normalizePrefix(text: string): string {
   const trimmed = text.trim().replace(/^\/+|\/+$/g, '');
   return trimmed === '' ? '' : `/${trimmed}`;
+}
+
+/** Whether the reader's role reaches `needed` (no role: auth is off, and everyone may). */
+export function mayAct(ui: UiOptions, needed: Role): boolean {
+  return !ui.role || hasRole(ui.role, needed);
+}
+
+/** Whether the reader may post to `path` (under the app): pages hide the actions they may not take. */
+export function mayPost(ui: UiOptions, path: string): boolean {
+  return mayAct(ui, requiredRole('POST', path));
 }

@@ -5,7 +5,7 @@
 // public/static/stalk.js.
 
 import type { Child } from 'hono/jsx';
-import type { UiOptions } from '../../src/ui/context';
+import { mayPost, type UiOptions } from '../../src/ui/context';
 import { href } from './format';
 
 export function Action({
@@ -30,6 +30,8 @@ export function Action({
   /** The id of the results area this action answers in (see ActionResults); absent: its own <output>. */
   results?: string;
 }) {
+  // The server refuses it anyway (src/auth/middleware.ts); a reader is not shown what their role cannot do.
+  if (!mayPost(ui, path)) return null;
   const button = (
     <button type="submit" class={danger ? 'danger' : undefined} disabled={off ? true : undefined} title={off ?? undefined}>
       {label}

@@ -133,6 +133,58 @@ function SortHeader({ column, view, ui }: { column: TaskColumnName; view: TasksV
   );
 }
 
+/** Sort orders the sort control always offers (a column sorted by its header is added when it is another). */
+const SORT_CHOICES = ['timestamp', 'received', 'started', 'runtime', 'name', 'state', 'worker', 'retries'] as const;
+const SORT_LABELS: Record<string, string> = {
+  ...LABELS,
+  timestamp: 'Last event',
+  succeeded: 'Succeeded',
+  failed: 'Failed',
+  retried: 'Retried',
+  sent: 'Sent',
+  queue: 'Queue',
+};
+const TIME_SORTS = new Set(['timestamp', 'received', 'started', 'succeeded', 'failed', 'retried', 'revoked', 'sent', 'eta', 'expires']);
+const NUMBER_SORTS = new Set(['runtime', 'retries']);
+
+/** "Last event, newest first", "Runtime, shortest first", "Name, A–Z": one sort order in words. */
+export function sortLabel(sort: string): string {
+  const column = sort.replace(/^-/, '');
+  const descending = sort.startsWith('-');
+  const name = SORT_LABELS[column] ?? column;
+  if (TIME_SORTS.has(column)) return `${name}, ${descending ? 'newest' : 'oldest'} first`;
+  if (NUMBER_SORTS.has(column))
+    return `${name}, ${descending ? (column === 'runtime' ? 'longest' : 'most') : column === 'runtime' ? 'shortest' : 'fewest'} first`;
+  return `${name}, ${descending ? 'Z–A' : 'A–Z'}`;
+}
+
+/**
+ * The order the rows are in, in words, and the control that changes it: it
+ * travels with the filter form (form=), which static/stalk.js submits when
+ * it changes; without scripts the form's Apply button sends it.
+ */
+function SortControl({ sort }: { sort: string }) {
+  const column = sort.replace(/^-/, '');
+  const columns: string[] = [...SORT_CHOICES];
+  if (!columns.includes(column)) columns.push(column);
+  return (
+    <p class="sort-order">
+      <label>
+        Sorted by{' '}
+        <select name="sort" form="task-filters" id="task-sort" data-sort>
+          {columns.flatMap((c) =>
+            [`-${c}`, c].map((value) => (
+              <option value={value} selected={value === sort}>
+                {sortLabel(value)}
+              </option>
+            )),
+          )}
+        </select>
+      </label>
+    </p>
+  );
+}
+
 const count = (n: number) => n.toLocaleString('en-US');
 
 /** An offset beyond the last match (a stale link, an edited URL): the page is empty but the list is not. */
@@ -161,9 +213,15 @@ export function TasksPanel({ view, ui }: { view: TasksView; ui: UiOptions }) {
   const prev = previousPage(view, ui);
   const next = view.hasMore ? { href: link(ui, view.query, { offset: String(view.offset + view.limit) }), label: 'Next ›' } : null;
   return (
-    <section id="tasks-panel" hx-get={here} hx-trigger={poll} hx-swap="morph:outerHTML">
-      {/* The current sort travels with the filter form (form=) and is replaced with the panel. */}
-      <input type="hidden" name="sort" value={view.sort} form="task-filters" />
+    <section
+      id="tasks-panel"
+      // Without a poll no hx-get either: htmx would fetch the panel on any click in it (a section's default trigger).
+      hx-get={poll ? here : undefined}
+      hx-trigger={poll}
+      hx-swap="morph:outerHTML"
+      data-columns={view.columns.join(',')}
+    >
+      <SortControl sort={view.sort} />
       {view.filterError ? (
         <p class="error" role="alert">
           {view.filterError.message} <FixHint field={view.filterError.field} />

@@ -1,6 +1,6 @@
 // The worker page's action forms: the pool and shutdown buttons above the
-// tabs, and the Limits tab (each registered task with its rate and time
-// limit forms). Each form posts to Flower's control API (src/routes/control.tsx).
+// tabs, and the Limits tab (each registered task with the limits in force,
+// as the worker lists them, and its rate and time limit forms). Each form posts to Flower's control API (src/routes/control.tsx).
 
 import { pathSegment } from '../../src/shared/text';
 import type { UiOptions } from '../../src/ui/context';
@@ -11,6 +11,30 @@ export function registeredTask(entry: string): { name: string; limits: string } 
   const match = /^(\S+) \[(.*)\]$/.exec(entry);
   return match ? { name: match[1]!, limits: match[2]! } : { name: entry, limits: '' };
 }
+
+/** The attributes in a `registered` entry's brackets ("rate_limit=10/s time_limit=60.0") by name. */
+export function taskInfoItems(limits: string): Record<string, string> {
+  const items: Record<string, string> = {};
+  for (const match of limits.matchAll(/(\w+)=(\([^)]*\)|\S+)/g)) items[match[1]!] = match[2]!;
+  return items;
+}
+
+/** Seconds as Celery prints them ("60.0", "2") shortened: "60 s". */
+function seconds(value: string): string {
+  const n = Number(value);
+  return Number.isFinite(n) ? `${n} s` : value;
+}
+
+/** The limits in force for one task, as the worker listed them; "none" when it has none. */
+export function CurrentLimits({ items }: { items: Record<string, string> }) {
+  const parts: string[] = [];
+  if (items.rate_limit) parts.push(`rate ${items.rate_limit}`);
+  if (items.soft_time_limit) parts.push(`soft ${seconds(items.soft_time_limit)}`);
+  if (items.time_limit) parts.push(`hard ${seconds(items.time_limit)}`);
+  return parts.length > 0 ? <span class="current-limits">{parts.join(' · ')}</span> : <span class="muted">none</span>;
+}
+
+const LIMIT_ITEMS = new Set(['rate_limit', 'time_limit', 'soft_time_limit']);
 
 export function Limits({
   registered,
@@ -33,6 +57,7 @@ export function Limits({
         <thead>
           <tr>
             <th scope="col">Registered task</th>
+            <th scope="col">Current limits</th>
             {readOnly ? null : <th scope="col">Rate limit</th>}
             {readOnly ? null : <th scope="col">Time limits (seconds)</th>}
           </tr>
@@ -41,11 +66,19 @@ export function Limits({
           {registered.map((entry) => {
             // `registered` answers "name [rate_limit=10/s]" once a task has limits.
             const { name, limits } = registeredTask(entry);
+            const items = taskInfoItems(limits);
+            const other = Object.entries(items)
+              .filter(([key]) => !LIMIT_ITEMS.has(key))
+              .map(([key, value]) => `${key}=${value}`)
+              .join(' ');
             return (
               <tr data-task-name={name}>
                 <td>
                   {name}
-                  {limits ? <span class="muted"> {limits}</span> : null}
+                  {other ? <span class="muted"> {other}</span> : null}
+                </td>
+                <td class="col-limits">
+                  <CurrentLimits items={items} />
                 </td>
                 {readOnly ? null : (
                   <td>

@@ -1,19 +1,38 @@
 // The worker page's tabs. Overview comes from events; Pool, Broker, Queues,
 // Tasks, Limits, Config and System come from inspect replies (stats,
 // active_queues, registered, active, scheduled, reserved, revoked, conf),
-// collected by the collector's control channel when there is one.
+// collected by the collector's control channel when there is one. The open
+// tab stays live: its body polls /worker/<name>/tab/<tab> (the route asks the
+// worker again only for replies older than a poll interval, whoever is
+// watching), and static/stalk.js refreshes a tab after an action on it.
 
-import { asList, asRecord, display, type WorkerInspect } from '../../src/shared/inspect';
+import { asList, asRecord, display, type InspectMethod, repliedAt, type WorkerInspect } from '../../src/shared/inspect';
 import { actionsOffReason, lastSeen, type WorkerSummary } from '../../src/shared/workers';
 import type { TaskCountsByName } from '../../src/ui/views';
 import type { UiOptions } from '../../src/ui/context';
 import { pathSegment } from '../../src/shared/text';
 import { Clip, fixed, href, OnlineBadge, taskHref, Time } from '../components/format';
-import { Action } from '../components/action';
+import { Action, ActionResults } from '../components/action';
 import { KeyValues, KvRow, KvTable } from '../components/kv';
 import { Limits, WorkerActions } from './worker-actions';
 
 export const WORKER_TABS = ['overview', 'pool', 'broker', 'queues', 'tasks', 'limits', 'config', 'system'] as const;
+export type WorkerTab = (typeof WORKER_TABS)[number];
+
+/** The inspect replies each tab shows (Overview comes from events). */
+export const TAB_METHODS: Record<WorkerTab, InspectMethod[]> = {
+  overview: [],
+  pool: ['stats'],
+  broker: ['stats'],
+  queues: ['active_queues'],
+  tasks: ['active', 'scheduled', 'reserved', 'revoked', 'stats'],
+  limits: ['registered'],
+  config: ['conf'],
+  system: ['stats'],
+};
+
+/** How often the open tab polls. */
+export const TAB_POLL_SECONDS = 5;
 
 function NoInspect() {
   return (
@@ -150,6 +169,7 @@ function Queues({
                         label="Cancel consumer"
                         confirm={`Stop consuming from ${display(q.name)}?`}
                         off={off}
+                        results="queue-results"
                       >
                         <input type="hidden" name="queue" value={display(q.name)} />
                       </Action>
@@ -161,6 +181,8 @@ function Queues({
           </table>
         </div>
       )}
+      {/* A cancelled queue's row leaves the table: its answer is shown here. */}
+      {readOnly ? null : <ActionResults id="queue-results" />}
       {readOnly ? null : (
         <Action ui={ui} path={path('add-consumer')} label="Add consumer" off={off}>
           <label>
@@ -174,7 +196,7 @@ function Queues({
 
 function TaskRequests({ title, items, ui }: { title: string; items: Record<string, unknown>[]; ui: UiOptions }) {
   return (
-    <>
+    <div class="task-requests" data-list={title.toLowerCase()}>
       <h3>{title}</h3>
       {items.length === 0 ? (
         <p class="muted">None.</p>
@@ -195,7 +217,7 @@ function TaskRequests({ title, items, ui }: { title: string; items: Record<strin
                 const item = asRecord(raw.request) ?? raw;
                 const id = display(item.id);
                 return (
-                  <tr>
+                  <tr data-task={id || undefined}>
                     <td>{display(item.name)}</td>
                     <td>{id ? <a href={taskHref(ui, id)}>{id}</a> : '—'}</td>
                     <td>
@@ -211,7 +233,7 @@ function TaskRequests({ title, items, ui }: { title: string; items: Record<strin
           </table>
         </div>
       )}
-    </>
+    </div>
   );
 }
 
@@ -233,6 +255,97 @@ function Tasks({ inspect, ui }: { inspect: WorkerInspect; ui: UiOptions }) {
   );
 }
 
+/** What every tab is drawn from. */
+export interface WorkerTabData {
+  worker: WorkerSummary;
+  counts: TaskCountsByName[];
+  inspect: WorkerInspect | null;
+  ui: UiOptions;
+  readOnly: boolean;
+}
+
+function tabBody(tab: WorkerTab, { worker, counts, inspect, ui, readOnly }: WorkerTabData) {
+  const off = actionsOffReason(worker);
+  // Stored replies are untrusted JSON of any shape: each part is read only when it has the expected one.
+  const stats = asRecord(inspect?.stats);
+  switch (tab) {
+    case 'overview':
+      return <Overview worker={worker} counts={counts} ui={ui} />;
+    case 'pool':
+      return stats ? <Pool stats={stats} /> : <NoInspect />;
+    case 'broker':
+      return stats ? <Broker stats={stats} /> : <NoInspect />;
+    case 'queues':
+      return Array.isArray(inspect?.active_queues) ? (
+        <Queues
+          queues={inspect.active_queues.map((q) => asRecord(q) ?? {})}
+          worker={worker.hostname}
+          ui={ui}
+          readOnly={readOnly}
+          off={off}
+        />
+      ) : (
+        <NoInspect />
+      );
+    case 'tasks':
+      return inspect ? <Tasks inspect={inspect} ui={ui} /> : <NoInspect />;
+    case 'limits':
+      return Array.isArray(inspect?.registered) ? (
+        <Limits registered={inspect.registered.map(display)} worker={worker.hostname} ui={ui} readOnly={readOnly} off={off} />
+      ) : (
+        <NoInspect />
+      );
+    case 'config':
+      return asRecord(inspect?.conf) ? <KeyValues data={asRecord(inspect?.conf)} /> : <NoInspect />;
+    case 'system':
+      return stats ? <KeyValues data={asRecord(stats.rusage)} caption="Resource usage" /> : <NoInspect />;
+  }
+}
+
+/** When the oldest of a tab's replies was collected, or null when one is missing. */
+function tabInspectedAt(tab: WorkerTab, inspect: WorkerInspect | null): number | null {
+  let oldest: number | null = null;
+  for (const method of TAB_METHODS[tab]) {
+    const at = repliedAt(inspect, method);
+    if (at === null) return null;
+    oldest = oldest === null ? at : Math.min(oldest, at);
+  }
+  return oldest;
+}
+
+/**
+ * One tab's body, live: it polls its own route every TAB_POLL_SECONDS while
+ * its tab is open and the page visible (static/stalk.js skips the others), and
+ * on `stalk-refresh` (an action on it) asks for fresh replies. Morphed in
+ * place: what the reader typed into a form and an action's answer stay.
+ */
+export function WorkerTabLive({ tab, error, ...data }: WorkerTabData & { tab: WorkerTab; error?: string | null }) {
+  const at = tabInspectedAt(tab, data.inspect);
+  return (
+    <div
+      class="tab-live"
+      id={`live-${tab}`}
+      data-tab={tab}
+      hx-get={href(data.ui, `/worker/${pathSegment(data.worker.hostname)}/tab/${tab}`)}
+      hx-trigger={`every ${TAB_POLL_SECONDS}s, stalk-refresh`}
+      hx-swap="morph:outerHTML"
+    >
+      {tabBody(tab, data)}
+      {TAB_METHODS[tab].length > 0 && at !== null ? (
+        <p class="tab-freshness muted">
+          This tab inspected <Time at={at} ui={data.ui} />
+          {data.worker.alive ? ` · live, every ${TAB_POLL_SECONDS} s` : ' · the worker is offline'}
+        </p>
+      ) : null}
+      {error ? (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      ) : null}
+    </div>
+  );
+}
+
 export function WorkerTabs({
   worker,
   counts,
@@ -241,12 +354,7 @@ export function WorkerTabs({
   readOnly,
   inspectError,
   autoInspect,
-}: {
-  worker: WorkerSummary;
-  counts: TaskCountsByName[];
-  inspect: WorkerInspect | null;
-  ui: UiOptions;
-  readOnly: boolean;
+}: WorkerTabData & {
   /** Why the last refresh failed, shown above the tabs. */
   inspectError?: string | null;
   /** Ask for fresh inspect replies as soon as the page loads (first visit). */
@@ -254,17 +362,7 @@ export function WorkerTabs({
 }) {
   const refresh = `/worker/${pathSegment(worker.hostname)}/inspect`;
   const off = actionsOffReason(worker);
-  // Stored replies are untrusted JSON of any shape: each part is read only when it has the expected one.
-  const stats = asRecord(inspect?.stats);
-  const queues = Array.isArray(inspect?.active_queues) ? inspect.active_queues.map((q) => asRecord(q) ?? {}) : undefined;
-  const registered = Array.isArray(inspect?.registered) ? inspect.registered.map(display) : undefined;
-  const conf = asRecord(inspect?.conf);
-  const panel = (id: (typeof WORKER_TABS)[number], body: unknown) => (
-    <section class="tab-panel" id={`tab-${id}`} aria-labelledby={`tab-link-${id}`}>
-      <h2>{id[0]!.toUpperCase() + id.slice(1)}</h2>
-      {body}
-    </section>
-  );
+  const data: WorkerTabData = { worker, counts, inspect, ui, readOnly };
   return (
     <div class="tabs" id="worker-tabs">
       {readOnly ? null : <WorkerActions worker={worker.hostname} ui={ui} off={off} />}
@@ -297,17 +395,12 @@ export function WorkerTabs({
         </button>
         {inspectError ? <span class="error" role="alert">{` ${inspectError}`}</span> : null}
       </p>
-      {panel('overview', <Overview worker={worker} counts={counts} ui={ui} />)}
-      {panel('pool', stats ? <Pool stats={stats} /> : <NoInspect />)}
-      {panel('broker', stats ? <Broker stats={stats} /> : <NoInspect />)}
-      {panel('queues', queues ? <Queues queues={queues} worker={worker.hostname} ui={ui} readOnly={readOnly} off={off} /> : <NoInspect />)}
-      {panel('tasks', inspect ? <Tasks inspect={inspect} ui={ui} /> : <NoInspect />)}
-      {panel(
-        'limits',
-        registered ? <Limits registered={registered} worker={worker.hostname} ui={ui} readOnly={readOnly} off={off} /> : <NoInspect />,
-      )}
-      {panel('config', conf ? <KeyValues data={conf} /> : <NoInspect />)}
-      {panel('system', stats ? <KeyValues data={asRecord(stats.rusage)} caption="Resource usage" /> : <NoInspect />)}
+      {WORKER_TABS.map((id) => (
+        <section class="tab-panel" id={`tab-${id}`} aria-labelledby={`tab-link-${id}`}>
+          <h2>{id[0]!.toUpperCase() + id.slice(1)}</h2>
+          <WorkerTabLive tab={id} {...data} />
+        </section>
+      ))}
     </div>
   );
 }

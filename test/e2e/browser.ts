@@ -5,7 +5,7 @@
 
 import { copyFileSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { REPO_ROOT } from '../support/stalk';
@@ -175,6 +175,9 @@ export async function screenshot(page: Page, name: string, copies: string[] = []
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const path = join(SCREENSHOT_DIR, `${name}.png`);
   await page.screenshot({ path, fullPage: true });
-  for (const copy of copies) copyFileSync(path, copy);
+  for (const copy of copies) {
+    mkdirSync(dirname(copy), { recursive: true });
+    copyFileSync(path, copy);
+  }
   return path;
 }

@@ -68,8 +68,8 @@ describe('--basic-auth', () => {
 
   it('parses the option strictly, never echoing a password', () => {
     expect(parseBasicAuthOption('a:b,c:d:e')).toEqual([
-      { user: 'a', password: 'b' },
-      { user: 'c', password: 'd:e' },
+      { user: 'a', password: 'b', role: 'admin' },
+      { user: 'c', password: 'd:e', role: 'admin' },
     ]);
     expect(parseBasicAuthOption('')).toEqual([]);
     for (const bad of ['nocolon', ':pass', 'user:', 'a:b,,c:d']) expect(() => parseBasicAuthOption(bad), bad).toThrow(/--basic-auth/);
@@ -93,8 +93,8 @@ describe('--basic-auth', () => {
     }
     expect(constantTimeEqual('', '')).toBe(true);
     const creds = parseBasicAuthOption('a:1,b:2,c:3');
-    expect(checkBasicAuth(basicHeader('c', '3'), creds)).toBe('c');
-    expect(checkBasicAuth(basicHeader('a', '1'), creds)).toBe('a');
+    expect(checkBasicAuth(basicHeader('c', '3'), creds)?.user).toBe('c');
+    expect(checkBasicAuth(basicHeader('a', '1'), creds)?.user).toBe('a');
     expect(checkBasicAuth(basicHeader('a', '2'), creds)).toBeNull();
     expect(checkBasicAuth(basicHeader('a', '1'), [])).toBeNull();
   });

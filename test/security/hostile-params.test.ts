@@ -199,6 +199,8 @@ const ROUTES: Record<string, RouteSpec> = {
   'GET /workers': { ok: [200], params: { json: q(bool) } },
   'GET /worker/:name': { ok: [200, 404], params: { name: path() } },
   'POST /worker/:name/inspect': { ok: [200, 404], body: 'form', command: 'maybe', params: { name: path() } },
+  // The harness fills every path parameter but `id` with w1@host: the tab is unknown there (404).
+  'GET /worker/:name/tab/:tab': { ok: [200, 404], command: 'maybe', params: { name: path(), fresh: q(bool) } },
   'GET /tasks': {
     ok: [200],
     params: {

@@ -21,6 +21,8 @@ import { REPO_ROOT } from './stalk';
 export const NO_AUTH_INPUT: AuthInput = {
   basicAuth: '',
   auth: '',
+  authOperators: '',
+  authAdmins: '',
   authProvider: '',
   oauth2Key: '',
   oauth2Secret: '',

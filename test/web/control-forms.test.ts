@@ -69,6 +69,7 @@ describe.each(DIALECTS)('control forms on %s', (dialect) => {
     expect(page).toContain('data-task-name="stalk.add"');
     expect(page).toContain('/api/task/rate-limit/stalk.add"');
     expect(page).not.toContain('rate-limit/stalk.add%20');
-    expect(page).toContain('rate_limit=10/s');
+    // The limits in force, in their own column.
+    expect(page).toContain('<td class="col-limits"><span class="current-limits">rate 10/s</span></td>');
   });
 });

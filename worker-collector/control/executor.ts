@@ -9,7 +9,7 @@
 
 import type { Insertable, Kysely } from 'kysely';
 import type { CommandOutcome, CommandRequest, CommandResult, ControlCommand } from '../../src/shared/control';
-import { asRecord, type WorkerInspect } from '../../src/shared/inspect';
+import { asRecord, INSPECT_METHODS, type InspectMethod, REGISTERED_TASK_INFO, type WorkerInspect } from '../../src/shared/inspect';
 import { errorMessage, type Logger } from '../../src/shared/log';
 import type { AuditLogTable, Database } from '../../src/shared/schema';
 import type { SqlDialect } from '../../src/shared/schema';
@@ -33,8 +33,24 @@ export interface ExecutorOptions {
   now?: () => number;
 }
 
-/** The inspect methods that fill the worker page (Flower's eight). */
-export const INSPECT_METHODS = ['stats', 'active_queues', 'registered', 'scheduled', 'active', 'reserved', 'revoked', 'conf'] as const;
+export { INSPECT_METHODS };
+
+/** Each inspect method's arguments: `active` without the unsafe parts, `registered` with the limits in force. */
+const INSPECT_ARGS: Partial<Record<InspectMethod, Record<string, unknown>>> = {
+  active: { safe: true },
+  registered: { taskinfoitems: [...REGISTERED_TASK_INFO] },
+};
+
+/** A stored row's replies, or an empty entry when it is absent or corrupt. */
+function storedInspect(text: string | undefined): WorkerInspect {
+  try {
+    const value = text === undefined ? null : (JSON.parse(text) as unknown);
+    if (asRecord(value)) return value as WorkerInspect;
+  } catch {
+    // A corrupt row is replaced.
+  }
+  return { timestamp: 0 };
+}
 
 /** The audit log's user for refused commands: their claimed user is not believed. */
 export const UNVERIFIED_USER = '(unverified)';
@@ -60,6 +76,23 @@ function workerReply(replies: Replies, worker: string): { ok?: unknown; error?: 
 function okText(reply: { ok?: unknown; error?: unknown }): string {
   if (reply.ok === undefined) throw new CommandFailure(403, typeof reply.error === 'string' ? reply.error : 'Unknown reason');
   return typeof reply.ok === 'string' ? reply.ok : JSON.stringify(reply.ok);
+}
+
+/** `fresh`'s replies over `stored`'s, method by method: each method keeps the newer of the two. */
+function mergeInspect(stored: WorkerInspect, fresh: WorkerInspect): WorkerInspect {
+  const merged: WorkerInspect = { ...stored };
+  const at: Partial<Record<InspectMethod, number>> = { ...stored.at };
+  for (const method of INSPECT_METHODS) {
+    const freshAt = fresh.at?.[method];
+    if (freshAt === undefined) continue;
+    const old = at[method] ?? (stored[method] !== undefined ? stored.timestamp : undefined);
+    if (old !== undefined && old > freshAt) continue;
+    (merged as unknown as Record<string, unknown>)[method] = fresh[method];
+    at[method] = freshAt;
+  }
+  merged.at = at;
+  merged.timestamp = Math.max(typeof stored.timestamp === 'number' ? stored.timestamp : 0, fresh.timestamp);
+  return merged;
 }
 
 export class ControlExecutor {
@@ -182,7 +215,7 @@ export class ControlExecutor {
   private async run(command: ControlCommand): Promise<CommandResult> {
     switch (command.kind) {
       case 'inspect':
-        return this.inspect(command.worker);
+        return this.inspect(command.worker, command.methods);
       case 'worker': {
         await this.knownWorker(command.worker);
         const method = command.action;
@@ -240,21 +273,35 @@ export class ControlExecutor {
     return this.broker.results;
   }
 
-  /** Run the eight inspect methods in parallel, store each worker's replies with their time, return them. */
-  async inspect(worker?: string): Promise<Record<string, WorkerInspect>> {
+  /** Run the inspect methods (all eight, or those asked for) in parallel, store each worker's replies with their time, return them. */
+  async inspect(worker?: string, methods?: readonly InspectMethod[]): Promise<Record<string, WorkerInspect>> {
     if (worker) await this.knownWorker(worker);
-    return this.inspectRound(worker ? [worker] : undefined);
+    return this.inspectRound(worker ? [worker] : undefined, methods);
   }
 
+  /** Rounds under way by what they ask: an identical request joins one (several readers of one worker page poll together). */
+  private readonly rounds = new Map<string, Promise<Record<string, WorkerInspect>>>();
+  /** Stored replies are merged with what is stored: one merge at a time, so none is lost. */
+  private inspectWrites: Promise<unknown> = Promise.resolve();
+
   /**
-   * One inspect round: each of the eight methods is one broadcast, whatever
-   * the number of workers (`destination` names them; undefined asks everyone).
+   * One inspect round: each method is one broadcast, whatever the number of
+   * workers (`destination` names them; undefined asks everyone).
    */
-  async inspectRound(destination?: string[]): Promise<Record<string, WorkerInspect>> {
+  inspectRound(destination?: string[], methods: readonly InspectMethod[] = INSPECT_METHODS): Promise<Record<string, WorkerInspect>> {
+    const key = JSON.stringify([destination ?? null, [...new Set(methods)].sort()]);
+    const running = this.rounds.get(key);
+    if (running) return running;
+    const round = this.runInspectRound(destination, [...new Set(methods)]).finally(() => this.rounds.delete(key));
+    this.rounds.set(key, round);
+    return round;
+  }
+
+  private async runInspectRound(destination: string[] | undefined, methods: InspectMethod[]): Promise<Record<string, WorkerInspect>> {
     const at = this.now();
     const answers = await Promise.all(
-      INSPECT_METHODS.map((method) =>
-        this.broker.mailbox.call(method, method === 'active' ? { safe: true } : {}, {
+      methods.map((method) =>
+        this.broker.mailbox.call(method, INSPECT_ARGS[method] ?? {}, {
           ...(destination ? { destination } : {}),
           timeoutMs: this.options.inspectTimeoutMs,
           reply: true,
@@ -262,11 +309,12 @@ export class ControlExecutor {
       ),
     );
     const byWorker: Record<string, WorkerInspect> = {};
-    INSPECT_METHODS.forEach((method, i) => {
+    methods.forEach((method, i) => {
       for (const [hostname, reply] of Object.entries(answers[i] ?? {})) {
         if (reply === null || reply === undefined || asRecord(reply)?.error !== undefined) continue;
-        const entry = (byWorker[hostname] ??= { timestamp: at });
+        const entry = (byWorker[hostname] ??= { timestamp: at, at: {} });
         (entry as unknown as Record<string, unknown>)[method] = reply;
+        entry.at = { ...entry.at, [method]: at };
       }
     });
     for (const entry of Object.values(byWorker)) {
@@ -274,9 +322,28 @@ export class ControlExecutor {
       const broker = asRecord(entry.stats?.broker);
       if (broker) delete broker.alternates;
     }
-    const rows = Object.entries(byWorker).map(([hostname, entry]) => [hostname, JSON.stringify(entry), at]);
-    if (rows.length > 0) await retryWhileBusy(() => this.db.transaction().execute((trx) => this.inspectRows.run(trx, rows)));
+    if (Object.keys(byWorker).length > 0) {
+      const write = this.inspectWrites.then(() => this.storeInspect(byWorker));
+      this.inspectWrites = write.catch(() => undefined);
+      await write;
+    }
     return byWorker;
+  }
+
+  /** Each worker's new replies over its stored ones, method by method, the newer of each kept; read and written in one transaction. */
+  private async storeInspect(byWorker: Record<string, WorkerInspect>): Promise<void> {
+    const hostnames = Object.keys(byWorker);
+    await retryWhileBusy(() =>
+      this.db.transaction().execute(async (trx) => {
+        const stored = await trx.selectFrom('worker_inspect').select(['hostname', 'replies']).where('hostname', 'in', hostnames).execute();
+        const before = new Map(stored.map((row) => [row.hostname, row.replies]));
+        const rows = hostnames.map((hostname) => {
+          const merged = mergeInspect(storedInspect(before.get(hostname)), byWorker[hostname]!);
+          return [hostname, JSON.stringify(merged), merged.timestamp];
+        });
+        await this.inspectRows.run(trx, rows);
+      }),
+    );
   }
 
   /** Queue names: what workers consume (from inspect), what tasks were sent to, and Celery's default. */

@@ -33,7 +33,17 @@ export interface ReaderData {
   spool?: { dir: string; maxBytes: number };
 }
 
-export type ToReader = { kind: 'consumed'; bytes: number } | { kind: 'pause' } | { kind: 'resume' } | { kind: 'stop' };
+/**
+ * `stop`: unsubscribe, then hand back what is spooled (as the collector makes
+ * room) and answer `stopped` once the spool is empty; `abandon`: stop handing
+ * back now (the collector's shutdown deadline passed), counting what is left.
+ */
+export type ToReader =
+  | { kind: 'consumed'; bytes: number }
+  | { kind: 'pause' }
+  | { kind: 'resume' }
+  | { kind: 'stop' }
+  | { kind: 'abandon' };
 
 export type FromReader =
   | { kind: 'frames'; frames: ArrayBuffer; bytes: number; shed: number }
@@ -63,6 +73,9 @@ let paused = false;
 const spool = data.spool && data.spool.maxBytes > 0 ? new Spool(data.spool.dir, data.spool.maxBytes) : undefined;
 let spoolingSince = 0;
 let spoolPeak = 0;
+/** Stopping: unsubscribed, handing back what is spooled before answering `stopped`. */
+let draining = false;
+let finished = false;
 
 function post(frames: ArrayBuffer, bytes: number): void {
   send({ kind: 'frames', frames, bytes, shed }, [frames]);
@@ -116,6 +129,16 @@ function drain(): void {
       spoolPeak = 0;
     }
   }
+  if (draining && spool.isEmpty) finish();
+}
+
+function finish(): void {
+  if (finished) return;
+  finished = true;
+  if (spool && !spool.isEmpty)
+    send({ kind: 'log', level: 'warn', message: `stopping with ${spool.messages} spooled messages not read; they are lost` });
+  spool?.close();
+  send({ kind: 'stopped' });
 }
 
 function later(): void {
@@ -179,22 +202,27 @@ port.on('message', (message: ToReader) => {
       paused = false;
       drain();
       return;
+    case 'abandon':
+      finish();
+      return;
     case 'stop':
       break;
   }
+  if (stopping) return;
   stopping = true;
   reclaimer.stop();
-  paused = false;
-  handOver();
-  if (spool && !spool.isEmpty)
-    send({ kind: 'log', level: 'warn', message: `stopping with ${spool.messages} spooled messages not read; they are lost` });
-  spool?.close();
   void subscriber
     .quit()
     .catch(() => undefined)
     .finally(() => {
       subscriber.disconnect();
-      send({ kind: 'stopped' });
+      // Nothing more arrives: what was read goes to the collector, the
+      // spool first (it is older), as the collector makes room.
+      handOver();
+      if (!spool || spool.isEmpty) return finish();
+      send({ kind: 'log', level: 'info', message: `stopping: handing back ${spool.messages} spooled messages first` });
+      draining = true;
+      drain();
     });
 });
 

@@ -25,6 +25,8 @@ export const DEFAULT_MAX_BACKLOG_BYTES = 16 * 1024 * 1024;
 
 /** The reader thread's young generation (V8 otherwise lets it grow to 32 MiB or more under load). */
 const READER_YOUNG_GENERATION_MIB = 4;
+/** How long stop() waits for the reader to hand back its spool (the collector's shutdown flush allows 10 s in all). */
+const STOP_DRAIN_MS = 7_000;
 
 export interface RedisReading {
   /** Larger messages are counted as too-large and never parsed. */
@@ -144,18 +146,27 @@ export class RedisEventTransport implements EventTransport {
     this.handlers.onConnectionChange?.(connected);
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Unsubscribe, and take in what the reader spooled before it answers, for
+   * at most `drainMs` (the collector goes on folding and flushing meanwhile);
+   * past that, what is still spooled is counted and lost.
+   */
+  async stop(drainMs = STOP_DRAIN_MS): Promise<void> {
     this.stopping = true;
     this.reclaimer.stop();
     const reader = this.reader;
     if (reader) {
-      const stopped = new Promise<void>((resolve) => {
-        reader.on('message', (message: FromReader) => message.kind === 'stopped' && resolve());
-        reader.on('exit', () => resolve());
-        setTimeout(resolve, 3_000).unref();
-      });
+      const answered = (ms: number) =>
+        new Promise<boolean>((resolve) => {
+          reader.on('message', (message: FromReader) => message.kind === 'stopped' && resolve(true));
+          reader.on('exit', () => resolve(true));
+          setTimeout(() => resolve(false), ms).unref();
+        });
       reader.postMessage({ kind: 'stop' } satisfies ToReader);
-      await stopped;
+      if (!(await answered(drainMs))) {
+        reader.postMessage({ kind: 'abandon' } satisfies ToReader);
+        await answered(1_000);
+      }
       await reader.terminate();
     }
     await this.publisher?.quit().catch(() => undefined);
