@@ -16,6 +16,7 @@ import { requestGuard } from './routes/guard';
 import { healthRoutes } from './routes/health';
 import { metricsRoutes } from './routes/metrics';
 import { sendFormRoutes } from './routes/send-form';
+import { statsRoutes } from './routes/stats';
 import { taskRoutes } from './routes/tasks';
 import { workerRoutes } from './routes/workers';
 import type { AppEnv, Services } from './services';
@@ -61,7 +62,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.onError(onError);
   app.notFound((c) => onError(notFound('Not found'), c));
   // Outside the shared cache: a cached fragment is answered 304 too.
-  for (const path of ['/', '/workers', '/broker', '/tasks', '/task/:id{.+}']) app.get(path, fragmentETag);
+  for (const path of ['/', '/workers', '/broker', '/tasks', '/task/:id{.+}', '/stats', '/stats/:name{.+}']) app.get(path, fragmentETag);
   if (options.sharedPages) for (const path of ['/', '/workers', '/broker']) app.get(path, options.sharedPages);
   app.route('/', healthRoutes);
   app.route('/', metricsRoutes);
@@ -72,6 +73,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.route('/', workerRoutes);
   app.route('/', taskRoutes);
   app.route('/', brokerRoutes);
+  app.route('/', statsRoutes);
   app.route('/', auditRoutes);
   app.route('/', sendFormRoutes);
   return app;

@@ -82,6 +82,29 @@
     root.querySelectorAll('[data-zone]').forEach((el) => {
       el.textContent = zoneName(new Date(), mode, true);
     });
+    chartTimes(root, mode);
+  }
+  // Chart labels and hover titles (SVG <text>, <title>: no <time> there):
+  // epoch seconds in data-t, the format in data-tf (hm, md, mdhm, or full:
+  // date, time and zone), the rest of the text in data-ts.
+  function chartTimes(root, mode) {
+    root.querySelectorAll('[data-t][data-tf]').forEach((el) => {
+      var d = new Date(Number(el.getAttribute('data-t')) * 1000);
+      if (Number.isNaN(d.getTime())) return;
+      var p = parts(d, mode);
+      var md = `${pad(p[1])}-${pad(p[2])}`;
+      var hm = `${pad(p[3])}:${pad(p[4])}`;
+      var format = el.getAttribute('data-tf');
+      var text =
+        format === 'hm'
+          ? hm
+          : format === 'md'
+            ? md
+            : format === 'mdhm'
+              ? `${md} ${hm}`
+              : `${pad(p[0], 4)}-${md} ${hm} ${zoneName(d, mode)}`;
+      el.textContent = text + (el.getAttribute('data-ts') || '');
+    });
   }
   // A datetime-local value ('YYYY-MM-DDTHH:MM') read in the mode's zone, as a Date; null if it is not one.
   function fromInput(value, mode) {

@@ -5,11 +5,12 @@ import type { UiOptions } from '../../src/ui/context';
 import { HTMX_SCRIPT, IDIOMORPH_SCRIPT } from '../../src/ui/vendor';
 import { href } from '../components/format';
 
-export type Section = 'workers' | 'tasks' | 'broker' | 'audit' | 'none';
+export type Section = 'workers' | 'tasks' | 'stats' | 'broker' | 'audit' | 'none';
 
 const NAV: { section: Section; path: string; label: string }[] = [
   { section: 'workers', path: '/workers', label: 'Workers' },
   { section: 'tasks', path: '/tasks', label: 'Tasks' },
+  { section: 'stats', path: '/stats', label: 'Stats' },
   { section: 'broker', path: '/broker', label: 'Broker' },
   { section: 'audit', path: '/audit', label: 'Audit' },
 ];
@@ -24,6 +25,8 @@ export function Layout({ ui, title, section, children }: { ui: UiOptions; title:
         <meta name="htmx-config" content='{"includeIndicatorStyles": false, "allowEval": false}' />
         <link rel="icon" type="image/svg+xml" href={href(ui, '/static/favicon.svg')} />
         <link rel="stylesheet" href={href(ui, '/static/stalk.css')} />
+        {/* Not deferred: it puts the chosen theme on <html> before the first paint. */}
+        <script src={href(ui, '/static/theme.js')}></script>
         <script src={href(ui, HTMX_SCRIPT)} defer></script>
         <script src={href(ui, IDIOMORPH_SCRIPT)} defer></script>
         <script src={href(ui, '/static/stalk.js')} defer></script>
@@ -47,6 +50,15 @@ export function Layout({ ui, title, section, children }: { ui: UiOptions; title:
           <button type="button" class="link zone-toggle" id="zone-toggle" hidden>
             Times: UTC
           </button>
+          {/* Shown by static/theme.js, which applies and remembers the choice; without it the system's theme applies. */}
+          <label class="theme-toggle" hidden>
+            Theme{' '}
+            <select id="theme-select">
+              <option value="system">System</option>
+              <option value="light">Light</option>
+              <option value="dark">Dark</option>
+            </select>
+          </label>
           {ui.user ? (
             <form class="signout" method="post" action={href(ui, '/logout')}>
               {ui.csrf ? <input type="hidden" name="_csrf" value={ui.csrf} /> : null}

@@ -221,6 +221,9 @@ const ROUTES: Record<string, RouteSpec> = {
   'POST /tasks/datatable': dataTables('form'),
   'GET /task/:id{.+}': { ok: [200, 404], params: { id: path() } },
   'GET /broker': { ok: [200] },
+  'GET /stats': { ok: [200], params: { period: q({ kind: 'choice', values: ['1h', '24h', '7d', '30d'] }) } },
+  // An empty name is /stats/, which is /stats (all names).
+  'GET /stats/:name{.+}': { ok: [200], params: { name: path(name()), period: q({ kind: 'choice', values: ['1h', '24h', '7d', '30d'] }) } },
   'GET /audit': { ok: [200], params: { offset: q(int(0, 1_000_000_000)) } },
   'POST /tasks/send': {
     ok: [200],
@@ -507,7 +510,8 @@ function withParam(request: Request, param: string, p: Param, hostile: Hostile):
 function verdict(p: Param, hostile: Hostile): boolean {
   if (hostile.value === null) return false;
   if (hostile.repeated) return false;
-  if (p.in === 'path' && hostile.value === '') return false; // no route: 404
+  // No route (404), unless the path without the segment is a page: an optional name (/stats/ is /stats).
+  if (p.in === 'path' && hostile.value === '') return p.kind.kind === 'text' && p.kind.required === false;
   return takes(p.kind, hostile.value);
 }
 

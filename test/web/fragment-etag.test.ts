@@ -35,7 +35,7 @@ describe.each(DIALECTS)('fragment ETags on %s', (dialect) => {
     return { status: response.status, body: await response.text(), headers: response.headers };
   }
 
-  it.each(['/tasks', '/tasks?state=SUCCESS', '/broker', '/workers', '/'])(
+  it.each(['/tasks', '/tasks?state=SUCCESS', '/broker', '/workers', '/', '/stats', '/stats/x.y?period=1h'])(
     '%s: an unchanged fragment is answered 304 to its ETag',
     async (path) => {
       const app = testApp(database, { now: T0 + 2 });

@@ -358,6 +358,22 @@ describe('the Worker under workerd, fed by the real collector', () => {
     expect(fragment.text).toContain('id="broker-panel"');
   });
 
+  it('renders /stats and the stats of one task name over MariaDB (page and fragment), and serves the theme script', async () => {
+    const { workerd } = ready();
+    for (const path of ['/stats?period=24h', '/stats/stalk.add?period=1h']) {
+      const page = await workerd.fetch(path);
+      expect(page.status, path).toBe(200);
+      expect(page.text).toContain('id="stats-panel"');
+      expect(page.text.match(/<svg class="chart-svg"/g)?.length, path).toBe(4);
+      const fragment = await workerd.fetch(path, { 'HX-Request': 'true' });
+      expect(fragment.status).toBe(200);
+      expect(fragment.text.startsWith('<section id="stats-panel"')).toBe(true);
+    }
+    const theme = await workerd.fetch('/static/theme.js');
+    expect(theme.status).toBe(200);
+    expect(theme.text).toBe(readFileSync(join(REPO_ROOT, 'public/static/theme.js'), 'utf8'));
+  });
+
   it('serves /static files from [assets] without running the Worker', async () => {
     const { workerd, proxy } = ready();
     const before = proxy.queries().length;
