@@ -271,5 +271,5 @@ describe.each(DIALECTS)('task statistics on %s', (dialect) => {
       const { rows } = await sql<{ lo: unknown }>`SELECT MIN(bucket) AS lo FROM ${sql.table(table)}`.execute(database.db);
       expect(Number(rows[0]!.lo)).toBeGreaterThanOrEqual(now - 86400);
     }
-  });
+  }, 90_000);
 });

@@ -16,7 +16,7 @@ import { createTestDatabase, DIALECTS, openTestConnection, type TestDatabase } f
 import { printLogsOnFailure, stopAllProcesses } from '../support/processes';
 import { type Stalk, startStalk, waitFor } from '../support/stalk';
 
-const BROKER = 'redis://localhost:6379/5';
+const BROKER = 'redis://localhost:6379/7';
 const QUEUE = `stalk-stats-${process.pid}`;
 const IDLE_QUEUE = `stalk-stats-idle-${process.pid}`;
 const ADDS = 7;
