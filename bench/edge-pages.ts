@@ -26,6 +26,7 @@
 // as the tests do.
 
 import { randomBytes } from 'node:crypto';
+import { get as httpGet } from 'node:http';
 import { Redis } from 'ioredis';
 import { createConnection } from 'mysql2/promise';
 import { type ExecutedStatement, startPlanetScaleStandIn } from '../dev/standins/planetscale';
@@ -36,7 +37,9 @@ import { formatLe, STORED_BUCKETS } from '../src/shared/histograms';
 import { createLogger } from '../src/shared/log';
 import type { EventCountersTable, HistogramBucketsTable, HistogramTotalsTable, NewTaskRow } from '../src/shared/schema';
 import { stateKey } from '../src/shared/task-states';
+import { DEFAULT_RUNTIME_BUCKETS } from '../src/metrics/buckets';
 import { buildWorker, startWorkerd, type Workerd } from '../test/workerd/harness';
+import { storeMetricsSnapshot } from '../worker-collector/metrics-render';
 import { foldWorkerEvent, workerToRow } from '../worker-collector/fold/worker';
 import { TASK_COLUMNS } from '../worker-collector/fold/merge';
 import { migrateToLatest } from '../worker-collector/migrations';
@@ -91,6 +94,8 @@ const WORKERS = ['celery@edge-1', 'celery@edge-2', 'celery@edge-3', 'celery@edge
 const PASSWORD = randomBytes(12).toString('hex');
 const AUTH = { Authorization: `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}` };
 const log = createLogger('bench', 'error');
+/** The Worker's defaults (wrangler.toml), so its snapshot is servable; an interval long enough for the measurement. */
+const SNAPSHOT_SETTINGS = { intervalSeconds: 600, purgeOfflineWorkers: 0, runtimeBuckets: DEFAULT_RUNTIME_BUCKETS };
 
 const uuidOf = (n: number) =>
   `${((n * 2654435761) >>> 0).toString(16).padStart(8, '0')}-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
@@ -212,6 +217,8 @@ interface Page {
   label: string;
   path: string;
   headers?: Record<string, string>;
+  /** Runs before the page is measured (the metrics snapshot is stored, or removed). */
+  prepare?: 'snapshot' | 'no-snapshot';
 }
 
 const PAGES: Page[] = [
@@ -225,7 +232,9 @@ const PAGES: Page[] = [
   { label: '/tasks/datatable (search)', path: '/tasks/datatable?draw=1&start=0&length=15&search%5Bvalue%5D=refused' },
   { label: '/api/tasks', path: '/api/tasks?limit=15' },
   { label: '/broker', path: '/broker' },
-  { label: '/metrics', path: '/metrics' },
+  // Prometheus asks for gzip.
+  { label: '/metrics (live)', path: '/metrics', prepare: 'no-snapshot' },
+  { label: '/metrics (snapshot)', path: '/metrics', headers: { 'Accept-Encoding': 'gzip' }, prepare: 'snapshot' },
 ];
 
 interface Interval {
@@ -346,11 +355,34 @@ async function main(): Promise<void> {
       },
     );
 
+    const base = await workerd.mf.ready;
+    /** A GET to workerd over plain HTTP; the body as sent (gzip stays gzip), as text only when it was not encoded. */
+    function rawFetch(path: string, headers: Record<string, string>) {
+      return new Promise<{ status: number; headers: Headers; text: string; raw: number }>((resolve, reject) => {
+        const request = httpGet(new URL(path, base), { headers: { ...AUTH, 'Cache-Control': 'no-cache', ...headers } }, (answer) => {
+          const chunks: Buffer[] = [];
+          answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+          answer.on('end', () => {
+            const body = Buffer.concat(chunks);
+            const encoded = answer.headers['content-encoding'] === 'gzip';
+            const own = new Headers();
+            for (const [name, value] of Object.entries(answer.headers)) if (typeof value === 'string') own.set(name, value);
+            resolve({ status: answer.statusCode ?? 0, headers: own, text: encoded ? '' : body.toString('utf8'), raw: body.byteLength });
+          });
+          answer.on('error', reject);
+        });
+        request.on('error', reject);
+      });
+    }
+
     async function measure(page: Page): Promise<Sample> {
       statements.length = 0;
       subrequests.length = 0;
       const started = performance.now();
-      const response = await workerd!.fetch(page.path, page.headers ?? {});
+      // Pages asked for gzip are read raw from workerd's socket, as a scraper would: no client decoding in the figure.
+      const response = page.headers?.['Accept-Encoding']
+        ? await rawFetch(page.path, page.headers)
+        : await workerd!.fetch(page.path, page.headers ?? {});
       const wall = performance.now() - started;
       const upstashCalls = subrequests.filter((s) => new URL(s.url).port === upstashPort);
       return {
@@ -360,9 +392,9 @@ async function main(): Promise<void> {
         sql: statements.length,
         rest: upstashCalls.length,
         status: response.status,
-        bytes: Buffer.byteLength(response.text),
+        bytes: 'raw' in response ? Number(response.raw) : Buffer.byteLength(response.text),
         series: response.text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length,
-        variant: response.headers.get('X-Stalk-Metrics') ?? '',
+        variant: (response.headers.get('X-Stalk-Metrics') ?? '').split(';')[0] ?? '',
       };
     }
 
@@ -372,6 +404,14 @@ async function main(): Promise<void> {
     const notes: string[] = [];
     for (const page of pages) {
       await publish();
+      if (page.prepare === 'no-snapshot') await database.db.deleteFrom('metrics_snapshot').execute();
+      if (page.prepare === 'snapshot') {
+        // As the collector's thread does every interval (worker-collector/metrics-snapshot.ts).
+        const f = await storeMetricsSnapshot(database.db, SNAPSHOT_SETTINGS);
+        notes.push(
+          `collector's rendering: read ${f.readMs.toFixed(0)} ms, render ${f.renderMs.toFixed(0)} ms (its own thread), ${(f.textBytes / 1e6).toFixed(1)} MB -> ${(f.gzipBytes / 1e6).toFixed(2)} MB gzipped in ${f.parts} part(s)`,
+        );
+      }
       // Warm-up: the isolate, the connection pools, MariaDB's caches.
       for (let i = 0; i < 3; i++) await measure(page);
       planetscale.setLatency(0);
@@ -397,7 +437,8 @@ async function main(): Promise<void> {
         (first.bytes / 1024).toFixed(1),
       ]);
       if (first.status !== 200) console.log(`  ${page.label}: status ${first.status}`);
-      if (page.path === '/metrics') notes.push(`/metrics: ${first.series} series, ${(first.bytes / 1e6).toFixed(1)} MB`);
+      if (page.prepare === 'no-snapshot') notes.push(`/metrics: ${first.series} series, ${(first.bytes / 1e6).toFixed(1)} MB`);
+      if (page.headers?.['Accept-Encoding']) notes.push(`${page.label}: KB as sent (gzip when the Worker sent it so)`);
     }
     const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
     const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
