@@ -23,6 +23,7 @@ const result = await build({
     collector: 'worker-collector/main.ts',
     'store-thread': 'worker-collector/store/thread-entry.ts',
     'redis-reader': 'worker-collector/transport/redis-reader.ts',
+    'metrics-snapshot-thread': 'worker-collector/metrics-snapshot-thread.ts',
     healthcheck: 'worker-collector/healthcheck.ts',
     migrate: 'worker-collector/migrate.ts',
   },

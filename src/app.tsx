@@ -33,6 +33,8 @@ export interface AppOptions {
    * Worker's edge cache; runs after authentication.
    */
   sharedPages?: MiddlewareHandler<AppEnv>;
+  /** Wraps the task lists viewers poll (/tasks, /tasks/datatable, /api/tasks), e.g. the Worker's list cache; runs after authentication. */
+  taskLists?: MiddlewareHandler<AppEnv>;
   /** Runs first on every request but static files: the Worker's closed-by-default gate. */
   gate?: MiddlewareHandler<AppEnv>;
 }
@@ -64,6 +66,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   // Outside the shared cache: a cached fragment is answered 304 too.
   for (const path of ['/', '/workers', '/broker', '/tasks', '/task/:id{.+}', '/stats', '/stats/:name{.+}']) app.get(path, fragmentETag);
   if (options.sharedPages) for (const path of ['/', '/workers', '/broker']) app.get(path, options.sharedPages);
+  if (options.taskLists) for (const path of ['/tasks', '/tasks/datatable', '/api/tasks']) app.get(path, options.taskLists);
   app.route('/', healthRoutes);
   app.route('/', metricsRoutes);
   app.route('/', authRoutes);

@@ -136,6 +136,11 @@ export const OPTION_SPECS = {
     help: 'RabbitMQ management API URL for queue lengths, e.g. http://guest:guest@localhost:15672/api/',
   },
   'queue-poll-interval': { kind: 'duration', default: '5s', help: 'how often the collector measures queue lengths (0: never)' },
+  'metrics-snapshot-interval': {
+    kind: 'duration',
+    default: '15s',
+    help: 'how often the collector renders /metrics for the Worker to serve (MySQL/PlanetScale; 0: never)',
+  },
   'read-only': { kind: 'bool', default: 'false', help: "refuse every control and task action (Flower's --read-only)" },
   'allow-anonymous-control': {
     kind: 'bool',
@@ -304,6 +309,8 @@ export interface StalkOptions extends AuthInput {
   resultBackend: string;
   brokerApi: string;
   queuePollInterval: number;
+  /** Seconds. */
+  metricsSnapshotInterval: number;
   readOnly: boolean;
   allowAnonymousControl: boolean;
   /** Upper bounds of the runtime histograms, seconds, ascending. */

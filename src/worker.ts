@@ -18,6 +18,7 @@ import { bindingsFingerprint, type WorkerEnv } from './edge/bindings';
 import { CLOSED_BY_DEFAULT, ConfigError, readConfig } from './edge/config';
 import { closedGate, configErrorResponse } from './edge/config-error';
 import { createServices } from './edge/services';
+import { taskListCache } from './edge/list-cache';
 import { sharedPageCache } from './edge/shared-cache';
 import type { AppEnv } from './services';
 import { errorMessage } from './shared/log';
@@ -43,6 +44,7 @@ export function buildWorkerApp(env: WorkerEnv): Built {
       prefix: config.ui.prefix,
       staticFiles: prefixedAssets(config.ui.prefix),
       sharedPages: sharedPageCache({ ttlSeconds: 1 }),
+      taskLists: taskListCache({ ttlSeconds: 2 }),
       ...(access.kind === 'closed' ? { gate: closedGate(config.ui.prefix) } : {}),
     });
     if (access.kind === 'closed') console.error(`stalk: ${new ConfigError([...CLOSED_BY_DEFAULT.items], CLOSED_BY_DEFAULT.lead).message}`);

@@ -26,6 +26,7 @@ import type { CommandChannelSettings } from './control/channel';
 import type { BrokerControl } from './control/executor';
 import { ControlTimers } from './control/timers';
 import { foldWhileStandby, LeaseKeeper, type LeaseSettings } from './lease';
+import { type MetricsSnapshots, type MetricsSnapshotSettings, startMetricsSnapshots } from './metrics-snapshot';
 import type { HotStatePublisher } from './hot-state';
 import { HotWorkers } from './hot-workers';
 import { LruMap } from './store/lru';
@@ -83,6 +84,8 @@ export interface CollectorOptions {
   commandChannel?: CommandChannelSettings;
   /** Write only while holding this lease, standing by otherwise (lease.ts); without it, always write. */
   lease?: LeaseSettings;
+  /** Render /metrics for the Worker this often (metrics-snapshot.ts); without it, never. */
+  metricsSnapshot?: MetricsSnapshotSettings;
   /** For tests: a transport other than the broker URL's. */
   transport?: (handlers: Parameters<typeof createEventTransport>[1]) => EventTransport;
 }
@@ -127,6 +130,7 @@ export class Collector {
   /** enable_events broadcasts, inspect rounds, queue lengths, the command channel. */
   private readonly control: ControlTimers;
   private readonly lease: LeaseKeeper | undefined;
+  private snapshots: MetricsSnapshots | null = null;
   private readonly dropped = new Map<string, number>();
   private readonly warnDrop: (key: string, message: string) => void;
   private readonly warnDatabase: (key: string, message: string) => void;
@@ -222,6 +226,9 @@ export class Collector {
     this.control.start();
     this.every(WORKER_CHECK_MS, () => this.checkWorkers());
     this.scheduleFlush(this.options.flushIntervalMs);
+    const { database, metricsSnapshot } = this.options;
+    if (metricsSnapshot)
+      this.snapshots = startMetricsSnapshots(database.url, database.dialect, metricsSnapshot, this.options.log.child('metrics'));
   }
 
   private every(ms: number, run: () => void): void {
@@ -542,6 +549,7 @@ export class Collector {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
+    await this.snapshots?.stop();
     this.control.stopTimers();
     if (this.flushTimer) clearTimeout(this.flushTimer);
     // The deadline covers the Redis reader handing back its spool too (the

@@ -176,6 +176,11 @@ export function collectorFromOptions(options: StalkOptions, database: OpenDataba
     control: brokerControlFromOptions(broker, options, log.child('control')),
     inspectTimeoutMs: options.inspectTimeout,
     queuePollIntervalMs: options.queuePollInterval * 1000,
+    metricsSnapshot: {
+      intervalSeconds: options.metricsSnapshotInterval,
+      purgeOfflineWorkers: options.purgeOfflineWorkers,
+      runtimeBuckets: options.taskRuntimeMetricBuckets,
+    },
     ...(commandChannel ? { commandChannel } : {}),
     broker,
     database,

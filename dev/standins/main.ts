@@ -22,7 +22,9 @@ const USAGE = `usage: node --import tsx dev/standins/main.ts [options]
   --host ADDRESS              address both listen on (default 127.0.0.1)
   --planetscale-user U        or STANDIN_PLANETSCALE_USER (default stalk)
   --planetscale-password P    or STANDIN_PLANETSCALE_PASSWORD (default stalk-dev-password)
-  --upstash-token T           or STANDIN_UPSTASH_TOKEN (default stalk-dev-token)`;
+  --upstash-token T           or STANDIN_UPSTASH_TOKEN (default stalk-dev-token)
+  --latency-ms N              add N ms to every PlanetScale answer, as a distant region would (default 0)
+  --log-statements            print every SQL statement the PlanetScale stand-in answers, with its time`;
 
 const { values: flags } = parseArgs({
   options: {
@@ -34,6 +36,8 @@ const { values: flags } = parseArgs({
     'planetscale-user': { type: 'string' },
     'planetscale-password': { type: 'string' },
     'upstash-token': { type: 'string' },
+    'latency-ms': { type: 'string', default: '0' },
+    'log-statements': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -45,6 +49,12 @@ if (flags.help) {
 function port(name: 'planetscale-port' | 'upstash-port'): number {
   const value = Number(flags[name]);
   if (!Number.isInteger(value) || value < 0 || value > 65535) throw new Error(`--${name}: not a port: ${flags[name]}`);
+  return value;
+}
+
+function latency(): number {
+  const value = Number(flags['latency-ms']);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`--latency-ms: not a number of milliseconds: ${flags['latency-ms']}`);
   return value;
 }
 
@@ -71,6 +81,13 @@ const planetscale = await startPlanetScaleStandIn({
   host: flags.host,
   username: flags['planetscale-user'] ?? process.env.STANDIN_PLANETSCALE_USER ?? 'stalk',
   password: flags['planetscale-password'] ?? process.env.STANDIN_PLANETSCALE_PASSWORD ?? 'stalk-dev-password',
+  latencyMs: latency(),
+  ...(flags['log-statements']
+    ? {
+        onStatement: (s) =>
+          console.log(`[planetscale] ${(s.endedAt - s.startedAt).toFixed(1)} ms  ${s.sql.replace(/\s+/g, ' ').slice(0, 300)}`),
+      }
+    : {}),
 });
 const upstash = await startUpstashStandIn({
   redisUrl: flags.redis,

@@ -21,6 +21,34 @@ export interface PlanetScaleStandInOptions {
   password: string;
   /** A session whose transaction is left open this long is rolled back and its connection dropped. Default 5 minutes. */
   sessionIdleTimeoutMs?: number;
+  /**
+   * Added to each Execute before it is answered (milliseconds, default 0):
+   * the round trip to a PlanetScale region, so that queries run one after another
+   * show up in a page's wall time (bench/edge-pages.ts). Settable later with
+   * `setLatency`.
+   */
+  latencyMs?: number;
+  /** Told of every statement once it is answered, with when it arrived and when it was answered (performance.now()). */
+  onStatement?: (statement: ExecutedStatement) => void;
+}
+
+/** One Execute as the stand-in saw it. */
+export interface ExecutedStatement {
+  sql: string;
+  /** performance.now() when the request arrived, and when its answer was sent. */
+  startedAt: number;
+  endedAt: number;
+}
+
+/** The running stand-in. */
+export interface PlanetScaleStandIn {
+  /** The URL clients connect to, credentials included. */
+  url: string;
+  /** Statements answered so far (a counter, never reset). */
+  statements(): number;
+  /** Changes the latency added to each Execute from now on. */
+  setLatency(ms: number): void;
+  close(): Promise<void>;
 }
 
 /** The opaque session the client echoes back; ours carries an id and whether a connection is pinned to it. */
@@ -102,8 +130,10 @@ function sqlError(e: unknown, code = 'UNKNOWN') {
   return { code, message };
 }
 
-export async function startPlanetScaleStandIn(options: PlanetScaleStandInOptions): Promise<{ url: string; close(): Promise<void> }> {
+export async function startPlanetScaleStandIn(options: PlanetScaleStandInOptions): Promise<PlanetScaleStandIn> {
   const idleMs = options.sessionIdleTimeoutMs ?? 5 * 60_000;
+  let latencyMs = Math.max(0, options.latencyMs ?? 0);
+  let answered = 0;
   const pool = createPool({
     uri: options.mysqlUrl,
     charset: 'utf8mb4',
@@ -198,7 +228,12 @@ export async function startPlanetScaleStandIn(options: PlanetScaleStandInOptions
       return send(res, 200, { branch: 'standin', user: { username: options.username }, session: session(randomUUID(), false) });
     }
     if (typeof body.query !== 'string') return send(res, 400, { code: 'invalid_argument', message: 'query must be a string' });
-    send(res, 200, await execute(body.query, body.session ?? null));
+    const startedAt = performance.now();
+    const answer = await execute(body.query, body.session ?? null);
+    if (latencyMs > 0) await sleep(latencyMs);
+    send(res, 200, answer);
+    answered++;
+    options.onStatement?.({ sql: body.query, startedAt, endedAt: performance.now() });
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -209,6 +244,10 @@ export async function startPlanetScaleStandIn(options: PlanetScaleStandInOptions
   const credentials = `${encodeURIComponent(options.username)}:${encodeURIComponent(options.password)}`;
   return {
     url: `http://${credentials}@${urlHost(options.host)}:${port}`,
+    statements: () => answered,
+    setLatency(ms: number) {
+      latencyMs = Math.max(0, ms);
+    },
     async close() {
       clearInterval(reaper);
       for (const s of sessions.values()) s.conn.destroy();
@@ -219,6 +258,8 @@ export async function startPlanetScaleStandIn(options: PlanetScaleStandInOptions
     },
   };
 }
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Basic auth; the client sends the URL's user and password still percent-encoded, so accept both forms. */
 function authorized(header: string | undefined, expected: string): boolean {

@@ -51,7 +51,8 @@ export function createServices(config: WorkerConfig): Services {
     ui: config.ui,
     auth: config.auth,
     purgeOfflineWorkers: config.purgeOfflineWorkers,
-    metrics: { runtimeBuckets: config.runtimeBuckets },
+    // /metrics from the collector's rendering while fresh: rendering tens of thousands of series is beyond a Worker's CPU.
+    metrics: { runtimeBuckets: config.runtimeBuckets, snapshots: true },
     // No collector in this process: its status row in the database says how it is.
     health: () => checkHealth(db, Date.now() / 1000),
     now: () => Date.now() / 1000,

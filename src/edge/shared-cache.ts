@@ -5,7 +5,8 @@
 // database about one query a second per location instead of a thousand.
 //
 // createApp mounts this on the shared pages only, after authentication: a
-// cached page is only ever served to a viewer who was let in. Nothing here
+// cached page is only ever served to a viewer who was let in. The task lists
+// use it too, with their own rules (list-cache.ts). Nothing here
 // needs the Workers runtime: without `caches.default` (Node) it steps aside.
 //
 // Notes for production:
@@ -28,6 +29,20 @@ export interface SharedPageCacheOptions {
   ttlSeconds?: number;
   /** Where to cache; default `caches.default` when the runtime has it. */
   cache?: () => Cache | undefined;
+  /**
+   * Whether this request's answer is the viewer's own (never shared). By
+   * default a signed-in viewer's full page is (it carries their name and
+   * CSRF token); htmx fragments are not.
+   */
+  personal?: (c: Context) => boolean;
+  /**
+   * Query parameters left out of the key, or undefined when the request must
+   * not use the cache at all (e.g. a counter it cannot vouch for). Default:
+   * the whole query is the key.
+   */
+  ignoredParams?: (c: Context) => readonly string[] | undefined;
+  /** Turns a cached answer into this request's (e.g. echoes its counter); runs on hits only. */
+  adapt?: (hit: Response, c: Context) => Response | Promise<Response>;
 }
 
 interface WaitUntil {
@@ -41,8 +56,9 @@ export function defaultEdgeCache(): Cache | undefined {
 }
 
 /** The cache key: the URL plus whether htmx asked for a fragment (HX-Request) or the browser for the page. */
-export function sharedCacheKey(request: Request): Request {
+export function sharedCacheKey(request: Request, ignored: readonly string[] = []): Request {
   const url = new URL(request.url);
+  for (const name of ignored) url.searchParams.delete(name);
   url.searchParams.set(VARIANT_PARAM, request.headers.get('HX-Request') ? 'fragment' : 'page');
   return new Request(url.toString(), { method: 'GET' });
 }
@@ -64,18 +80,31 @@ function shareable(response: Response): boolean {
   return !/\b(no-store|private|no-cache)\b/i.test(cacheControl);
 }
 
+/** The viewer is signed in (the page names them), as the services say. */
+export function signedIn(c: Context): boolean {
+  return Boolean((c.get('services') as { ui?: { user?: string } } | undefined)?.ui?.user);
+}
+
+/**
+ * A full page for a signed-in viewer carries their name and CSRF token:
+ * never share it. Fragments (HX-Request) carry neither.
+ */
+function signedInPage(c: Context): boolean {
+  return signedIn(c) && !c.req.header('HX-Request');
+}
+
 export function sharedPageCache(options: SharedPageCacheOptions = {}): MiddlewareHandler {
   const ttl = Math.max(1, Math.round(options.ttlSeconds ?? 1));
   const cacheOf = options.cache ?? defaultEdgeCache;
+  const personal = options.personal ?? signedInPage;
   return async (c, next) => {
     const cache = c.req.method === 'GET' ? cacheOf() : undefined;
-    // A full page for a signed-in viewer carries their name and CSRF token:
-    // never share it. Fragments (HX-Request) carry neither.
-    const viewer = (c.get('services') as { ui?: { user?: string } } | undefined)?.ui?.user;
-    if (viewer && !c.req.header('HX-Request')) return next();
+    if (personal(c)) return next();
     // Requests that carry their own cache directives (a hard reload) still get a fresh page.
     if (!cache || /\bno-cache\b/i.test(c.req.header('Cache-Control') ?? '')) return next();
-    const key = sharedCacheKey(c.req.raw);
+    const ignored = options.ignoredParams ? options.ignoredParams(c) : [];
+    if (!ignored) return next();
+    const key = sharedCacheKey(c.req.raw, ignored);
 
     let hit: Response | undefined;
     try {
@@ -90,7 +119,8 @@ export function sharedPageCache(options: SharedPageCacheOptions = {}): Middlewar
       headers.delete('CF-Cache-Status');
       headers.set('Vary', 'HX-Request');
       headers.set(SHARED_CACHE_HEADER, 'HIT');
-      c.res = new Response(hit.body, { status: hit.status, headers });
+      const served = new Response(hit.body, { status: hit.status, headers });
+      c.res = options.adapt ? await options.adapt(served, c) : served;
       return;
     }
 

@@ -13,6 +13,8 @@ import { addStalkMetrics } from './stalk';
 export interface MetricsOptions {
   /** Bounds of both runtime histograms (Flower's task_runtime_metric_buckets); a subset of the stored bounds. */
   runtimeBuckets?: readonly number[];
+  /** Serve the collector's stored rendering while it is fresh (the Worker; src/metrics/snapshot.ts). */
+  snapshots?: boolean;
 }
 
 export function buildMetricsRegistry(

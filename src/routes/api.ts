@@ -2,7 +2,7 @@
 
 import { Hono } from 'hono';
 import { AppError, badRequest, notFound, quoted } from '../errors';
-import { childrenOf, getTask, listTasks, SORTABLE_COLUMNS, type SortColumn, taskTypes } from '../queries/tasks';
+import { childrenOf, childrenOfPage, getTask, listTasks, SORTABLE_COLUMNS, type SortColumn, taskTypes } from '../queries/tasks';
 import { allCachedInspect } from '../queries/inspect';
 import { currentWorkerRecords, summarize } from '../queries/workers';
 import { MAX_COMMAND_SECONDS } from '../shared/control';
@@ -46,25 +46,27 @@ export const apiRoutes = new Hono<AppEnv>()
     const limit = q.int('limit', { min: 0, max: LIMITS.apiTasks });
     // Flower reads a negative offset as 0.
     const offset = Math.max(0, q.int('offset', { min: -LIMITS.offset, max: LIMITS.offset }) ?? 0);
-    const rows = await listTasks(
-      db,
-      dialect,
-      {
-        state: stateFilter(q, 'state'),
-        worker: nameFilter(q, 'workername'),
-        name: nameFilter(q, 'taskname'),
-        receivedStart: q.localMinute('received_start'),
-        receivedEnd: q.localMinute('received_end'),
-        search,
-      },
-      sortParam(q),
-      limit ? limit : API_TASKS_DEFAULT_CAP,
-      offset,
-    );
-    const children = await childrenOf(
-      db,
-      rows.map((r) => r.uuid),
-    );
+    const filters = {
+      state: stateFilter(q, 'state'),
+      worker: nameFilter(q, 'workername'),
+      name: nameFilter(q, 'taskname'),
+      receivedStart: q.localMinute('received_start'),
+      receivedEnd: q.localMinute('received_end'),
+      search,
+    };
+    const sort = sortParam(q);
+    const count = limit ? limit : API_TASKS_DEFAULT_CAP;
+    // One round trip: the page and its children side by side.
+    const [rows, pageChildren] = await Promise.all([
+      listTasks(db, dialect, filters, sort, count, offset),
+      childrenOfPage(db, dialect, filters, sort, count, offset),
+    ]);
+    const children =
+      pageChildren ??
+      (await childrenOf(
+        db,
+        rows.map((r) => r.uuid),
+      ));
     const body: Record<string, unknown> = {};
     for (const row of rows) body[row.uuid] = flowerTask(row, children.get(row.uuid) ?? []);
     return c.json(body);

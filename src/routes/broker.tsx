@@ -8,8 +8,9 @@ import type { AppEnv } from '../services';
 
 export const brokerRoutes = new Hono<AppEnv>().get('/broker', async (c) => {
   const { db, ui } = c.var.services;
-  const queues = await listQueues(db);
   c.header('Vary', 'HX-Request');
-  if (c.req.header('HX-Request')) return c.html(<BrokerPanel queues={queues} ui={ui} />);
-  return c.html(<BrokerPage broker={await brokerUrl(db)} queues={queues} ui={ui} />);
+  if (c.req.header('HX-Request')) return c.html(<BrokerPanel queues={await listQueues(db)} ui={ui} />);
+  // One round trip: both queries side by side.
+  const [queues, broker] = await Promise.all([listQueues(db), brokerUrl(db)]);
+  return c.html(<BrokerPage broker={broker} queues={queues} ui={ui} />);
 });

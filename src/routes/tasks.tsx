@@ -9,6 +9,7 @@ import { type FilterError, TasksPanel, type TasksView } from '../../templates/pa
 import { AppError, badRequest, notFound, quoted } from '../errors';
 import {
   childrenOf,
+  childrenOfPage,
   countTasks,
   getTask,
   listTasks,
@@ -178,12 +179,17 @@ export const taskRoutes = new Hono<AppEnv>()
     // count up to SEARCH_COUNT_CAP. Either cap is raised to the end of this
     // page when it lies further, so the count never falls short of the rows
     // shown; below the cap it is exact, the same on every page.
-    const [rows, { count, capped }] = ok
-      ? await Promise.all([
-          listTasks(db, dialect, request.filters, request.sort, limit + 1, offset),
-          countTasks(db, dialect, request.filters, Math.max(request.filters.search ? SEARCH_COUNT_CAP : COUNT_CAP, offset + limit)),
-        ])
-      : [[], { count: 0, capped: false }];
+    // One round trip: the full page's task names and workers are asked for alongside the rows.
+    const fragment = Boolean(c.req.header('HX-Request'));
+    const [[rows, { count, capped }], pageLists] = await Promise.all([
+      ok
+        ? Promise.all([
+            listTasks(db, dialect, request.filters, request.sort, limit + 1, offset),
+            countTasks(db, dialect, request.filters, Math.max(request.filters.search ? SEARCH_COUNT_CAP : COUNT_CAP, offset + limit)),
+          ])
+        : ([[], { count: 0, capped: false }] as const),
+      fragment ? undefined : Promise.all([taskTypes(db), currentWorkerRecords(db, hot)]),
+    ]);
     const pageQuery = new URL(c.req.url).searchParams;
     pageQuery.delete('offset');
     const view: TasksView = {
@@ -200,8 +206,8 @@ export const taskRoutes = new Hono<AppEnv>()
     };
     c.header('Vary', 'HX-Request');
     // htmx swaps only a 2xx: the live panel shows the mistake with 200; a page load says 400.
-    if (c.req.header('HX-Request')) return c.html(<TasksPanel view={view} ui={ui} />);
-    const [taskNames, workers] = await Promise.all([taskTypes(db), currentWorkerRecords(db, hot)]);
+    if (fragment || !pageLists) return c.html(<TasksPanel view={view} ui={ui} />);
+    const [taskNames, workers] = pageLists;
     return c.html(
       <TasksPage
         view={view}
@@ -240,24 +246,30 @@ export const taskRoutes = new Hono<AppEnv>()
       if (!isBadRequest(error)) throw error;
       return c.json({ draw, data: [], recordsTotal: 0, recordsFiltered: 0, error: error.message }, 400);
     }
-    const totals = await countTasks(db, dialect, {});
     let search;
     try {
       search = parseSearch(request.search);
     } catch (error) {
       if (!(error instanceof SearchSyntaxError)) throw error;
+      const totals = await countTasks(db, dialect, {});
       return c.json({ draw, data: [], recordsTotal: totals.count, recordsFiltered: 0, searchError: error.message });
     }
     const filters: TaskFilters = { search };
     const sort = { column: request.column, descending: request.descending };
-    const [rows, filtered] = await Promise.all([
+    // One round trip: the page, its children and the counts side by side; without a search both counts are one.
+    const totalsQuery = countTasks(db, dialect, {});
+    const [rows, pageChildren, totals, filtered] = await Promise.all([
       listTasks(db, dialect, filters, sort, request.length, request.start),
-      countTasks(db, dialect, filters),
+      childrenOfPage(db, dialect, filters, sort, request.length, request.start),
+      totalsQuery,
+      search ? countTasks(db, dialect, filters) : totalsQuery,
     ]);
-    const children = await childrenOf(
-      db,
-      rows.map((r) => r.uuid),
-    );
+    const children =
+      pageChildren ??
+      (await childrenOf(
+        db,
+        rows.map((r) => r.uuid),
+      ));
     return c.json({
       draw,
       data: rows.map((row) => flowerTask(row, children.get(row.uuid) ?? [])),
@@ -268,9 +280,12 @@ export const taskRoutes = new Hono<AppEnv>()
   .get('/task/:id{.+}', async (c) => {
     const { db, ui, readOnly, resultBackend } = c.var.services;
     const id = pathName(c, 'id');
-    const task = await getTask(db, id);
+    // One round trip: the task, its children and its timeline side by side, by the id asked for.
+    const [task, childrenById, timelineById] = await Promise.all([getTask(db, id), childrenOf(db, [id]), taskTimeline(db, id)]);
     if (!task) throw notFound(`Unknown task '${quoted(id)}'`);
-    const [children, timeline] = await Promise.all([childrenOf(db, [task.uuid]), taskTimeline(db, task.uuid)]);
+    // SQLite finds a legacy id under another spelling (getTask): then ask again by the stored one.
+    const [children, timeline] =
+      task.uuid === id ? [childrenById, timelineById] : await Promise.all([childrenOf(db, [task.uuid]), taskTimeline(db, task.uuid)]);
     const props = {
       task,
       childIds: children.get(task.uuid) ?? [],

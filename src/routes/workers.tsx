@@ -42,9 +42,14 @@ export const workerRoutes = new Hono<AppEnv>()
   .get('/worker/:name', async (c) => {
     const { db, hot, now, ui, readOnly } = c.var.services;
     const name = pathName(c, 'name');
-    const worker = summarize(await currentWorkerRecords(db, hot), now()).find((w) => w.hostname === name);
+    // One round trip: the worker (hot state) and its counts and inspect replies side by side.
+    const [records, counts, inspect] = await Promise.all([
+      currentWorkerRecords(db, hot),
+      taskCountsForWorker(db, name),
+      cachedInspect(db, name),
+    ]);
+    const worker = summarize(records, now()).find((w) => w.hostname === name);
     if (!worker) throw notFound(`Unknown worker '${quoted(name)}'`);
-    const [counts, inspect] = await Promise.all([taskCountsForWorker(db, name), cachedInspect(db, name)]);
     return c.html(<WorkerPage worker={worker} counts={counts} inspect={inspect} ui={ui} readOnly={readOnly || !mayAct(ui, 'admin')} />);
   })
   // Fresh inspect replies for the worker page's tabs (htmx swaps the tabs).

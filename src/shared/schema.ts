@@ -170,6 +170,24 @@ export interface CollectorLeasesTable {
   expires_at: number;
 }
 
+/**
+ * /metrics rendered by the collector (migration 008; src/metrics/snapshot.ts):
+ * one row per part of the gzipped exposition text, all of one rendering.
+ */
+export interface MetricsSnapshotTable {
+  part: number;
+  parts: number;
+  /** When the state was read, epoch seconds. */
+  taken_at: number;
+  /** How often the collector renders; the Worker serves a rendering younger than two. */
+  interval_seconds: number;
+  /** The rendering options (runtime buckets, offline purge), as snapshotOptionsKey gives them. */
+  options: string;
+  /** The exposition text's length in bytes, before gzip. */
+  text_bytes: number;
+  body: Uint8Array;
+}
+
 export interface Database {
   tasks: TasksTable;
   task_events: TaskEventsTable;
@@ -187,6 +205,7 @@ export interface Database {
   task_stats_all: TaskStatsAllTable;
   task_stats_exceptions: TaskStatsExceptionsTable;
   queue_stats: QueueStatsTable;
+  metrics_snapshot: MetricsSnapshotTable;
 }
 
 /**

@@ -14,7 +14,7 @@ import { spawnManaged } from '../support/processes';
 import { REPO_ROOT } from '../support/stalk';
 
 /** The bundles the image copies from the build stage (dist/node.js is removed there). */
-const IMAGE_ENTRIES = ['collector.js', 'healthcheck.js', 'migrate.js'];
+const IMAGE_ENTRIES = ['collector.js', 'healthcheck.js', 'migrate.js', 'metrics-snapshot-thread.js'];
 
 interface Metafile {
   outputs: Record<string, { imports: { path: string; external?: boolean }[] }>;
@@ -74,7 +74,7 @@ describe('the collector image', () => {
       '@planetscale/database',
       'kysely-planetscale',
       '@upstash/redis',
-      'prom-client',
+      // prom-client is in: the metrics snapshot thread renders /metrics for the Worker.
       'jose',
       'wrangler',
     ]) {

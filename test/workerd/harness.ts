@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { Miniflare, fetch as outboundFetch } from 'miniflare';
+import { Miniflare, Response as MiniflareResponse, fetch as outboundFetch } from 'miniflare';
 import { describeExit, spawnManaged } from '../support/processes';
 import { REPO_ROOT } from '../support/stalk';
 
@@ -58,6 +58,10 @@ export interface WorkerdOptions {
   headers?: Record<string, string>;
   /** Called with the URL of every subrequest the Worker makes (its fetch() calls), before it goes out. */
   onSubrequest?: (url: string) => void;
+  /** Called once each subrequest's answer was read in full, with when it left and when it was answered (performance.now()). */
+  onSubrequestDone?: (url: string, startedAt: number, endedAt: number) => void;
+  /** Milliseconds to hold each subrequest before it goes out (a distant service); with onSubrequestDone. */
+  subrequestDelayMs?: (url: string) => number;
 }
 
 /**
@@ -91,11 +95,18 @@ export async function startWorkerd(
     // A user Worker behind the assets router: unmatched paths go to the Worker (edge-notes §2).
     assets: { ...workerOptions.assets, routerConfig: { ...workerOptions.assets.routerConfig, has_user_worker: true } },
     // Every fetch() of the Worker passes through here on its way out: the subrequests Cloudflare counts.
-    ...(options.onSubrequest
+    ...(options.onSubrequest || options.onSubrequestDone
       ? {
-          outboundService: (request: Parameters<typeof outboundFetch>[0] & { url: string }) => {
+          outboundService: async (request: Parameters<typeof outboundFetch>[0] & { url: string }) => {
             options.onSubrequest?.(request.url);
-            return outboundFetch(request);
+            if (!options.onSubrequestDone) return outboundFetch(request);
+            const startedAt = performance.now();
+            const delay = options.subrequestDelayMs?.(request.url) ?? 0;
+            if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+            const answer = await outboundFetch(request);
+            const body = await answer.arrayBuffer();
+            options.onSubrequestDone(request.url, startedAt, performance.now());
+            return new MiniflareResponse(body, { status: answer.status, statusText: answer.statusText, headers: answer.headers });
           },
         }
       : {}),

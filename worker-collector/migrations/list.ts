@@ -13,6 +13,7 @@ import * as control from './2026-11-24-004-control';
 import * as lease from './2026-12-02-005-lease';
 import * as searchQueue from './2026-12-02-006-search-queue';
 import * as stats from './2026-12-03-007-stats';
+import * as metricsSnapshot from './2026-12-03-008-metrics-snapshot';
 import { index, type Markers, table, trigger } from './markers';
 
 export interface StalkMigration {
@@ -37,6 +38,7 @@ export const MIGRATIONS: readonly StalkMigration[] = [
     marker: { mysql: table('search_queue'), sqlite: trigger('tasks_search_queue_update') },
   },
   { name: '2026-12-03-007-stats', migration: stats, marker: table('queue_stats') },
+  { name: '2026-12-03-008-metrics-snapshot', migration: metricsSnapshot, marker: table('metrics_snapshot') },
 ];
 
 /** Kysely's bookkeeping tables, under Stalk's names. */
