@@ -39,6 +39,11 @@ export const OPTION_SPECS = {
   'max-tasks': { kind: 'int', default: '0', min: 0, help: 'keep at most this many tasks, oldest pruned first (0: no limit)' },
   'max-task-age': { kind: 'duration', default: '7d', help: 'prune tasks whose last event is older than this (0: keep forever)' },
   'retention-interval': { kind: 'duration', default: '60s', help: 'how often retention runs' },
+  'lost-after': {
+    kind: 'duration',
+    default: '1h',
+    help: 'a sent task not received within this long becomes LOST (needs task_send_sent_event; 0: never)',
+  },
   'flush-interval': { kind: 'duration', default: '500ms', help: 'write buffered events at least this often' },
   'flush-size': { kind: 'int', default: '20000', min: 1, help: 'write as soon as this many events are buffered' },
   'max-buffer-mb': {
@@ -250,6 +255,8 @@ export interface StalkOptions extends AuthInput {
   /** Seconds. */
   maxTaskAge: number;
   retentionInterval: number;
+  /** Seconds (0: off). */
+  lostAfter: number;
   flushInterval: number;
   flushSize: number;
   /** MiB. */

@@ -43,6 +43,8 @@ export interface TasksTable {
   queue: string | null;
   exchange: string | null;
   routing_key: string | null;
+  /** Why Stalk set the state itself (LOST: which worker went offline, or how long a sent task waited); null for an event's state. */
+  state_reason: string | null;
 }
 
 /**
@@ -183,6 +185,17 @@ export interface Database {
   audit_log: AuditLogTable;
   search_queue: SearchQueueTable;
   collector_leases: CollectorLeasesTable;
+  lost_counters: LostCountersTable;
+}
+
+/**
+ * Tasks the collector moved to LOST, counted by task name (migration 011):
+ * incremented in the transaction that marks them, never decremented (a task
+ * that converges back stays counted), so `stalk_tasks_lost_total` is a counter.
+ */
+export interface LostCountersTable {
+  task_name: string;
+  count: number;
 }
 
 /** SQLite: final tasks waiting for the text index (migration 006; store/search-index.ts). */

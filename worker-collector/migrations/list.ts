@@ -12,6 +12,8 @@ import * as search from './2026-11-24-003-search';
 import * as control from './2026-11-24-004-control';
 import * as lease from './2026-12-02-005-lease';
 import * as searchQueue from './2026-12-02-006-search-queue';
+// [lost] migration 011 (branch lost): LOST tasks' reasons and counts.
+import * as lost from './2026-12-03-011-lost';
 import { index, type Markers, table, trigger } from './markers';
 
 export interface StalkMigration {
@@ -35,6 +37,8 @@ export const MIGRATIONS: readonly StalkMigration[] = [
     migration: searchQueue,
     marker: { mysql: table('search_queue'), sqlite: trigger('tasks_search_queue_update') },
   },
+  // [lost] keep after 007-010 when merging.
+  { name: '2026-12-03-011-lost', migration: lost, marker: table('lost_counters') },
 ];
 
 /** Kysely's bookkeeping tables, under Stalk's names. */
