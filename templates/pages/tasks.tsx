@@ -115,7 +115,7 @@ export function TasksPage({
           <input type="checkbox" name="retried" value="1" checked={filters.retried} />
           Retried
         </label>
-        <label>
+        <label title="Only tasks STARTED at least this many seconds ago and still running">
           Stuck over (s)
           <input
             id="field-stuck"
