@@ -78,7 +78,7 @@ describe.each(DIALECTS)('LOST tasks on %s', (dialect) => {
 
   it('marks the offline worker’s RECEIVED and STARTED tasks and long-unreceived sent ones, nothing else, and counts them by name', async () => {
     const keyBefore = (await task('run')).state_key;
-    const result = await sweepLost(database.db, database.dialect, { offline, lostAfter: 3600, now: NOW });
+    const result = await sweepLost(database.db, database.dialect, { offline, revived: [], lostAfter: 3600, now: NOW });
     expect(result.total).toBe(4);
     expect(Object.fromEntries(result.byName)).toEqual({ 'tasks.slow': 3, 'tasks.mail': 1 });
     const reason = 'worker dead@host went offline at 2027-01-15 07:59:30 UTC (heartbeats stopped)';
@@ -103,7 +103,7 @@ describe.each(DIALECTS)('LOST tasks on %s', (dialect) => {
   });
 
   it('sweeping again changes and counts nothing', async () => {
-    const again = await sweepLost(database.db, database.dialect, { offline, lostAfter: 3600, now: NOW + 15 });
+    const again = await sweepLost(database.db, database.dialect, { offline, revived: [], lostAfter: 3600, now: NOW + 15 });
     expect(again.total).toBe(0);
     expect(await lostCounts()).toEqual({ 'tasks.slow': 3, 'tasks.mail': 1 });
   });
@@ -139,18 +139,53 @@ describe.each(DIALECTS)('LOST tasks on %s', (dialect) => {
   it('a task that comes back and is lost again is counted again', async () => {
     await write([started({ uuid: 'recv', worker: DEAD, name: 'tasks.slow' }, NOW + 200)]);
     expect((await task('recv')).state).toBe('STARTED');
-    const result = await sweepLost(database.db, database.dialect, { offline, lostAfter: 0, now: NOW + 300 });
+    const result = await sweepLost(database.db, database.dialect, { offline, revived: [], lostAfter: 0, now: NOW + 300 });
     expect(result.total).toBe(1);
     expect(await lostCounts()).toEqual({ 'tasks.slow': 4, 'tasks.mail': 1 });
   });
 
+  it('a worker that comes back as the same process gets exactly the tasks its expiry marked back, in their states; the count stays', async () => {
+    const FLAKY = 'flaky@host';
+    const on = (uuid: string) => ({ uuid, worker: FLAKY, name: 'tasks.flaky' });
+    await write([received(on('f-old'), NOW - 500), started(on('f-old'), NOW - 499)]);
+    const earlier = { hostname: FLAKY, at: NOW - 400, how: 'heartbeat' as const };
+    await sweepLost(database.db, database.dialect, { offline: [earlier], revived: [], lostAfter: 0, now: NOW - 390 });
+    await write([received(on('f-run'), NOW + 600), started(on('f-run'), NOW + 601), received(on('f-wait'), NOW + 602)]);
+    const expiry = { hostname: FLAKY, at: NOW + 700, how: 'heartbeat' as const };
+    await sweepLost(database.db, database.dialect, { offline: [expiry], revived: [], lostAfter: 0, now: NOW + 700 });
+    expect((await task('f-run')).state).toBe('LOST');
+    expect((await task('f-wait')).state).toBe('LOST');
+    const counted = await lostCounts();
+    expect(counted['tasks.flaky']).toBe(3);
+
+    const result = await sweepLost(database.db, database.dialect, {
+      offline: [],
+      revived: [{ hostname: FLAKY, reason: 'worker flaky@host went offline at 2027-01-15 08:11:40 UTC (heartbeats stopped)' }],
+      lostAfter: 0,
+      now: NOW + 720,
+    });
+    expect(result).toMatchObject({ total: 0, revived: 2 });
+    expect(await task('f-run')).toMatchObject({ state: 'STARTED', state_reason: null });
+    expect(await task('f-wait')).toMatchObject({ state: 'RECEIVED', state_reason: null });
+    // Lost by an earlier expiry (a process that did not come back): still LOST.
+    expect(await task('f-old')).toMatchObject({
+      state: 'LOST',
+      state_reason: 'worker flaky@host went offline at 2027-01-15 07:53:20 UTC (heartbeats stopped)',
+    });
+    expect(await lostCounts()).toEqual(counted);
+    // A revived task merges on as before: a later event wins.
+    await write([succeeded(on('f-run'), NOW + 800)]);
+    expect((await task('f-run')).state).toBe('SUCCESS');
+  });
+
   it('behind the lease: a collector that no longer holds it marks nothing', async () => {
     await write([started({ uuid: 'late', worker: DEAD, name: 'tasks.slow' }, NOW + 400)]);
+    const before = await lostCounts();
     const claim = { name: 'collector', holder: 'someone-else/1/x', ttlSeconds: 8 };
-    await expect(sweepLost(database.db, database.dialect, { offline, lostAfter: 0, now: NOW + 500 }, claim)).rejects.toBeInstanceOf(
-      LostSweepFencedError,
-    );
+    await expect(
+      sweepLost(database.db, database.dialect, { offline, revived: [], lostAfter: 0, now: NOW + 500 }, claim),
+    ).rejects.toBeInstanceOf(LostSweepFencedError);
     expect((await task('late')).state).toBe('STARTED');
-    expect(await lostCounts()).toEqual({ 'tasks.slow': 4, 'tasks.mail': 1 });
+    expect(await lostCounts()).toEqual(before);
   });
 });

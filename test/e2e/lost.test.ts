@@ -35,6 +35,7 @@ describe('LOST and stuck tasks in headless Chromium', () => {
     ]);
     await sweepLost(database.db, database.dialect, {
       offline: [{ hostname: 'celery-worker-7d9f8b6c4-x2k9q@reports-pool', at: NOW - 60, how: 'heartbeat' }],
+      revived: [],
       lostAfter: 0,
       now: NOW,
     });

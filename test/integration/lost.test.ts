@@ -4,7 +4,8 @@
 // search, counted on /metrics and shown on the task page; a task-succeeded
 // for it, sent later through Celery's own event dispatcher, brings it back
 // to SUCCESS. A task sent to a queue nobody consumes becomes LOST after
-// --lost-after. On Redis with SQLite and on RabbitMQ with MariaDB.
+// --lost-after. A worker only paused (SIGSTOP, then SIGCONT) gets its task
+// back as STARTED. On Redis with SQLite and on RabbitMQ with MariaDB.
 
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -179,6 +180,46 @@ describe.each(MATRIX)('lost tasks: $broker broker, $dialect database', ({ broker
       expect(Object.keys(await stalk.fetchJson<Record<string, ApiTask>>('/api/tasks?state=LOST'))).toEqual([id]);
       expect(await lostCount('stalk.add')).toBe(1);
       expect(await lostCount('stalk.sleep')).toBe(1);
+    },
+    STEP_TIMEOUT,
+  );
+
+  it(
+    'a worker stopped (SIGSTOP) long enough to be judged offline, then resumed, gives its task back its state',
+    async () => {
+      const { stalk } = started();
+      const paused = await startWorker({ ...target, hostname: uniqueWorkerName('paused') });
+      const id = await send('from stalk_tasks import sleep; print(sleep.apply_async((60,)).id)');
+      await waitFor(async () => (await info(id)).state === 'STARTED', 30_000, 'the task to start');
+      process.kill(-paused.process.pid, 'SIGSTOP');
+      try {
+        const lost = await waitFor(
+          async () => {
+            const task = await info(id);
+            return task.state === 'LOST' ? task : null;
+          },
+          30_000,
+          'the task to become LOST',
+        );
+        expect(lost.state_reason).toMatch(/\(heartbeats stopped\)$/);
+      } finally {
+        process.kill(-paused.process.pid, 'SIGCONT');
+      }
+      // The same process sends heartbeats again: not lost after all.
+      const back = await waitFor(
+        async () => {
+          const task = await info(id);
+          return task.state === 'STARTED' ? task : null;
+        },
+        30_000,
+        'the task to be STARTED again',
+      );
+      expect(back.state_reason).toBeUndefined();
+      expect(Object.keys(await stalk.fetchJson<Record<string, ApiTask>>('/api/tasks?state=LOST'))).not.toContain(id);
+      // Counted when it was marked; a counter never goes back.
+      expect(await lostCount('stalk.sleep')).toBe(2);
+      process.kill(-paused.process.pid, 'SIGKILL');
+      await paused.process.exited;
     },
     STEP_TIMEOUT,
   );

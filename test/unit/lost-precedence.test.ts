@@ -8,10 +8,9 @@ import { describe, expect, it } from 'vitest';
 import type { TaskEvent } from '../../src/shared/celery-events';
 import type { NewTaskRow } from '../../src/shared/schema';
 import { LOST, TASK_STATES } from '../../src/shared/task-states';
-import { lostSweep } from '../../worker-collector/fold/lost';
-import { newWorker, type WorkerState } from '../../worker-collector/fold/worker';
-import { formatDuration, neverReceivedReason, offlineReason } from '../../worker-collector/store/lost';
-import { failed, received, retried, revoked, sent, started, succeeded } from '../fixtures/events';
+import { formatDuration, LostTracker, lostSweep, neverReceivedReason, offlineReason } from '../../worker-collector/fold/lost';
+import { expireWorkers, foldWorkerEvent, newWorker, type WorkerState } from '../../worker-collector/fold/worker';
+import { failed, received, retried, revoked, sent, started, succeeded, workerEvent } from '../fixtures/events';
 import { foldTaskEvent, mergeTaskRows } from '../support/fold';
 import { taskRowFromEvent } from '../../worker-collector/fold/task';
 
@@ -110,11 +109,12 @@ describe('what a sweep judges', () => {
         { hostname: 'dead@host', at: T + 4, how: 'heartbeat' },
         { hostname: 'bye@host', at: T + 9, how: 'event' },
       ],
+      revived: [],
       lostAfter: 3600,
       now: T + 10,
     });
     // Only the --lost-after rule: still a sweep.
-    expect(lostSweep([online('up@host')], 60, T)).toEqual({ offline: [], lostAfter: 60, now: T });
+    expect(lostSweep([online('up@host')], 60, T)).toEqual({ offline: [], revived: [], lostAfter: 60, now: T });
   });
 
   it('words its reasons with the worker, the time and the cause', () => {
@@ -128,5 +128,59 @@ describe('what a sweep judges', () => {
       'sent at 2026-12-02 06:00:00 UTC, never received within 1h',
     );
     expect([formatDuration(86_400), formatDuration(90), formatDuration(120), formatDuration(1.5)]).toEqual(['1d', '90s', '2m', '1500ms']);
+  });
+});
+
+describe('workers that come back', () => {
+  const HOST = 'w1@host';
+  const beat = (at: number, pid = 100) => workerEvent('worker-heartbeat', HOST, at, { pid, freq: 2 });
+
+  /** A registry and tracker where HOST sent heartbeats, then stopped; swept once after its expiry. */
+  function expiredWorker() {
+    const tracker = new LostTracker(3600);
+    const workers = new Map<string, WorkerState>();
+    const fold = (event: ReturnType<typeof beat>) => {
+      tracker.event(event);
+      workers.set(HOST, foldWorkerEvent(workers.get(HOST), event));
+    };
+    fold(beat(T));
+    fold(beat(T + 2));
+    for (const w of expireWorkers(workers.values(), T + 7)) {
+      workers.set(w.hostname, w);
+      tracker.workerExpired(w);
+    }
+    const first = tracker.sweep(workers, (T + 7) * 1000)!;
+    expect(first.offline).toEqual([{ hostname: HOST, at: T + 7, how: 'heartbeat' }]);
+    expect(first.revived).toEqual([]);
+    return { tracker, workers, fold };
+  }
+  const reason = offlineReason({ hostname: HOST, at: T + 7, how: 'heartbeat' });
+
+  it('the same process heard again gets its tasks back, once', () => {
+    const { tracker, workers, fold } = expiredWorker();
+    fold(beat(T + 20));
+    const sweep = tracker.sweep(workers, (T + 20) * 1000)!;
+    expect(sweep.revived).toEqual([{ hostname: HOST, reason }]);
+    expect(sweep.offline).toEqual([]);
+    expect(tracker.sweep(workers, (T + 40) * 1000)?.revived ?? []).toEqual([]);
+  });
+
+  it('a restarted worker (worker-online first, or another pid) does not', () => {
+    const restarted = expiredWorker();
+    restarted.fold({ ...beat(T + 20), type: 'worker-online' });
+    restarted.fold(beat(T + 22));
+    expect(restarted.tracker.sweep(restarted.workers, (T + 22) * 1000)?.revived ?? []).toEqual([]);
+
+    const other = expiredWorker();
+    other.fold(beat(T + 20, 200));
+    expect(other.tracker.sweep(other.workers, (T + 20) * 1000)?.revived ?? []).toEqual([]);
+  });
+
+  it('sweeps when something changed, else every 15 s', () => {
+    const { tracker, workers } = expiredWorker();
+    expect(tracker.sweep(workers, (T + 8) * 1000)).toBeNull();
+    expect(tracker.sweep(workers, (T + 22) * 1000)).not.toBeNull();
+    tracker.event(workerEvent('worker-offline', 'other@host', T + 23));
+    expect(tracker.sweep(workers, (T + 23) * 1000)).not.toBeNull();
   });
 });

@@ -30,6 +30,7 @@ describe.each(DIALECTS)('lost and stuck tasks on %s', (dialect) => {
     ]);
     await sweepLost(database.db, database.dialect, {
       offline: [{ hostname: 'gone@host', at: NOW - 30, how: 'event' }],
+      revived: [],
       lostAfter: 0,
       now: NOW,
     });

@@ -15,31 +15,18 @@
 // ones counted. Counts go to lost_counters in the same transaction.
 //
 // The state key is left as it was: LOST then ranks just below the event that
-// set the replaced state, and any later event wins (store/upsert.ts).
+// set the replaced state, and any later event wins (store/upsert.ts). A
+// worker that comes back as the same process gets its tasks' states back
+// (fold/lost.ts says which).
 
 import { type Kysely, sql } from 'kysely';
 import { cutText } from '../../src/shared/text';
 import { type Database, KEY, type SqlDialect } from '../../src/shared/schema';
-import { LOSABLE_STATES, LOST, PENDING } from '../../src/shared/task-states';
+import { LOSABLE_STATES, LOST, PENDING, RECEIVED, STARTED, stateKey } from '../../src/shared/task-states';
 import { type LeaseClaim, renewInTransaction } from '../lease';
+import { type LostSweep, neverReceivedReason, offlineReason } from '../fold/lost';
 
-/** An offline worker, as the collector judged it. */
-export interface OfflineWorker {
-  hostname: string;
-  /** When it went offline (collector clock, seconds). */
-  at: number;
-  /** 'event': it said so (worker-offline); 'heartbeat': its heartbeats stopped. */
-  how: 'event' | 'heartbeat';
-}
-
-/** What one sweep checks, built by the collector (only while it holds the lease). */
-export interface LostSweep {
-  offline: OfflineWorker[];
-  /** Seconds a sent task may wait to be received (0: never LOST for that). */
-  lostAfter: number;
-  /** The collector's clock, seconds. */
-  now: number;
-}
+export type { LostSweep } from '../fold/lost';
 
 /** Tasks marked per sweep and rule at most; the rest wait for the next sweep. */
 const SWEEP_LIMIT = 5_000;
@@ -49,33 +36,32 @@ export interface LostResult {
   /** Tasks moved to LOST, by task name. */
   byName: Map<string, number>;
   total: number;
+  /** Tasks given back their state (their worker came back as the same process). */
+  revived: number;
 }
 
-/** `2026-12-02 07:10:03 UTC` */
-export function formatUtc(seconds: number): string {
-  return `${new Date(seconds * 1000).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
-}
+/** Where a state key keeps the rank of an in-flight state (task-states.ts: class, 17 digits of time, rank). */
+const RANK_AT = stateKey(STARTED, 0).length;
+const STARTED_RANK = stateKey(STARTED, 0).slice(-1);
 
-/** 3600 -> '1h', 90 -> '90s', 1.5 -> '1500ms': the duration syntax of the options. */
-export function formatDuration(seconds: number): string {
-  for (const [unit, size] of [
-    ['d', 86_400],
-    ['h', 3_600],
-    ['m', 60],
-    ['s', 1],
-  ] as const) {
-    if (seconds >= size && Number.isInteger(seconds / size)) return `${seconds / size}${unit}`;
-  }
-  return `${Math.round(seconds * 1000)}ms`;
-}
-
-export function offlineReason(worker: OfflineWorker): string {
-  const how = worker.how === 'event' ? 'worker-offline event' : 'heartbeats stopped';
-  return `worker ${worker.hostname} went offline at ${formatUtc(worker.at)} (${how})`;
-}
-
-export function neverReceivedReason(sent: number, lostAfter: number): string {
-  return `sent at ${formatUtc(sent)}, never received within ${formatDuration(lostAfter)}`;
+/**
+ * Give the tasks a revived worker's expiry made LOST their state back: the
+ * state key still names it (STARTED's rank, or else RECEIVED). The reason
+ * is matched exactly, so only what that expiry marked changes. Not
+ * counted down: stalk_tasks_lost_total stays a counter.
+ */
+async function revive(trx: Kysely<Database>, hostname: string, reason: string): Promise<number> {
+  const result = await trx
+    .updateTable('tasks')
+    .set({
+      state: sql<string>`CASE WHEN SUBSTR(${sql.ref('state_key')}, ${RANK_AT}, 1) = ${STARTED_RANK} THEN ${STARTED} ELSE ${RECEIVED} END`,
+      state_reason: null,
+    })
+    .where('state', '=', LOST)
+    .where('worker', '=', hostname)
+    .where('state_reason', '=', reason)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
 }
 
 interface Candidate {
@@ -146,8 +132,8 @@ export async function sweepLost(db: Kysely<Database>, dialect: SqlDialect, sweep
           .limit(SWEEP_LIMIT)
           .execute()
       : [];
-  const result: LostResult = { byName: new Map(), total: 0 };
-  if (byWorker.size === 0 && unreceived.length === 0) return result;
+  const result: LostResult = { byName: new Map(), total: 0, revived: 0 };
+  if (byWorker.size === 0 && unreceived.length === 0 && sweep.revived.length === 0) return result;
   const count = (name: string, n: number) => {
     if (n === 0) return;
     const key = cutText(name, KEY.name);
@@ -157,7 +143,9 @@ export async function sweepLost(db: Kysely<Database>, dialect: SqlDialect, sweep
   await db.transaction().execute(async (trx) => {
     result.byName.clear();
     result.total = 0;
+    result.revived = 0;
     if (lease && !(await renewInTransaction(trx, lease))) throw new LostSweepFencedError();
+    for (const { hostname, reason } of sweep.revived) result.revived += await revive(trx, hostname, reason);
     for (const [hostname, candidates] of byWorker) {
       const reason = offlineReason(offline.get(hostname)!);
       for (const [name, uuids] of groupByName(candidates)) count(name, await mark(trx, uuids, LOSABLE_STATES, reason));

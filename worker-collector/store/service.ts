@@ -62,8 +62,9 @@ export class StoreService {
    */
   private async sweepLost(payload: FlushPayload): Promise<void> {
     try {
-      const { total, byName } = await sweepLost(this.database.db, this.database.dialect, payload.lost!, payload.lease);
+      const { total, byName, revived } = await sweepLost(this.database.db, this.database.dialect, payload.lost!, payload.lease);
       if (total > 0) this.log.info(`marked ${total} tasks LOST (${[...byName].map(([name, n]) => `${name || '?'}: ${n}`).join(', ')})`);
+      if (revived > 0) this.log.info(`${revived} LOST tasks given back their state: their worker came back as the same process`);
     } catch (error) {
       if (error instanceof LostSweepFencedError) this.log.debug(error.message);
       else this.log.warn(`marking lost tasks failed (${errorMessage(error)}); will try again`);
