@@ -15,6 +15,8 @@ import type { WorkerState } from './worker';
 
 /** How often the lease holder sweeps even when no worker went offline (workers offline at start, --lost-after). */
 export const LOST_SWEEP_EVERY_MS = 15_000;
+/** Expired workers remembered (autoscaled workers each have a new name): the oldest are forgotten first. */
+const EXPIRED_KEPT = 10_000;
 
 /** An offline worker, as the collector judged it. */
 export interface OfflineWorker {
@@ -92,7 +94,10 @@ export class LostTracker {
   /** A worker's heartbeats expired (the collector's check). */
   workerExpired(worker: WorkerState): void {
     this.due = true;
-    if (worker.pid !== null) this.expired.set(worker.hostname, { pid: worker.pid, reason: offlineReason(offlineFacts(worker)) });
+    if (worker.pid === null) return;
+    this.expired.delete(worker.hostname);
+    this.expired.set(worker.hostname, { pid: worker.pid, reason: offlineReason(offlineFacts(worker)) });
+    if (this.expired.size > EXPIRED_KEPT) this.expired.delete(this.expired.keys().next().value!);
   }
 
   /** Every event the collector folds (before it is folded). */

@@ -8,11 +8,13 @@
 // - PENDING tasks (task-sent, nothing since) older than --lost-after become
 //   LOST, "never received".
 //
-// Candidates are read through the (state, timestamp) index (tasks in flight
-// are few: bounded by the backlog and the workers' prefetch), then each
-// UPDATE names its tasks and re-checks their state, so a task an event moved
-// on meanwhile is left alone and the rows it reports changed are exactly the
-// ones counted. Counts go to lost_counters in the same transaction.
+// Candidates are read through the (state, timestamp) index, all of them
+// (tasks in flight are few: bounded by the workers' prefetch; /metrics reads
+// them all on every scrape too), not by worker (an offline worker's range of
+// the worker index holds its whole history). Then each UPDATE names its
+// tasks and re-checks their state, so a task an event moved on meanwhile is
+// left alone and the rows it reports changed are exactly the ones counted.
+// Counts go to lost_counters in the same transaction.
 //
 // The state key is left as it was: LOST then ranks just below the event that
 // set the replaced state, and any later event wins (store/upsert.ts). A
@@ -28,8 +30,8 @@ import { type LostSweep, neverReceivedReason, offlineReason } from '../fold/lost
 
 export type { LostSweep } from '../fold/lost';
 
-/** Tasks marked per sweep and rule at most; the rest wait for the next sweep. */
-const SWEEP_LIMIT = 5_000;
+/** Sent tasks marked per sweep at most (oldest first); the rest wait for the next sweep. */
+const UNRECEIVED_LIMIT = 5_000;
 const UUID_CHUNK = 500;
 
 export interface LostResult {
@@ -112,7 +114,6 @@ export async function sweepLost(db: Kysely<Database>, dialect: SqlDialect, sweep
           .selectFrom('tasks')
           .select(['uuid', 'name', 'worker'])
           .where('state', 'in', [...LOSABLE_STATES])
-          .limit(SWEEP_LIMIT)
           .execute();
   const byWorker = new Map<string, Candidate[]>();
   for (const row of inFlight) {
@@ -129,7 +130,7 @@ export async function sweepLost(db: Kysely<Database>, dialect: SqlDialect, sweep
           .where('state', '=', PENDING)
           .where('timestamp', '<', sweep.now - sweep.lostAfter)
           .orderBy('timestamp')
-          .limit(SWEEP_LIMIT)
+          .limit(UNRECEIVED_LIMIT)
           .execute()
       : [];
   const result: LostResult = { byName: new Map(), total: 0, revived: 0 };
