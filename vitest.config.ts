@@ -17,7 +17,7 @@ const UNIT_FILES = [
   'test/property/**/*.test.ts',
   'test/security/*.test.ts',
   'test/metrics/{buckets,exposition,dashboard,metrics,queue-wait}.test.ts',
-  'test/db/{store,lease,retention-absurd,search-queue,search-states}.test.ts',
+  'test/db/{store,lease,retention-absurd,search-queue,search-states,lost}.test.ts',
 ];
 const NOT_UNIT = ['test/security/exposure.test.ts'];
 

@@ -53,6 +53,11 @@ export const OPTION_SPECS = {
     max: 3650,
     help: 'task statistics: delete buckets (minute and hour) older than this many days',
   },
+  'lost-after': {
+    kind: 'duration',
+    default: '1h',
+    help: 'a sent task not received within this long becomes LOST (needs task_send_sent_event; 0: never)',
+  },
   'flush-interval': { kind: 'duration', default: '500ms', help: 'write buffered events at least this often' },
   'flush-size': { kind: 'int', default: '20000', min: 1, help: 'write as soon as this many events are buffered' },
   'max-buffer-mb': {
@@ -283,6 +288,8 @@ export interface StalkOptions extends AuthInput {
   statsMinutesHours: number;
   /** Days the task statistics are kept. */
   statsRetentionDays: number;
+  /** Seconds (0: off). */
+  lostAfter: number;
   flushInterval: number;
   flushSize: number;
   /** MiB. */

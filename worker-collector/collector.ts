@@ -17,6 +17,7 @@ import { createRateLimitedLog, errorMessage, type Logger, type LogLevel } from '
 import type { CollectorStatusTable } from '../src/shared/schema';
 import type { Decoded, DropReason } from './decode';
 import { EventBatch } from './fold/batch';
+import { LostTracker } from './fold/lost';
 import { type WorkerState, expireWorkers, workerFromRow } from './fold/worker';
 import { COLLECTOR_BUSY_TIMEOUT_MS, type OpenDatabase, parseDatabaseTarget } from './store/db';
 import type { RetentionOptions } from './store/retention';
@@ -86,6 +87,8 @@ export interface CollectorOptions {
   lease?: LeaseSettings;
   /** Render /metrics for the Worker this often (metrics-snapshot.ts); without it, never. */
   metricsSnapshot?: MetricsSnapshotSettings;
+  /** Seconds a sent task may wait to be received before it is LOST (0: never; default 1 h). */
+  lostAfterSeconds?: number;
   /** For tests: a transport other than the broker URL's. */
   transport?: (handlers: Parameters<typeof createEventTransport>[1]) => EventTransport;
 }
@@ -152,6 +155,8 @@ export class Collector {
   private flushSeconds: number | null = null;
   private databaseError: string | null = null;
   private readonly startedAt = Date.now() / 1000;
+  /** When to mark tasks LOST (store/lost.ts), and which expired workers came back. */
+  private readonly lost: LostTracker;
   private readonly id: string;
 
   constructor(private readonly options: CollectorOptions) {
@@ -159,6 +164,7 @@ export class Collector {
     this.id = options.collectorId ?? `collector@${hostname()}`;
     this.warnDrop = createRateLimitedLog((m) => log.warn(m));
     this.warnDatabase = createRateLimitedLog((m) => log.error(m), 10_000);
+    this.lost = new LostTracker(options.lostAfterSeconds ?? 3600);
     this.hot = new HotWorkers(this.workers, this.workerEvents, options.hotState, log);
     const handlers = {
       onMessage: (decoded: Decoded) => this.accept(decoded),
@@ -261,6 +267,7 @@ export class Collector {
     this.eventsTotal += 1;
     this.lastEventAt = event.localReceived;
     if (event.type === 'worker-online') this.control.workerOnline(event.hostname);
+    this.lost.event(event);
     this.batch.add(event, this.workers);
     // Not while the database is failing: its backoff decides (each try rebuilds and hands over the whole batch).
     if (this.flushDue() && !this.flushing && this.databaseError === null) this.scheduleFlush(0);
@@ -335,6 +342,7 @@ export class Collector {
     for (const worker of expireWorkers(this.workers.values(), Date.now() / 1000)) {
       this.workers.set(worker.hostname, worker);
       this.batch.dirtyWorkers.add(worker.hostname);
+      this.lost.workerExpired(worker);
       this.options.log.info(`worker ${worker.hostname} is offline (no heartbeat)`);
     }
   }
@@ -395,6 +403,8 @@ export class Collector {
         this.options.runtimeBuckets ?? STORED_BUCKETS,
       );
       if (lease) payload.lease = lease;
+      const lost = this.lost.sweep(this.workers, now);
+      if (lost) payload.lost = lost;
       // Only the counters are needed after the write: the rows (most of the
       // payload) can be collected while the store thread writes its copy.
       const { counters } = payload;

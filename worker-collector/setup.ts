@@ -193,6 +193,7 @@ export function collectorFromOptions(options: StalkOptions, database: OpenDataba
     storeHeapMiB: heapNeededMiB(options.maxBufferMb),
     maxEventBytes: options.maxEventBytes,
     enableEventsIntervalMs: options.enableEvents ? 5_000 : 0,
+    lostAfterSeconds: options.lostAfter,
     logLevel: options.logLevel,
     retention: {
       maxTasks: options.maxTasks,

@@ -20,6 +20,15 @@ export function addStalkMetrics(registry: Registry, state: MetricsState, now: nu
   });
   for (const { labels, value } of inFlight.sorted()) tasks.set(labels, value);
 
+  const lost = new Counter({
+    name: 'stalk_tasks_lost_total',
+    help: 'Tasks Stalk marked LOST (their worker went offline mid-task, or they were never received), by task name; a task that later converges is still counted.',
+    labelNames: ['name'],
+    registers,
+  });
+  for (const row of [...state.lost].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)))
+    lost.inc({ name: row.name }, row.count);
+
   const collector = state.collector;
   const fresh = collector !== null && now - collector.updated_at <= COLLECTOR_SILENCE_LIMIT;
   new Gauge({

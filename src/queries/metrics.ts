@@ -68,6 +68,8 @@ export interface MetricsState {
   queues: QueueLengthRow[];
   inFlight: InFlightRow[];
   running: RunningTask[];
+  /** Tasks the collector moved to LOST, by name (lost_counters: only ever added to). */
+  lost: { name: string; count: number }[];
   /** The collector that reported last, or null before any did. */
   collector: CollectorFacts | null;
 }
@@ -98,7 +100,7 @@ function droppedCounts(text: string): Record<string, number> {
 }
 
 export async function readMetricsState(db: Kysely<Database>): Promise<MetricsState> {
-  const [counters, buckets, totals, workers, queues, inFlight, running, status] = await Promise.all([
+  const [counters, buckets, totals, workers, queues, inFlight, running, status, lost] = await Promise.all([
     db
       .selectFrom('event_counters')
       .select(['hostname', 'task_name', 'queue', 'type', 'exception', 'count'])
@@ -123,6 +125,7 @@ export async function readMetricsState(db: Kysely<Database>): Promise<MetricsSta
       .where('eta', 'is', null)
       .execute(),
     db.selectFrom('collector_status').selectAll().orderBy('updated_at', 'desc').limit(1).executeTakeFirst(),
+    db.selectFrom('lost_counters').select(['task_name', 'count']).execute(),
   ]);
   return {
     counters: counters.map((r) => ({ ...r, count: tally(r.count) })),
@@ -145,6 +148,7 @@ export async function readMetricsState(db: Kysely<Database>): Promise<MetricsSta
       has_eta: num(r.has_eta) === 1,
       count: num(r.n),
     })),
+    lost: lost.map((r) => ({ name: r.task_name, count: tally(r.count) })),
     running: running.map((r) => ({ worker: r.worker ?? '', name: r.name ?? '', received: maybe(r.received), started: maybe(r.started) })),
     collector: status
       ? {

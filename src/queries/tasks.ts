@@ -17,6 +17,12 @@ export interface TaskFilters {
   search?: SearchNode | null | undefined;
   /** Only tasks that were retried at least once (they end in any state: RETRY lasts until the next try). */
   retried?: boolean | undefined;
+  /**
+   * Stuck: only tasks STARTED at or before this time (seconds) and still
+   * running. A STARTED task's `timestamp` is its task-started time, so the
+   * (state, timestamp) index serves it.
+   */
+  stuckBefore?: number | undefined;
 }
 
 /** Columns a list may be sorted by. */
@@ -71,6 +77,8 @@ function filtered(db: Kysely<Database>, filters: TaskFilters, search: TaskCondit
   if (filters.receivedStart !== undefined) query = query.where('tasks.received', '>=', filters.receivedStart);
   if (filters.receivedEnd !== undefined) query = query.where('tasks.received', '<=', filters.receivedEnd);
   if (filters.retried) query = query.where('tasks.retried', 'is not', null);
+  if (filters.stuckBefore !== undefined)
+    query = query.where('tasks.state', '=', 'STARTED').where('tasks.timestamp', '<=', filters.stuckBefore);
   if (search) query = query.where(search);
   return query;
 }

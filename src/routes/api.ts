@@ -9,7 +9,7 @@ import { MAX_COMMAND_SECONDS } from '../shared/control';
 import type { AppEnv } from '../services';
 import { parseSearch, SEARCH_LIMITS, SearchSyntaxError } from '../shared/search';
 import { flowerTask, flowerWorker } from './flower-json';
-import { LIMITS, type Params, pathName, query, stateFilter } from './params';
+import { LIMITS, type Params, pathName, query, stateFilter, stuckFilter } from './params';
 
 /** With no `limit`, /api/tasks returns at most this many (Flower's own history cap). */
 export const API_TASKS_DEFAULT_CAP = LIMITS.apiTasks;
@@ -53,6 +53,7 @@ export const apiRoutes = new Hono<AppEnv>()
       receivedStart: q.localMinute('received_start'),
       receivedEnd: q.localMinute('received_end'),
       search,
+      ...stuckFilter(q, c.var.services.now()),
     };
     const sort = sortParam(q);
     const count = limit ? limit : API_TASKS_DEFAULT_CAP;

@@ -39,6 +39,8 @@ export function flowerTask(row: TaskRow, children: string[]): Record<string, unk
     parent: row.parent_id,
     parent_id: row.parent_id,
     children,
+    // Stalk's own, only when Stalk set the state itself (LOST): Flower's shape otherwise.
+    ...(row.state_reason ? { state_reason: row.state_reason } : {}),
   };
 }
 

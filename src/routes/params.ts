@@ -331,6 +331,12 @@ export function stateFilter(params: Params, name: string): string | undefined {
   return value.toUpperCase();
 }
 
+/** `stuck=<seconds>`: tasks STARTED at least that long ago and still running (none when absent or empty). */
+export function stuckFilter(params: Params, now: number): { stuckBefore?: number } {
+  const seconds = params.int('stuck', { min: 1, max: LIMITS.seconds });
+  return seconds === undefined ? {} : { stuckBefore: now - seconds };
+}
+
 /** A form field holding JSON (the send form's args and kwargs); empty is undefined. */
 export function parseJsonField(params: Params, name: string): unknown {
   const value = params.one(name);

@@ -25,7 +25,7 @@ import type { AppEnv } from '../services';
 import { parseSearch, SEARCH_LIMITS, type SearchNode, SearchSyntaxError } from '../shared/search';
 import { mayAct, TASK_COLUMN_NAMES, type TaskColumnName } from '../ui/context';
 import { flowerTask } from './flower-json';
-import { form, LIMITS, type Params, parseUtcMinute, pathName, query, stateFilter } from './params';
+import { form, LIMITS, type Params, parseUtcMinute, pathName, query, stateFilter, stuckFilter } from './params';
 
 const PAGE_SIZE = 25;
 /** Matches of a text search counted at most (beyond it the pager says "1,000+"). */
@@ -97,7 +97,7 @@ interface PageRequest {
  * table, with the form as it was filled in, rather than as an error page:
  * the operator fixes it where it was made.
  */
-function readPage(params: Params, fallbackColumns: TaskColumnName[]): PageRequest | { error: FilterError } {
+function readPage(params: Params, fallbackColumns: TaskColumnName[], now: number): PageRequest | { error: FilterError } {
   try {
     let search;
     try {
@@ -123,6 +123,7 @@ function readPage(params: Params, fallbackColumns: TaskColumnName[]): PageReques
       receivedEnd: received('received_end'),
       search,
       retried: params.bool('retried'),
+      ...stuckFilter(params, now),
     };
     return {
       filters,
@@ -165,13 +166,14 @@ function echo(c: Context, retried: boolean): TaskFilterValues {
     receivedEnd: echoMinute('received_end', field('received_end')),
     q: field('q'),
     retried,
+    stuck: field('stuck'),
   };
 }
 
 export const taskRoutes = new Hono<AppEnv>()
   .get('/tasks', async (c) => {
-    const { db, dialect, hot, ui, readOnly } = c.var.services;
-    const request = readPage(query(c), ui.tasksColumns);
+    const { db, dialect, hot, ui, readOnly, now } = c.var.services;
+    const request = readPage(query(c), ui.tasksColumns, now());
     const ok = 'filters' in request;
     const limit = ok ? request.limit : PAGE_SIZE;
     const offset = ok ? request.offset : 0;

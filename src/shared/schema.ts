@@ -43,6 +43,8 @@ export interface TasksTable {
   queue: string | null;
   exchange: string | null;
   routing_key: string | null;
+  /** Why Stalk set the state itself (LOST: which worker went offline, or how long a sent task waited); null for an event's state. */
+  state_reason: string | null;
 }
 
 /**
@@ -206,6 +208,7 @@ export interface Database {
   task_stats_exceptions: TaskStatsExceptionsTable;
   queue_stats: QueueStatsTable;
   metrics_snapshot: MetricsSnapshotTable;
+  lost_counters: LostCountersTable;
 }
 
 /**
@@ -251,6 +254,16 @@ export interface QueueStatsTable {
   bucket: number;
   queue: string;
   length: number;
+}
+
+/**
+ * Tasks the collector moved to LOST, counted by task name (migration 011):
+ * incremented in the transaction that marks them, never decremented (a task
+ * that converges back stays counted), so `stalk_tasks_lost_total` is a counter.
+ */
+export interface LostCountersTable {
+  task_name: string;
+  count: number;
 }
 
 /** SQLite: final tasks waiting for the text index (migration 006; store/search-index.ts). */

@@ -16,6 +16,14 @@
 //      then Celery's precedence for events in the same microsecond. Time
 //      decides here because a task legitimately goes STARTED -> RETRY ->
 //      RECEIVED -> STARTED when it retries.
+//
+// LOST is Stalk's own state, never an event's: the collector sets it on a
+// RECEIVED or STARTED task whose worker went offline, or on a PENDING task
+// never received in time (worker-collector/store/lost.ts). It keeps the state
+// key of the state it replaced and the merge keeps the stored side on equal
+// keys, so LOST ranks just below that event: any later real event (a greater
+// key) wins and clears it, while a duplicate or older one leaves it. It is
+// never set on a final state.
 
 import { cutText } from './text';
 
@@ -27,8 +35,11 @@ export const FAILURE = 'FAILURE';
 export const REVOKED = 'REVOKED';
 export const REJECTED = 'REJECTED';
 export const RETRY = 'RETRY';
+export const LOST = 'LOST';
 
-export const TASK_STATES = [PENDING, RECEIVED, STARTED, SUCCESS, FAILURE, REVOKED, REJECTED, RETRY] as const;
+export const TASK_STATES = [PENDING, RECEIVED, STARTED, SUCCESS, FAILURE, REVOKED, REJECTED, RETRY, LOST] as const;
+/** The states a task is marked LOST from when its worker goes offline. */
+export const LOSABLE_STATES: readonly string[] = [RECEIVED, STARTED];
 
 /** Event type -> the state it moves a task to, and the task field that records its time. */
 const EVENT_STATE: Record<string, { state: string; field: TaskTimeField }> = {

@@ -131,6 +131,7 @@ const STATE_CLASS: Record<string, string> = {
   STARTED: 'run',
   RECEIVED: 'info',
   PENDING: 'info',
+  LOST: 'lost',
 };
 
 export function StateBadge({ state }: { state: string }) {

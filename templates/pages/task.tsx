@@ -103,6 +103,12 @@ export function TaskLive({ task, childIds, timeline, ui, options }: TaskViewProp
       <p>
         <code id="task-uuid">{task.uuid}</code>
       </p>
+      {/* Why Stalk set the state itself (LOST); gone once a later event sets it. */}
+      {task.state_reason ? (
+        <p class="state-reason" id="state-reason">
+          {task.state_reason}
+        </p>
+      ) : null}
       {options.readOnly ? null : (
         <>
           <TaskActions task={task} ui={ui} abortable={options.abortable} />

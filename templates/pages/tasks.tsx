@@ -14,6 +14,8 @@ export interface TaskFilterValues {
   q: string;
   /** Only tasks that were retried. */
   retried: boolean;
+  /** Stuck: STARTED at least this many seconds ago (as sent). */
+  stuck: string;
 }
 
 /** A received-time field as shown back: `value` for the input (UTC when valid), `at` the instant (ISO) when valid. */
@@ -112,6 +114,19 @@ export function TasksPage({
         <label class="check">
           <input type="checkbox" name="retried" value="1" checked={filters.retried} />
           Retried
+        </label>
+        <label title="Only tasks STARTED at least this many seconds ago and still running">
+          Stuck over (s)
+          <input
+            id="field-stuck"
+            type="number"
+            name="stuck"
+            min="1"
+            step="1"
+            inputmode="numeric"
+            value={filters.stuck}
+            placeholder="seconds"
+          />
         </label>
         <details class="columns">
           <summary>Columns</summary>

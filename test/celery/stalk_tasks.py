@@ -52,6 +52,14 @@ def sleep(seconds):
     return seconds
 
 
+@app.task(name="stalk.lost_probe")
+def lost_probe(seconds):
+    """stalk.sleep under a name only test/integration/lost.test.ts uses: other
+    files' workers on the shared broker cannot add to its LOST counts."""
+    time.sleep(seconds)
+    return seconds
+
+
 @app.task(name="stalk.echo")
 def echo(*args, **kwargs):
     return {"args": list(args), "kwargs": kwargs}

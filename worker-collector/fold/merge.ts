@@ -3,17 +3,19 @@
 // SQL (store/upsert.ts reads TASK_MERGE_RULES), so a row
 // converges to the same values however events were split across flushes.
 //
-// Two rules, both order-independent:
+// Three rules, all order-independent:
 // - 'max': the greater non-null value (event times, retries, the state key);
 // - 'winner': the value from the side whose state key is greater, falling back
 //   to the other side where the winner has none. A row's state, worker and
 //   outcome therefore come from the event that set its state, and fields only
 //   an earlier event carried (a client's `task-sent` queue, a retry's
-//   exception) are kept.
+//   exception) are kept;
+// - 'own': the value from the side whose state key is greater, with no
+//   fallback (a LOST task's reason goes when a later event's state wins).
 
 import type { NewTaskRow, TasksTable } from '../../src/shared/schema';
 
-export type MergeRule = 'key' | 'max' | 'winner';
+export type MergeRule = 'key' | 'max' | 'winner' | 'own';
 
 export const TASK_MERGE_RULES: Record<Exclude<keyof TasksTable, 'id'>, MergeRule> = {
   uuid: 'key',
@@ -45,6 +47,7 @@ export const TASK_MERGE_RULES: Record<Exclude<keyof TasksTable, 'id'>, MergeRule
   queue: 'winner',
   exchange: 'winner',
   routing_key: 'winner',
+  state_reason: 'own',
   // Compared by every 'winner' column, so the SQL assigns it last.
   state_key: 'max',
 };
@@ -69,6 +72,7 @@ function compileMergeInto(): (target: MutableRow, next: MutableRow) => void {
     if (rule === 'key') continue;
     lines.push(`a = target.${column}; b = next.${column};`);
     if (rule === 'max') lines.push(`target.${column} = a == null ? (b ?? null) : b == null ? a : b > a ? b : a;`);
+    else if (rule === 'own') lines.push(`target.${column} = nextWins ? (b ?? null) : (a ?? null);`);
     else lines.push(`target.${column} = nextWins ? (b ?? a ?? null) : (a ?? b ?? null);`);
   }
   return new Function('target', 'next', lines.join('\n')) as (target: MutableRow, next: MutableRow) => void;

@@ -57,6 +57,7 @@ export function taskRowFromEvent(event: TaskEvent, into?: NewTaskRow): NewTaskRo
   row.queue = share(event.queue);
   row.exchange = share(event.exchange);
   row.routing_key = share(event.routing_key);
+  row.state_reason = null;
   return row;
 }
 

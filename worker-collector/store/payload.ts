@@ -15,6 +15,7 @@ import type { TimelineEntry } from '../fold/task';
 import { type WorkerState, workerToRow } from '../fold/worker';
 import { type MetricDeltas, MetricTally, type TaskRef } from './counters';
 import type { LeaseClaim } from '../lease';
+import type { LostSweep } from './lost';
 
 export type { TaskRef } from './counters';
 
@@ -36,6 +37,8 @@ export interface FlushPayload extends MetricDeltas {
   runtimeBounds: number[];
   /** Write only while this claim still holds the lease (renewed first in the flush's transaction). */
   lease?: LeaseClaim;
+  /** After the write, mark tasks of offline workers (and long-unreceived ones) LOST (store/lost.ts). */
+  lost?: LostSweep;
 }
 
 export function buildFlushPayload(

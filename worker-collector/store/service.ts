@@ -9,6 +9,7 @@ import { getHeapStatistics } from 'node:v8';
 import type { Logger } from '../../src/shared/log';
 import { errorMessage } from '../../src/shared/log';
 import type { OpenDatabase } from './db';
+import { LostSweepFencedError, sweepLost } from './lost';
 import type { FlushPayload } from './payload';
 import { type RetentionOptions, RetentionPruner } from './retention';
 import { SearchIndexer } from './search-index';
@@ -45,12 +46,29 @@ export class StoreService {
   async write(payload: FlushPayload): Promise<WriteResult> {
     const started = performance.now();
     const result = await this.writer.write(payload);
+    if (payload.lost) await this.sweepLost(payload);
     this.busy = payload.tasks.length >= BUSY_FLUSH_TASKS;
     const heap = getHeapStatistics();
     this.log.debug(
       `flush: ${payload.tasks.length} tasks in ${Math.round(performance.now() - started)} ms (heap ${Math.round(heap.used_heap_size / 1048576)}/${Math.round(heap.total_heap_size / 1048576)} MiB)`,
     );
     return result;
+  }
+
+  /**
+   * After the flush's own transaction (the rows it wrote are what is judged),
+   * in one of its own: a failure here is logged and the next sweep tries
+   * again; it never fails the flush.
+   */
+  private async sweepLost(payload: FlushPayload): Promise<void> {
+    try {
+      const { total, byName, revived } = await sweepLost(this.database.db, this.database.dialect, payload.lost!, payload.lease);
+      if (total > 0) this.log.info(`marked ${total} tasks LOST (${[...byName].map(([name, n]) => `${name || '?'}: ${n}`).join(', ')})`);
+      if (revived > 0) this.log.info(`${revived} LOST tasks given back their state: their worker came back as the same process`);
+    } catch (error) {
+      if (error instanceof LostSweepFencedError) this.log.debug(error.message);
+      else this.log.warn(`marking lost tasks failed (${errorMessage(error)}); will try again`);
+    }
   }
 
   /**

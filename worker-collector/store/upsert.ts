@@ -138,6 +138,7 @@ export function taskMergeAssignments({ incoming, stored }: Refs): Record<string,
     const o = stored(column);
     if (rule === 'max') set[column] = sql`COALESCE(CASE WHEN ${n} > ${o} THEN ${n} ELSE ${o} END, ${n})`;
     else if (rule === 'winner') set[column] = sql`CASE WHEN ${newKey} > ${oldKey} THEN COALESCE(${n}, ${o}) ELSE COALESCE(${o}, ${n}) END`;
+    else if (rule === 'own') set[column] = sql`CASE WHEN ${newKey} > ${oldKey} THEN ${n} ELSE ${o} END`;
   }
   return set;
 }
