@@ -43,6 +43,8 @@ export interface TasksTable {
   queue: string | null;
   exchange: string | null;
   routing_key: string | null;
+  /** The task this one retries (POST /api/task/retry): set by the collector when it sends the retry, never by events. */
+  retried_from: string | null;
 }
 
 /**
