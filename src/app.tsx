@@ -12,6 +12,7 @@ import { auditRoutes } from './routes/audit';
 import { controlApiRoutes } from './routes/control';
 import { fragmentETag } from './routes/fragment-etag';
 import { requestGuard } from './routes/guard';
+import { retryRoutes } from './routes/retry';
 import { healthRoutes } from './routes/health';
 import { metricsRoutes } from './routes/metrics';
 import { sendFormRoutes } from './routes/send-form';
@@ -67,6 +68,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.route('/', authRoutes);
   app.route('/api', apiRoutes);
   app.route('/api', controlApiRoutes);
+  app.route('/api', retryRoutes);
   app.route('/', workerRoutes);
   app.route('/', taskRoutes);
   app.route('/', brokerRoutes);

@@ -39,6 +39,8 @@ export function flowerTask(row: TaskRow, children: string[]): Record<string, unk
     parent: row.parent_id,
     parent_id: row.parent_id,
     children,
+    // Stalk's own: the task this one retries (POST /api/task/retry), or null.
+    retried_from: row.retried_from ?? null,
   };
 }
 

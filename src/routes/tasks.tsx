@@ -19,6 +19,7 @@ import {
   taskTimeline,
   taskTypes,
 } from '../queries/tasks';
+import { retriesOf } from '../queries/retries';
 import { currentWorkerRecords } from '../queries/workers';
 import type { AppEnv } from '../services';
 import { parseSearch, SEARCH_LIMITS, SearchSyntaxError } from '../shared/search';
@@ -177,6 +178,7 @@ export const taskRoutes = new Hono<AppEnv>()
       total: count,
       capped,
       filterError: ok ? null : request.error,
+      readOnly,
     };
     c.header('Vary', 'HX-Request');
     // htmx swaps only a 2xx: the live panel shows the mistake with 200; a page load says 400.
@@ -250,10 +252,15 @@ export const taskRoutes = new Hono<AppEnv>()
     const id = pathName(c, 'id');
     const task = await getTask(db, id);
     if (!task) throw notFound(`Unknown task '${quoted(id)}'`);
-    const [children, timeline] = await Promise.all([childrenOf(db, [task.uuid]), taskTimeline(db, task.uuid)]);
+    const [children, timeline, retries] = await Promise.all([
+      childrenOf(db, [task.uuid]),
+      taskTimeline(db, task.uuid),
+      retriesOf(db, task.uuid),
+    ]);
     const props = {
       task,
       childIds: children.get(task.uuid) ?? [],
+      retries,
       timeline,
       ui,
       options: { readOnly, abortable: resultBackend !== false },
