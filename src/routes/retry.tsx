@@ -29,7 +29,7 @@ const DEFAULT_PAUSE_SECONDS = 0.1;
 const MAX_PAUSES_SECONDS = 30;
 
 /** Retried tasks are sent one by one: time to allow for each, on top of the pauses. */
-const SECONDS_PER_TASK = 0.005;
+const SECONDS_PER_TASK = 0.002;
 
 const nameFilter = (p: Params, name: string) => {
   const value = p.name(name);
