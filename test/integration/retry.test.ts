@@ -115,7 +115,7 @@ describe.each(CASES)('retry through Stalk: $broker broker, $db', ({ broker, brok
   async function failedWith(id: string): Promise<string> {
     const result = await backend.wait(id, 20_000);
     expect(result?.status).toBe('FAILURE');
-    const message = (result?.result as { exc_message?: unknown[] }).exc_message?.[0];
+    const message = ((result?.result ?? {}) as { exc_message?: unknown[] }).exc_message?.[0];
     expect(typeof message).toBe('string');
     return message as string;
   }
