@@ -39,8 +39,8 @@ export function flowerTask(row: TaskRow, children: string[]): Record<string, unk
     parent: row.parent_id,
     parent_id: row.parent_id,
     children,
-    // Stalk's own: the task this one retries (POST /api/task/retry), or null.
-    retried_from: row.retried_from ?? null,
+    // Stalk's own, only on a retry (POST /api/task/retry): other tasks keep Flower's shape exactly.
+    ...(row.retried_from ? { retried_from: row.retried_from } : {}),
   };
 }
 
