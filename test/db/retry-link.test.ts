@@ -95,6 +95,26 @@ describe.each(DIALECTS)('retry link on %s', (kind) => {
     });
   });
 
+  it('a broker that fails mid-way: what was sent is reported and linked, the rest refused; failing at once is an error', async () => {
+    let sends = 0;
+    const flaky = {
+      send: async () => {
+        sends += 1;
+        if (sends > 1) throw new Error('broker redis://x unavailable: ECONNREFUSED');
+        return 'sent-before-outage';
+      },
+      close: async () => undefined,
+    };
+    const retrier = new TaskRetrier(database.db, database.dialect, flaky, undefined, () => T0 + 11);
+    const report = await retrier.run({ kind: 'retry', tasks: ['orig-a', 'orig-b'], dryRun: false, chunk: 1, pauseMs: 1 });
+    expect(report).toEqual({
+      tasks: { 'orig-a': 'sent-before-outage' },
+      refused: { 'orig-b': 'not sent: broker redis://x unavailable: ECONNREFUSED' },
+    });
+    expect(await row('sent-before-outage')).toMatchObject({ retried_from: 'orig-a' });
+    await expect(retrier.run({ kind: 'retry', tasks: ['orig-b'], dryRun: false, chunk: 1, pauseMs: 0 })).rejects.toThrow(/ECONNREFUSED/);
+  });
+
   it('takes the result backend meta over the repr when result_extended stored one, and refuses a big integer there', async () => {
     const metas: Record<string, string> = {
       'orig-a':

@@ -47,7 +47,7 @@ describe('parseArgsRepr', () => {
     expect(reason('(<object object at 0x7f>,)')).toMatch(/object/);
     expect(reason("(b'abc',)")).toMatch(/bytes/);
     expect(reason("(Decimal('1.5'),)")).toMatch(/Decimal/);
-    expect(reason('(datetime.datetime(2020, 1, 1, 0, 0),)')).toMatch(/datetime|literal/);
+    expect(reason('(datetime.datetime(2020, 1, 1, 0, 0),)')).toBe('it holds a datetime');
     expect(reason('({1, 2},)')).toMatch(/set/);
     expect(reason('(set(),)')).toMatch(/set/);
     expect(reason("({1: 'a'},)")).toMatch(/keys/);

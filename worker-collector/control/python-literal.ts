@@ -78,7 +78,8 @@ class ReprReader {
       refuse("it was cut by Celery's argsrepr (size or nesting limit)");
     if (at.startsWith('<')) refuse(`it holds an object (${at.split('>')[0]}>)`);
     if (/^b'/.test(at)) refuse('it holds bytes');
-    if (/^(Decimal|datetime|date|time|UUID|set|frozenset)\(/.test(at)) refuse(`it holds a ${at.split('(')[0]}`);
+    const call = /^(?:\w+\.)*(Decimal|datetime|date|time|timedelta|UUID|set|frozenset)\(/.exec(at);
+    if (call) refuse(`it holds a ${call[1]}`);
     return refuse(`it is not a Python literal of JSON types at character ${this.i}: '${at}'`);
   }
 

@@ -44,6 +44,12 @@ interface Original {
 
 type Plan = { ok: true; task: OutgoingTask & { exactJson: { args: string; kwargs: string } } } | { ok: false; reason: string };
 
+/** One retry command's progress (a retrier may run several commands at once). */
+interface Run {
+  report: RetryReport;
+  failure: string | undefined;
+}
+
 const text = (r: Recovered | undefined): string | null => (r?.ok && typeof r.value === 'string' ? r.value : null);
 
 /** What the result backend's meta says, when it holds the request (result_extended); null otherwise. */
@@ -101,22 +107,20 @@ export class TaskRetrier {
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   ) {}
 
-  /** Set when the broker refused a send: the rest are not sent (reported refused), and nothing sent at all is an error. */
-  private brokerFailure: string | undefined;
-
   async run(command: RetryCommand): Promise<RetryReport> {
-    const report: RetryReport = { tasks: {}, refused: {} };
+    // `failure` is set when the broker refused a send: the rest are not sent (reported refused), and nothing sent at all is an error.
+    const run: Run = { report: { tasks: {}, refused: {} }, failure: undefined };
     const ids = [...new Set(command.tasks)];
-    this.brokerFailure = undefined;
     for (let start = 0; start < ids.length; start += command.chunk) {
       if (start > 0 && !command.dryRun && command.pauseMs > 0) await this.sleep(command.pauseMs);
-      await this.chunk(ids.slice(start, start + command.chunk), command.dryRun, report);
+      await this.chunk(ids.slice(start, start + command.chunk), command.dryRun, run);
     }
-    if (this.brokerFailure !== undefined && Object.keys(report.tasks).length === 0) throw new Error(this.brokerFailure);
-    return report;
+    if (run.failure !== undefined && Object.keys(run.report.tasks).length === 0) throw new Error(run.failure);
+    return run.report;
   }
 
-  private async chunk(ids: string[], dryRun: boolean, report: RetryReport): Promise<void> {
+  private async chunk(ids: string[], dryRun: boolean, run: Run): Promise<void> {
+    const { report } = run;
     const rows = await this.db
       .selectFrom('tasks')
       .select(['uuid', 'name', 'state', 'args', 'kwargs', 'queue', 'routing_key'])
@@ -136,8 +140,8 @@ export class TaskRetrier {
         report.tasks[id] = null;
         continue;
       }
-      if (this.brokerFailure !== undefined) {
-        report.refused[id] = `not sent: ${this.brokerFailure}`;
+      if (run.failure !== undefined) {
+        report.refused[id] = `not sent: ${run.failure}`;
         continue;
       }
       try {
@@ -145,8 +149,8 @@ export class TaskRetrier {
         report.tasks[id] = sent;
         links.push({ original: row, id: sent, queue: plan.task.queue });
       } catch (error) {
-        this.brokerFailure = error instanceof Error ? error.message : String(error);
-        report.refused[id] = `not sent: ${this.brokerFailure}`;
+        run.failure = error instanceof Error ? error.message : String(error);
+        report.refused[id] = `not sent: ${run.failure}`;
       }
     }
     if (links.length > 0) await this.link(links);
