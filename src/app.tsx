@@ -13,6 +13,7 @@ import { auditRoutes } from './routes/audit';
 import { controlApiRoutes } from './routes/control';
 import { fragmentETag } from './routes/fragment-etag';
 import { requestGuard } from './routes/guard';
+import { retryRoutes } from './routes/retry';
 import { healthRoutes } from './routes/health';
 import { metricsRoutes } from './routes/metrics';
 import { sendFormRoutes } from './routes/send-form';
@@ -73,6 +74,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.route('/api', apiRoutes);
   app.route('/api', apiStatsRoutes);
   app.route('/api', controlApiRoutes);
+  app.route('/api', retryRoutes);
   app.route('/', workerRoutes);
   app.route('/', taskRoutes);
   app.route('/', brokerRoutes);

@@ -41,6 +41,8 @@ export function flowerTask(row: TaskRow, children: string[]): Record<string, unk
     children,
     // Stalk's own, only when Stalk set the state itself (LOST): Flower's shape otherwise.
     ...(row.state_reason ? { state_reason: row.state_reason } : {}),
+    // Stalk's own, only on a retry (POST /api/task/retry): other tasks keep Flower's shape exactly.
+    ...(row.retried_from ? { retried_from: row.retried_from } : {}),
   };
 }
 

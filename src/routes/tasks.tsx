@@ -20,6 +20,7 @@ import {
   taskTimeline,
   taskTypes,
 } from '../queries/tasks';
+import { retriesOf } from '../queries/retries';
 import { currentWorkerRecords } from '../queries/workers';
 import type { AppEnv } from '../services';
 import { parseSearch, SEARCH_LIMITS, type SearchNode, SearchSyntaxError } from '../shared/search';
@@ -205,6 +206,7 @@ export const taskRoutes = new Hono<AppEnv>()
       total: count,
       capped,
       filterError: ok ? null : request.error,
+      readOnly,
     };
     c.header('Vary', 'HX-Request');
     // htmx swaps only a 2xx: the live panel shows the mistake with 200; a page load says 400.
@@ -286,11 +288,14 @@ export const taskRoutes = new Hono<AppEnv>()
     const [task, childrenById, timelineById] = await Promise.all([getTask(db, id), childrenOf(db, [id]), taskTimeline(db, id)]);
     if (!task) throw notFound(`Unknown task '${quoted(id)}'`);
     // SQLite finds a legacy id under another spelling (getTask): then ask again by the stored one.
-    const [children, timeline] =
-      task.uuid === id ? [childrenById, timelineById] : await Promise.all([childrenOf(db, [task.uuid]), taskTimeline(db, task.uuid)]);
+    const [[children, timeline], retries] = await Promise.all([
+      task.uuid === id ? [childrenById, timelineById] : Promise.all([childrenOf(db, [task.uuid]), taskTimeline(db, task.uuid)]),
+      retriesOf(db, task.uuid),
+    ]);
     const props = {
       task,
       childIds: children.get(task.uuid) ?? [],
+      retries,
       timeline,
       ui,
       options: { readOnly: readOnly || !mayAct(ui, 'operator'), abortable: resultBackend !== false },

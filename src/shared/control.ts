@@ -38,7 +38,14 @@ export type ControlCommand =
       waitSeconds?: number;
     }
   | { kind: 'result'; task: string; waitSeconds?: number }
-  | { kind: 'queues' };
+  | { kind: 'queues' }
+  /**
+   * Send each task again with its exact arguments (read from the result
+   * backend's task meta, or from the event's argsrepr when it reads back
+   * losslessly), in chunks of `chunk` with `pauseMs` between them; a dry run
+   * only says which would go. `filters` describes a bulk selection, for the audit log.
+   */
+  | { kind: 'retry'; tasks: string[]; dryRun: boolean; chunk: number; pauseMs: number; filters?: Record<string, string> };
 
 export interface CommandRequest {
   id: string;
@@ -50,6 +57,17 @@ export interface CommandRequest {
 }
 
 export type CommandKind = ControlCommand['kind'];
+
+/** The most tasks one retry command carries (POST /api/tasks/retry's `limit`). */
+export const MAX_RETRY_TASKS = 10_000;
+export const MAX_RETRY_CHUNK = 1_000;
+export const MAX_RETRY_PAUSE_MS = 10_000;
+
+/** `retry`: the new task of each original that was sent (null on a dry run: it would be), and why each other was not. */
+export interface RetryReport {
+  tasks: Record<string, string | null>;
+  refused: Record<string, string>;
+}
 
 /** `send` without waiting: the new task's id, and PENDING when a result backend will record its state. */
 export interface SentTask {
@@ -88,6 +106,7 @@ export interface CommandResults {
   send: SentTask | TaskResultReply;
   result: TaskResultReply;
   queues: QueueLength[];
+  retry: RetryReport;
 }
 
 export type CommandResult<K extends CommandKind = CommandKind> = CommandResults[K];
@@ -167,7 +186,23 @@ export function validateCommand(command: Record<string, unknown>): string | null
       return isString(command.task) ? null : 'task is required';
     case 'queues':
       return null;
+    case 'retry':
+      return validateRetry(command);
     default:
       return `unknown command '${String(command.kind)}'`;
   }
+}
+
+const isIntIn = (v: unknown, min: number, max: number) => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+
+function validateRetry(command: Record<string, unknown>): string | null {
+  const { tasks, filters } = command;
+  if (!Array.isArray(tasks) || tasks.length === 0 || tasks.length > MAX_RETRY_TASKS || !tasks.every(isString))
+    return `tasks must be 1 to ${MAX_RETRY_TASKS} task ids`;
+  if (typeof command.dryRun !== 'boolean') return 'dryRun must be a boolean';
+  if (!isIntIn(command.chunk, 1, MAX_RETRY_CHUNK)) return `chunk must be 1 to ${MAX_RETRY_CHUNK}`;
+  if (!isIntIn(command.pauseMs, 0, MAX_RETRY_PAUSE_MS)) return `pauseMs must be 0 to ${MAX_RETRY_PAUSE_MS}`;
+  if (filters === undefined) return null;
+  if (typeof filters !== 'object' || filters === null || Array.isArray(filters)) return 'filters must be an object';
+  return Object.values(filters).every((v) => typeof v === 'string' && v.length <= 4096) ? null : 'filters must be text';
 }

@@ -45,6 +45,8 @@ export interface TasksTable {
   routing_key: string | null;
   /** Why Stalk set the state itself (LOST: which worker went offline, or how long a sent task waited); null for an event's state. */
   state_reason: string | null;
+  /** The task this one retries (POST /api/task/retry): set by the collector when it sends the retry, never by events. */
+  retried_from: string | null;
 }
 
 /**

@@ -24,6 +24,24 @@ function TaskLink({ id, ui }: { id: string | null; ui: UiOptions }) {
   );
 }
 
+/** A finished task that did not succeed can be sent again (POST /api/task/retry). */
+const RETRYABLE = ['FAILURE', 'REVOKED', 'REJECTED'];
+
+function RetryAction({ task, ui }: { task: TaskRow; ui: UiOptions }) {
+  if (!RETRYABLE.includes(task.state)) return null;
+  return (
+    <div class="actions" id="task-retry">
+      <Action
+        ui={ui}
+        path={`/api/task/retry/${pathSegment(task.uuid)}`}
+        label="Retry"
+        confirm="Send this task again, as a new task with the same arguments?"
+        results="task-results"
+      />
+    </div>
+  );
+}
+
 const SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGQUIT', 'SIGUSR1', 'SIGHUP'];
 const FINAL = ['SUCCESS', 'FAILURE', 'REVOKED'];
 
@@ -83,6 +101,8 @@ function TaskActions({ task, ui, abortable }: { task: TaskRow; ui: UiOptions; ab
 interface TaskViewProps {
   task: TaskRow;
   childIds: string[];
+  /** The tasks that retry this one, newest first. */
+  retries?: string[];
   timeline: TimelineEvent[];
   ui: UiOptions;
   options: TaskPageOptions;
@@ -93,7 +113,7 @@ interface TaskViewProps {
  * HX-Request) and morphed in place until the task is final, when it comes
  * back without hx-trigger and the polling stops.
  */
-export function TaskLive({ task, childIds, timeline, ui, options }: TaskViewProps) {
+export function TaskLive({ task, childIds, retries = [], timeline, ui, options }: TaskViewProps) {
   const poll = ui.refreshSeconds > 0 && !FINAL.includes(task.state) ? `every ${ui.refreshSeconds}s` : undefined;
   return (
     <div id="task-live" hx-get={taskHref(ui, task.uuid)} hx-trigger={poll} hx-swap="morph:outerHTML" data-state={task.state}>
@@ -112,6 +132,7 @@ export function TaskLive({ task, childIds, timeline, ui, options }: TaskViewProp
       {options.readOnly ? null : (
         <>
           <TaskActions task={task} ui={ui} abortable={options.abortable} />
+          <RetryAction task={task} ui={ui} />
           <ActionResults id="task-results" />
         </>
       )}
@@ -161,6 +182,22 @@ export function TaskLive({ task, childIds, timeline, ui, options }: TaskViewProp
         <KvRow label="Parent">
           <TaskLink id={task.parent_id === task.uuid ? null : task.parent_id} ui={ui} />
         </KvRow>
+        {task.retried_from ? (
+          <KvRow label="Retry of">
+            <TaskLink id={task.retried_from} ui={ui} />
+          </KvRow>
+        ) : null}
+        {retries.length > 0 ? (
+          <KvRow label="Retried as">
+            <ul class="plain" id="task-retries">
+              {retries.map((id) => (
+                <li>
+                  <TaskLink id={id} ui={ui} />
+                </li>
+              ))}
+            </ul>
+          </KvRow>
+        ) : null}
         <KvRow label="Children">
           {childIds.length === 0 ? (
             <span class="muted">—</span>

@@ -6,6 +6,7 @@ import { cutText } from '../../src/shared/text';
 import type { TaskColumnName, UiOptions } from '../../src/ui/context';
 import { Clip, Duration, exchangeText, href, IsoTime, StateBadge, taskHref, Time, workerHref, ZoneLabel } from '../components/format';
 import { Pager } from '../components/pager';
+import { BulkRetry } from '../components/bulk-retry';
 
 export interface TasksView {
   tasks: TaskRow[];
@@ -21,6 +22,8 @@ export interface TasksView {
   capped: boolean;
   /** Why the filters could not be applied (a search syntax error, a bad value), shown above the empty table. */
   filterError: FilterError | null;
+  /** Read-only mode: no actions (the bulk retry button). */
+  readOnly?: boolean;
 }
 
 /** A filter that could not be applied, and the form field at fault when one is (the message points there). */
@@ -258,6 +261,7 @@ export function TasksPanel({ view, ui }: { view: TasksView; ui: UiOptions }) {
         </table>
       </div>
       <Pager summary={pageSummary(view)} prev={prev} next={next} swap="#tasks-panel" />
+      <BulkRetry view={view} ui={ui} />
     </section>
   );
 }

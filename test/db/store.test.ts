@@ -76,7 +76,8 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
     expect(stored).toHaveLength(lifecycles.length);
     for (const events of lifecycles) {
       const { id: _id, ...row } = stored.find((r) => r.uuid === events[0]!.uuid)!;
-      expect(row).toEqual(expectedRow(events));
+      // retried_from is not the events' to set (a retry's link, written by the collector's retry).
+      expect(row).toEqual({ ...expectedRow(events), retried_from: null });
     }
   });
 

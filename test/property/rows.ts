@@ -84,6 +84,7 @@ export function tableRows(dialect: Dialect) {
     queue: nullable(key(KEY.id)),
     exchange: nullable(key(KEY.id)),
     routing_key: nullable(key(KEY.id)),
+    retried_from: nullable(key(KEY.id)),
   });
   const timelineEntry = fc.record(
     {

@@ -38,6 +38,8 @@ function fakeResult(command: ControlCommand): CommandResult {
       return [];
     case 'inspect':
       return {};
+    case 'retry':
+      return { tasks: Object.fromEntries(command.tasks.map((t) => [t, command.dryRun ? null : `retry-of-${t}`])), refused: {} };
     default:
       return 'ok';
   }

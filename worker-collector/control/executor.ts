@@ -8,7 +8,7 @@
 // live in the pidbox, publisher and queue modules.
 
 import type { Insertable, Kysely } from 'kysely';
-import type { CommandOutcome, CommandRequest, CommandResult, ControlCommand } from '../../src/shared/control';
+import type { CommandOutcome, CommandRequest, CommandResult, ControlCommand, RetryReport } from '../../src/shared/control';
 import { asRecord, INSPECT_METHODS, type InspectMethod, REGISTERED_TASK_INFO, type WorkerInspect } from '../../src/shared/inspect';
 import { errorMessage, type Logger } from '../../src/shared/log';
 import type { AuditLogTable, Database } from '../../src/shared/schema';
@@ -16,6 +16,7 @@ import type { SqlDialect } from '../../src/shared/schema';
 import { retryWhileBusy } from '../store/db';
 import { BulkWrite, newerAssignments, replaceAssignments } from '../store/upsert';
 import { queueStatsRows, queueStatsWrite } from '../store/stats';
+import { TaskRetrier } from './retry';
 import type { Mailbox, QueueLength, QueueProbe, Replies, ResultBackend, TaskPublisher } from './types';
 
 export interface BrokerControl {
@@ -100,6 +101,7 @@ export class ControlExecutor {
   private readonly inspectRows: BulkWrite;
   private readonly queueRows: BulkWrite;
   private readonly queueStats: BulkWrite;
+  private readonly retrier: TaskRetrier;
 
   constructor(
     private readonly broker: BrokerControl,
@@ -109,6 +111,7 @@ export class ControlExecutor {
     private readonly options: ExecutorOptions,
   ) {
     this.now = options.now ?? (() => Date.now() / 1000);
+    this.retrier = new TaskRetrier(db, dialect, broker.publisher, broker.results, this.now);
     this.inspectRows = new BulkWrite(db, dialect, 'worker_inspect', ['hostname', 'replies', 'inspected_at'], {
       columns: ['hostname'],
       assignments: newerAssignments('inspected_at', ['replies', 'inspected_at']),
@@ -132,12 +135,14 @@ export class ControlExecutor {
           ? { ok: false, status: error.status, error: error.message }
           : { ok: false, status: 503, error: `broker or result backend unavailable: ${errorMessage(error)}` };
     }
-    if (!READS.has(request.command.kind)) await this.audit(request, outcome);
+    const dryRun = request.command.kind === 'retry' && request.command.dryRun;
+    if (!READS.has(request.command.kind) && !dryRun) await this.audit(request, outcome);
     return outcome;
   }
 
   private async audit(request: CommandRequest, outcome: CommandOutcome): Promise<void> {
     const { command } = request;
+    if (command.kind === 'retry') return this.auditRetry(request.user, command, outcome);
     const target = 'worker' in command ? command.worker : 'task' in command ? command.task : 'name' in command ? command.name : null;
     const action = command.kind === 'worker' ? command.action : command.kind;
     await this.writeAudit({
@@ -147,6 +152,27 @@ export class ControlExecutor {
       arguments: JSON.stringify(command),
       ok: outcome.ok ? 1 : 0,
       result: JSON.stringify(outcome.ok ? outcome.result : outcome.error).slice(0, 65_536),
+    });
+  }
+
+  /** A retry, single or bulk, is one entry: its count, and the first ids (a bulk retry names up to 10,000). */
+  private async auditRetry(user: string, command: Extract<ControlCommand, { kind: 'retry' }>, outcome: CommandOutcome): Promise<void> {
+    const { tasks, filters } = command;
+    const first = <T>(entries: [string, T][]) => Object.fromEntries(entries.slice(0, 100));
+    let result: unknown = outcome.ok ? outcome.result : outcome.error;
+    if (outcome.ok) {
+      const report = outcome.result as RetryReport;
+      const sent = Object.entries(report.tasks);
+      const refused = Object.entries(report.refused);
+      result = { retried: sent.length, refused: refused.length, tasks: first(sent), reasons: first(refused) };
+    }
+    await this.writeAudit({
+      user: user.slice(0, 255),
+      action: 'retry',
+      target: (tasks.length === 1 ? tasks[0]! : `${tasks.length} tasks`).slice(0, 255),
+      arguments: JSON.stringify({ count: tasks.length, ...(filters ? { filters } : {}), tasks: tasks.slice(0, 100) }),
+      ok: outcome.ok ? 1 : 0,
+      result: JSON.stringify(result).slice(0, 65_536),
     });
   }
 
@@ -265,6 +291,8 @@ export class ControlExecutor {
       }
       case 'queues':
         return this.measureQueues();
+      case 'retry':
+        return this.retrier.run(command);
     }
   }
 

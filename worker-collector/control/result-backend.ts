@@ -117,14 +117,17 @@ export class RedisResultBackend implements ResultBackend {
     return this.client;
   }
 
-  async get(id: string): Promise<TaskResult | null> {
+  async raw(id: string): Promise<string | null> {
     const client = await this.connected();
-    let raw: string | null;
     try {
-      raw = await client.get(RedisResultBackend.key(id));
+      return await client.get(RedisResultBackend.key(id));
     } catch (error) {
       throw failure(this.target.display, error);
     }
+  }
+
+  async get(id: string): Promise<TaskResult | null> {
+    const raw = await this.raw(id);
     return raw === null ? null : parseTaskMeta(id, raw);
   }
 

@@ -63,6 +63,8 @@ export interface TaskMessage {
   properties: TaskProperties;
   contentType: typeof TASK_CONTENT_TYPE;
   contentEncoding: typeof TASK_CONTENT_ENCODING;
+  /** The serialized body when the task gave its args as JSON text (OutgoingTask.exactJson). */
+  bodyJson?: string;
 }
 
 export interface TaskMessageOptions {
@@ -122,6 +124,7 @@ export function buildTaskMessage(task: OutgoingTask, options: TaskMessageOptions
   const eta = task.eta ? celeryIsoTime(task.eta, 'eta') : null;
   const expires = task.expires ? celeryIsoTime(task.expires, 'expires') : null;
   const priority = Math.max(0, Math.min(255, Math.trunc(task.priority ?? 0) || 0));
+  const embed: TaskEmbed = { callbacks: null, errbacks: null, chain: null, chord: null };
 
   const properties: TaskProperties = {
     correlation_id: id,
@@ -139,7 +142,7 @@ export function buildTaskMessage(task: OutgoingTask, options: TaskMessageOptions
   return {
     id,
     queue,
-    body: [task.args, task.kwargs, { callbacks: null, errbacks: null, chain: null, chord: null }],
+    body: [task.args, task.kwargs, embed],
     headers: {
       lang: 'py',
       task: task.name,
@@ -161,12 +164,13 @@ export function buildTaskMessage(task: OutgoingTask, options: TaskMessageOptions
     properties,
     contentType: TASK_CONTENT_TYPE,
     contentEncoding: TASK_CONTENT_ENCODING,
+    ...(task.exactJson ? { bodyJson: `[${task.exactJson.args},${task.exactJson.kwargs},${JSON.stringify(embed)}]` } : {}),
   };
 }
 
 /** The serialized body (what AMQP carries raw and Redis base64-encodes). */
 export function taskBodyBytes(message: TaskMessage): Buffer {
-  return Buffer.from(JSON.stringify(message.body), 'utf8');
+  return Buffer.from(message.bodyJson ?? JSON.stringify(message.body), 'utf8');
 }
 
 /** The kombu JSON envelope Celery LPUSHes onto a Redis queue for this message. */

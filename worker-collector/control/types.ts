@@ -42,6 +42,12 @@ export interface OutgoingTask {
   /** ISO 8601 time after which the task is discarded. */
   expires?: string;
   priority?: number;
+  /**
+   * The body's args and kwargs as JSON text, sent as given instead of
+   * `args`/`kwargs` serialized (a retry keeps `1.0` a float; JSON.stringify
+   * would write `1`). `args`/`kwargs` still give argsrepr and kwargsrepr.
+   */
+  exactJson?: { args: string; kwargs: string };
 }
 
 export interface TaskPublisher {
@@ -74,5 +80,7 @@ export interface ResultBackend {
   wait(id: string, timeoutMs: number): Promise<TaskResult | null>;
   /** celery.contrib.abortable: mark the task ABORTED so an AbortableTask stops. */
   abort(id: string): Promise<void>;
+  /** The stored task meta as the backend holds it (JSON text), or null: what a retry reads args from (result_extended). */
+  raw?(id: string): Promise<string | null>;
   close(): Promise<void>;
 }

@@ -17,7 +17,8 @@ import type { NewTaskRow, TasksTable } from '../../src/shared/schema';
 
 export type MergeRule = 'key' | 'max' | 'winner' | 'own';
 
-export const TASK_MERGE_RULES: Record<Exclude<keyof TasksTable, 'id'>, MergeRule> = {
+// retried_from is not an event's to set: the upsert never names it (see the retried-from migration).
+export const TASK_MERGE_RULES: Record<Exclude<keyof TasksTable, 'id' | 'retried_from'>, MergeRule> = {
   uuid: 'key',
   name: 'winner',
   state: 'winner',

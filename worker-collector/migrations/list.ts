@@ -14,6 +14,7 @@ import * as lease from './2026-12-02-005-lease';
 import * as searchQueue from './2026-12-02-006-search-queue';
 import * as stats from './2026-12-03-007-stats';
 import * as metricsSnapshot from './2026-12-03-008-metrics-snapshot';
+import * as retriedFrom from './2026-12-03-010-retried-from';
 import * as lost from './2026-12-03-011-lost';
 import { index, type Markers, table, trigger } from './markers';
 
@@ -40,6 +41,7 @@ export const MIGRATIONS: readonly StalkMigration[] = [
   },
   { name: '2026-12-03-007-stats', migration: stats, marker: table('queue_stats') },
   { name: '2026-12-03-008-metrics-snapshot', migration: metricsSnapshot, marker: table('metrics_snapshot') },
+  { name: '2026-12-03-010-retried-from', migration: retriedFrom, marker: index('tasks', 'tasks_retried_from') },
   { name: '2026-12-03-011-lost', migration: lost, marker: table('lost_counters') },
 ];
 
