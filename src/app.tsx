@@ -9,6 +9,7 @@ import { authRoutes } from './routes/auth';
 import { apiRoutes } from './routes/api';
 import { brokerRoutes } from './routes/broker';
 import { auditRoutes } from './routes/audit';
+import { alertRoutes } from './routes/alerts';
 import { controlApiRoutes } from './routes/control';
 import { fragmentETag } from './routes/fragment-etag';
 import { requestGuard } from './routes/guard';
@@ -60,7 +61,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.onError(onError);
   app.notFound((c) => onError(notFound('Not found'), c));
   // Outside the shared cache: a cached fragment is answered 304 too.
-  for (const path of ['/', '/workers', '/broker', '/tasks', '/task/:id{.+}']) app.get(path, fragmentETag);
+  for (const path of ['/', '/workers', '/broker', '/alerts', '/tasks', '/task/:id{.+}']) app.get(path, fragmentETag);
   if (options.sharedPages) for (const path of ['/', '/workers', '/broker']) app.get(path, options.sharedPages);
   app.route('/', healthRoutes);
   app.route('/', metricsRoutes);
@@ -71,6 +72,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.route('/', taskRoutes);
   app.route('/', brokerRoutes);
   app.route('/', auditRoutes);
+  app.route('/', alertRoutes);
   app.route('/', sendFormRoutes);
   return app;
 }

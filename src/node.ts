@@ -7,6 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
 import { serveStatic } from '@hono/node-server/serve-static';
 import {
+  alertsFromOptions,
   checkHeapForBuffer,
   checkSpoolDir,
   collectorFromOptions,
@@ -39,6 +40,7 @@ function readOptions(): { options: StalkOptions; ui: UiOptions; auth: AuthSettin
       commandChannelFromOptions(options);
       checkHeapForBuffer(options.maxBufferMb);
       checkSpoolDir(options);
+      alertsFromOptions(options);
     }
     if (options.staticPath && !existsSync(options.staticPath)) throw new Error(`--static-path: ${options.staticPath} does not exist`);
     const ui: UiOptions = {

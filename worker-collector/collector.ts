@@ -26,6 +26,7 @@ import type { CommandChannelSettings } from './control/channel';
 import type { BrokerControl } from './control/executor';
 import { ControlTimers } from './control/timers';
 import { foldWhileStandby, LeaseKeeper, type LeaseSettings } from './lease';
+import { AlertEvaluator, type AlertSettings } from './alerts/evaluator';
 import type { HotStatePublisher } from './hot-state';
 import { HotWorkers } from './hot-workers';
 import { LruMap } from './store/lru';
@@ -83,6 +84,8 @@ export interface CollectorOptions {
   commandChannel?: CommandChannelSettings;
   /** Write only while holding this lease, standing by otherwise (lease.ts); without it, always write. */
   lease?: LeaseSettings;
+  /** Evaluate these alert rules (while holding the lease) and notify their webhooks. */
+  alerts?: AlertSettings;
   /** For tests: a transport other than the broker URL's. */
   transport?: (handlers: Parameters<typeof createEventTransport>[1]) => EventTransport;
 }
@@ -127,6 +130,7 @@ export class Collector {
   /** enable_events broadcasts, inspect rounds, queue lengths, the command channel. */
   private readonly control: ControlTimers;
   private readonly lease: LeaseKeeper | undefined;
+  private readonly alerts: AlertEvaluator | undefined;
   private readonly dropped = new Map<string, number>();
   private readonly warnDrop: (key: string, message: string) => void;
   private readonly warnDatabase: (key: string, message: string) => void;
@@ -210,6 +214,16 @@ export class Collector {
         onActive: () => this.becameActive(),
         onStandby: () => this.becameStandby(),
       });
+    this.alerts =
+      options.alerts &&
+      new AlertEvaluator({
+        ...options.alerts,
+        db: options.database.db,
+        log: log.child('alerts'),
+        isActive: () => !this.lease || this.lease.active,
+        lastEventAt: () => this.lastEventAt,
+        startedAt: this.startedAt,
+      });
   }
 
   async start(): Promise<void> {
@@ -221,6 +235,7 @@ export class Collector {
     await this.transport.start();
     this.control.start();
     this.every(WORKER_CHECK_MS, () => this.checkWorkers());
+    this.alerts?.start();
     this.scheduleFlush(this.options.flushIntervalMs);
   }
 
@@ -479,6 +494,7 @@ export class Collector {
   /** Took the lease over: write the warm worker registry at once, and count on from what the last holder stored. */
   private becameActive(): void {
     this.batch = new EventBatch();
+    this.alerts?.becameActive();
     for (const hostname of this.workers.keys()) this.batch.dirtyWorkers.add(hostname);
     eventCountsByWorker(this.options.database.db).then(
       (counts) => {
@@ -543,6 +559,7 @@ export class Collector {
     this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
     this.control.stopTimers();
+    await this.alerts?.stop();
     if (this.flushTimer) clearTimeout(this.flushTimer);
     await this.transport.stop();
     await this.hot.close();

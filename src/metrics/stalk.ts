@@ -20,6 +20,19 @@ export function addStalkMetrics(registry: Registry, state: MetricsState, now: nu
   });
   for (const { labels, value } of inFlight.sorted()) tasks.set(labels, value);
 
+  // One series per loaded rule: how many of its instances fire (1 or 0 for a
+  // rule without labels; per-worker and per-task rules count their workers
+  // and task names), so `stalk_alert_firing > 0` is "this rule fires".
+  if (state.alerts) {
+    const firing = new Gauge({
+      name: 'stalk_alert_firing',
+      help: 'Alert instances firing now, per alert rule (0: loaded, not firing).',
+      labelNames: ['alert'],
+      registers,
+    });
+    for (const { alert, firing: n } of [...state.alerts].sort((a, b) => (a.alert < b.alert ? -1 : 1))) firing.set({ alert }, n);
+  }
+
   const collector = state.collector;
   const fresh = collector !== null && now - collector.updated_at <= COLLECTOR_SILENCE_LIMIT;
   new Gauge({

@@ -12,6 +12,7 @@ import * as search from './2026-11-24-003-search';
 import * as control from './2026-11-24-004-control';
 import * as lease from './2026-12-02-005-lease';
 import * as searchQueue from './2026-12-02-006-search-queue';
+import * as alerts from './2026-12-03-012-alerts';
 import { index, type Markers, table, trigger } from './markers';
 
 export interface StalkMigration {
@@ -35,6 +36,7 @@ export const MIGRATIONS: readonly StalkMigration[] = [
     migration: searchQueue,
     marker: { mysql: table('search_queue'), sqlite: trigger('tasks_search_queue_update') },
   },
+  { name: '2026-12-03-012-alerts', migration: alerts, marker: index('alert_history', 'alert_history_at') },
 ];
 
 /** Kysely's bookkeeping tables, under Stalk's names. */
