@@ -113,7 +113,7 @@ export function isGlob(pattern: string): boolean {
 /** A glob as a whole-string, case-sensitive matcher; every other character is literal. */
 export function globMatcher(pattern: string): (name: string) => boolean {
   if (!isGlob(pattern)) return (name) => name === pattern;
-  const source = Array.from(pattern, (ch) => (ch === '*' ? '[^]*' : ch === '?' ? '[^]' : ch.replace(/[.+^${}()|[\]\\/-]/g, '\\$&'))).join(
+  const source = Array.from(pattern, (ch) => (ch === '*' ? '[^]*' : ch === '?' ? '[^]' : ch.replace(/[.+^${}()|[\]\\/]/g, '\\$&'))).join(
     '',
   );
   const regex = new RegExp(`^${source}$`, 'u');
