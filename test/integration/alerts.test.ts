@@ -12,11 +12,48 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CeleryWorker, REDIS_BROKER, runPython, sendAdd, startWorker, uniqueWorkerName } from '../support/celery';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases';
-import { printLogsOnFailure, stopAllProcesses } from '../support/processes';
-import { type ApiTask, type Stalk, startStalk, waitFor } from '../support/stalk';
+import { printLogsOnFailure, spawnManaged, stopAllProcesses } from '../support/processes';
+import { type ApiTask, REPO_ROOT, type Stalk, startStalk, waitFor } from '../support/stalk';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook';
 
 const WINDOW_SECONDS = 10;
+
+describe('a bad --alerts file', () => {
+  afterAll(() => stopAllProcesses());
+
+  it.each([
+    ['npm start', 'src/node.ts', 'stalk'],
+    ['npm run collector', 'worker-collector/main.ts', 'stalk-collector'],
+  ])(
+    'stops %s with one line naming the rule and the field, exit 2',
+    async (_, entry, program) => {
+      const dir = mkdtempSync(join(tmpdir(), 'stalk-alerts-bad-'));
+      const file = join(dir, 'alerts.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          rules: [
+            { name: 'ok', kind: 'tasks-lost', window: '1h' },
+            { name: 'refunds failing', kind: 'task-failures', window: '5 minutes', threshold: 3 },
+          ],
+        }),
+      );
+      const env: NodeJS.ProcessEnv = { ...process.env };
+      for (const key of Object.keys(env)) if (key.startsWith('STALK_') || key.startsWith('FLOWER_')) delete env[key];
+      env.STALK_ALERTS = file;
+      const proc = spawnManaged(program, process.execPath, ['--import', 'tsx', entry, '--db', join(dir, 'stalk.db'), '--port', '0'], {
+        cwd: REPO_ROOT,
+        env,
+      });
+      const exit = await proc.exited;
+      expect(exit.code).toBe(2);
+      expect(proc.output().trim()).toBe(
+        `${program}: --alerts ${file}: rule 2 "refunds failing": window: "5 minutes" is not a duration (e.g. 30s, 5m, 1h)`,
+      );
+    },
+    30_000,
+  );
+});
 
 describe.each(DIALECTS)('alerts with a real worker on Redis, %s database', (dialect) => {
   let database: TestDatabase | undefined;
