@@ -164,9 +164,9 @@ export function describeRule(rule: AlertRule): string {
     case 'task-failure-rate':
       return `at least ${pct(rule.ratio)} of ${rule.task} failing in ${formatSeconds(rule.window)} (of at least ${rule.min_count} finished)`;
     case 'worker-offline':
-      return `a worker matching ${rule.worker} offline for ${formatSeconds(rule.for)}`;
+      return `${isGlob(rule.worker) ? 'a worker matching ' : ''}${rule.worker} offline for ${formatSeconds(rule.for)}`;
     case 'queue-length':
-      return `a queue matching ${rule.queue} holding at least ${rule.threshold} messages for ${formatSeconds(rule.for)}`;
+      return `${isGlob(rule.queue) ? 'a queue matching ' : 'queue '}${rule.queue} holding at least ${rule.threshold} messages for ${formatSeconds(rule.for)}`;
     case 'task-stuck':
       return `${rule.task} running longer than ${formatSeconds(rule.running_longer_than)}`;
     case 'tasks-lost':

@@ -54,11 +54,13 @@ function Firing({ instances, rules, ui }: { instances: AlertInstance[]; rules: A
             <th scope="col">Alert</th>
             <th scope="col">Status</th>
             <th scope="col">Labels</th>
-            <th scope="col">
+            <th scope="col" class="wide">
               Since <ZoneLabel />
             </th>
             <th scope="col">Value</th>
-            <th scope="col">Threshold</th>
+            <th scope="col" class="wide">
+              Threshold
+            </th>
           </tr>
         </thead>
         <tbody>
@@ -73,11 +75,11 @@ function Firing({ instances, rules, ui }: { instances: AlertInstance[]; rules: A
                 <td>
                   <Labels labels={a.labels} />
                 </td>
-                <td>
+                <td class="wide">
                   <Time at={a.since} ui={ui} bare />
                 </td>
                 <td>{valueText(a.kind, a.value)}</td>
-                <td>{thresholdText(a.kind, a.threshold)}</td>
+                <td class="wide">{thresholdText(a.kind, a.threshold)}</td>
               </tr>
             );
           })}
@@ -100,8 +102,12 @@ function History({ events, ui }: { events: AlertEvent[]; ui: UiOptions }) {
             <th scope="col">Alert</th>
             <th scope="col">Event</th>
             <th scope="col">Labels</th>
-            <th scope="col">Value</th>
-            <th scope="col">Webhooks</th>
+            <th scope="col" class="wide">
+              Value
+            </th>
+            <th scope="col" class="wide">
+              Webhooks
+            </th>
           </tr>
         </thead>
         <tbody>
@@ -118,8 +124,8 @@ function History({ events, ui }: { events: AlertEvent[]; ui: UiOptions }) {
               <td>
                 <Labels labels={e.labels} />
               </td>
-              <td>{valueText(e.kind, e.value)}</td>
-              <td>{e.delivery ?? <span class="muted">—</span>}</td>
+              <td class="wide">{valueText(e.kind, e.value)}</td>
+              <td class="wide">{e.delivery ?? <span class="muted">—</span>}</td>
             </tr>
           ))}
         </tbody>
@@ -141,26 +147,30 @@ function Rules({ rules, ui }: { rules: AlertsView['rules']; ui: UiOptions }) {
         <thead>
           <tr>
             <th scope="col">Rule</th>
-            <th scope="col">Kind</th>
+            <th scope="col" class="wide">
+              Kind
+            </th>
             <th scope="col">Fires on</th>
-            <th scope="col">Notifies</th>
+            <th scope="col" class="wide">
+              Notifies
+            </th>
           </tr>
         </thead>
         <tbody>
           {rules.map(({ rule }) => (
             <tr data-rule={rule.name}>
               <td>{rule.name}</td>
-              <td>
+              <td class="wide">
                 <code>{rule.kind}</code>
               </td>
               <td>{describeRule(rule)}</td>
-              <td>{rule.notify.length > 0 ? rule.notify.join(', ') : <span class="muted">page only</span>}</td>
+              <td class="wide">{rule.notify.length > 0 ? rule.notify.join(', ') : <span class="muted">page only</span>}</td>
             </tr>
           ))}
         </tbody>
       </table>
       <p class="muted">
-        Loaded by the collector <Time at={rules[0]!.loaded_at} ui={{ ...ui, naturalTime: true }} />.
+        Loaded by the collector at <Time at={rules[0]!.loaded_at} ui={ui} />.
       </p>
     </div>
   );
