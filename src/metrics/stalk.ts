@@ -23,7 +23,7 @@ export function addStalkMetrics(registry: Registry, state: MetricsState, now: nu
   // One series per loaded rule: how many of its instances fire (1 or 0 for a
   // rule without labels; per-worker and per-task rules count their workers
   // and task names), so `stalk_alert_firing > 0` is "this rule fires".
-  if (state.alerts) {
+  if (state.alerts && state.alerts.length > 0) {
     const firing = new Gauge({
       name: 'stalk_alert_firing',
       help: 'Alert instances firing now, per alert rule (0: loaded, not firing).',
