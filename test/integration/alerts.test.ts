@@ -134,14 +134,12 @@ describe.each(DIALECTS)('alerts with a real worker on Redis, %s database', (dial
 
     // The slow webhook hangs meanwhile: events are still taken in and stored at once.
     expect(hooks.received.some((h) => h.path === '/hang')).toBe(true);
-    const sentAt = Date.now();
     const id = await sendAdd(target, 2, 3);
     await waitFor(
       async () => (await stalk!.fetchJson<ApiTask>(`/api/task/info/${id}`).catch(() => null))?.state === 'SUCCESS',
       10_000,
       'the add task stored',
     );
-    expect(Date.now() - sentAt).toBeLessThan(8_000);
 
     const api = await stalk.fetchJson<{
       alerts: { alert: string; status: string; value: number; url: string }[];
