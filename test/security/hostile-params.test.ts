@@ -162,6 +162,7 @@ const ROUTES: Record<string, RouteSpec> = {
   'GET /api/tasks': { ok: [200], params: apiTaskFilters },
   'GET /api/task/info/:id{.+}': { ok: [200, 404], params: { id: path() } },
   'GET /api/task/types': { ok: [200] },
+  'GET /api/alerts': { ok: [200] },
   'GET /api/workers': { ok: [200, 404], command: 'maybe', params: { status: q(bool), refresh: q(bool), workername: q(name()) } },
   'POST /api/worker/shutdown/:name{.+}': action(),
   'POST /api/worker/pool/restart/:name{.+}': action(),
@@ -211,6 +212,7 @@ const ROUTES: Record<string, RouteSpec> = {
   'GET /task/:id{.+}': { ok: [200, 404], params: { id: path() } },
   'GET /broker': { ok: [200] },
   'GET /audit': { ok: [200], params: { offset: q(int(0, 1_000_000_000)) } },
+  'GET /alerts': { ok: [200] },
   'POST /tasks/send': {
     ok: [200],
     body: 'form',
