@@ -559,7 +559,6 @@ export class Collector {
     this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
     this.control.stopTimers();
-    await this.alerts?.stop();
     if (this.flushTimer) clearTimeout(this.flushTimer);
     await this.transport.stop();
     await this.hot.close();
@@ -573,6 +572,8 @@ export class Collector {
       if (this.batch.eventCount === 0 && this.batch.dirtyWorkers.size === 0) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     } while (Date.now() < deadline);
+    // Deliveries in flight get a moment (they never delay the final flush above).
+    await this.alerts?.stop();
     await this.store.close();
     await this.lease?.stop();
     // After the last commit: what is still unacknowledged goes back to the broker's queue.
