@@ -10,6 +10,7 @@ import { apiRoutes } from './routes/api';
 import { apiStatsRoutes } from './routes/api-stats';
 import { brokerRoutes } from './routes/broker';
 import { auditRoutes } from './routes/audit';
+import { alertRoutes } from './routes/alerts';
 import { controlApiRoutes } from './routes/control';
 import { fragmentETag } from './routes/fragment-etag';
 import { requestGuard } from './routes/guard';
@@ -65,7 +66,8 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.onError(onError);
   app.notFound((c) => onError(notFound('Not found'), c));
   // Outside the shared cache: a cached fragment is answered 304 too.
-  for (const path of ['/', '/workers', '/broker', '/tasks', '/task/:id{.+}', '/stats', '/stats/:name{.+}']) app.get(path, fragmentETag);
+  for (const path of ['/', '/workers', '/broker', '/alerts', '/tasks', '/task/:id{.+}', '/stats', '/stats/:name{.+}'])
+    app.get(path, fragmentETag);
   if (options.sharedPages) for (const path of ['/', '/workers', '/broker']) app.get(path, options.sharedPages);
   if (options.taskLists) for (const path of ['/tasks', '/tasks/datatable', '/api/tasks']) app.get(path, options.taskLists);
   app.route('/', healthRoutes);
@@ -80,6 +82,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.route('/', brokerRoutes);
   app.route('/', statsRoutes);
   app.route('/', auditRoutes);
+  app.route('/', alertRoutes);
   app.route('/', sendFormRoutes);
   return app;
 }

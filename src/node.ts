@@ -9,6 +9,7 @@ import { brotliCompress, constants as zlib, gzip } from 'node:zlib';
 import { serve } from '@hono/node-server';
 import { serveStatic } from '@hono/node-server/serve-static';
 import {
+  alertsFromOptions,
   checkHeapForBuffer,
   checkSpoolDir,
   collectorFromOptions,
@@ -41,6 +42,7 @@ function readOptions(): { options: StalkOptions; ui: UiOptions; auth: AuthSettin
       commandChannelFromOptions(options);
       checkHeapForBuffer(options.maxBufferMb);
       checkSpoolDir(options);
+      alertsFromOptions(options);
     }
     if (options.staticPath && !existsSync(options.staticPath)) throw new Error(`--static-path: ${options.staticPath} does not exist`);
     const ui: UiOptions = {

@@ -269,6 +269,17 @@ export const OPTION_SPECS = {
     env: ['UPSTASH_REDIS_REST_TOKEN'],
     help: 'collector: the Upstash REST token for --state-url',
   },
+  alerts: {
+    kind: 'string',
+    default: '',
+    help: 'collector: a JSON file of alert rules and webhooks (README "Alerts"); checked at start',
+  },
+  'alerts-interval': { kind: 'duration', default: '15s', min: 1, help: 'collector: how often alert rules are evaluated' },
+  'public-url': {
+    kind: 'string',
+    default: '',
+    help: 'where readers reach Stalk (e.g. https://stalk.example.com/flower), for the links alerts send; default: paths alone',
+  },
   'log-level': { kind: 'level', default: 'info', help: 'debug, info, warn or error' },
 } satisfies Record<string, OptionSpec>;
 
@@ -332,6 +343,11 @@ export interface StalkOptions extends AuthInput {
   templatePath: string;
   stateUrl: string;
   stateToken: string;
+  /** Path of the alert rules file ('' for none). */
+  alerts: string;
+  /** Seconds. */
+  alertsInterval: number;
+  publicUrl: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -377,6 +393,8 @@ const FALSE = new Set(['0', 'false', 'f', 'no', 'n', 'off']);
 function convert(name: string, spec: OptionSpec, raw: string): string | number | boolean | number[] {
   switch (spec.kind) {
     case 'string':
+      if (name === 'public-url' && raw !== '' && !/^https?:\/\/[^/\s]+(\/\S*)?$/i.test(raw))
+        throw new OptionError(`--public-url: '${raw}' is not an http(s) URL`);
       if (name === 'lease-name' && (raw.trim() === '' || raw.length > 191))
         throw new OptionError(`--lease-name: must be 1 to 191 characters`);
       return raw;

@@ -28,6 +28,7 @@ import type { BrokerControl } from './control/executor';
 import { ControlTimers } from './control/timers';
 import { foldWhileStandby, LeaseKeeper, type LeaseSettings } from './lease';
 import { type MetricsSnapshots, type MetricsSnapshotSettings, startMetricsSnapshots } from './metrics-snapshot';
+import { AlertEvaluator, type AlertSettings } from './alerts/evaluator';
 import type { HotStatePublisher } from './hot-state';
 import { HotWorkers } from './hot-workers';
 import { LruMap } from './store/lru';
@@ -89,6 +90,8 @@ export interface CollectorOptions {
   metricsSnapshot?: MetricsSnapshotSettings;
   /** Seconds a sent task may wait to be received before it is LOST (0: never; default 1 h). */
   lostAfterSeconds?: number;
+  /** Evaluate these alert rules (while holding the lease) and notify their webhooks. */
+  alerts?: AlertSettings;
   /** For tests: a transport other than the broker URL's. */
   transport?: (handlers: Parameters<typeof createEventTransport>[1]) => EventTransport;
 }
@@ -134,6 +137,7 @@ export class Collector {
   private readonly control: ControlTimers;
   private readonly lease: LeaseKeeper | undefined;
   private snapshots: MetricsSnapshots | null = null;
+  private readonly alerts: AlertEvaluator | undefined;
   private readonly dropped = new Map<string, number>();
   private readonly warnDrop: (key: string, message: string) => void;
   private readonly warnDatabase: (key: string, message: string) => void;
@@ -220,6 +224,16 @@ export class Collector {
         onActive: () => this.becameActive(),
         onStandby: () => this.becameStandby(),
       });
+    this.alerts =
+      options.alerts &&
+      new AlertEvaluator({
+        ...options.alerts,
+        db: options.database.db,
+        log: log.child('alerts'),
+        isActive: () => !this.lease || this.lease.active,
+        lastEventAt: () => this.lastEventAt,
+        startedAt: this.startedAt,
+      });
   }
 
   async start(): Promise<void> {
@@ -231,6 +245,7 @@ export class Collector {
     await this.transport.start();
     this.control.start();
     this.every(WORKER_CHECK_MS, () => this.checkWorkers());
+    this.alerts?.start();
     this.scheduleFlush(this.options.flushIntervalMs);
     const { database, metricsSnapshot } = this.options;
     if (metricsSnapshot)
@@ -496,6 +511,7 @@ export class Collector {
   /** Took the lease over: write the warm worker registry at once, and count on from what the last holder stored. */
   private becameActive(): void {
     this.batch = new EventBatch();
+    this.alerts?.becameActive();
     for (const hostname of this.workers.keys()) this.batch.dirtyWorkers.add(hostname);
     eventCountsByWorker(this.options.database.db).then(
       (counts) => {
@@ -576,6 +592,8 @@ export class Collector {
       if (this.batch.eventCount === 0 && this.batch.dirtyWorkers.size === 0) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     } while (Date.now() < deadline);
+    // Deliveries in flight get a moment (they never delay the final flush above).
+    await this.alerts?.stop();
     await this.store.close();
     await this.lease?.stop();
     // After the last commit: what is still unacknowledged goes back to the broker's queue.

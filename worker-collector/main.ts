@@ -4,6 +4,7 @@
 import { helpText, parseOptions } from '../src/options';
 import { createLogger, errorMessage } from '../src/shared/log';
 import {
+  alertsFromOptions,
   checkHeapForBuffer,
   checkSpoolDir,
   collectorFromOptions,
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
     commandChannelFromOptions(options);
     checkHeapForBuffer(options.maxBufferMb);
     checkSpoolDir(options);
+    alertsFromOptions(options);
   } catch (error) {
     console.error(`stalk-collector: ${errorMessage(error)}`);
     process.exit(2);

@@ -10,6 +10,8 @@ import { Collector } from './collector';
 import type { CommandChannelSettings } from './control/channel';
 import { createHotStatePublisher } from './hot-state';
 import { type LeaseSettings, leaseWanted } from './lease';
+import type { AlertSettings } from './alerts/evaluator';
+import { loadAlertsFile } from './alerts/config';
 import { createAmqpControl } from './control/amqp';
 import type { BrokerControl } from './control/executor';
 import { createRedisControl } from './control/redis';
@@ -167,12 +169,25 @@ export function checkHeapForBuffer(maxBufferMb: number, heapLimitBytes = getHeap
   }
 }
 
+/** The --alerts file, checked (throws one line naming the rule and field), or undefined without one. */
+export function alertsFromOptions(options: StalkOptions): AlertSettings | undefined {
+  if (!options.alerts) return undefined;
+  return {
+    config: loadAlertsFile(options.alerts),
+    intervalMs: options.alertsInterval * 1000,
+    publicUrl: options.publicUrl,
+    urlPrefix: options.urlPrefix.replace(/\/+$/, ''),
+  };
+}
+
 export function collectorFromOptions(options: StalkOptions, database: OpenDatabase, log: Logger): Collector {
   const broker = parseBrokerUrl(options.broker);
+  const alerts = alertsFromOptions(options);
   const commandChannel = commandChannelFromOptions(options);
   const lease = leaseFromOptions(broker, options, log.child('lease'));
   return new Collector({
     ...(lease ? { lease } : {}),
+    ...(alerts ? { alerts } : {}),
     control: brokerControlFromOptions(broker, options, log.child('control')),
     inspectTimeoutMs: options.inspectTimeout,
     queuePollIntervalMs: options.queuePollInterval * 1000,

@@ -28,6 +28,18 @@ export function addStalkMetrics(registry: Registry, state: MetricsState, now: nu
   });
   for (const row of [...state.lost].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)))
     lost.inc({ name: row.name }, row.count);
+  // One series per loaded rule: how many of its instances fire (1 or 0 for a
+  // rule without labels; per-worker and per-task rules count their workers
+  // and task names), so `stalk_alert_firing > 0` is "this rule fires".
+  if (state.alerts && state.alerts.length > 0) {
+    const firing = new Gauge({
+      name: 'stalk_alert_firing',
+      help: 'Alert instances firing now, per alert rule (0: loaded, not firing).',
+      labelNames: ['alert'],
+      registers,
+    });
+    for (const { alert, firing: n } of [...state.alerts].sort((a, b) => (a.alert < b.alert ? -1 : 1))) firing.set({ alert }, n);
+  }
 
   const collector = state.collector;
   const fresh = collector !== null && now - collector.updated_at <= COLLECTOR_SILENCE_LIMIT;

@@ -72,6 +72,25 @@ export interface MetricsState {
   lost: { name: string; count: number }[];
   /** The collector that reported last, or null before any did. */
   collector: CollectorFacts | null;
+  /** Alert rules loaded, with their firing instances counted (stalk_alert_firing); absent: not read. */
+  alerts?: { alert: string; firing: number }[];
+}
+
+/** Every loaded rule with its firing instances (0 when none fires), so the gauge exists before the first firing. */
+async function readAlertFiring(db: Kysely<Database>): Promise<{ alert: string; firing: number }[]> {
+  const [rules, firing] = await Promise.all([
+    db.selectFrom('alert_rules').select('name').execute(),
+    db
+      .selectFrom('alert_state')
+      .select('alert')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', '=', 'firing')
+      .groupBy('alert')
+      .execute(),
+  ]);
+  const counts = new Map<string, number>(rules.map((r) => [r.name, 0]));
+  for (const row of firing) counts.set(row.alert, Number(row.n));
+  return [...counts].map(([alert, n]) => ({ alert, firing: n }));
 }
 
 /** Databases reached over HTTP return BIGINT and DOUBLE as strings: every number goes through these. */
@@ -100,7 +119,7 @@ function droppedCounts(text: string): Record<string, number> {
 }
 
 export async function readMetricsState(db: Kysely<Database>): Promise<MetricsState> {
-  const [counters, buckets, totals, workers, queues, inFlight, running, status, lost] = await Promise.all([
+  const [counters, buckets, totals, workers, queues, inFlight, running, status, lost, alerts] = await Promise.all([
     db
       .selectFrom('event_counters')
       .select(['hostname', 'task_name', 'queue', 'type', 'exception', 'count'])
@@ -126,6 +145,7 @@ export async function readMetricsState(db: Kysely<Database>): Promise<MetricsSta
       .execute(),
     db.selectFrom('collector_status').selectAll().orderBy('updated_at', 'desc').limit(1).executeTakeFirst(),
     db.selectFrom('lost_counters').select(['task_name', 'count']).execute(),
+    readAlertFiring(db),
   ]);
   return {
     counters: counters.map((r) => ({ ...r, count: tally(r.count) })),
@@ -162,5 +182,6 @@ export async function readMetricsState(db: Kysely<Database>): Promise<MetricsSta
           flush_seconds: maybe(status.flush_seconds),
         }
       : null,
+    alerts,
   };
 }

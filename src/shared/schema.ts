@@ -211,6 +211,9 @@ export interface Database {
   queue_stats: QueueStatsTable;
   metrics_snapshot: MetricsSnapshotTable;
   lost_counters: LostCountersTable;
+  alert_rules: AlertRulesTable;
+  alert_state: AlertStateTable;
+  alert_history: AlertHistoryTable;
 }
 
 /**
@@ -266,6 +269,45 @@ export interface QueueStatsTable {
 export interface LostCountersTable {
   task_name: string;
   count: number;
+}
+
+/** The alert rules as the collector loaded them from --alerts (migration 012). */
+export interface AlertRulesTable {
+  name: string;
+  /** Order in the file. */
+  position: number;
+  kind: string;
+  /** JSON of the checked rule (AlertRule, src/shared/alerts.ts; durations in seconds). */
+  definition: string;
+  loaded_at: number;
+}
+
+/** Alert instances pending or firing now; an instance that is ok has no row. */
+export interface AlertStateTable {
+  alert: string;
+  /** The labels as canonical JSON (labelsKey): the instance's identity within its rule. */
+  labels_key: string;
+  labels: string;
+  status: 'pending' | 'firing';
+  since: number;
+  value: number;
+  threshold: number;
+  updated_at: number;
+}
+
+/** Firings and resolutions, newest last. */
+export interface AlertHistoryTable {
+  id: Generated<number>;
+  at: number;
+  alert: string;
+  kind: string;
+  labels: string;
+  status: 'firing' | 'resolved';
+  since: number;
+  value: number;
+  threshold: number;
+  /** How the webhooks took it ('ops: delivered; ...'), null while sending or with no webhook. */
+  delivery: string | null;
 }
 
 /** SQLite: final tasks waiting for the text index (migration 006; store/search-index.ts). */

@@ -5,7 +5,7 @@ import type { UiOptions } from '../../src/ui/context';
 import { HTMX_SCRIPT, IDIOMORPH_SCRIPT } from '../../src/ui/vendor';
 import { href } from '../components/format';
 
-export type Section = 'workers' | 'tasks' | 'stats' | 'broker' | 'audit' | 'none';
+export type Section = 'workers' | 'tasks' | 'stats' | 'broker' | 'audit' | 'alerts' | 'none';
 
 const NAV: { section: Section; path: string; label: string }[] = [
   { section: 'workers', path: '/workers', label: 'Workers' },
@@ -13,6 +13,7 @@ const NAV: { section: Section; path: string; label: string }[] = [
   { section: 'stats', path: '/stats', label: 'Stats' },
   { section: 'broker', path: '/broker', label: 'Broker' },
   { section: 'audit', path: '/audit', label: 'Audit' },
+  { section: 'alerts', path: '/alerts', label: 'Alerts' },
 ];
 
 export function Layout({ ui, title, section, children }: { ui: UiOptions; title: string; section: Section; children: Child }) {

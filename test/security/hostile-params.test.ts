@@ -171,6 +171,7 @@ const ROUTES: Record<string, RouteSpec> = {
       name: q(name()),
     },
   },
+  'GET /api/alerts': { ok: [200] },
   'GET /api/workers': { ok: [200, 404], command: 'maybe', params: { status: q(bool), refresh: q(bool), workername: q(name()) } },
   'POST /api/worker/shutdown/:name{.+}': action(),
   'POST /api/worker/pool/restart/:name{.+}': action(),
@@ -245,6 +246,7 @@ const ROUTES: Record<string, RouteSpec> = {
   // An empty name is /stats/, which is /stats (all names).
   'GET /stats/:name{.+}': { ok: [200], params: { name: path(name()), period: q({ kind: 'choice', values: ['1h', '24h', '7d', '30d'] }) } },
   'GET /audit': { ok: [200], params: { offset: q(int(0, 1_000_000_000)) } },
+  'GET /alerts': { ok: [200] },
   'POST /tasks/send': {
     ok: [200],
     body: 'form',

@@ -254,7 +254,7 @@ describe('the Worker under workerd, fed by the real collector', () => {
   it("answers a live panel's poll naming the panel's ETag with 304 (signed in, through the shared cache), and serves the npm htmx", async () => {
     const { workerd } = ready();
     const hx = { 'HX-Request': 'true' };
-    for (const path of ['/', '/workers', '/broker', '/tasks']) {
+    for (const path of ['/', '/workers', '/broker', '/tasks', '/alerts']) {
       // The collector writes meanwhile (heartbeats): asked again until a poll lands on the same panel.
       const poll = await waitFor(
         async () => {

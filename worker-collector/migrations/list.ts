@@ -16,6 +16,7 @@ import * as stats from './2026-12-03-007-stats';
 import * as metricsSnapshot from './2026-12-03-008-metrics-snapshot';
 import * as retriedFrom from './2026-12-03-010-retried-from';
 import * as lost from './2026-12-03-011-lost';
+import * as alerts from './2026-12-03-012-alerts';
 import { index, type Markers, table, trigger } from './markers';
 
 export interface StalkMigration {
@@ -43,6 +44,7 @@ export const MIGRATIONS: readonly StalkMigration[] = [
   { name: '2026-12-03-008-metrics-snapshot', migration: metricsSnapshot, marker: table('metrics_snapshot') },
   { name: '2026-12-03-010-retried-from', migration: retriedFrom, marker: index('tasks', 'tasks_retried_from') },
   { name: '2026-12-03-011-lost', migration: lost, marker: table('lost_counters') },
+  { name: '2026-12-03-012-alerts', migration: alerts, marker: index('alert_history', 'alert_history_at') },
 ];
 
 /** Kysely's bookkeeping tables, under Stalk's names. */
