@@ -392,6 +392,10 @@ async function measure(database: OpenDatabase, requests: number): Promise<void> 
       'DataTables, started ascending',
       `/tasks/datatable?draw=1&start=0&length=15&order[0][column]=0&order[0][dir]=asc&columns[0][data]=started`,
     ],
+    // Flower's DataTables endpoint, 15 rows, as its tasks page asks (issue 11's targets).
+    ['DataTables, no filter', '/tasks/datatable?draw=1&start=0&length=15'],
+    ['DataTables, state:FAILURE', `/tasks/datatable?draw=1&start=0&length=15&search[value]=${encodeURIComponent('state:FAILURE')}`],
+    ['DataTables, text "refused" (10% of tasks)', '/tasks/datatable?draw=1&start=0&length=15&search[value]=refused'],
     ['workers dashboard (no hot state: SQL)', '/workers'],
     ['API /api/tasks?limit=25', '/api/tasks?limit=25'],
   ];
